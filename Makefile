@@ -1,0 +1,125 @@
+# kbpipe - batch loader for a PostgreSQL + pgvector knowledge base.
+#
+#   make demo     install what is missing, build, start the local database,
+#                 migrate, seed and run the sample pipelines
+#   make check    install what is missing, build, start the local database,
+#                 run every test (SAN=1: under ASan + UBSan)
+#   make bench    benchmarks (figures printed, never asserted)
+#
+# Sources are found by wildcard: a new src/<module>/*.c or tests/unit/test_*.c
+# needs no Makefile change.
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl libpcre2-8
+SAN     ?= 0
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
+               -DKB_DATADIR='"$(PREFIX)/share/kbpipe"' -Isrc
+ifeq ($(SAN),1)
+  CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
+  LDFLAGS_SAN := -fsanitize=address,undefined
+  BUILD := build/san
+else
+  BUILD := build/rel
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm -lpthread
+
+LIB_SRC   := $(sort $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c)))
+HDRS      := $(wildcard src/*.h src/*/*.h)
+REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ  := $(LIB_SRC:%.c=$(BUILD)/tobj/%.o)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+ITEST_SRC := $(sort $(wildcard tests/integration/test_*.c))
+ITEST_BIN := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/%)
+TSUP_SRC  := $(sort $(wildcard tests/support/*.c))
+TSUP_OBJ  := $(TSUP_SRC:%.c=$(BUILD)/tobj/%.o)
+
+# The database the demo and tests use: the project-local cluster (scripts/db.sh)
+PGDIR := $(shell scripts/db.sh dir)
+export PGHOST := $(PGDIR)
+export PGUSER := $(shell scripts/db.sh user)
+export PGDATABASE ?= supervisor_service
+export KBPIPE_TEST_DSN ?= host=$(PGDIR) user=$(PGUSER) dbname=kbpipe_test
+export KBPIPE_BIN = $(CURDIR)/$(BUILD)/kbpipe-test
+export KBPIPE_ROOT = $(CURDIR)
+
+.PHONY: all deps db db-stop build check unit integration sqltest demo seed migrate bench \
+        install clean fuzz
+
+all: bin/kbpipe
+
+bin/kbpipe: $(BUILD)/kbpipe
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/kbpipe: $(BUILD)/obj/src/main.o $(REL_OBJ)
+	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
+
+# the same program built with fault points, for integration tests
+$(BUILD)/kbpipe-test: $(BUILD)/tobj/src/main.o $(TEST_OBJ)
+	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tobj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_BASE) -DKB_UNIT_TEST -DKB_FAULTS -Itests/support $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/tobj/tests/unit/%.o $(TEST_OBJ) $(TSUP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+$(BUILD)/tests/%: $(BUILD)/tobj/tests/integration/%.o $(TEST_OBJ) $(TSUP_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+build: bin/kbpipe $(BUILD)/kbpipe-test $(UNIT_BIN) $(ITEST_BIN)
+
+deps:
+	@bash scripts/deps.sh
+
+db: deps
+	@bash scripts/db.sh start
+
+db-stop:
+	@bash scripts/db.sh stop
+
+# deps first, so a fresh machine has the compiler's libraries before building
+check: deps
+	@$(MAKE) --no-print-directory build
+	@bash scripts/db.sh start
+	@bash tests/run.sh "$(BUILD)"
+
+migrate: deps
+	@$(MAKE) --no-print-directory bin/kbpipe
+	@bash scripts/db.sh start
+	bin/kbpipe migrate up
+
+seed: migrate
+	bin/kbpipe seed
+
+demo: deps
+	@$(MAKE) --no-print-directory bin/kbpipe
+	@bash scripts/db.sh start
+	@bash scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	@bash scripts/db.sh start
+	@bash bench/run.sh "$(BUILD)"
+
+install: bin/kbpipe
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kbpipe/migrations \
+	           $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 bin/kbpipe $(DESTDIR)$(PREFIX)/bin/kbpipe
+	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/kbpipe/migrations/
+	[ ! -f docs/kbpipe.1 ] || install -m 644 docs/kbpipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# db.sh - the project-local PostgreSQL 15 cluster used by the demo and tests.
+#
+#   scripts/db.sh dir      print the cluster's folder (data/, socket, log)
+#   scripts/db.sh start    initdb the first time, start, create databases
+#   scripts/db.sh stop     stop it
+#   scripts/db.sh user     print the role to connect as
+#
+# The cluster lives in .pg/ inside the checkout and listens only on a unix
+# socket in that folder (listen_addresses=''), so it clashes with no TCP port.
+# initdb refuses to run as root: as root the server runs as `postgres`, and if
+# the checkout sits under a folder other users cannot enter (CI clones under
+# /root), the cluster goes to /var/tmp/kbpipe-pg-<hash of the checkout path>.
+set -euo pipefail
+
+PGBIN=/usr/lib/postgresql/15/bin
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+reachable_by_others() {   # every ancestor must be enterable by "other"
+  local d=$1
+  while [ "$d" != "/" ]; do
+    [ -d "$d" ] || { d=$(dirname "$d"); continue; }
+    [ "$(( 0$(stat -c '%a' "$d") & 1 ))" = 1 ] || return 1
+    d=$(dirname "$d")
+  done
+}
+
+cluster_dir() {
+  local d=$top/.pg
+  # socket paths are limited to 107 bytes: "$d/.s.PGSQL.5432" must fit
+  if [ ${#d} -gt 80 ] || { [ "$(id -u)" = 0 ] && ! reachable_by_others "$top"; }; then
+    d=/var/tmp/kbpipe-pg-$(printf '%s' "$top" | sha256sum | cut -c1-12)
+  fi
+  printf '%s\n' "$d"
+}
+
+db_user() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
+
+as_owner() {   # run a command as the cluster's owner
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+cmd=${1:-start}
+dir=$(cluster_dir)
+case "$cmd" in
+  dir)  echo "$dir" ;;
+  user) db_user ;;
+  stop)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+      as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+      echo "db: stopped the cluster in $dir" >&2
+    fi ;;
+  start)
+    [ -x "$PGBIN/initdb" ] || { echo "db: PostgreSQL 15 is not installed; run 'make deps'" >&2; exit 1; }
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir" && chmod 700 "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+      as_owner "$PGBIN/initdb" -D "$dir/data" -U "$(db_user)" --auth=trust \
+        --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
+        || { echo "db: initdb failed, see $dir/initdb.log" >&2; exit 1; }
+      cat >>"$dir/data/postgresql.conf" <<CONF
+# kbpipe's local cluster: unix socket only, sized for a 2-core test machine
+listen_addresses = ''
+unix_socket_directories = '$dir'
+max_connections = 200
+shared_buffers = 256MB
+maintenance_work_mem = 512MB
+fsync = on
+CONF
+      echo "db: initialized a PostgreSQL 15 cluster in $dir" >&2
+    fi
+    if ! as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+      as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { echo "db: the server did not start, see $dir/server.log" >&2; exit 1; }
+      echo "db: started PostgreSQL on unix socket $dir (log: $dir/server.log)" >&2
+    fi
+    for db in supervisor_service kbpipe_test; do
+      if ! "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc \
+          "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+        "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -qc "CREATE DATABASE $db" >/dev/null
+      fi
+      "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d "$db" -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION IF NOT EXISTS vector;
+SQL
+      [ "$db" = kbpipe_test ] && "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d "$db" -qc \
+          "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pgtap" >/dev/null
+    done ;;
+  *) echo "usage: scripts/db.sh dir|start|stop|user" >&2; exit 2 ;;
+esac

@@ -1,0 +1,82 @@
+/*
+ * db.h - the public face of src/db: connections, queries, migrations and
+ * seeding.  libpq lives behind this folder (and src/load, which COPYs):
+ * other folders see struct db_conn and struct db_rows, never PGconn or
+ * PGresult.  Every query is parameterized; identifiers go through
+ * db_ident().
+ */
+#ifndef KB_DB_H
+#define KB_DB_H
+
+#include "util/util.h"
+
+struct db_conn;   /* fields live in conn.c */
+struct db_rows;   /* a query result; fields live in query.c */
+
+/*
+ * Resolve the connection string: `explicit_conninfo` (from --db) when not
+ * NULL, else $DATABASE_URL, else the PG* variables (libpq reads them), else
+ * the variables of a .env file in the working directory (DATABASE_URL, then
+ * PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE).  Returns a string the caller
+ * frees; "" means "libpq defaults from PG* variables".  *origin_out (may be
+ * NULL) is set to a static text naming where it came from.
+ */
+char *db_conninfo_resolve(const char *explicit_conninfo, const char **origin_out);
+
+/* A copy of conninfo with any password replaced by "****"; caller frees. */
+char *db_conninfo_redacted(const char *conninfo);
+
+/*
+ * Connect.  On KB_E_DB the message names the (redacted) target and the
+ * server's reason, and *out is NULL.  The session runs with
+ * client_min_messages=warning and application_name=kbpipe.
+ */
+enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_err *err);
+void db_close(struct db_conn *conn);   /* NULL is a no-op */
+
+/*
+ * Run one parameterized statement (params are text, NULL = SQL NULL).
+ * With out != NULL the result rows are returned (caller frees with
+ * db_rows_free); otherwise they are discarded.  On failure KB_E_DB with
+ * the server's message (and hint), *out untouched.
+ */
+enum kb_code db_exec(struct db_conn *conn, const char *sql, int n_params,
+                     const char *const *params, struct db_rows **out, struct kb_err *err);
+
+/*
+ * Run a script of several statements with the simple query protocol (no
+ * parameters: only for SQL kbpipe ships, e.g. migrations).  On failure
+ * *err_pos_out (may be NULL) is the 1-based character position the server
+ * reported, or 0.
+ */
+enum kb_code db_exec_script(struct db_conn *conn, const char *sql, int *err_pos_out,
+                            struct kb_err *err);
+
+/* BEGIN / COMMIT / ROLLBACK.  db_rollback never fails loudly. */
+enum kb_code db_begin(struct db_conn *conn, struct kb_err *err);
+enum kb_code db_commit(struct db_conn *conn, struct kb_err *err);
+void db_rollback(struct db_conn *conn);
+
+int db_rows_count(const struct db_rows *rows);
+int db_rows_cols(const struct db_rows *rows);
+/* Borrowed text of a cell ("" for NULL); valid until db_rows_free. */
+const char *db_rows_get(const struct db_rows *rows, int row, int col);
+int db_rows_isnull(const struct db_rows *rows, int row, int col);
+const char *db_rows_colname(const struct db_rows *rows, int col);
+void db_rows_free(struct db_rows *rows);   /* NULL is a no-op */
+
+/* Quote an identifier (PQescapeIdentifier); caller frees. */
+char *db_ident(struct db_conn *conn, const char *name);
+
+/* The server's error/notice context for -v: the redacted conninfo. */
+const char *db_target(const struct db_conn *conn);
+
+/*
+ * Migrations (migrate.c).  `dir` holds NNN_name.sql files, each with a
+ * "-- migrate:up" and a "-- migrate:down" section.
+ */
+const char *db_migrations_dir(const char *override);   /* --dir, env, ./migrations, KB_DATADIR */
+enum kb_code db_migrate_up(struct db_conn *conn, const char *dir, int max_steps,
+                           int *n_applied, struct kb_err *err);
+
+#endif /* KB_DB_H */

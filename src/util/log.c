@@ -1,0 +1,48 @@
+/*
+ * log.c - human-readable diagnostics on stderr, one line each, prefixed
+ * "kbpipe: ".  The level is tested before anything is formatted.  stdout is
+ * reserved for results (search, plan, stats, --report -).
+ */
+#include "util.h"
+
+#include <string.h>
+
+static enum kb_log_level current_level = KB_LOG_WARN;
+
+void log_set_level(enum kb_log_level level) { current_level = level; }
+enum kb_log_level log_get_level(void) { return current_level; }
+
+static void vlog(enum kb_log_level level, const char *tag, const char *fmt, va_list ap)
+{
+    if (level > current_level)
+        return;
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fprintf(stderr, "kbpipe: %s%s\n", tag, line);
+}
+
+#define DEFINE_LOG(name, level, tag)       \
+    void name(const char *fmt, ...)        \
+    {                                      \
+        va_list ap;                        \
+        va_start(ap, fmt);                 \
+        vlog((level), (tag), fmt, ap);     \
+        va_end(ap);                        \
+    }
+
+DEFINE_LOG(log_error, KB_LOG_ERROR, "")
+DEFINE_LOG(log_warn, KB_LOG_WARN, "warning: ")
+DEFINE_LOG(log_info, KB_LOG_INFO, "")
+DEFINE_LOG(log_debug, KB_LOG_DEBUG, "debug: ")
+
+void log_err(const struct kb_err *err)
+{
+    if (current_level < KB_LOG_ERROR)
+        return;
+    const char *sep = err->origin[0] ? ": " : "";
+    if (current_level >= KB_LOG_DEBUG || err->code == KB_E_INTERNAL)
+        fprintf(stderr, "kbpipe: %s%s%s [%s:%d]\n", err->origin, sep, err->msg,
+                err->src_file ? err->src_file : "?", err->src_line);
+    else
+        fprintf(stderr, "kbpipe: %s%s%s\n", err->origin, sep, err->msg);
+}
