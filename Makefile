@@ -15,7 +15,7 @@ PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl libpcre2-8
 SAN     ?= 0
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \
-               -DKB_DATADIR='"$(PREFIX)/share/kbpipe"' -Isrc
+               -DKB_VERSION='"0.1.0"' -DKB_DATADIR='"$(PREFIX)/share/kbpipe"' -Isrc
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -O1
   LDFLAGS_SAN := -fsanitize=address,undefined
@@ -65,11 +65,13 @@ $(BUILD)/kbpipe-test: $(BUILD)/tobj/src/main.o $(TEST_OBJ)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tobj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_BASE) -DKB_UNIT_TEST -DKB_FAULTS -Itests/support $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) $(CFLAGS) -c -o $@ $<
+	@echo "  CC(t)   $<"
+	@$(CC) $(CFLAGS_BASE) -DKB_UNIT_TEST -DKB_FAULTS -Itests/support $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: $(BUILD)/tobj/tests/unit/%.o $(TEST_OBJ) $(TSUP_OBJ)
 	@mkdir -p $(dir $@)

@@ -35,6 +35,13 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
 void db_close(struct db_conn *conn);   /* NULL is a no-op */
 
 /*
+ * Connect the way every command does: db_conninfo_resolve(kb_cli.db), then
+ * db_connect().  With -v the (redacted) target and where it came from are
+ * logged.
+ */
+enum kb_code db_open(struct db_conn **out, struct kb_err *err);
+
+/*
  * Run one parameterized statement (params are text, NULL = SQL NULL).
  * With out != NULL the result rows are returned (caller frees with
  * db_rows_free); otherwise they are discarded.  On failure KB_E_DB with
@@ -73,10 +80,53 @@ const char *db_target(const struct db_conn *conn);
 
 /*
  * Migrations (migrate.c).  `dir` holds NNN_name.sql files, each with a
- * "-- migrate:up" and a "-- migrate:down" section.
+ * "-- migrate:up" and a "-- migrate:down" section; applied ones are
+ * recorded in schema_migrations (version, name, checksum, applied_at,
+ * duration_ms) in the current schema.
  */
-const char *db_migrations_dir(const char *override);   /* --dir, env, ./migrations, KB_DATADIR */
+
+/* The folder to read: override (--dir), else $KBPIPE_MIGRATIONS_DIR, else
+ * ./migrations when it exists, else KB_DATADIR/migrations.  Borrowed. */
+const char *db_migrations_dir(const char *override);
+
+/*
+ * Apply up to max_steps (<= 0: all) pending migrations in order, each in
+ * its own transaction, under an advisory lock (a concurrent run waits, then
+ * finds nothing to do).  A failing migration is rolled back whole and
+ * schema_migrations is untouched; err names file:line and the server's
+ * message.  *n_applied (may be NULL) counts what was applied.
+ */
 enum kb_code db_migrate_up(struct db_conn *conn, const char *dir, int max_steps,
                            int *n_applied, struct kb_err *err);
+
+/* Roll back the last n applied migrations (newest first), each in its own
+ * transaction, with the same lock and failure rules as up. */
+enum kb_code db_migrate_down(struct db_conn *conn, const char *dir, int n,
+                             int *n_reverted, struct kb_err *err);
+
+/* Print applied / pending / changed / missing per migration to `out`. */
+enum kb_code db_migrate_status(struct db_conn *conn, const char *dir, FILE *out,
+                               struct kb_err *err);
+
+/* KB_E_DB when an applied file changed or vanished, or the schema lacks an
+ * object kbpipe needs (e.g. an HNSW index dropped by a killed load). */
+enum kb_code db_migrate_verify(struct db_conn *conn, const char *dir, FILE *out,
+                               struct kb_err *err);
+
+/* Schema checks beyond the files (verify.c): HNSW indexes present. */
+enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *err);
+/* Rebuild what db_schema_verify finds missing. */
+enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err);
+
+/* Write dir/NNN_name.sql (next number) with empty up and down sections;
+ * *path_out (caller frees) is its path. */
+enum kb_code db_migrate_create(const char *dir, const char *name, char **path_out,
+                               struct kb_err *err);
+
+/*
+ * Commands owned by src/db.  Each is called by main.c with argv[0] = the
+ * command name and the global options (--db, -q, -v) already removed.
+ */
+enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_DB_H */

@@ -47,13 +47,23 @@ void kb_err_prefix(struct kb_err *err, const char *fmt, ...)
 {
     if (err == NULL)
         return;
-    char head[256], old[sizeof err->msg];
+    char old[sizeof err->msg];
+    memcpy(old, err->msg, sizeof old);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
+    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+    size_t at = n < 0 ? 0 : (size_t)n;
+    if (at > sizeof err->msg - 3)
+        at = sizeof err->msg - 3;
+    /* append ": " and the old message, truncated to what fits */
+    err->msg[at++] = ':';
+    err->msg[at++] = ' ';
+    size_t room = sizeof err->msg - at - 1, len = strnlen(old, sizeof old);
+    if (len > room)
+        len = room;
+    memcpy(err->msg + at, old, len);
+    err->msg[at + len] = '\0';
 }
 
 void kb_err_clear(struct kb_err *err)

@@ -189,6 +189,20 @@ int kb_utf8_seq_len(const unsigned char *s, size_t avail);
  */
 int kb_fault(const char *point);
 
+/* ---- the parsed global options ------------------------------------------ */
+
+/*
+ * Options that every command accepts anywhere on its command line: --db
+ * CONNINFO, -q/--quiet, -v/--verbose.  main.c parses them once, removes
+ * them from argv and fills kb_cli before dispatching; nothing else writes it.
+ */
+struct kb_cli {
+    const char *db;     /* --db, or NULL: see db_conninfo_resolve() */
+    int is_quiet;       /* -q */
+    int verbosity;      /* number of -v */
+};
+extern struct kb_cli kb_cli;
+
 /* ---- small helpers ------------------------------------------------------ */
 
 /* Monotonic clock in seconds. */

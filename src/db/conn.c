@@ -1,0 +1,257 @@
+/*
+ * conn.c - finding and opening the database connection.
+ *
+ * Resolution order (DESIGN.md, spec "Database Connection"): --db, then
+ * DATABASE_URL, then the PG* variables (libpq reads them itself), then a
+ * .env file in the working directory holding DATABASE_URL or PG* lines.
+ * Passwords never leave this file in clear: every message shows
+ * db_conninfo_redacted().
+ */
+#include "db/db_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const pg_vars[] = { "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD",
+                                       "PGDATABASE", "PGSERVICE", "PGHOSTADDR" };
+
+static int any_pg_var_set(void)
+{
+    for (size_t i = 0; i < sizeof pg_vars / sizeof pg_vars[0]; i++) {
+        const char *v = getenv(pg_vars[i]);
+        if (v && *v)
+            return 1;
+    }
+    return 0;
+}
+
+/* Strip spaces, "export ", and matching quotes from a .env value (in place). */
+static char *env_value(char *v)
+{
+    while (isspace((unsigned char)*v))
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && isspace((unsigned char)v[n - 1]))
+        v[--n] = '\0';
+    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+        v[n - 1] = '\0';
+        v++;
+    }
+    return v;
+}
+
+/* Append "key='value'" to b, quoting as libpq's conninfo parser expects. */
+static void conninfo_add(struct kb_buf *b, const char *key, const char *value)
+{
+    if (b->len)
+        kb_buf_putc(b, ' ');
+    kb_buf_printf(b, "%s='", key);
+    for (const char *p = value; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            kb_buf_putc(b, '\\');
+        kb_buf_putc(b, *p);
+    }
+    kb_buf_putc(b, '\'');
+}
+
+/* Read ./.env; returns a conninfo or NULL when it holds no connection settings. */
+static char *conninfo_from_dotenv(void)
+{
+    FILE *f = fopen(".env", "r");
+    if (f == NULL)
+        return NULL;
+    static const struct { const char *var, *key; } map[] = {
+        { "PGHOST", "host" }, { "PGPORT", "port" }, { "PGUSER", "user" },
+        { "PGPASSWORD", "password" }, { "PGDATABASE", "dbname" },
+    };
+    char line[4096];
+    char *url = NULL;
+    struct kb_buf kv;
+    kb_buf_init(&kv);
+    while (fgets(line, sizeof line, f)) {
+        char *s = line;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (*s == '#' || *s == '\0')
+            continue;
+        if (kb_starts_with(s, "export "))
+            s += 7;
+        char *eq = strchr(s, '=');
+        if (eq == NULL)
+            continue;
+        *eq = '\0';
+        char *name = env_value(s), *value = env_value(eq + 1);
+        if (strcmp(name, "DATABASE_URL") == 0 && *value) {
+            free(url);
+            url = kb_xstrdup(value);
+        }
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+            if (strcmp(name, map[i].var) == 0 && *value)
+                conninfo_add(&kv, map[i].key, value);
+    }
+    fclose(f);
+    if (url) {
+        kb_buf_release(&kv);
+        return url;
+    }
+    if (kv.len)
+        return kb_buf_detach(&kv);
+    kb_buf_release(&kv);
+    return NULL;
+}
+
+char *db_conninfo_resolve(const char *explicit_conninfo, const char **origin_out)
+{
+    const char *origin;
+    char *out;
+    const char *url = getenv("DATABASE_URL");
+    if (explicit_conninfo) {
+        origin = "--db";
+        out = kb_xstrdup(explicit_conninfo);
+    } else if (url && *url) {
+        origin = "DATABASE_URL";
+        out = kb_xstrdup(url);
+    } else if (any_pg_var_set()) {
+        origin = "PG* environment variables";
+        out = kb_xstrdup("");
+    } else if ((out = conninfo_from_dotenv()) != NULL) {
+        origin = ".env";
+    } else {
+        origin = "libpq defaults";
+        out = kb_xstrdup("");
+    }
+    if (origin_out)
+        *origin_out = origin;
+    return out;
+}
+
+char *db_conninfo_redacted(const char *conninfo)
+{
+    struct kb_buf b;
+    kb_buf_init(&b);
+    if (kb_starts_with(conninfo, "postgres://") || kb_starts_with(conninfo, "postgresql://")) {
+        /* URL: scheme://user:PASSWORD@host... and ?password=... */
+        const char *auth = strstr(conninfo, "://") + 3;
+        const char *at = strchr(auth, '@');
+        const char *slash = strchr(auth, '/');
+        const char *colon = strchr(auth, ':');
+        if (at && (!slash || at < slash) && colon && colon < at) {
+            kb_buf_append(&b, conninfo, (size_t)(colon - conninfo) + 1);
+            kb_buf_puts(&b, "****");
+            conninfo = at;
+        }
+        const char *pw = strstr(conninfo, "password=");
+        while (pw) {
+            kb_buf_append(&b, conninfo, (size_t)(pw - conninfo) + 9);
+            kb_buf_puts(&b, "****");
+            conninfo = pw + 9;
+            while (*conninfo && *conninfo != '&')
+                conninfo++;
+            pw = strstr(conninfo, "password=");
+        }
+        kb_buf_puts(&b, conninfo);
+        return kb_buf_detach(&b);
+    }
+    /* key=value form: blank the value of password (quoted or not) */
+    const char *p = conninfo;
+    while (*p) {
+        const char *pw = strstr(p, "password");
+        if (pw == NULL || (pw > conninfo && !isspace((unsigned char)pw[-1]))) {
+            if (pw == NULL) {
+                kb_buf_puts(&b, p);
+                break;
+            }
+            kb_buf_append(&b, p, (size_t)(pw - p) + 8);
+            p = pw + 8;
+            continue;
+        }
+        const char *q = pw + 8;
+        while (isspace((unsigned char)*q))
+            q++;
+        if (*q != '=') {
+            kb_buf_append(&b, p, (size_t)(q - p));
+            p = q;
+            continue;
+        }
+        q++;
+        while (isspace((unsigned char)*q))
+            q++;
+        kb_buf_append(&b, p, (size_t)(q - p));
+        kb_buf_puts(&b, "****");
+        if (*q == '\'') {
+            for (q++; *q && *q != '\''; q++)
+                if (*q == '\\' && q[1])
+                    q++;
+            if (*q)
+                q++;
+        } else {
+            while (*q && !isspace((unsigned char)*q))
+                q++;
+        }
+        p = q;
+    }
+    return kb_buf_detach(&b);
+}
+
+enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_err *err)
+{
+    *out = NULL;
+    /* expand_dbname=1: the first value may be a URL or a key=value string;
+     * no other key is passed, so options in it (or PGOPTIONS) stay in force */
+    const char *keys[] = { "fallback_application_name", "dbname", NULL };
+    const char *vals[] = { "kbpipe", conninfo && *conninfo ? conninfo : NULL, NULL };
+    if (vals[1] == NULL)
+        keys[1] = NULL;
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    char *shown = db_conninfo_redacted(conninfo ? conninfo : "");
+    if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+        char reason[400];
+        snprintf(reason, sizeof reason, "%s", pg ? PQerrorMessage(pg) : "out of memory");
+        size_t n = strlen(reason);
+        while (n > 0 && (reason[n - 1] == '\n' || reason[n - 1] == ' '))
+            reason[--n] = '\0';
+        for (char *c = reason; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        PQfinish(pg);
+        enum kb_code rc = KB_FAIL(err, KB_E_DB, NULL,
+                                  "cannot connect to the database (%s): %s; check --db, "
+                                  "DATABASE_URL or the PG* variables (is the server running?)",
+                                  *shown ? shown : "PG* defaults", reason);
+        free(shown);
+        return rc;
+    }
+    struct db_conn *c = kb_xcalloc(1, sizeof *c);
+    c->pg = pg;
+    c->target = shown;
+    /* NOTICEs (e.g. "relation already exists, skipping") are not news */
+    PQclear(PQexec(pg, "SET client_min_messages = warning"));
+    *out = c;
+    return KB_OK;
+}
+
+void db_close(struct db_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    PQfinish(conn->pg);
+    free(conn->target);
+    free(conn);
+}
+
+PGconn *db_conn_pg(struct db_conn *conn) { return conn->pg; }
+
+const char *db_target(const struct db_conn *conn) { return conn->target; }
+
+enum kb_code db_open(struct db_conn **out, struct kb_err *err)
+{
+    const char *origin = NULL;
+    char *conninfo = db_conninfo_resolve(kb_cli.db, &origin);
+    enum kb_code rc = db_connect(conninfo, out, err);
+    if (rc == KB_OK)
+        log_info("connected to %s (from %s)",
+                 *db_target(*out) ? db_target(*out) : "PG* defaults", origin);
+    free(conninfo);
+    return rc;
+}

@@ -1,0 +1,131 @@
+/*
+ * query.c - running statements and reading their rows.  Every statement
+ * with values goes through PQexecParams (text parameters); scripts without
+ * parameters (shipped SQL such as migrations) through PQexec.
+ */
+#include "db/db_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum kb_code db_result_error(struct db_conn *conn, const PGresult *res, const char *what,
+                             struct kb_err *err)
+{
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+    const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    char buf[400];
+    if (primary == NULL) {
+        snprintf(buf, sizeof buf, "%s", PQerrorMessage(conn->pg));
+        size_t n = strlen(buf);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        for (char *c = buf; *c; c++)
+            if (*c == '\n')
+                *c = ' ';
+        primary = buf[0] ? buf : "the connection was lost";
+    }
+    return KB_FAIL(err, KB_E_DB, NULL, "%s: %s%s%s%s%s%s", what, primary,
+                   detail ? " (" : "", detail ? detail : "", detail ? ")" : "",
+                   hint ? "; " : "", hint ? hint : "");
+}
+
+static enum kb_code check_result(struct db_conn *conn, PGresult *res, const char *sql,
+                                 struct kb_err *err)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return KB_OK;
+    char what[96];
+    /* name the statement by its first words, never its values */
+    snprintf(what, sizeof what, "query \"%.60s%s\"", sql, strlen(sql) > 60 ? "..." : "");
+    for (char *c = what; *c; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
+    return db_result_error(conn, res, what, err);
+}
+
+enum kb_code db_exec(struct db_conn *conn, const char *sql, int n_params,
+                     const char *const *params, struct db_rows **out, struct kb_err *err)
+{
+    PGresult *res = PQexecParams(conn->pg, sql, n_params, NULL, params, NULL, NULL, 0);
+    enum kb_code rc = check_result(conn, res, sql, err);
+    if (rc != KB_OK || out == NULL) {
+        PQclear(res);
+        return rc;
+    }
+    struct db_rows *rows = kb_xmalloc(sizeof *rows);
+    rows->res = res;
+    *out = rows;
+    return KB_OK;
+}
+
+enum kb_code db_exec_script(struct db_conn *conn, const char *sql, int *err_pos_out,
+                            struct kb_err *err)
+{
+    if (err_pos_out)
+        *err_pos_out = 0;
+    PGresult *res = PQexec(conn->pg, sql);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
+        PQclear(res);
+        return KB_OK;
+    }
+    const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+    if (err_pos_out && pos)
+        *err_pos_out = atoi(pos);
+    enum kb_code rc = db_result_error(conn, res, "the server refused it", err);
+    PQclear(res);
+    return rc;
+}
+
+enum kb_code db_begin(struct db_conn *conn, struct kb_err *err)
+{
+    return db_exec(conn, "BEGIN", 0, NULL, NULL, err);
+}
+
+enum kb_code db_commit(struct db_conn *conn, struct kb_err *err)
+{
+    return db_exec(conn, "COMMIT", 0, NULL, NULL, err);
+}
+
+void db_rollback(struct db_conn *conn)
+{
+    PQclear(PQexec(conn->pg, "ROLLBACK"));
+}
+
+int db_rows_count(const struct db_rows *rows) { return PQntuples(rows->res); }
+int db_rows_cols(const struct db_rows *rows) { return PQnfields(rows->res); }
+
+const char *db_rows_get(const struct db_rows *rows, int row, int col)
+{
+    return PQgetvalue(rows->res, row, col);
+}
+
+int db_rows_isnull(const struct db_rows *rows, int row, int col)
+{
+    return PQgetisnull(rows->res, row, col);
+}
+
+const char *db_rows_colname(const struct db_rows *rows, int col)
+{
+    return PQfname(rows->res, col);
+}
+
+void db_rows_free(struct db_rows *rows)
+{
+    if (rows == NULL)
+        return;
+    PQclear(rows->res);
+    free(rows);
+}
+
+char *db_ident(struct db_conn *conn, const char *name)
+{
+    char *q = PQescapeIdentifier(conn->pg, name, strlen(name));
+    if (q == NULL)
+        return kb_xstrdup("\"?\"");
+    char *out = kb_xstrdup(q);
+    PQfreemem(q);
+    return out;
+}

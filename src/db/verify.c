@@ -1,0 +1,84 @@
+/*
+ * verify.c - checks that the live schema still has what kbpipe relies on
+ * beyond the migration files themselves.  Today: the HNSW indexes on
+ * knowledge_chunks.embedding and learnings.embedding, which a bulk load
+ * drops and rebuilds (src/load, index strategy "auto"); a load killed
+ * between the two leaves the table without its index, and this finds it.
+ */
+#include "db/db_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const vector_tables[] = { "knowledge_chunks", "learnings" };
+
+/* 1 when `table` exists in the current schema path and lacks an HNSW index. */
+static enum kb_code hnsw_missing(struct db_conn *conn, const char *table, int *missing,
+                                 struct kb_err *err)
+{
+    const char *p[] = { table };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn,
+        "SELECT to_regclass($1) IS NOT NULL, EXISTS ("
+        "  SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        "  JOIN pg_am am ON am.oid = c.relam"
+        "  WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw' AND i.indisvalid)",
+        1, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    *missing = strcmp(db_rows_get(rows, 0, 0), "t") == 0 &&
+               strcmp(db_rows_get(rows, 0, 1), "f") == 0;
+    db_rows_free(rows);
+    return KB_OK;
+}
+
+enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *err)
+{
+    int n_missing = 0;
+    const char *first = NULL;
+    for (size_t i = 0; i < sizeof vector_tables / sizeof vector_tables[0]; i++) {
+        int missing = 0;
+        enum kb_code rc = hnsw_missing(conn, vector_tables[i], &missing, err);
+        if (rc != KB_OK)
+            return rc;
+        if (missing) {
+            fprintf(out, "%s: the HNSW index on embedding is missing (a load was "
+                         "interrupted after dropping it)\n", vector_tables[i]);
+            if (!n_missing++)
+                first = vector_tables[i];
+        }
+    }
+    if (n_missing)
+        return KB_FAIL(err, KB_E_DB, NULL,
+                       "%s has no HNSW index on embedding; the next 'kbpipe run' rebuilds "
+                       "it, or run 'kbpipe migrate verify --repair'", first);
+    return KB_OK;
+}
+
+enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
+{
+    for (size_t i = 0; i < sizeof vector_tables / sizeof vector_tables[0]; i++) {
+        int missing = 0;
+        enum kb_code rc = hnsw_missing(conn, vector_tables[i], &missing, err);
+        if (rc != KB_OK)
+            return rc;
+        if (!missing)
+            continue;
+        char *table = db_ident(conn, vector_tables[i]);
+        char *idx_name = kb_xasprintf("idx_%s_embedding", vector_tables[i]);
+        char *idx = db_ident(conn, idx_name);
+        char *sql = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw "
+                                 "(embedding vector_cosine_ops)", idx, table);
+        log_info("rebuilding the HNSW index on %s", vector_tables[i]);
+        rc = db_exec(conn, "SET maintenance_work_mem = '512MB'", 0, NULL, NULL, err);
+        if (rc == KB_OK)
+            rc = db_exec(conn, sql, 0, NULL, NULL, err);
+        free(sql);
+        free(idx);
+        free(idx_name);
+        free(table);
+        if (rc != KB_OK)
+            return rc;
+    }
+    return KB_OK;
+}

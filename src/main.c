@@ -1,0 +1,130 @@
+/*
+ * main.c - command dispatch only.  Global options (--db, -q, -v) are taken
+ * from anywhere on the line; the rest goes to cmd_<name>() of the module
+ * that owns the work, which returns an enum kb_code.  The exit status is
+ * decided here and only here (kb_code_exit_status, docs/operations.md).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "util/util.h"
+
+
+
+typedef enum kb_code (*cmd_fn)(int argc, char **argv, struct kb_err *err);
+
+struct command {
+    const char *name;
+    cmd_fn fn;
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    { "migrate", cmd_migrate, "apply, roll back, list, verify or create schema migrations" },
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kbpipe [--db CONNINFO] [-q|-v] COMMAND [ARGS]\n"
+            "\n"
+            "kbpipe keeps a PostgreSQL + pgvector knowledge base loaded from YAML pipelines.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "Global options (anywhere on the line):\n"
+            "  --db CONNINFO   connection string or URL; else DATABASE_URL, else the PG*\n"
+            "                  variables, else DATABASE_URL/PG* from ./.env\n"
+            "  -q, --quiet     print nothing but errors\n"
+            "  -v, --verbose   more detail (repeat for debug output)\n"
+            "  -h, --help      this text; 'kbpipe COMMAND --help' for a command\n"
+            "  --version       print the version\n"
+            "\n"
+            "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage,\n"
+            "3 finished with rejected inputs.\n");
+}
+
+/* Remove global options from argv (in place); returns the new argc or -1. */
+static int take_global_options(int argc, char **argv, struct kb_err *err)
+{
+    int out = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        } else if (strcmp(a, "--db") == 0) {
+            if (i + 1 >= argc) {
+                KB_FAIL(err, KB_E_USAGE, NULL, "--db needs a connection string");
+                return -1;
+            }
+            kb_cli.db = argv[++i];
+        } else if (strncmp(a, "--db=", 5) == 0) {
+            kb_cli.db = a + 5;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            kb_cli.is_quiet = 1;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            kb_cli.verbosity++;
+        } else if (strcmp(a, "-vv") == 0) {
+            kb_cli.verbosity += 2;
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argv[out] = NULL;
+    return out;
+}
+
+int main(int argc, char **argv)
+{
+    struct kb_err err = { 0 };
+    int n = take_global_options(argc, argv, &err);
+    if (n < 0) {
+        log_err(&err);
+        return kb_code_exit_status(err.code);
+    }
+    log_set_level(kb_cli.is_quiet ? KB_LOG_ERROR
+                  : kb_cli.verbosity >= 2 ? KB_LOG_DEBUG
+                  : kb_cli.verbosity == 1 ? KB_LOG_INFO
+                                          : KB_LOG_WARN);
+    if (n < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        if (n >= 3 && strcmp(argv[1], "help") == 0) {
+            /* "kbpipe help run" == "kbpipe run --help" */
+            argv[1] = argv[2];
+            argv[2] = "--help";
+            argv[3] = NULL;
+            n = 3;
+        } else {
+            usage(n < 2 ? stderr : stdout);
+            return n < 2 ? 2 : 0;
+        }
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("kbpipe %s\n", KB_VERSION);
+        return fclose(stdout) == 0 ? 0 : 1;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0)
+            continue;
+        enum kb_code rc = commands[i].fn(n - 1, argv + 1, &err);
+        if (rc != KB_OK && rc != KB_PARTIAL)
+            log_err(&err);
+        /* a result that could not be written is a failure (as jq checks) */
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            log_error("writing output failed; check the disk or the pipe");
+            if (rc == KB_OK)
+                rc = KB_E_IO;
+        }
+        return kb_code_exit_status(rc);
+    }
+    log_error("unknown command '%.64s'; 'kbpipe --help' lists the commands", argv[1]);
+    return 2;
+}

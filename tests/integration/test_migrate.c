@@ -1,0 +1,347 @@
+/*
+ * test_migrate.c - the migration runner and connection settings against a
+ * real PostgreSQL (a private schema per test).  Groups: conn.c, migrate.c.
+ */
+#include "kbtest.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fixture {
+    struct kbtest_db db;
+    char *dir;       /* temporary migrations folder */
+};
+
+static int setup(void **state)
+{
+    struct fixture *f = kb_xcalloc(1, sizeof *f);
+    if (!kbtest_db_open(&f->db)) {
+        free(f);
+        *state = NULL;
+        return 0;
+    }
+    f->dir = kbtest_tmpdir();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    if (f) {
+        kbtest_db_close(&f->db);
+        kbtest_rmtree(f->dir);
+        free(f->dir);
+        free(f);
+    }
+    return 0;
+}
+
+#define NEED_DB(f)                                                   \
+    do {                                                             \
+        if ((f) == NULL)                                             \
+            skip();                                                  \
+    } while (0)
+
+static void write_migration(const struct fixture *f, const char *file, const char *text)
+{
+    char *path = kb_xasprintf("%s/%s", f->dir, file);
+    kbtest_write(path, text);
+    free(path);
+}
+
+static char *q(struct fixture *f, const char *sql) { return kbtest_query(&f->db, sql); }
+
+static void assert_query(struct fixture *f, const char *sql, const char *want)
+{
+    char *got = q(f, sql);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void write_two(struct fixture *f)
+{
+    write_migration(f, "001_first.sql",
+                    "-- migrate:up\nCREATE TABLE t1 (x int);\n"
+                    "-- migrate:down\nDROP TABLE t1;\n");
+    write_migration(f, "002_second.sql",
+                    "-- migrate:up\nCREATE TABLE t2 (y text);\nINSERT INTO t2 VALUES ('é');\n"
+                    "-- migrate:down\nDROP TABLE t2;\n");
+}
+
+static void db_migrate_up__applies_in_order_and_records(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    write_two(f);
+    struct kb_err err = { 0 };
+    int n = -1;
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 0, &n, &err), KB_OK);
+    assert_int_equal(n, 2);
+    assert_query(f, "SELECT string_agg(version || ':' || name, ',' ORDER BY version) "
+                    "FROM schema_migrations", "1:first,2:second");
+    assert_query(f, "SELECT count(*) FROM schema_migrations WHERE length(checksum) = 64 "
+                    "AND applied_at IS NOT NULL AND duration_ms >= 0", "2");
+    /* a second up finds nothing to do */
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 0, &n, &err), KB_OK);
+    assert_int_equal(n, 0);
+    /* up N applies at most N */
+    write_migration(f, "003_third.sql", "-- migrate:up\nCREATE TABLE t3 ();\n"
+                                        "-- migrate:down\nDROP TABLE t3;\n");
+    write_migration(f, "004_fourth.sql", "-- migrate:up\nCREATE TABLE t4 ();\n"
+                                         "-- migrate:down\nDROP TABLE t4;\n");
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 1, &n, &err), KB_OK);
+    assert_int_equal(n, 1);
+    assert_query(f, "SELECT max(version) FROM schema_migrations", "3");
+}
+
+static void db_migrate_down__reverts_last_n(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    write_two(f);
+    struct kb_err err = { 0 };
+    int n;
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 0, &n, &err), KB_OK);
+    assert_int_equal(db_migrate_down(f->db.conn, f->dir, 1, &n, &err), KB_OK);
+    assert_int_equal(n, 1);
+    assert_query(f, "SELECT to_regclass('t2') IS NULL AND to_regclass('t1') IS NOT NULL", "t");
+    assert_int_equal(db_migrate_down(f->db.conn, f->dir, 5, &n, &err), KB_OK);
+    assert_int_equal(n, 1);
+    assert_query(f, "SELECT count(*) FROM schema_migrations", "0");
+    assert_query(f, "SELECT to_regclass('t1') IS NULL", "t");
+}
+
+static void db_migrate_up__failure_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    write_migration(f, "001_ok.sql", "-- migrate:up\nCREATE TABLE ok1 (x int);\n"
+                                     "-- migrate:down\nDROP TABLE ok1;\n");
+    write_migration(f, "002_broken.sql",
+                    "-- migrate:up\nCREATE TABLE half (x int);\n"
+                    "INSERT INTO half VALUES (1);\n"
+                    "SELECT no_such_column\n  FROM half;\n"
+                    "-- migrate:down\nDROP TABLE half;\n");
+    struct kb_err err = { 0 };
+    int n;
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 0, &n, &err), KB_E_DB);
+    assert_int_equal(n, 1);
+    /* file and line of the failing statement, and the server's words */
+    assert_non_null(strstr(err.origin, "002_broken.sql:4"));
+    assert_non_null(strstr(err.msg, "no_such_column"));
+    assert_query(f, "SELECT string_agg(name, ',') FROM schema_migrations", "ok");
+    assert_query(f, "SELECT to_regclass('half') IS NULL", "t");
+}
+
+static void db_migrate_verify__detects_tamper_and_missing(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    write_two(f);
+    struct kb_err err = { 0 };
+    int n;
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(db_migrate_up(f->db.conn, f->dir, 0, &n, &err), KB_OK);
+    assert_int_equal(db_migrate_verify(f->db.conn, f->dir, devnull, &err), KB_OK);
+    write_migration(f, "001_first.sql",
+                    "-- migrate:up\nCREATE TABLE t1 (x bigint);\n"
+                    "-- migrate:down\nDROP TABLE t1;\n");
+    assert_int_equal(db_migrate_verify(f->db.conn, f->dir, devnull, &err), KB_E_DB);
+    assert_non_null(strstr(err.msg, "001_first"));
+    char *path = kb_xasprintf("%s/002_second.sql", f->dir);
+    unlink(path);
+    free(path);
+    char *out = NULL;
+    FILE *mem = open_memstream(&out, &(size_t){ 0 });
+    assert_int_equal(db_migrate_status(f->db.conn, f->dir, mem, &err), KB_OK);
+    fclose(mem);
+    assert_non_null(strstr(out, "changed  001"));
+    assert_non_null(strstr(out, "missing  002"));
+    free(out);
+    fclose(devnull);
+}
+
+static void db_migrate_create__numbers_and_sections(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    write_two(f);
+    struct kb_err err = { 0 };
+    char *path = NULL;
+    assert_int_equal(db_migrate_create(f->dir, "add_things", &path, &err), KB_OK);
+    assert_non_null(strstr(path, "/003_add_things.sql"));
+    struct kb_buf b;
+    kb_buf_init(&b);
+    assert_int_equal(kb_buf_read_file(&b, path, &err), KB_OK);
+    assert_non_null(strstr(b.data, "-- migrate:up\n"));
+    assert_non_null(strstr(b.data, "-- migrate:down\n"));
+    kb_buf_release(&b);
+    free(path);
+    static const char *const bad[] = { "", "Has-Caps", "semi;colon", "../escape" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(db_migrate_create(f->dir, bad[i], &path, &err), KB_E_USAGE);
+}
+
+static void migrate_up__concurrent_processes(void **state)
+{
+    struct fixture *f = *state;
+    NEED_DB(f);
+    /* the first migration sleeps so that the two runs overlap */
+    write_migration(f, "001_slow.sql",
+                    "-- migrate:up\nSELECT pg_sleep(1.5);\nCREATE TABLE slow (x int);\n"
+                    "-- migrate:down\nDROP TABLE slow;\n");
+    write_migration(f, "002_next.sql", "-- migrate:up\nCREATE TABLE nxt (x int);\n"
+                                       "-- migrate:down\nDROP TABLE nxt;\n");
+    char *err_out = NULL;
+    int rc = kbtest_sh(NULL, &err_out,
+                       "export PGOPTIONS='-csearch_path=%s,public'; "
+                       "%s --db \"$KBPIPE_TEST_DSN\" migrate --dir '%s' up & p1=$!; "
+                       "%s --db \"$KBPIPE_TEST_DSN\" migrate --dir '%s' up & p2=$!; "
+                       "wait $p1 || exit 1; wait $p2 || exit 2",
+                       f->db.schema, kbtest_bin(), f->dir, kbtest_bin(), f->dir);
+    if (rc != 0)
+        fail_msg("concurrent migrate up failed (%d): %s", rc, err_out);
+    free(err_out);
+    assert_query(f, "SELECT count(*) || '/' || count(DISTINCT version) FROM schema_migrations",
+                 "2/2");
+}
+
+static void migrate_cli__usage_and_exit_codes(void **state)
+{
+    (void)state;
+    static const struct { const char *args; int status; const char *says; } cases[] = {
+        { "migrate", 2, "needs up, down" },
+        { "migrate sideways", 2, "unknown migrate subcommand" },
+        { "migrate down zero", 2, "not a count" },
+        { "migrate --bogus up", 2, "unknown option" },
+        { "migrate --help", 0, "" },
+        { "nosuchcommand", 2, "unknown command" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err_out = NULL;
+        int rc = kbtest_sh(NULL, &err_out, "%s %s", kbtest_bin(), cases[i].args);
+        assert_int_equal(rc, cases[i].status);
+        assert_non_null(strstr(err_out, cases[i].says));
+        free(err_out);
+    }
+}
+
+/* ---- conn.c ---- */
+
+static void db_conninfo_resolve__order(void **state)
+{
+    (void)state;
+    char *saved_cwd = getcwd(NULL, 0);
+    char *dir = kbtest_tmpdir();
+    assert_int_equal(chdir(dir), 0);
+    static const char *const vars[] = { "DATABASE_URL", "PGHOST", "PGPORT", "PGUSER",
+                                        "PGPASSWORD", "PGDATABASE", "PGSERVICE", "PGHOSTADDR" };
+    char *saved[8];
+    for (int i = 0; i < 8; i++) {
+        const char *v = getenv(vars[i]);
+        saved[i] = v ? kb_xstrdup(v) : NULL;
+        unsetenv(vars[i]);
+    }
+    const char *origin;
+    char *ci;
+    /* nothing anywhere: libpq defaults */
+    ci = db_conninfo_resolve(NULL, &origin);
+    assert_string_equal(ci, "");
+    assert_string_equal(origin, "libpq defaults");
+    free(ci);
+    /* .env: DATABASE_URL wins over its PG* lines */
+    kbtest_write(".env", "# spec's settings\nPGHOST=localhost\nexport PGUSER='supervisor'\n"
+                         "DATABASE_URL=\"postgresql://supervisor:supervisor@localhost:5432/sv\"\n");
+    ci = db_conninfo_resolve(NULL, &origin);
+    assert_string_equal(ci, "postgresql://supervisor:supervisor@localhost:5432/sv");
+    assert_string_equal(origin, ".env");
+    free(ci);
+    kbtest_write(".env", "PGHOST=localhost\nPGUSER=supervisor\nPGPASSWORD=it's\n");
+    ci = db_conninfo_resolve(NULL, &origin);
+    assert_string_equal(ci, "host='localhost' user='supervisor' password='it\\'s'");
+    free(ci);
+    /* PG* variables beat .env */
+    setenv("PGHOST", "/tmp", 1);
+    ci = db_conninfo_resolve(NULL, &origin);
+    assert_string_equal(ci, "");
+    assert_string_equal(origin, "PG* environment variables");
+    free(ci);
+    /* DATABASE_URL beats PG* */
+    setenv("DATABASE_URL", "postgresql:///fromenv", 1);
+    ci = db_conninfo_resolve(NULL, &origin);
+    assert_string_equal(ci, "postgresql:///fromenv");
+    free(ci);
+    /* --db beats everything */
+    ci = db_conninfo_resolve("dbname=explicit", &origin);
+    assert_string_equal(ci, "dbname=explicit");
+    assert_string_equal(origin, "--db");
+    free(ci);
+    for (int i = 0; i < 8; i++) {
+        if (saved[i])
+            setenv(vars[i], saved[i], 1);
+        else
+            unsetenv(vars[i]);
+        free(saved[i]);
+    }
+    assert_int_equal(chdir(saved_cwd), 0);
+    free(saved_cwd);
+    kbtest_rmtree(dir);
+    free(dir);
+}
+
+static void db_conninfo_redacted__hides_passwords(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        { "postgresql://sv:s3cret@db:5432/x", "postgresql://sv:****@db:5432/x" },
+        { "postgres://sv@db/x?password=s3cret&sslmode=require",
+          "postgres://sv@db/x?password=****&sslmode=require" },
+        { "host=db password=s3cret user=sv", "host=db password=**** user=sv" },
+        { "host=db password = 'se cr\\'et' user=sv", "host=db password = **** user=sv" },
+        { "host=db user=sv", "host=db user=sv" },
+        { "", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *r = db_conninfo_redacted(cases[i].in);
+        assert_string_equal(r, cases[i].out);
+        assert_null(strstr(r, "s3cret"));
+        free(r);
+    }
+}
+
+static void db_connect__failure_never_shows_password(void **state)
+{
+    (void)state;
+    struct db_conn *c = NULL;
+    struct kb_err err = { 0 };
+    assert_int_equal(db_connect("postgresql://u:topsecret@127.0.0.1:1/x?connect_timeout=2",
+                                &c, &err), KB_E_DB);
+    assert_null(c);
+    assert_null(strstr(err.msg, "topsecret"));
+    assert_non_null(strstr(err.msg, "cannot connect"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest conn_tests[] = {
+        cmocka_unit_test(db_conninfo_resolve__order),
+        cmocka_unit_test(db_conninfo_redacted__hides_passwords),
+        cmocka_unit_test(db_connect__failure_never_shows_password),
+    };
+    const struct CMUnitTest migrate_tests[] = {
+        cmocka_unit_test_setup_teardown(db_migrate_up__applies_in_order_and_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_migrate_down__reverts_last_n, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_migrate_up__failure_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_migrate_verify__detects_tamper_and_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(db_migrate_create__numbers_and_sections, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrate_up__concurrent_processes, setup, teardown),
+        cmocka_unit_test(migrate_cli__usage_and_exit_codes),
+    };
+    int failed = cmocka_run_group_tests_name("conn.c", conn_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("migrate.c", migrate_tests, NULL, NULL);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,146 @@
+/*
+ * kbtest.c - shared helpers for cmocka tests (see kbtest.h).
+ */
+#include "kbtest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int schema_seq;
+
+int kbtest_db_open(struct kbtest_db *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *dsn = getenv("KBPIPE_TEST_DSN");
+    if (dsn == NULL || *dsn == '\0')
+        return 0;
+    snprintf(t->schema, sizeof t->schema, "kbt_%ld_%d", (long)getpid(), ++schema_seq);
+    struct kb_err err = { 0 };
+    struct db_conn *admin;
+    if (db_connect(dsn, &admin, &err) != KB_OK)
+        fail_msg("KBPIPE_TEST_DSN is set but the database is unreachable: %s", err.msg);
+    char *sql = kb_xasprintf("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", t->schema,
+                             t->schema);
+    if (db_exec_script(admin, sql, NULL, &err) != KB_OK)
+        fail_msg("cannot create test schema: %s", err.msg);
+    free(sql);
+    db_close(admin);
+    t->conninfo = kb_xasprintf("%s options='-csearch_path=%s,public'", dsn, t->schema);
+    if (db_connect(t->conninfo, &t->conn, &err) != KB_OK)
+        fail_msg("cannot connect to the test schema: %s", err.msg);
+    return 1;
+}
+
+void kbtest_db_close(struct kbtest_db *t)
+{
+    if (t->conn) {
+        struct kb_err err = { 0 };
+        char *sql = kb_xasprintf("DROP SCHEMA IF EXISTS %s CASCADE", t->schema);
+        db_exec_script(t->conn, sql, NULL, &err);
+        free(sql);
+        db_close(t->conn);
+    }
+    free(t->conninfo);
+    memset(t, 0, sizeof *t);
+}
+
+void kbtest_db_export(const struct kbtest_db *t)
+{
+    setenv("DATABASE_URL", "", 1);
+    unsetenv("DATABASE_URL");
+    char *opts = kb_xasprintf("-csearch_path=%s,public", t->schema);
+    setenv("PGOPTIONS", opts, 1);
+    free(opts);
+}
+
+char *kbtest_tmpdir(void)
+{
+    const char *base = getenv("TMPDIR");
+    char *tmpl = kb_xasprintf("%s/kbtest.XXXXXX", base && *base ? base : "/tmp");
+    if (mkdtemp(tmpl) == NULL)
+        fail_msg("mkdtemp failed");
+    return tmpl;
+}
+
+void kbtest_rmtree(const char *path)
+{
+    if (path && strlen(path) > 5)
+        kbtest_sh(NULL, NULL, "rm -rf '%s'", path);
+}
+
+void kbtest_write(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        fail_msg("cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *slurp(FILE *f)
+{
+    struct kb_buf b;
+    kb_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    rewind(f);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        kb_buf_append(&b, chunk, n);
+    return kb_buf_detach(&b);
+}
+
+int kbtest_sh(char **out, char **errout, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char cmd[8192];
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    FILE *fo = tmpfile(), *fe = tmpfile();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fileno(fo), 1);
+        dup2(fileno(fe), 2);
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (out)
+        *out = slurp(fo);
+    if (errout)
+        *errout = slurp(fe);
+    fclose(fo);
+    fclose(fe);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+const char *kbtest_bin(void)
+{
+    const char *b = getenv("KBPIPE_BIN");
+    return b && *b ? b : "build/rel/kbpipe-test";
+}
+
+const char *kbtest_root(void)
+{
+    const char *r = getenv("KBPIPE_ROOT");
+    return r && *r ? r : ".";
+}
+
+char *kbtest_query(struct kbtest_db *t, const char *sql)
+{
+    struct kb_err err = { 0 };
+    struct db_rows *rows;
+    if (db_exec(t->conn, sql, 0, NULL, &rows, &err) != KB_OK)
+        fail_msg("query failed: %s: %s", sql, err.msg);
+    char *v = kb_xstrdup(db_rows_count(rows) ? db_rows_get(rows, 0, 0) : "");
+    db_rows_free(rows);
+    return v;
+}
