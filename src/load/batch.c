@@ -1,0 +1,499 @@
+/*
+ * batch.c - a batch of changed sources with their chunks and learnings,
+ * and its flush: one transaction that upserts the sources (with their new
+ * doc_hash), deletes their old chunks, binary-COPYs the new chunks straight
+ * into knowledge_chunks and merges the learnings.  MVCC gives readers the
+ * old set or the new one, never a mix; a run killed at any instant leaves
+ * each source fully old or fully new, and the next run redoes what did not
+ * commit (its doc_hash was not recorded either).
+ *
+ * Learnings go through a temporary staging table because they are merged,
+ * not replaced: usage_count, verification and the dedup marks survive an
+ * edit of the source row (ON CONFLICT (knowledge_source_id) DO UPDATE).
+ */
+#include "load/load_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct batch_source {
+    struct load_source src;     /* strings live in the batch arena */
+    char id[40];                /* knowledge_sources.id after the upsert */
+};
+
+struct batch_row {              /* a chunk or a learning */
+    int src_index;
+    int is_learning;
+    struct load_chunk chunk;    /* for learnings: content, len, content_hash, metadata */
+    struct load_learning learning;
+};
+
+struct load_batch {
+    int max_rows;
+    struct kb_arena *arena;
+    struct batch_source *sources;
+    int n_sources, cap_sources;
+    struct batch_row *rows;
+    int n_rows, cap_rows;
+    float *matrix;              /* cap_rows x KB_LOAD_DIM */
+    unsigned char *has_vector;  /* cap_rows */
+    char **origins;             /* per row, in the arena */
+};
+
+struct load_batch *load_batch_new(const struct load_session *s)
+{
+    struct load_batch *b = kb_xcalloc(1, sizeof *b);
+    b->max_rows = s->opts.batch_rows;
+    b->arena = kb_arena_new();
+    return b;
+}
+
+void load_batch_free(struct load_batch *b)
+{
+    if (b == NULL)
+        return;
+    kb_arena_free(b->arena);
+    free(b->sources);
+    free(b->rows);
+    free(b->matrix);
+    free(b->has_vector);
+    free(b->origins);
+    free(b);
+}
+
+static void batch_reset(struct load_batch *b)
+{
+    kb_arena_reset(b->arena);
+    b->n_sources = 0;
+    b->n_rows = 0;
+}
+
+static const char *dup_or_null(struct load_batch *b, const char *s)
+{
+    return s ? kb_arena_strdup(b->arena, s) : NULL;
+}
+
+int load_batch_add_source(struct load_batch *b, const struct load_source *src)
+{
+    if (b->n_sources == b->cap_sources) {
+        b->cap_sources = b->cap_sources ? b->cap_sources * 2 : 64;
+        b->sources = kb_xrealloc(b->sources, (size_t)b->cap_sources * sizeof *b->sources);
+    }
+    struct batch_source *d = &b->sources[b->n_sources];
+    memset(d, 0, sizeof *d);
+    d->src = *src;
+    d->src.source_type = dup_or_null(b, src->source_type);
+    d->src.source_id = dup_or_null(b, src->source_id);
+    d->src.title = dup_or_null(b, src->title);
+    d->src.url = dup_or_null(b, src->url);
+    d->src.file_path = dup_or_null(b, src->file_path);
+    d->src.author = dup_or_null(b, src->author);
+    d->src.metadata_json = dup_or_null(b, src->metadata_json);
+    return b->n_sources++;
+}
+
+static struct batch_row *new_row(struct load_batch *b, int src_index)
+{
+    if (b->n_rows == b->cap_rows) {
+        int cap = b->cap_rows ? b->cap_rows * 2 : (b->max_rows > 16 ? b->max_rows + 16 : 32);
+        b->rows = kb_xrealloc(b->rows, (size_t)cap * sizeof *b->rows);
+        b->matrix = kb_xrealloc(b->matrix, (size_t)cap * KB_LOAD_DIM * sizeof(float));
+        b->has_vector = kb_xrealloc(b->has_vector, (size_t)cap);
+        b->origins = kb_xrealloc(b->origins, (size_t)cap * sizeof *b->origins);
+        b->cap_rows = cap;
+    }
+    struct batch_row *r = &b->rows[b->n_rows];
+    memset(r, 0, sizeof *r);
+    r->src_index = src_index;
+    b->has_vector[b->n_rows] = 0;
+    b->n_rows++;
+    return r;
+}
+
+void load_batch_add_chunk(struct load_batch *b, int src_index, const struct load_chunk *c)
+{
+    struct batch_row *r = new_row(b, src_index);
+    r->chunk = *c;
+    r->chunk.content = kb_arena_strndup(b->arena, c->content, c->len);
+    r->chunk.metadata_json = dup_or_null(b, c->metadata_json);
+    b->origins[b->n_rows - 1] = kb_arena_printf(b->arena, "%s#%d",
+                                                b->sources[src_index].src.source_id,
+                                                c->chunk_index);
+}
+
+void load_batch_add_learning(struct load_batch *b, int src_index, const struct load_learning *l)
+{
+    struct batch_row *r = new_row(b, src_index);
+    r->is_learning = 1;
+    r->learning = *l;
+    r->learning.title = dup_or_null(b, l->title);
+    r->learning.content = dup_or_null(b, l->content);
+    r->learning.learning_type = dup_or_null(b, l->learning_type);
+    r->learning.category = dup_or_null(b, l->category);
+    r->learning.impact_level = dup_or_null(b, l->impact_level);
+    r->learning.confidence_score = dup_or_null(b, l->confidence_score);
+    r->learning.tags_literal = dup_or_null(b, l->tags_literal);
+    r->learning.metadata_json = dup_or_null(b, l->metadata_json);
+    r->chunk.content = r->learning.content ? r->learning.content : "";
+    r->chunk.len = strlen(r->chunk.content);
+    memcpy(r->chunk.content_hash, l->content_hash, sizeof r->chunk.content_hash);
+    b->origins[b->n_rows - 1] = kb_arena_strdup(b->arena, b->sources[src_index].src.source_id);
+}
+
+int load_batch_rows(const struct load_batch *b) { return b->n_rows; }
+int load_batch_is_full(const struct load_batch *b) { return b->n_rows >= b->max_rows; }
+float *load_batch_matrix(struct load_batch *b) { return b->matrix; }
+unsigned char *load_batch_has_vector(struct load_batch *b) { return b->has_vector; }
+
+const char *load_batch_row_text(const struct load_batch *b, int row, size_t *len)
+{
+    if (len)
+        *len = b->rows[row].chunk.len;
+    return b->rows[row].chunk.content;
+}
+
+const char *load_batch_row_hash(const struct load_batch *b, int row)
+{
+    return b->rows[row].chunk.content_hash;
+}
+
+const char *load_batch_row_origin(const struct load_batch *b, int row) { return b->origins[row]; }
+
+int load_batch_row_token_count(const struct load_batch *b, int row)
+{
+    return b->rows[row].chunk.token_count;
+}
+
+/* Parse pgvector's binary form (dim, unused, floats, big-endian) into out. */
+static int vector_from_binary(const unsigned char *p, int len, float *out)
+{
+    if (len < 4)
+        return 0;
+    int dim = (p[0] << 8) | p[1];
+    if (dim != KB_LOAD_DIM || len != 4 + 4 * dim)
+        return 0;
+    for (int i = 0; i < dim; i++) {
+        const unsigned char *q = p + 4 + 4 * i;
+        uint32_t bits = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
+                        ((uint32_t)q[2] << 8) | q[3];
+        memcpy(&out[i], &bits, 4);
+    }
+    return 1;
+}
+
+enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
+                              int *n_reused, struct kb_err *err)
+{
+    *n_reused = 0;
+    struct kb_buf arr;
+    kb_buf_init(&arr);
+    load_array_open(&arr);
+    int n_missing = 0;
+    for (int i = 0; i < b->n_rows; i++)
+        if (!b->has_vector[i]) {
+            load_array_add(&arr, b->rows[i].chunk.content_hash);
+            n_missing++;
+        }
+    load_array_close(&arr);
+    if (n_missing == 0) {
+        kb_buf_release(&arr);
+        return KB_OK;
+    }
+    const char *p[] = { arr.data, model };
+    /* binary results: the vector arrives as pgvector's send format */
+    PGresult *res = PQexecParams(db_conn_pg(s->conn),
+        "SELECT content_hash, embedding FROM ("
+        "  SELECT DISTINCT ON (content_hash) content_hash, embedding FROM knowledge_chunks"
+        "  WHERE content_hash = ANY($1::text[]) AND metadata->>'embedding_model' = $2"
+        "    AND embedding IS NOT NULL"
+        "  UNION ALL"
+        "  SELECT DISTINCT ON (metadata->>'content_hash') metadata->>'content_hash', embedding"
+        "  FROM learnings WHERE metadata->>'content_hash' = ANY($1::text[])"
+        "    AND metadata->>'embedding_model' = $2 AND embedding IS NOT NULL) v",
+        2, NULL, p, NULL, NULL, 1);
+    kb_buf_release(&arr);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enum kb_code rc = db_result_error(s->conn, res, "looking up stored embeddings", err);
+        PQclear(res);
+        return rc;
+    }
+    int n = PQntuples(res);
+    for (int r = 0; r < n; r++) {
+        const char *hash = PQgetvalue(res, r, 0);
+        int hlen = PQgetlength(res, r, 0);
+        const unsigned char *vec = (const unsigned char *)PQgetvalue(res, r, 1);
+        int vlen = PQgetlength(res, r, 1);
+        for (int i = 0; i < b->n_rows; i++) {
+            if (b->has_vector[i] || hlen != 64 ||
+                memcmp(b->rows[i].chunk.content_hash, hash, 64) != 0)
+                continue;
+            if (vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
+                b->has_vector[i] = 1;
+                (*n_reused)++;
+            }
+        }
+    }
+    PQclear(res);
+    s->counts.vectors_reused += *n_reused;
+    return KB_OK;
+}
+
+/* Upsert the batch's sources in one statement; fills sources[i].id. */
+static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
+                                   struct kb_err *err)
+{
+    struct kb_buf a[8];
+    for (int k = 0; k < 8; k++) {
+        kb_buf_init(&a[k]);
+        load_array_open(&a[k]);
+    }
+    for (int i = 0; i < b->n_sources; i++) {
+        const struct load_source *src = &b->sources[i].src;
+        load_array_add(&a[0], src->source_type);
+        load_array_add(&a[1], src->source_id);
+        load_array_add(&a[2], src->title);
+        load_array_add(&a[3], src->url);
+        load_array_add(&a[4], src->file_path);
+        load_array_add(&a[5], src->author);
+        load_array_add(&a[6], src->metadata_json ? src->metadata_json : "{}");
+        load_array_add(&a[7], src->doc_hash);
+    }
+    for (int k = 0; k < 8; k++)
+        load_array_close(&a[k]);
+    const char *p[] = { s->project_id, s->opts.pipeline, a[0].data, a[1].data, a[2].data,
+                        a[3].data, a[4].data, a[5].data, a[6].data, a[7].data };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(s->conn,
+        "WITH u AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[],"
+        "    $7::text[], $8::text[], $9::jsonb[], $10::text[]) WITH ORDINALITY"
+        "    AS u(source_type, source_id, title, url, file_path, author, metadata, doc_hash, ord)),"
+        " up AS (INSERT INTO knowledge_sources (project_id, pipeline, source_type, source_id,"
+        "    title, url, file_path, author, metadata, doc_hash, indexed_at)"
+        "  SELECT $1, $2, source_type, source_id, title, url, file_path, author, metadata,"
+        "    doc_hash, now() FROM u ORDER BY ord"
+        "  ON CONFLICT (project_id, source_type, source_id) DO UPDATE SET"
+        "    pipeline = EXCLUDED.pipeline, title = EXCLUDED.title, url = EXCLUDED.url,"
+        "    file_path = EXCLUDED.file_path, author = EXCLUDED.author,"
+        "    metadata = EXCLUDED.metadata, doc_hash = EXCLUDED.doc_hash,"
+        "    indexed_at = now(), updated_at = now()"
+        "  RETURNING id, source_type, source_id)"
+        " SELECT up.id, u.ord FROM up JOIN u USING (source_type, source_id)",
+        10, p, &rows, err);
+    for (int k = 0; k < 8; k++)
+        kb_buf_release(&a[k]);
+    if (rc != KB_OK)
+        return rc;
+    int n = db_rows_count(rows);
+    for (int r = 0; r < n; r++) {
+        long ord = atol(db_rows_get(rows, r, 1));
+        if (ord >= 1 && ord <= b->n_sources)
+            snprintf(b->sources[ord - 1].id, sizeof b->sources[ord - 1].id, "%s",
+                     db_rows_get(rows, r, 0));
+    }
+    db_rows_free(rows);
+    for (int i = 0; i < b->n_sources; i++)
+        if (b->sources[i].id[0] == '\0')
+            return KB_FAIL(err, KB_E_INTERNAL, NULL,
+                           "internal error at load/batch.c: source %s got no id; please report it",
+                           b->sources[i].src.source_id);
+    return KB_OK;
+}
+
+static enum kb_code delete_old_chunks(struct load_session *s, struct load_batch *b,
+                                      struct kb_err *err)
+{
+    struct kb_buf ids;
+    kb_buf_init(&ids);
+    load_array_open(&ids);
+    for (int i = 0; i < b->n_sources; i++)
+        load_array_add(&ids, b->sources[i].id);
+    load_array_close(&ids);
+    const char *p[] = { ids.data };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(s->conn,
+                              "WITH d AS (DELETE FROM knowledge_chunks WHERE source_id = "
+                              "ANY($1::uuid[]) RETURNING 1) SELECT count(*) FROM d",
+                              1, p, &rows, err);
+    kb_buf_release(&ids);
+    if (rc == KB_OK) {
+        s->counts.chunks_deleted += atol(db_rows_get(rows, 0, 0));
+        db_rows_free(rows);
+    }
+    return rc;
+}
+
+static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, int n_chunks,
+                                struct kb_err *err)
+{
+    if (n_chunks == 0)
+        return KB_OK;
+    struct load_copy *c;
+    enum kb_code rc = load_copy_begin(db_conn_pg(s->conn),
+        "COPY knowledge_chunks (source_id, project_id, chunk_index, content, content_hash,"
+        " embedding, token_count, metadata) FROM STDIN WITH (FORMAT binary)", &c, err);
+    if (rc != KB_OK)
+        return rc;
+    unsigned char project[16];
+    load_uuid_parse(s->project_id, project);
+    long n_rows = 0;
+    for (int i = 0; i < b->n_rows && rc == KB_OK; i++) {
+        const struct batch_row *r = &b->rows[i];
+        if (r->is_learning)
+            continue;
+        unsigned char src[16];
+        load_uuid_parse(b->sources[r->src_index].id, src);
+        load_copy_tuple(c, 8);
+        load_copy_uuid(c, src);
+        load_copy_uuid(c, project);
+        load_copy_int(c, s->int_width_chunk_index, r->chunk.chunk_index);
+        load_copy_text(c, r->chunk.content, r->chunk.len);
+        load_copy_text(c, r->chunk.content_hash, 64);
+        load_copy_vector(c, b->matrix + (size_t)i * KB_LOAD_DIM, KB_LOAD_DIM);
+        load_copy_int(c, s->int_width_token_count, r->chunk.token_count);
+        load_copy_jsonb(c, r->chunk.metadata_json);
+        rc = load_copy_maybe_flush(c, err);
+    }
+    if (rc != KB_OK) {
+        load_copy_abort(c);
+        return rc;
+    }
+    rc = load_copy_end(c, &n_rows, err);
+    if (rc == KB_OK)
+        s->counts.chunks_written += n_rows;
+    return rc;
+}
+
+static void remember_touched(struct load_session *s, const char *id)
+{
+    if (s->n_touched == s->cap_touched) {
+        s->cap_touched = s->cap_touched ? s->cap_touched * 2 : 64;
+        s->touched = kb_xrealloc(s->touched, (size_t)s->cap_touched * sizeof *s->touched);
+    }
+    s->touched[s->n_touched++] = kb_xstrdup(id);
+}
+
+static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b, int n_learn,
+                                    struct kb_err *err)
+{
+    if (n_learn == 0)
+        return KB_OK;
+    enum kb_code rc = db_exec(s->conn,
+        "CREATE TEMP TABLE IF NOT EXISTS kb_stage_learnings ("
+        " knowledge_source_id uuid, title text, content text, learning_type text,"
+        " category text, confidence_score text, impact_level text, tags text,"
+        " embedding vector(1536), metadata jsonb) ON COMMIT DELETE ROWS",
+        0, NULL, NULL, err);
+    if (rc != KB_OK)
+        return rc;
+    struct load_copy *c;
+    rc = load_copy_begin(db_conn_pg(s->conn),
+                         "COPY kb_stage_learnings FROM STDIN WITH (FORMAT binary)", &c, err);
+    if (rc != KB_OK)
+        return rc;
+    for (int i = 0; i < b->n_rows && rc == KB_OK; i++) {
+        const struct batch_row *r = &b->rows[i];
+        if (!r->is_learning)
+            continue;
+        const struct load_learning *l = &r->learning;
+        unsigned char src[16];
+        load_uuid_parse(b->sources[r->src_index].id, src);
+        load_copy_tuple(c, 10);
+        load_copy_uuid(c, src);
+        const char *texts[] = { l->title, l->content, l->learning_type, l->category,
+                                l->confidence_score, l->impact_level, l->tags_literal };
+        for (int k = 0; k < 7; k++) {
+            if (texts[k])
+                load_copy_text(c, texts[k], strlen(texts[k]));
+            else
+                load_copy_null(c);
+        }
+        load_copy_vector(c, b->matrix + (size_t)i * KB_LOAD_DIM, KB_LOAD_DIM);
+        load_copy_jsonb(c, l->metadata_json);
+        rc = load_copy_maybe_flush(c, err);
+    }
+    if (rc != KB_OK) {
+        load_copy_abort(c);
+        return rc;
+    }
+    long n = 0;
+    if ((rc = load_copy_end(c, &n, err)) != KB_OK)
+        return rc;
+    const char *p[] = { s->project_id };
+    struct db_rows *rows;
+    /* only rows whose content or settings changed come here: the source's
+     * doc_hash said so; usage and verification columns are left alone */
+    rc = db_exec(s->conn,
+        "INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
+        "  category, confidence_score, impact_level, tags, embedding, metadata)"
+        " SELECT $1, knowledge_source_id, title, content,"
+        "  coalesce(learning_type, 'best_practice'), category,"
+        "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium'),"
+        "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings"
+        " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET"
+        "  title = EXCLUDED.title, content = EXCLUDED.content,"
+        "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category,"
+        "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level,"
+        "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding,"
+        "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()"
+        " RETURNING id",
+        1, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    for (int r = 0; r < db_rows_count(rows); r++)
+        remember_touched(s, db_rows_get(rows, r, 0));
+    s->counts.learnings_written += db_rows_count(rows);
+    db_rows_free(rows);
+    return KB_OK;
+}
+
+enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err)
+{
+    if (b->n_sources == 0) {
+        batch_reset(b);
+        return KB_OK;
+    }
+    int n_chunks = 0, n_learn = 0;
+    for (int i = 0; i < b->n_rows; i++) {
+        if (!b->has_vector[i])
+            return KB_FAIL_AT(err, KB_E_INTERNAL, b->origins[i],
+                              "internal error at load/batch.c: row has no vector at flush; "
+                              "please report it");
+        if (b->rows[i].is_learning)
+            n_learn++;
+        else
+            n_chunks++;
+    }
+    if (s->opts.is_dry_run) {
+        s->counts.batches++;
+        batch_reset(b);
+        return KB_OK;
+    }
+    long touched_before = s->n_touched;
+    enum kb_code rc = db_begin(s->conn, err);
+    if (rc == KB_OK)
+        rc = load_index_before_copy(s, n_chunks, err);
+    if (rc == KB_OK)
+        rc = upsert_sources(s, b, err);
+    if (rc == KB_OK)
+        rc = delete_old_chunks(s, b, err);
+    if (rc == KB_OK && kb_fault("load.flush"))
+        rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.flush");
+    if (rc == KB_OK)
+        rc = copy_chunks(s, b, n_chunks, err);
+    if (rc == KB_OK)
+        rc = merge_learnings(s, b, n_learn, err);
+    if (rc == KB_OK)
+        rc = db_commit(s->conn, err);
+    if (rc != KB_OK) {
+        db_rollback(s->conn);
+        while (s->n_touched > touched_before)
+            free(s->touched[--s->n_touched]);
+        kb_err_prefix(err, "batch of %d source(s) not written (the database is as before it)",
+                      b->n_sources);
+        return rc;
+    }
+    s->rows_written += n_chunks;
+    s->counts.batches++;
+    batch_reset(b);
+    return KB_OK;
+}

@@ -1,0 +1,160 @@
+/*
+ * load.h - the public face of src/load: getting chunks and learnings into
+ * PostgreSQL fast, atomically and incrementally.
+ *
+ * A run opens a load session (advisory lock per pipeline, a kbpipe_runs row,
+ * the project, the stored hashes of the pipeline's sources), asks it which
+ * documents are unchanged, fills batches with what changed, and flushes each
+ * batch in one transaction: upsert the batch's sources, delete their old
+ * chunks, binary-COPY the new ones, merge learnings.  Readers see every
+ * source fully old or fully new.  libpq lives here and in src/db only.
+ */
+#ifndef KB_LOAD_H
+#define KB_LOAD_H
+
+#include <stdint.h>
+
+#include "db/db.h"
+#include "util/util.h"
+
+#define KB_LOAD_DIM 1536
+
+enum load_index_strategy { LOAD_INDEX_AUTO = 0, LOAD_INDEX_KEEP, LOAD_INDEX_REBUILD };
+enum load_dedup_action { LOAD_DEDUP_REPORT = 0, LOAD_DEDUP_MARK, LOAD_DEDUP_MERGE };
+
+struct load_opts {
+    const char *pipeline;          /* the pipeline's name: lock key, ownership of sources */
+    const char *project;           /* project name; created when missing */
+    const char *project_path;      /* for a created project (may be NULL) */
+    int batch_rows;                /* chunks per transaction (default 1000) */
+    enum load_index_strategy index_strategy;
+    double rebuild_ratio;          /* auto: rebuild when incoming > ratio x existing rows */
+    long rebuild_min_rows;         /* ... and incoming >= this many rows */
+    int is_dry_run;                /* read and compare only; write nothing */
+    int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
+    int shard_k, shard_n;          /* process sources with shard_of(id) == k-1 (n = 0: all) */
+};
+
+void load_opts_defaults(struct load_opts *o);
+
+/* One source (document) as it will be stored in knowledge_sources. */
+struct load_source {
+    const char *source_type;       /* "file", "csv", "github_issue" */
+    const char *source_id;         /* stable key, e.g. "docs/setup.md", "o/r#12" */
+    const char *title, *url, *file_path, *author;
+    const char *metadata_json;     /* a JSON object, or NULL for {} */
+    char doc_hash[65];             /* text + chunker + model settings */
+    int is_learning;               /* its content goes to learnings, not chunks */
+};
+
+/* One chunk of a source (knowledge_chunks). */
+struct load_chunk {
+    int chunk_index;
+    const char *content;
+    size_t len;
+    char content_hash[65];
+    int token_count;
+    const char *metadata_json;     /* JSON object (heading path, chunker, model) */
+};
+
+/* One learning of a source (learnings); scalars as text, NULL = default. */
+struct load_learning {
+    const char *title, *content;
+    const char *learning_type, *category, *impact_level;
+    const char *confidence_score;  /* "0.8" */
+    const char *tags_literal;      /* a PostgreSQL text[] literal: {a,b} */
+    const char *metadata_json;
+    char content_hash[65];
+};
+
+struct load_session;   /* fields live in session.c */
+struct load_batch;     /* fields live in batch.c */
+
+/* Counts a session keeps for the run report. */
+struct load_counts {
+    long sources_seen, sources_unchanged, sources_changed, sources_new, sources_deleted;
+    long chunks_written, chunks_deleted, learnings_written;
+    long vectors_reused, batches;
+    int index_rebuilt;             /* 1 when the HNSW index was dropped and rebuilt */
+};
+
+/*
+ * Start a run: connect-level work only (the caller owns conn).  Takes the
+ * pipeline's advisory lock (waiting or failing per opts), finds or creates
+ * the project, records a kbpipe_runs row, loads the stored doc hashes of the
+ * pipeline's sources, and repairs an HNSW index a killed run left dropped.
+ * On failure nothing is held.
+ */
+enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opts,
+                               struct load_session **out, struct kb_err *err);
+
+/*
+ * Is this source already stored with this doc_hash?  Also marks it seen
+ * (for --full).  Returns 0 for sources outside this shard: see load_in_shard.
+ */
+int load_source_unchanged(struct load_session *s, const char *source_type,
+                          const char *source_id, const char *doc_hash);
+
+/* 1 when the source belongs to this run's shard (always 1 without --shard). */
+int load_in_shard(const struct load_session *s, const char *source_type,
+                  const char *source_id);
+
+/* A new empty batch sized by opts->batch_rows; free with load_batch_free. */
+struct load_batch *load_batch_new(const struct load_session *s);
+void load_batch_free(struct load_batch *b);   /* NULL no-op */
+
+/* Add a source to the batch (bytes are copied); returns its index in the batch. */
+int load_batch_add_source(struct load_batch *b, const struct load_source *src);
+/* Add a chunk of source `src_index` (bytes copied); vector left empty. */
+void load_batch_add_chunk(struct load_batch *b, int src_index, const struct load_chunk *c);
+/* Add the learning of source `src_index` (bytes copied); vector left empty. */
+void load_batch_add_learning(struct load_batch *b, int src_index, const struct load_learning *l);
+
+/* Rows (chunks + learnings) in the batch; 1 when it reached batch_rows. */
+int load_batch_rows(const struct load_batch *b);
+int load_batch_is_full(const struct load_batch *b);
+
+/*
+ * The batch's vectors as one contiguous row-major n x KB_LOAD_DIM float
+ * matrix (rows: chunks first, then learnings), with each row's text,
+ * content hash, origin and whether it already has a vector.
+ */
+float *load_batch_matrix(struct load_batch *b);
+const char *load_batch_row_text(const struct load_batch *b, int row, size_t *len);
+const char *load_batch_row_hash(const struct load_batch *b, int row);
+const char *load_batch_row_origin(const struct load_batch *b, int row);  /* "docs/a.md#3" */
+int load_batch_row_token_count(const struct load_batch *b, int row);
+unsigned char *load_batch_has_vector(struct load_batch *b);              /* n flags */
+
+/*
+ * Fill rows that lack vectors from vectors already stored under the same
+ * (content_hash, model), in chunks and learnings.  *n_reused counts them.
+ */
+enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
+                              int *n_reused, struct kb_err *err);
+
+/*
+ * Write the batch in one transaction and empty it: upsert its sources (with
+ * their new doc_hash), delete their old chunks, COPY (binary) the new chunks,
+ * merge the learnings.  Every row must have its vector.  On failure the
+ * transaction is rolled back: the database is as before the call.
+ */
+enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err);
+
+/*
+ * Finish the run: with `full` (and a complete scan) delete the pipeline's
+ * sources that were not seen; rebuild a dropped HNSW index; record status,
+ * counts and the report JSON in kbpipe_runs; release the lock.  Always frees
+ * the session.  `status` is "succeeded", "partial", "failed" or "dry-run".
+ */
+enum kb_code load_session_close(struct load_session *s, int full, const char *status,
+                                const char *report_json, struct kb_err *err);
+
+const struct load_counts *load_session_counts(const struct load_session *s);
+const char *load_session_project_id(const struct load_session *s);
+long load_session_run_id(const struct load_session *s);
+
+/* Learning ids (uuid text) this run inserted or changed, for the dedup pass. */
+int load_session_touched_learnings(const struct load_session *s, const char *const **ids);
+
+#endif /* KB_LOAD_H */

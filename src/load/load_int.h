@@ -1,0 +1,79 @@
+/*
+ * load_int.h - shared by the files of src/load only.
+ */
+#ifndef KB_LOAD_INT_H
+#define KB_LOAD_INT_H
+
+#include "db/db_pq.h"
+#include "load/load.h"
+
+/* ---- copy_binary.c: COPY ... FROM STDIN (FORMAT binary) ---------------- */
+
+struct load_copy;
+
+/* Send `sql` (a COPY ... FROM STDIN WITH (FORMAT binary)) and the header. */
+enum kb_code load_copy_begin(PGconn *pg, const char *sql, struct load_copy **out,
+                             struct kb_err *err);
+void load_copy_tuple(struct load_copy *c, int n_fields);
+void load_copy_null(struct load_copy *c);
+void load_copy_int(struct load_copy *c, int width, int64_t v);   /* width 2, 4 or 8 */
+void load_copy_text(struct load_copy *c, const char *s, size_t len);
+void load_copy_jsonb(struct load_copy *c, const char *json);      /* NULL -> {} */
+void load_copy_uuid(struct load_copy *c, const unsigned char uuid[16]);
+void load_copy_vector(struct load_copy *c, const float *v, int dim);
+/* Send what is buffered when it is large; KB_E_DB if the server went away. */
+enum kb_code load_copy_maybe_flush(struct load_copy *c, struct kb_err *err);
+/* Send the trailer, end the COPY and free c; *n_rows gets the server's count. */
+enum kb_code load_copy_end(struct load_copy *c, long *n_rows, struct kb_err *err);
+/* Abandon the COPY (the caller rolls back) and free c. */
+void load_copy_abort(struct load_copy *c);
+
+/* "xxxxxxxx-xxxx-..." -> 16 bytes; 0 when malformed. */
+int load_uuid_parse(const char *text, unsigned char out[16]);
+
+/* ---- sql_array.c: text[] literals for set-based statements ------------- */
+
+/* Append one element to a PostgreSQL array literal under construction. */
+void load_array_add(struct kb_buf *b, const char *s);   /* s NULL -> NULL element */
+void load_array_open(struct kb_buf *b);
+void load_array_close(struct kb_buf *b);
+
+/* ---- session internals shared with batch.c and index.c ----------------- */
+
+struct source_entry {
+    unsigned char key[16];     /* blake2b of source_type \0 source_id */
+    unsigned char hash[16];    /* first 16 bytes of the stored doc_hash */
+    unsigned char id[16];      /* knowledge_sources.id */
+    unsigned char state;       /* 0 empty, 1 stored, 2 stored+seen, 3 new+seen */
+};
+
+struct load_session {
+    struct db_conn *conn;
+    struct load_opts opts;
+    char project_id[40];
+    long run_id;
+    struct source_entry *table;
+    size_t cap, used;
+    struct load_counts counts;
+    long rows_at_start;        /* knowledge_chunks rows when the run began */
+    long rows_written;
+    int int_width_chunk_index, int_width_token_count;
+    int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
+    char **touched;            /* learning ids inserted or changed */
+    int n_touched, cap_touched;
+};
+
+/* Hash a source identity into 16 bytes. */
+void load_source_key(const char *source_type, const char *source_id, unsigned char key[16]);
+struct source_entry *load_table_find(struct load_session *s, const unsigned char key[16]);
+struct source_entry *load_table_insert(struct load_session *s, const unsigned char key[16]);
+
+/* index.c: drop the HNSW index of knowledge_chunks inside the open
+ * transaction when the strategy says so for `incoming` more rows. */
+enum kb_code load_index_before_copy(struct load_session *s, long incoming, struct kb_err *err);
+/* Rebuild every index recorded in kbpipe_dropped_indexes. */
+enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err);
+/* 1 when kbpipe_dropped_indexes has rows (a run dropped and did not rebuild). */
+enum kb_code load_index_pending(struct load_session *s, int *pending, struct kb_err *err);
+
+#endif /* KB_LOAD_INT_H */
