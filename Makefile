@@ -47,6 +47,9 @@ export KBPIPE_TEST_DSN ?= host=$(PGDIR) user=$(PGUSER) dbname=kbpipe_test
 export KBPIPE_BIN = $(CURDIR)/$(BUILD)/kbpipe-test
 export KBPIPE_ROOT = $(CURDIR)
 
+# keep test objects between runs (they are intermediate files to make)
+.SECONDARY:
+
 .PHONY: all deps db db-stop build check unit integration sqltest demo seed migrate bench \
         install clean fuzz
 

@@ -41,6 +41,8 @@ as_owner() {   # run a command as the cluster's owner
 }
 
 cmd=${1:-start}
+# the server runs as another user, who may not be able to enter the checkout
+cd /
 dir=$(cluster_dir)
 case "$cmd" in
   dir)  echo "$dir" ;;
