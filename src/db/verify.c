@@ -55,6 +55,24 @@ enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *er
     return KB_OK;
 }
 
+/* The definition a bulk load recorded when it dropped the index, or NULL. */
+static char *recorded_indexdef(struct db_conn *conn, const char *table)
+{
+    const char *p[] = { table };
+    struct db_rows *rows;
+    struct kb_err ignored;
+    char *def = NULL;
+    if (db_exec(conn,
+                "SELECT indexdef FROM kbpipe_dropped_indexes WHERE table_name = $1 "
+                "AND to_regclass('kbpipe_dropped_indexes') IS NOT NULL LIMIT 1",
+                1, p, &rows, &ignored) != KB_OK)
+        return NULL;   /* no such table: migrations before 006 */
+    if (db_rows_count(rows) > 0 && kb_starts_with(db_rows_get(rows, 0, 0), "CREATE INDEX "))
+        def = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s", db_rows_get(rows, 0, 0) + 13);
+    db_rows_free(rows);
+    return def;
+}
+
 enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
 {
     for (size_t i = 0; i < sizeof vector_tables / sizeof vector_tables[0]; i++) {
@@ -64,19 +82,28 @@ enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
             return rc;
         if (!missing)
             continue;
-        char *table = db_ident(conn, vector_tables[i]);
-        char *idx_name = kb_xasprintf("idx_%s_embedding", vector_tables[i]);
-        char *idx = db_ident(conn, idx_name);
-        char *sql = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw "
-                                 "(embedding vector_cosine_ops)", idx, table);
+        char *sql = recorded_indexdef(conn, vector_tables[i]);
+        if (sql == NULL) {
+            char *table = db_ident(conn, vector_tables[i]);
+            char *idx_name = kb_xasprintf("idx_%s_embedding", vector_tables[i]);
+            char *idx = db_ident(conn, idx_name);
+            sql = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING hnsw "
+                               "(embedding vector_cosine_ops)", idx, table);
+            free(idx);
+            free(idx_name);
+            free(table);
+        }
         log_info("rebuilding the HNSW index on %s", vector_tables[i]);
+        const char *p[] = { vector_tables[i] };
         rc = db_exec(conn, "SET maintenance_work_mem = '512MB'", 0, NULL, NULL, err);
         if (rc == KB_OK)
             rc = db_exec(conn, sql, 0, NULL, NULL, err);
+        if (rc == KB_OK) {
+            struct kb_err ignored;   /* the note table may not exist */
+            db_exec(conn, "DELETE FROM kbpipe_dropped_indexes WHERE table_name = $1", 1, p, NULL,
+                    &ignored);
+        }
         free(sql);
-        free(idx);
-        free(idx_name);
-        free(table);
         if (rc != KB_OK)
             return rc;
     }

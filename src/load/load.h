@@ -157,4 +157,33 @@ long load_session_run_id(const struct load_session *s);
 /* Learning ids (uuid text) this run inserted or changed, for the dedup pass. */
 int load_session_touched_learnings(const struct load_session *s, const char *const **ids);
 
+/* ---- the dedup pass (dedup.c) ------------------------------------------ */
+
+struct load_dedup_opts {
+    double threshold;              /* cosine similarity at or above which two are duplicates */
+    enum load_dedup_action action;
+};
+
+struct load_dedup_result {
+    int n_candidates, n_pairs, n_marked, n_merged;
+};
+
+/*
+ * Find duplicate learnings among `ids` (NULL: every learning of the
+ * project) and against the rest of the project, and apply o->action.
+ * Pairs are printed to `out` (may be NULL) as they are handled, most
+ * similar first.  Marking is one statement per pair; merging one
+ * transaction per pair.
+ */
+enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char *const *ids,
+                        int n_ids, const struct load_dedup_opts *o, FILE *out,
+                        struct load_dedup_result *result, struct kb_err *err);
+
+/* The default threshold for an embedding model (NULL/unknown: 0.95); the
+ * built-in hash model's value is calibrated in docs/embeddings.md. */
+double load_dedup_default_threshold(const char *model);
+
+/* `kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]` */
+enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
+
 #endif /* KB_LOAD_H */

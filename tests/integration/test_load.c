@@ -1,0 +1,336 @@
+/*
+ * test_load.c - src/load against real PostgreSQL with the full schema
+ * (migrations 001-006 applied into a private schema): batches, atomic
+ * replacement, change detection, --full deletion, faults, the index
+ * strategy and its repair.  Groups: batch.c, session.c, index.c.
+ */
+#include "kbtest.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "load/load.h"
+
+static int setup(void **state)
+{
+    struct kbtest_db *t = kb_xcalloc(1, sizeof *t);
+    if (!kbtest_db_open(t)) {
+        free(t);
+        *state = NULL;
+        return 0;
+    }
+    struct kb_err err = { 0 };
+    char *dir = kb_xasprintf("%s/migrations", kbtest_root());
+    int n;
+    if (db_migrate_up(t->conn, dir, 0, &n, &err) != KB_OK)
+        fail_msg("migrate up failed: %s: %s", err.origin, err.msg);
+    free(dir);
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct kbtest_db *t = *state;
+    if (t) {
+        kbtest_db_close(t);
+        free(t);
+    }
+    return 0;
+}
+
+#define NEED_DB(t)     \
+    do {               \
+        if ((t) == NULL) \
+            skip();    \
+    } while (0)
+
+static void opts_for(struct load_opts *o, const char *pipeline)
+{
+    load_opts_defaults(o);
+    o->pipeline = pipeline;
+    o->project = "load-test";
+    o->batch_rows = 100;
+}
+
+/* A deterministic unit vector for a seed. */
+static void unit_vector(float *v, unsigned seed)
+{
+    double norm = 0;
+    for (int i = 0; i < KB_LOAD_DIM; i++) {
+        seed = seed * 1103515245u + 12345u;
+        v[i] = (float)((seed >> 8) & 0xFFFF) / 65536.0f - 0.5f;
+        norm += (double)v[i] * v[i];
+    }
+    for (int i = 0; i < KB_LOAD_DIM; i++)
+        v[i] = (float)(v[i] / sqrt(norm));
+}
+
+static void hash_of(const char *text, char out[65])
+{
+    /* not the chunker's hash: any 64 hex characters will do here */
+    unsigned h = 2166136261u;
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 8 * i, 9, "%08x", h + (unsigned)i);
+}
+
+/* Add a source with n chunks "<id> chunk k <version>"; vectors filled. */
+static void add_doc(struct load_batch *b, const char *id, int n, const char *version)
+{
+    struct load_source src = { .source_type = "file", .source_id = id, .title = id,
+                               .file_path = id, .metadata_json = "{\"kind\":\"test\"}" };
+    char text[128];
+    snprintf(text, sizeof text, "%s %s", id, version);
+    hash_of(text, src.doc_hash);
+    int si = load_batch_add_source(b, &src);
+    for (int k = 0; k < n; k++) {
+        char content[128];
+        snprintf(content, sizeof content, "%s chunk %d %s 'quoted' \\ é", id, k, version);
+        struct load_chunk c = { .chunk_index = k, .content = content, .len = strlen(content),
+                                .token_count = 7,
+                                .metadata_json = "{\"embedding_model\":\"test-model\"}" };
+        hash_of(content, c.content_hash);
+        load_batch_add_chunk(b, si, &c);
+    }
+    float *m = load_batch_matrix(b);
+    unsigned char *has = load_batch_has_vector(b);
+    for (int r = 0; r < load_batch_rows(b); r++)
+        if (!has[r]) {
+            unit_vector(m + (size_t)r * KB_LOAD_DIM, (unsigned)r + 1u);
+            has[r] = 1;
+        }
+}
+
+static void expect(struct kbtest_db *t, const char *sql, const char *want)
+{
+    char *got = kbtest_query(t, sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
+    free(got);
+}
+
+static void load_batch_flush__writes_sources_and_chunks(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "p1");
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    assert_int_equal(load_source_unchanged(s, "file", "a.md", "00"), 0);
+    add_doc(b, "a.md", 3, "v1");
+    add_doc(b, "b.md", 2, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_batch_rows(b), 0);
+    assert_int_equal(load_session_counts(s)->chunks_written, 5);
+    load_batch_free(b);
+    assert_int_equal(load_session_close(s, 0, "succeeded", "{\"ok\":true}", &err), KB_OK);
+    expect(t, "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p1'", "2");
+    expect(t, "SELECT string_agg(chunk_index::text, ',' ORDER BY chunk_index) FROM "
+              "knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id "
+              "WHERE s.source_id = 'a.md'", "0,1,2");
+    /* text and vectors survive the binary round trip */
+    expect(t, "SELECT content FROM knowledge_chunks WHERE chunk_index = 1 AND content LIKE 'a.md%'",
+           "a.md chunk 1 v1 'quoted' \\ é");
+    expect(t, "SELECT round((embedding <#> embedding)::numeric, 4) FROM knowledge_chunks LIMIT 1",
+           "-1.0000");
+    expect(t, "SELECT vector_dims(embedding) FROM knowledge_chunks LIMIT 1", "1536");
+    expect(t, "SELECT status || ':' || (counts->>'chunks_written') || ':' || (report->>'ok') "
+              "FROM kbpipe_runs", "succeeded:5:true");
+    expect(t, "SELECT count(*) FROM projects WHERE name = 'load-test'", "1");
+}
+
+static void load_source_unchanged__and_replacement(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "p1");
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "a.md", 3, "v1");
+    add_doc(b, "b.md", 2, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    char h[65];
+    hash_of("a.md v1", h);
+    assert_int_equal(load_source_unchanged(s, "file", "a.md", h), 1);
+    hash_of("b.md v2", h);
+    assert_int_equal(load_source_unchanged(s, "file", "b.md", h), 0);
+    add_doc(b, "b.md", 4, "v2");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_session_counts(s)->chunks_deleted, 2);
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    expect(t, "SELECT count(*) || ':' || min(content) FROM knowledge_chunks c JOIN "
+              "knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'b.md'",
+           "4:b.md chunk 0 v2 'quoted' \\ é");
+    expect(t, "SELECT count(*) FROM knowledge_chunks", "7");
+    load_batch_free(b);
+}
+
+static void load_batch_flush__fault_leaves_database_as_before(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "p1");
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "a.md", 3, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    add_doc(b, "a.md", 1, "v2");
+    setenv("KBPIPE_FAULT", "load.flush", 1);
+    assert_int_equal(load_batch_flush(s, b, &err), KB_E_DB);
+    unsetenv("KBPIPE_FAULT");
+    assert_non_null(strstr(err.msg, "as before"));
+    expect(t, "SELECT count(*) || ':' || max(s.doc_hash = md5('x')::text)::text FROM "
+              "knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id", "3:false");
+    expect(t, "SELECT min(content) FROM knowledge_chunks", "a.md chunk 0 v1 'quoted' \\ é");
+    load_batch_free(b);
+    assert_int_equal(load_session_close(s, 0, "failed", NULL, &err), KB_OK);
+}
+
+static void load_session_close__full_deletes_unseen_only(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "p1");
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "a.md", 2, "v1");
+    add_doc(b, "b.md", 2, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    /* another pipeline's source must survive p1's --full */
+    opts_for(&o, "p2");
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    add_doc(b, "c.md", 1, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+
+    opts_for(&o, "p1");
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    char h[65];
+    hash_of("a.md v1", h);
+    assert_int_equal(load_source_unchanged(s, "file", "a.md", h), 1);
+    assert_int_equal(load_session_close(s, 1, "succeeded", NULL, &err), KB_OK);
+    expect(t, "SELECT string_agg(source_id, ',' ORDER BY source_id) FROM knowledge_sources",
+           "a.md,c.md");
+    expect(t, "SELECT count(*) FROM knowledge_chunks", "3");
+    load_batch_free(b);
+}
+
+static void load_session_open__second_run_of_a_pipeline_is_refused(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "locked");
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct db_conn *other;
+    assert_int_equal(db_connect(t->conninfo, &other, &err), KB_OK);
+    o.wait_for_lock = 0;
+    struct load_session *s2 = NULL;
+    assert_int_equal(load_session_open(other, &o, &s2, &err), KB_E_DB);
+    assert_non_null(strstr(err.msg, "already running"));
+    /* a different pipeline is not blocked */
+    opts_for(&o, "unlocked");
+    o.wait_for_lock = 0;
+    assert_int_equal(load_session_open(other, &o, &s2, &err), KB_OK);
+    assert_int_equal(load_session_close(s2, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    db_close(other);
+}
+
+static void load_index__rebuild_strategy_and_repair(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    const char *count_hnsw =
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = 'knowledge_chunks'::regclass "
+        "AND am.amname = 'hnsw'";
+    expect(t, count_hnsw, "1");
+    struct load_opts o;
+    opts_for(&o, "p1");
+    o.index_strategy = LOAD_INDEX_REBUILD;
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "a.md", 5, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    expect(t, count_hnsw, "0");
+    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "1");
+    /* the run is "killed" here: the note survives; verify sees the gap */
+    FILE *devnull = fopen("/dev/null", "w");
+    assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_E_DB);
+    assert_non_null(strstr(err.msg, "knowledge_chunks"));
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    expect(t, count_hnsw, "1");
+    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
+    assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_OK);
+
+    /* auto keeps the index for a small load into a larger table */
+    o.index_strategy = LOAD_INDEX_AUTO;
+    o.rebuild_min_rows = 1;
+    o.rebuild_ratio = 10.0;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    add_doc(b, "b.md", 2, "v1");
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    expect(t, count_hnsw, "1");
+    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+
+    /* a note left by a killed run is acted on by the next run's close */
+    assert_int_equal(db_exec_script(t->conn,
+        "INSERT INTO kbpipe_dropped_indexes (index_name, table_name, indexdef) "
+        "SELECT c.relname, 'knowledge_chunks', pg_get_indexdef(c.oid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+        "WHERE i.indrelid = 'knowledge_chunks'::regclass AND am.amname = 'hnsw';"
+        "DO $$ DECLARE r record; BEGIN FOR r IN SELECT index_name FROM kbpipe_dropped_indexes "
+        "LOOP EXECUTE format('DROP INDEX %I', r.index_name); END LOOP; END $$;", NULL, &err),
+        KB_OK);
+    expect(t, count_hnsw, "0");
+    assert_int_equal(db_schema_repair(t->conn, &err), KB_OK);
+    expect(t, count_hnsw, "1");
+    fclose(devnull);
+    load_batch_free(b);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest batch_tests[] = {
+        cmocka_unit_test_setup_teardown(load_batch_flush__writes_sources_and_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, setup, teardown),
+    };
+    const struct CMUnitTest session_tests[] = {
+        cmocka_unit_test_setup_teardown(load_session_close__full_deletes_unseen_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_session_open__second_run_of_a_pipeline_is_refused, setup, teardown),
+    };
+    const struct CMUnitTest index_tests[] = {
+        cmocka_unit_test_setup_teardown(load_index__rebuild_strategy_and_repair, setup, teardown),
+    };
+    int failed = cmocka_run_group_tests_name("batch.c", batch_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("session.c", session_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("index.c", index_tests, NULL, NULL);
+    return failed ? 1 : 0;
+}
