@@ -72,6 +72,11 @@ int db_rows_isnull(const struct db_rows *rows, int row, int col);
 const char *db_rows_colname(const struct db_rows *rows, int col);
 void db_rows_free(struct db_rows *rows);   /* NULL is a no-op */
 
+/* Print rows as an aligned text table (numbers right-aligned, long cells
+ * cut at 48 characters) or as a JSON array of objects. */
+void db_print_table(const struct db_rows *rows, FILE *out);
+void db_print_json(const struct db_rows *rows, FILE *out);
+
 /* Quote an identifier (PQescapeIdentifier); caller frees. */
 char *db_ident(struct db_conn *conn, const char *name);
 
@@ -128,5 +133,6 @@ enum kb_code db_migrate_create(const char *dir, const char *name, char **path_ou
  * command name and the global options (--db, -q, -v) already removed.
  */
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_DB_H */
