@@ -146,5 +146,5 @@ void db_print_json(const struct db_rows *rows, FILE *out)
         }
         fputc('}', out);
     }
-    fputs("]\n", out);
+    fputc(']', out);
 }
