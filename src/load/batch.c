@@ -426,7 +426,7 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
         "INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
         "  category, confidence_score, impact_level, tags, embedding, metadata)"
         " SELECT $1, knowledge_source_id, title, content,"
-        "  coalesce(learning_type, 'best_practice'), category,"
+        "  coalesce(learning_type, 'insight'), category,"
         "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium'),"
         "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings"
         " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET"
