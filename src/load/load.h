@@ -157,6 +157,43 @@ long load_session_run_id(const struct load_session *s);
 /* Learning ids (uuid text) this run inserted or changed, for the dedup pass. */
 int load_session_touched_learnings(const struct load_session *s, const char *const **ids);
 
+/* ---- the run report (report.c) ---------------------------------------- */
+
+/* What one source of a pipeline did in a run. */
+struct load_source_stats {
+    const char *name;              /* the source's name in the pipeline */
+    long read, unchanged, changed, added, out_of_shard;
+    long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
+    double seconds;
+};
+
+struct load_report {
+    const char *pipeline, *project, *status;   /* status: succeeded|partial|failed|dry-run */
+    char started_at[32];                        /* ISO 8601, UTC */
+    double seconds;
+    int is_dry_run, is_full, shard_k, shard_n;
+    const char *embedding_model;
+    struct load_source_stats *sources;
+    int n_sources;
+    struct load_counts load;
+    long deleted_planned;                       /* --dry-run with --full: would delete */
+    int has_dedup;
+    struct load_dedup_result_view {
+        int n_candidates, n_pairs, n_marked, n_merged;
+        double threshold;
+        const char *action;
+    } dedup;
+    const char *reject_file;
+    long rejected;
+    const char *error;                          /* the failure's message, or NULL */
+};
+
+/* The summary table (pgloader-style), one row per source and totals. */
+void load_report_print(const struct load_report *r, FILE *out);
+
+/* The same as a JSON object; caller frees. */
+char *load_report_json(const struct load_report *r);
+
 /* ---- the dedup pass (dedup.c) ------------------------------------------ */
 
 struct load_dedup_opts {

@@ -1,0 +1,139 @@
+/*
+ * report.c - the end-of-run report: a summary table for people (on stderr
+ * unless -q, as pgloader prints one) and the same facts as JSON for
+ * `--report FILE` and the kbpipe_runs.report column.
+ *
+ *   source       read  unchanged  changed  new  chunks  computed  reused  rejected  seconds
+ *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  -------
+ *   docs           18         17        1    0       3         1       2         0      0.2
+ *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  -------
+ *   total          18         17        1    0       3         1       2         0      0.2
+ */
+#include "load/load_int.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void rule(FILE *out, const int *w, int n)
+{
+    for (int c = 0; c < n; c++) {
+        for (int i = 0; i < w[c]; i++)
+            fputc('-', out);
+        fputs(c + 1 < n ? "  " : "\n", out);
+    }
+}
+
+static void row(FILE *out, const int *w, const char *name, const struct load_source_stats *s)
+{
+    fprintf(out, "%-*s  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*.1f\n", w[0], name,
+            w[1], s->read, w[2], s->unchanged, w[3], s->changed, w[4], s->added, w[5], s->chunks,
+            w[6], s->vectors_computed, w[7], s->vectors_reused, w[8], s->vectors_imported, w[9],
+            s->rejected, w[10], s->seconds);
+}
+
+void load_report_print(const struct load_report *r, FILE *out)
+{
+    static const char *const head[] = { "source", "read", "unchanged", "changed", "new",
+                                        "chunks", "computed", "reused", "imported",
+                                        "rejected", "seconds" };
+    int w[11];
+    for (int c = 0; c < 11; c++)
+        w[c] = (int)strlen(head[c]);
+    struct load_source_stats total = { 0 };
+    for (int i = 0; i < r->n_sources; i++) {
+        const struct load_source_stats *s = &r->sources[i];
+        if ((int)strlen(s->name) > w[0])
+            w[0] = (int)strlen(s->name) > 40 ? 40 : (int)strlen(s->name);
+        total.read += s->read;
+        total.unchanged += s->unchanged;
+        total.changed += s->changed;
+        total.added += s->added;
+        total.chunks += s->chunks;
+        total.vectors_computed += s->vectors_computed;
+        total.vectors_reused += s->vectors_reused;
+        total.vectors_imported += s->vectors_imported;
+        total.rejected += s->rejected;
+        total.seconds += s->seconds;
+    }
+    if (w[0] < 5)
+        w[0] = 5;
+    fprintf(out, "%-*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s\n", w[0], head[0], w[1],
+            head[1], w[2], head[2], w[3], head[3], w[4], head[4], w[5], head[5], w[6], head[6],
+            w[7], head[7], w[8], head[8], w[9], head[9], w[10], head[10]);
+    rule(out, w, 11);
+    for (int i = 0; i < r->n_sources; i++)
+        row(out, w, r->sources[i].name, &r->sources[i]);
+    rule(out, w, 11);
+    row(out, w, "total", &total);
+    if (r->load.sources_deleted || r->deleted_planned)
+        fprintf(out, "%s %ld source(s) the run did not see (--full)\n",
+                r->is_dry_run ? "would delete" : "deleted",
+                r->is_dry_run ? r->deleted_planned : r->load.sources_deleted);
+    if (r->load.index_rebuilt)
+        fprintf(out, "the HNSW index was dropped for the load and rebuilt\n");
+    if (r->has_dedup)
+        fprintf(out, "dedup (%s, threshold %.3f): %d learning(s) checked, %d duplicate pair(s), "
+                     "%d marked, %d merged\n",
+                r->dedup.action, r->dedup.threshold, r->dedup.n_candidates, r->dedup.n_pairs,
+                r->dedup.n_marked, r->dedup.n_merged);
+    if (r->rejected && r->reject_file)
+        fprintf(out, "%ld input(s) rejected; see %s\n", r->rejected, r->reject_file);
+}
+
+static json_t *source_json(const struct load_source_stats *s)
+{
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+                     "name", s->name, "read", (json_int_t)s->read,
+                     "unchanged", (json_int_t)s->unchanged, "changed", (json_int_t)s->changed,
+                     "new", (json_int_t)s->added, "out_of_shard", (json_int_t)s->out_of_shard,
+                     "chunks", (json_int_t)s->chunks,
+                     "vectors_computed", (json_int_t)s->vectors_computed,
+                     "vectors_reused", (json_int_t)s->vectors_reused,
+                     "vectors_imported", (json_int_t)s->vectors_imported,
+                     "rejected", (json_int_t)s->rejected, "seconds", s->seconds);
+}
+
+char *load_report_json(const struct load_report *r)
+{
+    json_t *sources = json_array();
+    for (int i = 0; i < r->n_sources; i++)
+        json_array_append_new(sources, source_json(&r->sources[i]));
+    const struct load_counts *c = &r->load;
+    json_t *load = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+                             "sources_seen", (json_int_t)c->sources_seen,
+                             "sources_unchanged", (json_int_t)c->sources_unchanged,
+                             "sources_changed", (json_int_t)c->sources_changed,
+                             "sources_new", (json_int_t)c->sources_new,
+                             "sources_deleted", (json_int_t)(r->is_dry_run ? r->deleted_planned
+                                                                           : c->sources_deleted),
+                             "chunks_written", (json_int_t)c->chunks_written,
+                             "chunks_deleted", (json_int_t)c->chunks_deleted,
+                             "learnings_written", (json_int_t)c->learnings_written,
+                             "vectors_reused", (json_int_t)c->vectors_reused,
+                             "batches", (json_int_t)c->batches,
+                             "index_rebuilt", c->index_rebuilt);
+    json_t *root = json_pack("{s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, s:s?, s:s?}",
+                             "pipeline", r->pipeline, "project", r->project,
+                             "status", r->status, "started_at", r->started_at,
+                             "seconds", r->seconds, "dry_run", r->is_dry_run,
+                             "full", r->is_full, "embedding_model", r->embedding_model,
+                             "sources", sources, "load", load,
+                             "rejected", (json_int_t)r->rejected,
+                             "reject_file", r->reject_file, "error", r->error);
+    if (r->shard_n > 0)
+        json_object_set_new(root, "shard", json_pack("{s:i, s:i}", "k", r->shard_k,
+                                                     "n", r->shard_n));
+    if (r->has_dedup)
+        json_object_set_new(root, "dedup",
+                            json_pack("{s:s, s:f, s:i, s:i, s:i, s:i}", "action", r->dedup.action,
+                                      "threshold", r->dedup.threshold,
+                                      "candidates", r->dedup.n_candidates,
+                                      "pairs", r->dedup.n_pairs, "marked", r->dedup.n_marked,
+                                      "merged", r->dedup.n_merged));
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    char *out = kb_xstrdup(text ? text : "{}");
+    free(text);
+    return out;
+}
