@@ -225,19 +225,24 @@ BEGIN
 END;
 $$;
 
+-- Counts are of distinct port numbers, so a port held on two hosts (or for
+-- tcp and udp) uses the range once and utilization stays within 0..100.
 CREATE VIEW port_range_utilization AS
 SELECT r.id AS range_id, r.range_name, r.start_port, r.end_port,
        r.end_port - r.start_port + 1 AS total_ports,
-       (SELECT count(*) FROM port_allocations a
-         WHERE a.port_range_id = r.id AND a.status <> 'released') AS allocated_ports,
-       (SELECT count(*) FROM port_allocations a
-         WHERE a.port_range_id = r.id AND a.status = 'released') AS released_ports,
-       (SELECT count(*) FROM port_reservations v
-         WHERE v.port_range_id = r.id AND v.expires_at > now()) AS reserved_ports,
-       round(100.0 * (SELECT count(*) FROM port_allocations a
-                       WHERE a.port_range_id = r.id AND a.status <> 'released')
-             / (r.end_port - r.start_port + 1), 2) AS utilization_percent
-  FROM port_ranges r;
+       coalesce(a.allocated_ports, 0) AS allocated_ports,
+       coalesce(a.released_ports, 0) AS released_ports,
+       coalesce(v.reserved_ports, 0) AS reserved_ports,
+       round(100.0 * coalesce(a.allocated_ports, 0) / (r.end_port - r.start_port + 1), 2)
+           AS utilization_percent
+  FROM port_ranges r
+  LEFT JOIN (SELECT port_range_id,
+                    count(DISTINCT port_number) FILTER (WHERE status <> 'released') AS allocated_ports,
+                    count(DISTINCT port_number) FILTER (WHERE status = 'released') AS released_ports
+               FROM port_allocations GROUP BY port_range_id) a ON a.port_range_id = r.id
+  LEFT JOIN (SELECT port_range_id, count(DISTINCT port_number) AS reserved_ports
+               FROM port_reservations WHERE expires_at > now()
+              GROUP BY port_range_id) v ON v.port_range_id = r.id;
 
 CREATE VIEW active_port_allocations AS
 SELECT a.id, a.port_number, a.service_name, a.service_type, a.status, a.hostname, a.protocol,
