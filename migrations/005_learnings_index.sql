@@ -7,7 +7,9 @@
 --     ORDER BY embedding <=> q LIMIT n
 -- after which rows under min_similarity are filtered out.  Because the rows
 -- come nearest first, that returns exactly the n nearest rows at or above
--- the threshold.  With selective project/category filters set
+-- the threshold.  A zero vector has no direction: its similarity is NaN,
+-- which PostgreSQL sorts above every number, so NaN rows are dropped
+-- explicitly.  With selective project/category filters set
 -- hnsw.ef_search >= n and, on pgvector >= 0.8, hnsw.iterative_scan.
 
 -- migrate:up
@@ -139,7 +141,7 @@ LANGUAGE sql STABLE AS $$
              WHERE (p_project_id IS NULL OR c.project_id = p_project_id)
              ORDER BY c.embedding <=> p_query_embedding
              LIMIT greatest(coalesce(p_limit, 10), 0)) n
-     WHERE n.similarity >= coalesce(p_min_similarity, '-Infinity')
+     WHERE n.similarity >= coalesce(p_min_similarity, '-Infinity') AND n.similarity <> 'NaN'
      ORDER BY n.similarity DESC
 $$;
 
@@ -162,7 +164,7 @@ LANGUAGE sql STABLE AS $$
                AND (p_category IS NULL OR l.category = p_category)
              ORDER BY l.embedding <=> p_query_embedding
              LIMIT greatest(coalesce(p_limit, 10), 0)) n
-     WHERE n.similarity >= coalesce(p_min_similarity, '-Infinity')
+     WHERE n.similarity >= coalesce(p_min_similarity, '-Infinity') AND n.similarity <> 'NaN'
      ORDER BY n.similarity DESC
 $$;
 
@@ -182,7 +184,7 @@ LANGUAGE sql STABLE AS $$
              WHERE (p_project_id IS NULL OR l.project_id = p_project_id)
              ORDER BY l.embedding <=> p_embedding
              LIMIT greatest(coalesce(p_limit, 20), 0)) n
-     WHERE n.similarity >= coalesce(p_similarity_threshold, 0.9)
+     WHERE n.similarity >= coalesce(p_similarity_threshold, 0.9) AND n.similarity <> 'NaN'
      ORDER BY n.similarity DESC
 $$;
 
