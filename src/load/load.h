@@ -23,7 +23,8 @@ enum load_index_strategy { LOAD_INDEX_AUTO = 0, LOAD_INDEX_KEEP, LOAD_INDEX_REBU
 enum load_dedup_action { LOAD_DEDUP_REPORT = 0, LOAD_DEDUP_MARK, LOAD_DEDUP_MERGE };
 
 struct load_opts {
-    const char *pipeline;          /* the pipeline's name: lock key, ownership of sources */
+    const char *pipeline;          /* the pipeline's name: owner of its sources */
+    const char *lock_name;         /* advisory lock key (NULL: pipeline); "docs#2/4" for a shard */
     const char *project;           /* project name; created when missing */
     const char *project_path;      /* for a created project (may be NULL) */
     int batch_rows;                /* chunks per transaction (default 1000) */

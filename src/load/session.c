@@ -100,7 +100,7 @@ static int hex16(const char *hex, unsigned char out[16])
 
 static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->opts.pipeline };
+    const char *p[] = { s->opts.lock_name };
     struct db_rows *rows;
     if (s->opts.wait_for_lock) {
         enum kb_code rc = db_exec(s->conn, "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))",
@@ -112,7 +112,7 @@ static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
         if (got)
             return KB_OK;
         log_info("pipeline %s: another run holds its lock; waiting for it to finish",
-                 s->opts.pipeline);
+                 s->opts.lock_name);
         return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
                        NULL, err);
     }
@@ -126,13 +126,13 @@ static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
         return KB_FAIL(err, KB_E_DB, NULL,
                        "pipeline %s is already running (another kbpipe holds its lock); "
                        "wait for it, or run without --no-wait to queue behind it",
-                       s->opts.pipeline);
+                       s->opts.lock_name);
     return KB_OK;
 }
 
 static void release_lock(struct load_session *s)
 {
-    const char *p[] = { s->opts.pipeline };
+    const char *p[] = { s->opts.lock_name };
     struct kb_err ignored;
     db_exec(s->conn, "SELECT pg_advisory_unlock(hashtext('kbpipe.run.' || $1))", 1, p, NULL,
             &ignored);
@@ -236,6 +236,8 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     struct load_session *s = kb_xcalloc(1, sizeof *s);
     s->conn = conn;
     s->opts = *opts;
+    if (s->opts.lock_name == NULL)
+        s->opts.lock_name = s->opts.pipeline;
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
     struct db_rows *rows;
@@ -300,16 +302,22 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     return KB_OK;
 }
 
-int load_in_shard(const struct load_session *s, const char *source_type, const char *source_id)
+/* docs/scaling.md: first 8 bytes of the key, big-endian, mod N */
+static int key_in_shard(const struct load_session *s, const unsigned char key[16])
 {
     if (s->opts.shard_n <= 1)
         return 1;
-    unsigned char key[16];
-    load_source_key(source_type, source_id, key);
     uint64_t h = 0;
     for (int i = 0; i < 8; i++)
         h = (h << 8) | key[i];
     return (int)(h % (uint64_t)s->opts.shard_n) == s->opts.shard_k - 1;
+}
+
+int load_in_shard(const struct load_session *s, const char *source_type, const char *source_id)
+{
+    unsigned char key[16];
+    load_source_key(source_type, source_id, key);
+    return key_in_shard(s, key);
 }
 
 int load_source_unchanged(struct load_session *s, const char *source_type,
@@ -361,7 +369,7 @@ static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
         int n = 0;
         for (; i < s->cap && n < 5000; i++) {
             struct source_entry *e = &s->table[i];
-            if (e->state != 1)
+            if (e->state != 1 || !key_in_shard(s, e->key))
                 continue;
             char text[37];
             static const char *hexd = "0123456789abcdef";
