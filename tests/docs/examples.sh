@@ -59,8 +59,8 @@ for block in "$tmp"/*.*; do
         case "$line" in
           make\ *) cmd=${line%%#*}; ( make -n ${cmd#make } >/dev/null 2>"$tmp/err" ) || { ok=0; why="make -n ${cmd#make }: $(head -c 300 "$tmp/err")"; break; } ;;
           ""|\#*) ;;
-          *) ( cd "$root" && bash -ec "$line" ) >"$tmp/out" 2>"$tmp/err" </dev/null \
-               || { ok=0; why="'$line' exited $?: $(tail -c 400 "$tmp/err")"; break; } ;;
+          *) ( cd "$root" && bash -ec "$line" ) >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
+             [ $rc = 0 ] || { ok=0; why="'$line' exited $rc: $(tail -c 400 "$tmp/err")"; break; } ;;
         esac
       done < <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$block" | sed 's/[[:space:]]\{1,\}#.*$//') ;;
     yaml|yml)
