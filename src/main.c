@@ -23,6 +23,7 @@ struct command {
 static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply, roll back, list, verify or create schema migrations" },
     { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
+    { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -129,10 +129,22 @@ enum kb_code db_migrate_create(const char *dir, const char *name, char **path_ou
                                struct kb_err *err);
 
 /*
+ * Seeding (seed.c): load the seed files of `dir` (projects.json, ...) in
+ * one transaction, adding only rows whose natural key is absent; with
+ * is_reset the seeded tables are emptied first.  On failure nothing is
+ * changed, *counts is zeroed and err names the file (KB_E_INPUT for bad
+ * data, KB_E_IO for an unreadable file).
+ */
+struct db_seed_counts { long n_added, n_removed; };
+enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
+                          struct db_seed_counts *counts, struct kb_err *err);
+
+/*
  * Commands owned by src/db.  Each is called by main.c with argv[0] = the
  * command name and the global options (--db, -q, -v) already removed.
  */
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_DB_H */
