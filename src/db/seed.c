@@ -210,7 +210,9 @@ static enum kb_code read_seed_file(const char *path, struct kb_buf *out, struct 
 {
     enum kb_code rc = kb_buf_read_file(out, path, err);
     if (rc != KB_OK) {
-        kb_err_prefix(err, "seed data");
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof err->msg - n,
+                 "; give the seed folder with --dir (default ./samples/seed)");
         return rc;
     }
     if (out->len == 0 || out->data == NULL)
