@@ -13,7 +13,11 @@
 --  * kbpipe_dropped_indexes remembers an HNSW index a bulk load dropped, in
 --    the same transaction as the drop, so a run killed before the rebuild is
 --    repaired by the next run or by `kbpipe migrate verify --repair`.
+--  * projects are looked up by name (pipelines name their project), so the
+--    name is unique.
 -- migrate:up
+ALTER TABLE projects ADD CONSTRAINT projects_name_key UNIQUE (name);
+
 ALTER TABLE knowledge_sources
     ADD COLUMN doc_hash text,
     ADD COLUMN pipeline text,
@@ -64,3 +68,4 @@ ALTER TABLE knowledge_sources
     DROP CONSTRAINT IF EXISTS knowledge_sources_identity_key,
     DROP COLUMN IF EXISTS pipeline,
     DROP COLUMN IF EXISTS doc_hash;
+ALTER TABLE projects DROP CONSTRAINT IF EXISTS projects_name_key;
