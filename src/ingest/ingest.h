@@ -1,0 +1,260 @@
+/*
+ * ingest.h - the public face of src/ingest: source readers that turn files,
+ * CSV tables and GitHub issue exports into a stream of documents, and the
+ * reject writer for inputs that could not be used.
+ *
+ * One interface over every reader:
+ *
+ *     struct ingest_reader *rd;
+ *     rc = ingest_open(&src, ".", &rd, err);
+ *     for (;;) {
+ *         rc = ingest_next(rd, arena, &doc, err);   // doc lives in arena
+ *         if (rc == KB_OK && doc == NULL) break;    // source exhausted
+ *         if (rc == KB_E_INPUT) { reject it (ingest_last_bad), go on }
+ *         else if (rc != KB_OK) break;              // KB_E_IO: stop
+ *         ...
+ *         kb_arena_reset(arena);
+ *     }
+ *     ingest_close(rd);
+ *
+ * Readers stream: a reader holds one item (a file, a CSV record, one JSON
+ * element) at a time, never a whole export.  After KB_E_INPUT the reader is
+ * positioned on the next item, so `on_error: skip` is the caller's loop
+ * going on; ingest_last_bad() gives the rejected item's origin and bytes
+ * for the reject file.  Anything fatal to the whole source (the export is
+ * not JSON at all, the file cannot be opened) is reported once, and the
+ * following ingest_next() returns the end.
+ *
+ * The source configurations are plain data, filled by src/pipeline from a
+ * pipeline file (or by a test directly).  libcsv and jansson live here.
+ */
+#ifndef KB_INGEST_H
+#define KB_INGEST_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+/* ---- source configuration ------------------------------------------------ */
+
+enum ingest_type { INGEST_FILES = 0, INGEST_CSV, INGEST_GITHUB_ISSUES };
+
+/* Where a source's documents go: knowledge_sources/chunks, or learnings. */
+enum kb_target { KB_TARGET_KNOWLEDGE = 0, KB_TARGET_LEARNINGS };
+
+enum ingest_on_error { INGEST_ON_ERROR_FAIL = 0, INGEST_ON_ERROR_SKIP };
+enum ingest_on_utf8 { INGEST_UTF8_REJECT = 0, INGEST_UTF8_REPLACE };
+enum ingest_issue_format { INGEST_ISSUES_AUTO = 0, INGEST_ISSUES_GH, INGEST_ISSUES_REST };
+
+/* A list of strings with the pipeline-file position of each (at may be NULL). */
+struct ingest_strs {
+    const char **v;
+    const struct kb_origin *at;   /* n entries, or NULL */
+    int n;
+};
+
+#define INGEST_DEFAULT_MAX_FILE_SIZE (8L * 1024 * 1024)
+#define INGEST_DEFAULT_MAX_RECORD_SIZE (64L * 1024 * 1024)
+
+/* type: files - a tree of Markdown, text and code files. */
+struct ingest_files_opts {
+    struct ingest_strs roots;      /* folders (or single files) to read */
+    struct ingest_strs include;    /* globs; none = every file */
+    struct ingest_strs exclude;    /* globs */
+    long max_file_size;            /* bytes; larger files are rejected */
+    enum ingest_on_utf8 on_invalid_utf8;
+    int front_matter;              /* 1: Markdown YAML front matter -> metadata */
+};
+
+/*
+ * CSV column mapping: the column name feeding each document field (NULL =
+ * not mapped).  `content` is required; `metadata` columns are copied into
+ * the metadata object (none listed: every column not mapped elsewhere).
+ */
+struct ingest_csv_columns {
+    const char *title, *content, *url, *author;
+    const char *learning_type, *category, *tags, *confidence_score, *impact_level;
+    struct ingest_strs metadata;
+};
+
+/* type: csv - one document per record. */
+struct ingest_csv_opts {
+    const char *path;
+    char delimiter;                /* default ',' */
+    char quote;                    /* default '"' */
+    struct ingest_strs key;        /* column(s) whose values form the source_id */
+    struct ingest_csv_columns columns;
+    char tags_separator;           /* splits the tags column; default ',' */
+    long max_record_size;          /* bytes of one record; default 64 MB */
+};
+
+/* type: github_issues - gh or REST exports, arrays or JSON Lines. */
+struct ingest_issues_opts {
+    const char *path;
+    const char *comments_path;     /* REST: issue comments export, or NULL */
+    const char *repo;              /* "owner/name"; NULL = from each issue's url */
+    enum ingest_issue_format format;
+    int include_pull_requests;     /* REST exports list pull requests too */
+    int upsert_issues;             /* the run also upserts issues/comments tables */
+    long max_record_size;          /* bytes of one JSON element; default 64 MB */
+};
+
+/* One source of a pipeline. */
+struct ingest_source {
+    const char *name;              /* unique within the pipeline */
+    enum ingest_type type;
+    enum kb_target target;
+    enum ingest_on_error on_error;
+    long max_errors;               /* 0 = no limit */
+    struct kb_origin at;           /* the source's entry in the pipeline file */
+    union {
+        struct ingest_files_opts files;
+        struct ingest_csv_opts csv;
+        struct ingest_issues_opts issues;
+    } u;
+};
+
+/* Fill the defaults of a source of `type` (everything else zero). */
+void ingest_source_defaults(struct ingest_source *src, enum ingest_type type);
+
+/* "files", "csv", "github_issues" */
+const char *ingest_type_name(enum ingest_type type);
+
+/* ---- documents ----------------------------------------------------------- */
+
+/* One comment of an issue, in thread order. */
+struct ingest_comment {
+    const char *author, *body, *created_at, *url;
+    const char *github_id;         /* REST numeric id or gh node id, as text; may be NULL */
+};
+
+/* The fields of one GitHub issue, for upserting the issues/comments tables. */
+struct ingest_issue {
+    const char *repo;              /* owner/name */
+    long number;
+    const char *github_id;         /* REST id or gh node id, as text; may be NULL */
+    const char *title, *body, *state, *author, *url;
+    const char *created_at, *updated_at, *closed_at;   /* ISO 8601 or NULL */
+    const char **labels;
+    int n_labels;
+    struct ingest_comment *comments;
+    int n_comments;
+};
+
+/*
+ * A document: everything lives in the arena passed to ingest_next().  text
+ * is UTF-8 without BOM, NUL or CR-LF (LF only), NUL-terminated, len bytes.
+ */
+struct kb_document {
+    const char *source_type;       /* "file", "csv", "github_issue" */
+    const char *source_id;         /* stable: relative path, CSV key, owner/repo#N */
+    const char *title;             /* may be NULL */
+    const char *url;               /* may be NULL */
+    const char *file_path;         /* the input file, as opened */
+    const char *author;            /* may be NULL */
+    const char *text;
+    size_t len;
+    const char *metadata_json;     /* a JSON object, never NULL ("{}") */
+    enum kb_target target;
+
+    /* target == KB_TARGET_LEARNINGS: NULL / < 0 = the schema's default */
+    const char *learning_type, *category, *impact_level;
+    const char **tags;
+    int n_tags;
+    double confidence_score;       /* 0..1, or -1 when not given */
+
+    const struct ingest_issue *issue;   /* github_issues only, else NULL */
+    struct kb_origin origin;       /* where it came from: path, line */
+};
+
+/* ---- readers ------------------------------------------------------------- */
+
+struct ingest_reader;   /* fields live in reader.c */
+
+/*
+ * Open a reader over `src`.  Relative paths resolve against base_dir (NULL
+ * or "." = the working directory).  `src` must outlive the reader.  On
+ * failure (a file that cannot be opened, a CSV without a header) *out is
+ * NULL and err names the input.
+ */
+enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,
+                         struct ingest_reader **out, struct kb_err *err);
+
+/*
+ * The next document, allocated in `arena`; *out = NULL at the end.
+ * KB_E_INPUT: one item was bad (err has its origin and reason, and
+ * ingest_last_bad() its bytes); the reader has moved past it and the next
+ * call continues.  KB_E_IO: reading failed; the reader is at its end.
+ */
+enum kb_code ingest_next(struct ingest_reader *rd, struct kb_arena *arena,
+                         struct kb_document **out, struct kb_err *err);
+
+/* Close and free; NULL is a no-op. */
+void ingest_close(struct ingest_reader *rd);
+
+/* What the last rejected item was: its origin and (a prefix of) its bytes. */
+struct ingest_bad {
+    struct kb_origin at;           /* file, line (CSV, JSON) */
+    long issue_number;             /* github_issues, 0 when unknown */
+    const char *input;             /* the original bytes, at most `len` */
+    size_t len;
+    size_t total_len;              /* the item's full size (len may be less) */
+};
+const struct ingest_bad *ingest_last_bad(const struct ingest_reader *rd);
+
+/* Counts of a reader so far; `last_note` is the latest skip note ("" none). */
+struct ingest_stats {
+    long n_documents;              /* documents returned */
+    long n_bad;                    /* KB_E_INPUT returned */
+    long n_skipped;                /* skipped with a note: binary files, pull requests */
+    char last_note[600];           /* "kbpipe: ORIGIN: MSG" of the latest skip */
+};
+const struct ingest_stats *ingest_reader_stats(const struct ingest_reader *rd);
+
+/* ---- checks for `kbpipe validate` ---------------------------------------- */
+
+/* A callback receiving one problem of a source: origin and message. */
+typedef void (*ingest_problem_fn)(void *ctx, const struct kb_origin *at, const char *msg);
+
+/*
+ * Check a source against the disk without reading it whole: roots exist,
+ * every include glob matches some file, the CSV header has every mapped
+ * column, export files exist.  Each problem goes to `report`; returns the
+ * number of problems.
+ */
+int ingest_source_check(const struct ingest_source *src, const char *base_dir,
+                        ingest_problem_fn report, void *ctx);
+
+/* 1 when `path` (relative, '/'-separated) matches the glob (`**`, `*`, `?`, [..]). */
+int ingest_glob_match(const char *glob, const char *path);
+
+/* ---- rejects (reject.c) -------------------------------------------------- */
+
+/*
+ * The reject file: one JSON object per line, e.g.
+ *   {"source":"docs","origin":"samples/docs/x.md:3:7","file":"samples/docs/x.md",
+ *    "line":3,"reason":"invalid UTF-8 ...","input":"...","input_bytes":812,
+ *    "input_truncated":false}
+ * "row" and "issue" appear for CSV rows and issues.  The input is kept up to
+ * 4 KB, as text (invalid UTF-8 replaced by U+FFFD).
+ */
+struct ingest_rejects;
+
+/* Create (truncate) the reject file, making its folder.  KB_E_IO on failure. */
+enum kb_code ingest_rejects_open(const char *path, struct ingest_rejects **out,
+                                 struct kb_err *err);
+
+/* Append one rejected input: `why` is the error the reader returned, `bad`
+ * its item (may be NULL when there are no bytes to keep). */
+enum kb_code ingest_rejects_add(struct ingest_rejects *r, const char *source_name,
+                                const struct kb_err *why, const struct ingest_bad *bad,
+                                struct kb_err *err);
+
+long ingest_rejects_count(const struct ingest_rejects *r);
+const char *ingest_rejects_path(const struct ingest_rejects *r);
+
+/* Flush, close and free; KB_E_IO when the final write fails.  NULL is a no-op. */
+enum kb_code ingest_rejects_close(struct ingest_rejects *r, struct kb_err *err);
+
+#endif /* KB_INGEST_H */

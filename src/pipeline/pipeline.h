@@ -1,0 +1,131 @@
+/*
+ * pipeline.h - the public face of src/pipeline: a pipeline file (YAML)
+ * read into plain data, with ${VAR} interpolation and compiler-style
+ * diagnostics, and the `kbpipe validate` command.
+ *
+ * The structs hold strings, numbers and enums only; the run (cmd_run.c)
+ * translates them into the option structs of src/chunk, src/embed and
+ * src/load.  Sources are struct ingest_source (ingest.h), ready for
+ * ingest_open().  Every value keeps where it was written: pipeline_origin()
+ * gives "FILE:LINE:COL" of any key for later messages.  libyaml lives here.
+ */
+#ifndef KB_PIPELINE_H
+#define KB_PIPELINE_H
+
+#include <stdio.h>
+
+#include "ingest/ingest.h"
+#include "util/util.h"
+
+#define KB_PIPELINE_DIM 1536   /* the schema's vector(1536) */
+
+enum pipeline_mode { PIPELINE_INCREMENTAL = 0, PIPELINE_FULL };
+enum pipeline_splitter { PIPELINE_SPLIT_MARKDOWN = 0, PIPELINE_SPLIT_RECURSIVE,
+                         PIPELINE_SPLIT_FIXED };
+enum pipeline_unit { PIPELINE_UNIT_TOKENS = 0, PIPELINE_UNIT_CHARS };
+enum pipeline_provider { PIPELINE_EMBED_HASH = 0, PIPELINE_EMBED_IMPORT,
+                         PIPELINE_EMBED_OPENAI };
+enum pipeline_import_format { PIPELINE_IMPORT_JSONL = 0, PIPELINE_IMPORT_CSV };
+enum pipeline_index_strategy { PIPELINE_INDEX_AUTO = 0, PIPELINE_INDEX_KEEP,
+                               PIPELINE_INDEX_REBUILD };
+enum pipeline_dedup_action { PIPELINE_DEDUP_REPORT = 0, PIPELINE_DEDUP_MARK,
+                             PIPELINE_DEDUP_MERGE };
+
+struct pipeline_chunking {
+    enum pipeline_splitter splitter;   /* default markdown */
+    enum pipeline_unit unit;           /* default tokens */
+    int size;                          /* default 512 */
+    int overlap;                       /* default 64; < size */
+};
+
+struct pipeline_embedding {
+    enum pipeline_provider provider;   /* default hash */
+    const char *model;                 /* default "hash-1536" for hash */
+    int dimensions;                    /* must be 1536 */
+    const char *base_url;              /* openai */
+    const char *api_key_env;           /* openai: the variable holding the key */
+    int batch_size;                    /* texts per request; default 64 */
+    int timeout_ms;                    /* per request; default 60000 */
+    int max_retries;                   /* default 5 */
+    const char *import_file;           /* import: vectors file */
+    enum pipeline_import_format import_format;   /* default jsonl */
+};
+
+struct pipeline_load {
+    int batch_rows;                    /* default 1000 */
+    enum pipeline_index_strategy index_strategy;
+    double rebuild_ratio;              /* auto: rebuild when incoming > ratio x rows; 0.2 */
+    long rebuild_min_rows;             /* auto: ... and at least this many; 10000 */
+};
+
+struct pipeline_dedup {
+    int is_enabled;                    /* default 1 when any source targets learnings */
+    double threshold;                  /* default 0.92 */
+    enum pipeline_dedup_action action; /* default report */
+};
+
+/* A pipeline file, read.  Free with pipeline_free(). */
+struct kb_pipeline {
+    const char *path;                  /* the file, as given */
+    const char *name;                  /* required */
+    const char *project;               /* required: project name */
+    const char *project_path;          /* optional, for a created project */
+    const char *project_description;   /* optional */
+    const char *connection;            /* optional conninfo; NULL = usual resolution */
+    const char *reject_file;           /* default build/rejects/<name>.jsonl */
+    enum pipeline_mode mode;
+    struct pipeline_chunking chunking;
+    struct pipeline_embedding embedding;
+    struct pipeline_load load;
+    struct pipeline_dedup dedup;
+    struct ingest_source *sources;
+    int n_sources;
+    int n_diags;                       /* problems found; see pipeline_diags_print */
+    struct pipeline_priv *priv;        /* fields live in load.c */
+};
+
+/*
+ * Read and check a pipeline file: YAML syntax, ${VAR} / ${VAR:-default}
+ * interpolation, keys and types, and the meaning checks that need no disk
+ * or database (dimensions, overlap, provider settings, duplicate names).
+ * KB_OK: *out is a valid pipeline.  KB_E_CONFIG: *out holds the problems
+ * (every one found in the pass; pipeline_diags_print shows them) and err
+ * says how many; the caller frees *out.  KB_E_IO: the file cannot be read,
+ * *out is NULL.
+ */
+enum kb_code pipeline_load(const char *path, struct kb_pipeline **out, struct kb_err *err);
+
+/*
+ * The checks against the disk (ingest_source_check for every source, the
+ * import file exists), adding to p's problems.  KB_E_CONFIG with a count
+ * in err when there are any (including earlier ones), else KB_OK.
+ */
+enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct kb_err *err);
+
+/* Print every problem as "kbpipe: FILE:LINE:COL: message", in file order. */
+void pipeline_diags_print(const struct kb_pipeline *p, FILE *out);
+
+/* The i-th problem (0-based) as origin and message; NULL past the end. */
+const char *pipeline_diag(const struct kb_pipeline *p, int i, const char **origin);
+
+/*
+ * Where a value was written, by its key path: "chunking.size",
+ * "embedding.model", "sources[1].path", "sources[0].include[2]".  NULL when
+ * the key was not in the file (a default).
+ */
+const struct kb_origin *pipeline_origin(const struct kb_pipeline *p, const char *key);
+
+/* Free the pipeline and every string it holds; NULL is a no-op. */
+void pipeline_free(struct kb_pipeline *p);
+
+/* Names for messages and reports: "markdown", "tokens", "openai", "auto", ... */
+const char *pipeline_splitter_name(enum pipeline_splitter s);
+const char *pipeline_unit_name(enum pipeline_unit u);
+const char *pipeline_provider_name(enum pipeline_provider p);
+const char *pipeline_index_strategy_name(enum pipeline_index_strategy s);
+const char *pipeline_dedup_action_name(enum pipeline_dedup_action a);
+
+/* kbpipe validate PIPELINE.yaml... (cmd_validate.c) */
+enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err);
+
+#endif /* KB_PIPELINE_H */
