@@ -452,6 +452,11 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
         batch_reset(b);
         return KB_OK;
     }
+    if (s->opts.is_dry_run) {
+        s->counts.batches++;
+        batch_reset(b);
+        return KB_OK;
+    }
     int n_chunks = 0, n_learn = 0;
     for (int i = 0; i < b->n_rows; i++) {
         if (!b->has_vector[i])
@@ -462,11 +467,6 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
             n_learn++;
         else
             n_chunks++;
-    }
-    if (s->opts.is_dry_run) {
-        s->counts.batches++;
-        batch_reset(b);
-        return KB_OK;
     }
     long touched_before = s->n_touched;
     enum kb_code rc = db_begin(s->conn, err);

@@ -143,12 +143,18 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
 enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err);
 
 /*
- * Finish the run: with `full` (and a complete scan) delete the pipeline's
- * sources that were not seen; rebuild a dropped HNSW index; record status,
- * counts and the report JSON in kbpipe_runs; release the lock.  Always frees
- * the session.  `status` is "succeeded", "partial", "failed" or "dry-run".
+ * The end of a successful scan: with `full`, delete the pipeline's sources
+ * (of this shard) that were not seen; rebuild an HNSW index the load
+ * dropped.  The counts then include the deletions.  Dry runs only count.
  */
-enum kb_code load_session_close(struct load_session *s, int full, const char *status,
+enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err);
+
+/*
+ * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
+ * release the lock, and free the session (always, even on failure).
+ * `status` is "succeeded", "partial", "failed" or "dry-run".
+ */
+enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err);
 
 const struct load_counts *load_session_counts(const struct load_session *s);

@@ -417,16 +417,21 @@ static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
     return rc;
 }
 
-enum kb_code load_session_close(struct load_session *s, int full, const char *status,
-                                const char *report_json, struct kb_err *err)
+enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
-    if (full && strcmp(status, "failed") != 0)
+    if (full)
         rc = delete_unseen(s, err);
     if (rc == KB_OK && s->index_dropped && !s->opts.is_dry_run)
         rc = load_index_rebuild(s, err);
+    return rc;
+}
+
+enum kb_code load_session_close(struct load_session *s, const char *status,
+                                const char *report_json, struct kb_err *err)
+{
+    enum kb_code rc = KB_OK;
     if (s->run_id > 0) {
-        struct kb_err ignored;
         struct kb_buf counts;
         kb_buf_init(&counts);
         const struct load_counts *c = &s->counts;
@@ -441,12 +446,11 @@ enum kb_code load_session_close(struct load_session *s, int full, const char *st
                       c->index_rebuilt ? "true" : "false");
         char run_id[32];
         snprintf(run_id, sizeof run_id, "%ld", s->run_id);
-        const char *final_status = rc == KB_OK ? status : "failed";
-        const char *p[] = { run_id, final_status, counts.data, report_json };
-        db_exec(s->conn,
-                "UPDATE kbpipe_runs SET finished_at = now(), status = $2, counts = $3::jsonb, "
-                "report = $4::jsonb WHERE id = $1",
-                4, p, NULL, rc == KB_OK ? err : &ignored);
+        const char *p[] = { run_id, status, counts.data, report_json };
+        rc = db_exec(s->conn,
+                     "UPDATE kbpipe_runs SET finished_at = now(), status = $2, "
+                     "counts = $3::jsonb, report = $4::jsonb WHERE id = $1",
+                     4, p, NULL, err);
         kb_buf_release(&counts);
     }
     release_lock(s);

@@ -129,7 +129,7 @@ static void load_batch_flush__writes_sources_and_chunks(void **state)
     assert_int_equal(load_batch_rows(b), 0);
     assert_int_equal(load_session_counts(s)->chunks_written, 5);
     load_batch_free(b);
-    assert_int_equal(load_session_close(s, 0, "succeeded", "{\"ok\":true}", &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", "{\"ok\":true}", &err), KB_OK);
     expect(t, "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p1'", "2");
     expect(t, "SELECT string_agg(chunk_index::text, ',' ORDER BY chunk_index) FROM "
               "knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id "
@@ -158,7 +158,7 @@ static void load_source_unchanged__and_replacement(void **state)
     add_doc(b, "a.md", 3, "v1");
     add_doc(b, "b.md", 2, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
 
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
     char h[65];
@@ -169,7 +169,7 @@ static void load_source_unchanged__and_replacement(void **state)
     add_doc(b, "b.md", 4, "v2");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
     assert_int_equal(load_session_counts(s)->chunks_deleted, 2);
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     expect(t, "SELECT count(*) || ':' || min(content) FROM knowledge_chunks c JOIN "
               "knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'b.md'",
            "4:b.md chunk 0 v2 'quoted' \\ é");
@@ -203,7 +203,7 @@ static void load_batch_flush__fault_leaves_database_as_before(void **state)
     free(stored);
     expect(t, "SELECT min(content) FROM knowledge_chunks", "a.md chunk 0 v1 'quoted' \\ é");
     load_batch_free(b);
-    assert_int_equal(load_session_close(s, 0, "failed", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "failed", NULL, &err), KB_OK);
 }
 
 static void load_session_close__full_deletes_unseen_only(void **state)
@@ -219,20 +219,21 @@ static void load_session_close__full_deletes_unseen_only(void **state)
     add_doc(b, "a.md", 2, "v1");
     add_doc(b, "b.md", 2, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     /* another pipeline's source must survive p1's --full */
     opts_for(&o, "p2");
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
     add_doc(b, "c.md", 1, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
 
     opts_for(&o, "p1");
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
     char h[65];
     hash_of("a.md v1", h);
     assert_int_equal(load_source_unchanged(s, "file", "a.md", h), 1);
-    assert_int_equal(load_session_close(s, 1, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_finish(s, 1, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     expect(t, "SELECT string_agg(source_id, ',' ORDER BY source_id) FROM knowledge_sources",
            "a.md,c.md");
     expect(t, "SELECT count(*) FROM knowledge_chunks", "3");
@@ -258,8 +259,8 @@ static void load_session_open__second_run_of_a_pipeline_is_refused(void **state)
     opts_for(&o, "unlocked");
     o.wait_for_lock = 0;
     assert_int_equal(load_session_open(other, &o, &s2, &err), KB_OK);
-    assert_int_equal(load_session_close(s2, 0, "succeeded", NULL, &err), KB_OK);
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s2, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     db_close(other);
 }
 
@@ -287,7 +288,8 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     FILE *devnull = fopen("/dev/null", "w");
     assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_E_DB);
     assert_non_null(strstr(err.msg, "knowledge_chunks"));
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_finish(s, 0, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     expect(t, count_hnsw, "1");
     expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
     assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_OK);
@@ -300,7 +302,7 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     add_doc(b, "b.md", 2, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
     expect(t, count_hnsw, "1");
-    assert_int_equal(load_session_close(s, 0, "succeeded", NULL, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
 
     /* a note left by a killed run is acted on by the next run's close */
     assert_int_equal(db_exec_script(t->conn,
