@@ -214,17 +214,23 @@ const struct ingest_stats *ingest_reader_stats(const struct ingest_reader *rd);
 
 /* ---- checks for `kbpipe validate` ---------------------------------------- */
 
-/* A callback receiving one problem of a source: origin and message. */
-typedef void (*ingest_problem_fn)(void *ctx, const struct kb_origin *at, const char *msg);
+/*
+ * Walk a files source's roots (not following symlinks, no file read) and
+ * count, for each include glob, the selected files it matches: hits[i]
+ * for include.v[i] (hits has include.n entries; may be NULL when there
+ * are none).  *n_files is every selected file.  KB_E_INPUT when a root
+ * cannot be read (err names it).
+ */
+enum kb_code ingest_files_count(const struct ingest_source *src, const char *base_dir,
+                                long *hits, long *n_files, struct kb_err *err);
 
 /*
- * Check a source against the disk without reading it whole: roots exist,
- * every include glob matches some file, the CSV header has every mapped
- * column, export files exist.  Each problem goes to `report`; returns the
- * number of problems.
+ * The header of a CSV source's file: *cols (n entries) is a new array of
+ * new strings the caller frees (each, then the array).  KB_E_INPUT when the
+ * file cannot be read or is empty.
  */
-int ingest_source_check(const struct ingest_source *src, const char *base_dir,
-                        ingest_problem_fn report, void *ctx);
+enum kb_code ingest_csv_header(const struct ingest_source *src, const char *base_dir,
+                               char ***cols, int *n, struct kb_err *err);
 
 /* 1 when `path` (relative, '/'-separated) matches the glob (`**`, `*`, `?`, [..]). */
 int ingest_glob_match(const char *glob, const char *path);

@@ -1,0 +1,135 @@
+/*
+ * ingest_int.h - shared by the .c files of src/ingest only: the reader object, the
+ * per-type reader hooks, text normalization, the streaming JSON scanner
+ * and front matter.
+ *
+ * A reader is a struct ingest_reader with a vtable of three hooks (next,
+ * close) and a type-specific state pointer.  The common code in reader.c
+ * counts documents and rejects and keeps the last bad item's bytes.
+ */
+#ifndef KB_INGEST_INT_H
+#define KB_INGEST_INT_H
+
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "ingest.h"
+
+/* The most bytes of a bad item kept for the reject file. */
+#define INGEST_BAD_KEEP 4096
+
+struct ingest_reader {
+    const struct ingest_source *src;
+    char *base_dir;
+    enum kb_code (*next)(struct ingest_reader *rd, struct kb_arena *arena,
+                         struct kb_document **out, struct kb_err *err);
+    void (*close)(struct ingest_reader *rd);
+    void *state;
+    struct ingest_stats stats;
+    struct ingest_bad bad;
+    struct kb_buf bad_bytes;       /* owns bad.input */
+};
+
+/* Per-type openers (files.c, csv.c, issues.c): set rd->next/close/state. */
+enum kb_code ingest_files_open(struct ingest_reader *rd, struct kb_err *err);
+enum kb_code ingest_csv_open(struct ingest_reader *rd, struct kb_err *err);
+enum kb_code ingest_issues_open(struct ingest_reader *rd, struct kb_err *err);
+
+/* Remember the bad item: origin and up to INGEST_BAD_KEEP of its bytes. */
+void ingest_bad_set(struct ingest_reader *rd, const struct kb_origin *at, long issue_number,
+                    const char *input, size_t len);
+
+/* Record a skip note ("ORIGIN: MSG") in the stats and log it at info level. */
+void ingest_note(struct ingest_reader *rd, const char *origin, const char *fmt, ...)
+    KB_PRINTF(3, 4);
+
+/* base_dir joined with path (path as-is when absolute or base is "."); caller frees. */
+char *ingest_path_join(const char *base_dir, const char *path);
+
+/* A new zeroed document in the arena with the source's type and target. */
+struct kb_document *ingest_doc_new(struct ingest_reader *rd, struct kb_arena *arena,
+                                   const char *source_type);
+
+/* Quote up to 40 bytes of s for a message (printable ASCII, others as \xNN). */
+const char *ingest_quote(char *buf, size_t n, const char *s, size_t len);
+
+/* ---- text.c ---------------------------------------------------------------- */
+
+/* Position of byte `off` in text: 1-based line and column (in bytes). */
+void ingest_text_position(const char *s, size_t off, long *line, long *col);
+
+/*
+ * Normalize text for a document: drop a UTF-8 BOM, turn CR LF (and lone CR)
+ * into LF, reject NUL bytes, validate UTF-8 (or replace invalid sequences
+ * with U+FFFD).  Result in the arena (*out, *out_len).  KB_E_INPUT names
+ * the byte offset, line and column; `at` gives path (and the line the text
+ * starts on, for fields of a larger file).
+ */
+enum kb_code ingest_text_normalize(const char *s, size_t len, enum ingest_on_utf8 on_bad,
+                                   const struct kb_origin *at, const char *what,
+                                   struct kb_arena *arena, char **out, size_t *out_len,
+                                   struct kb_err *err);
+
+/* 1 when the first bytes look like a binary file (magic or control bytes). */
+int ingest_text_is_binary(const char *s, size_t len, const char **why);
+
+/* ---- jsonscan.c: top-level elements of a JSON array or a stream of values -- */
+
+struct jscan;
+
+/* Open a JSON export (array or JSON Lines / concatenated values). */
+enum kb_code jscan_open(const char *path, long max_element, struct jscan **out,
+                        struct kb_err *err);
+
+/*
+ * The next top-level element's bytes in *elem (reset first), its 1-based
+ * start line and byte offset.  *elem->len == 0 at the end.  KB_E_INPUT for
+ * an element too large (skipped; scanning continues) or a broken structure
+ * (fatal: the scan is at its end).
+ */
+enum kb_code jscan_next(struct jscan *js, struct kb_buf *elem, long *line, off_t *offset,
+                        struct kb_err *err);
+
+/* The index (0-based) of the last element returned. */
+long jscan_index(const struct jscan *js);
+/* 1 once the scan is at its end (after the last element or a fatal error). */
+int jscan_is_done(const struct jscan *js);
+/* 1 when the export is an array, 0 when a stream of values (JSON Lines). */
+int jscan_is_array(const struct jscan *js);
+void jscan_close(struct jscan *js);
+
+/* Parse one element with jansson; KB_E_INPUT names file:line:col in the export. */
+enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long line,
+                         json_t **out, struct kb_err *err);
+
+/* ---- frontmatter.c ---------------------------------------------------------- */
+
+/*
+ * If text starts with a YAML front matter block ("---" line ... "---" or
+ * "..." line), parse its flat subset (key: scalar, key: [a, b], key: then
+ * "- item" lines) into a new JSON object *meta and set *body_off to the
+ * first byte after it.  No front matter: *meta NULL, *body_off 0.
+ * KB_E_INPUT for a block that is not that subset, with its line.
+ */
+enum kb_code ingest_front_matter(const char *text, size_t len, const char *path,
+                                 json_t **meta, size_t *body_off, struct kb_err *err);
+
+/* ---- learnings fields (reader.c) -------------------------------------------- */
+
+/*
+ * Set doc's learnings fields from text values (any may be NULL): checks the
+ * impact level and the confidence score (0..1).  KB_E_INPUT at `at`.
+ */
+enum kb_code ingest_learning_fields(struct kb_document *doc, struct kb_arena *arena,
+                                    const char *learning_type, const char *category,
+                                    const char *impact_level, const char *confidence,
+                                    const struct kb_origin *at, struct kb_err *err);
+
+/* Split `s` on `sep` into trimmed non-empty tags in the arena. */
+void ingest_tags_split(struct kb_document *doc, struct kb_arena *arena, const char *s, char sep);
+
+/* The JSON text of obj in the arena (compact, keys in insertion order). */
+const char *ingest_json_text(struct kb_arena *arena, json_t *obj);
+
+#endif /* KB_INGEST_INT_H */

@@ -1,0 +1,438 @@
+/*
+ * issues.c - type: github_issues.  One document per issue, its comments
+ * threaded under it in order, from either shape GitHub gives:
+ *
+ *   gh     `gh issue list --json number,title,body,author,labels,state,
+ *          comments,createdAt,updatedAt,closedAt,url`: author.login,
+ *          comments inline ([{author, body, createdAt, url}]), state OPEN
+ *   rest   GET /repos/{owner}/{repo}/issues: user.login, html_url,
+ *          created_at, comments as a count; the comments themselves in an
+ *          optional second export (GET /repos/{o}/{r}/issues/comments),
+ *          matched by the issue number at the end of each issue_url
+ *
+ * each as a JSON array or JSON Lines (jsonscan.c streams either).  The
+ * shape is told per element (format: auto) or fixed.  The comments export
+ * is indexed once at open (issue number, byte range: 24 bytes a comment)
+ * and each issue's comments are read back with pread, so neither file
+ * sits in memory whole.  source_id is owner/repo#number, the repository
+ * from `repo:` or the issue's url.
+ */
+#include "ingest_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cref {
+    long number;
+    long seq;              /* order in the comments export */
+    off_t off;
+    size_t len;
+};
+
+struct issues_state {
+    char *path;
+    struct jscan *js;
+    struct kb_buf elem;
+    char *comments_path;
+    int comments_fd;
+    struct cref *crefs;
+    long n_crefs;
+};
+
+static const char *jstr(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static const char *login(json_t *o, const char *key)
+{
+    json_t *u = json_object_get(o, key);
+    return json_is_object(u) ? jstr(u, "login") : NULL;
+}
+
+static const char *adup(struct kb_arena *a, const char *s)
+{
+    return s ? kb_arena_strdup(a, s) : NULL;
+}
+
+/* An id (number or string) as text. */
+static const char *id_text(struct kb_arena *a, json_t *o)
+{
+    json_t *v = json_object_get(o, "id");
+    if (json_is_integer(v))
+        return kb_arena_printf(a, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return json_is_string(v) ? kb_arena_strdup(a, json_string_value(v)) : NULL;
+}
+
+/* "owner/repo" from https://github.com/o/r/... or https://api.github.com/repos/o/r/... */
+static const char *repo_of(struct kb_arena *a, const char *url)
+{
+    if (url == NULL)
+        return NULL;
+    const char *p = strstr(url, "://");
+    if (p == NULL)
+        return NULL;
+    p = strchr(p + 3, '/');
+    if (p == NULL)
+        return NULL;
+    p++;
+    if (strncmp(p, "repos/", 6) == 0)
+        p += 6;
+    const char *slash = strchr(p, '/');
+    if (slash == NULL || slash == p)
+        return NULL;
+    const char *end = strchr(slash + 1, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n <= (size_t)(slash - p) + 1)
+        return NULL;
+    return kb_arena_strndup(a, p, n);
+}
+
+static int cref_cmp(const void *a, const void *b)
+{
+    const struct cref *x = a, *y = b;
+    if (x->number != y->number)
+        return x->number < y->number ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Index the REST comments export: issue number and byte range of each comment. */
+static enum kb_code index_comments(struct ingest_reader *rd, struct issues_state *st,
+                                   struct kb_err *err)
+{
+    struct jscan *js;
+    enum kb_code rc = jscan_open(st->comments_path, rd->src->u.issues.max_record_size, &js, err);
+    if (rc != KB_OK)
+        return rc;
+    struct kb_buf b;
+    kb_buf_init(&b);
+    long cap = 0, n_bad = 0;
+    for (;;) {
+        long line = 0;
+        off_t off = 0;
+        rc = jscan_next(js, &b, &line, &off, err);
+        if (rc == KB_E_INPUT && !jscan_is_done(js)) {
+            n_bad++;   /* an oversized comment: skipped */
+            continue;
+        }
+        if (rc != KB_OK || b.len == 0)
+            break;
+        json_t *c;
+        struct kb_err perr = { 0 };
+        if (jscan_parse(st->comments_path, b.data, b.len, line, &c, &perr) != KB_OK) {
+            n_bad++;
+            log_warn("%s: %s (comment skipped)", perr.origin, perr.msg);
+            continue;
+        }
+        const char *iu = jstr(c, "issue_url");
+        const char *slash = iu ? strrchr(iu, '/') : NULL;
+        long number = slash ? strtol(slash + 1, NULL, 10) : 0;
+        json_decref(c);
+        if (number <= 0) {
+            n_bad++;
+            log_warn("%s:%ld: comment without an issue_url ending in the issue number "
+                     "(comment skipped)", st->comments_path, line);
+            continue;
+        }
+        if (st->n_crefs == cap) {
+            cap = cap ? cap * 2 : 256;
+            st->crefs = kb_xrealloc(st->crefs, sizeof *st->crefs * (size_t)cap);
+        }
+        st->crefs[st->n_crefs] = (struct cref){ number, st->n_crefs, off, b.len };
+        st->n_crefs++;
+    }
+    kb_buf_release(&b);
+    jscan_close(js);
+    if (rc != KB_OK)
+        return rc;
+    rd->stats.n_skipped += n_bad;
+    if (st->n_crefs > 1)
+        qsort(st->crefs, (size_t)st->n_crefs, sizeof *st->crefs, cref_cmp);
+    st->comments_fd = open(st->comments_path, O_RDONLY | O_CLOEXEC);
+    if (st->comments_fd < 0) {
+        struct kb_origin at = { .path = st->comments_path };
+        return KB_FAIL(err, KB_E_INPUT, &at, "cannot open the comments export: %s",
+                       strerror(errno));
+    }
+    return KB_OK;
+}
+
+/* The REST comments of issue `number`, from the index, in export order. */
+static enum kb_code rest_comments(struct issues_state *st, struct kb_arena *arena, long number,
+                                  struct ingest_issue *is, struct kb_err *err)
+{
+    long lo = 0, hi = st->n_crefs;
+    while (lo < hi) {   /* first entry with this number */
+        long mid = lo + (hi - lo) / 2;
+        if (st->crefs[mid].number < number)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    long n = 0;
+    while (lo + n < st->n_crefs && st->crefs[lo + n].number == number)
+        n++;
+    if (n == 0)
+        return KB_OK;
+    is->comments = kb_arena_calloc(arena, sizeof *is->comments * (size_t)n);
+    for (long i = 0; i < n; i++) {
+        const struct cref *r = &st->crefs[lo + i];
+        char *bytes = kb_arena_alloc(arena, r->len);
+        if (pread(st->comments_fd, bytes, r->len, r->off) != (ssize_t)r->len) {
+            struct kb_origin at = { .path = st->comments_path };
+            return KB_FAIL(err, KB_E_IO, &at, "re-reading a comment failed (the file changed "
+                           "during the run?); run again");
+        }
+        json_t *c = json_loadb(bytes, r->len, 0, NULL);
+        if (c == NULL)
+            continue;
+        struct ingest_comment *cm = &is->comments[is->n_comments++];
+        cm->author = adup(arena, login(c, "user"));
+        cm->body = adup(arena, jstr(c, "body"));
+        cm->created_at = adup(arena, jstr(c, "created_at"));
+        cm->url = adup(arena, jstr(c, "html_url"));
+        cm->github_id = id_text(arena, c);
+        json_decref(c);
+    }
+    return KB_OK;
+}
+
+static void gh_comments(struct kb_arena *arena, json_t *arr, struct ingest_issue *is)
+{
+    size_t n = json_array_size(arr), i;
+    json_t *c;
+    is->comments = kb_arena_calloc(arena, sizeof *is->comments * (n ? n : 1));
+    json_array_foreach(arr, i, c) {
+        if (!json_is_object(c))
+            continue;
+        struct ingest_comment *cm = &is->comments[is->n_comments++];
+        cm->author = adup(arena, login(c, "author"));
+        cm->body = adup(arena, jstr(c, "body"));
+        cm->created_at = adup(arena, jstr(c, "createdAt"));
+        cm->url = adup(arena, jstr(c, "url"));
+        cm->github_id = id_text(arena, c);
+    }
+}
+
+static const char *type_name(json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* Build the document of one parsed issue element. */
+static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st,
+                               struct kb_arena *arena, json_t *o, const struct kb_origin *at,
+                               struct kb_document **out, struct kb_err *err)
+{
+    const struct ingest_issues_opts *opt = &rd->src->u.issues;
+    long idx = jscan_index(st->js);
+    if (!json_is_object(o))
+        return KB_FAIL(err, KB_E_INPUT, at, "element %ld is %s, expected an issue object; "
+                       "export issues with gh issue list --json ... or the REST API",
+                       idx, type_name(o));
+    json_t *num = json_object_get(o, "number");
+    if (!json_is_integer(num) || json_integer_value(num) <= 0) {
+        const char *first = json_object_iter(o) ? json_object_iter_key(json_object_iter(o)) : "";
+        return KB_FAIL(err, KB_E_INPUT, at, "element %ld has no 'number' (a positive integer), "
+                       "so it is not an issue (its first key is '%.40s'); export issues with "
+                       "gh issue list --json number,title,... or the REST API", idx, first);
+    }
+    long number = (long)json_integer_value(num);
+    const char *title = jstr(o, "title");
+    if (title == NULL || title[0] == '\0')
+        return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld has no 'title' (a string); add "
+                       "title to the exported fields", number);
+    int is_rest = opt->format == INGEST_ISSUES_REST ||
+                  (opt->format == INGEST_ISSUES_AUTO &&
+                   (json_object_get(o, "user") || json_object_get(o, "html_url") ||
+                    json_is_integer(json_object_get(o, "comments"))));
+    if (is_rest && json_object_get(o, "pull_request") && !opt->include_pull_requests) {
+        char where[300];
+        kb_origin_format(at, where, sizeof where);
+        ingest_note(rd, where, "#%ld is a pull request, skipped (set include_pull_requests: "
+                    "true to load them)", number);
+        return KB_OK;
+    }
+    struct ingest_issue *is = kb_arena_calloc(arena, sizeof *is);
+    is->number = number;
+    is->title = kb_arena_strdup(arena, title);
+    is->body = adup(arena, jstr(o, "body"));
+    is->github_id = id_text(arena, o);
+    is->url = adup(arena, jstr(o, is_rest ? "html_url" : "url"));
+    is->author = adup(arena, login(o, is_rest ? "user" : "author"));
+    const char *state = jstr(o, "state");
+    if (state) {
+        char *s = kb_arena_strdup(arena, state);
+        for (char *p = s; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        is->state = s;
+    }
+    is->created_at = adup(arena, jstr(o, is_rest ? "created_at" : "createdAt"));
+    is->updated_at = adup(arena, jstr(o, is_rest ? "updated_at" : "updatedAt"));
+    is->closed_at = adup(arena, jstr(o, is_rest ? "closed_at" : "closedAt"));
+    is->repo = opt->repo ? opt->repo
+               : repo_of(arena, is_rest && jstr(o, "repository_url") ? jstr(o, "repository_url")
+                                                                      : is->url);
+    if (is->repo == NULL)
+        return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld: cannot tell its repository (no "
+                       "GitHub url); set repo: OWNER/NAME on the source", number);
+    json_t *labels = json_object_get(o, "labels"), *l;
+    size_t i;
+    is->labels = kb_arena_calloc(arena, sizeof *is->labels * (json_array_size(labels) + 1));
+    json_array_foreach(labels, i, l) {
+        const char *name = json_is_string(l) ? json_string_value(l) : jstr(l, "name");
+        if (name)
+            is->labels[is->n_labels++] = kb_arena_strdup(arena, name);
+    }
+    if (is_rest) {
+        enum kb_code rc = rest_comments(st, arena, number, is, err);
+        if (rc != KB_OK)
+            return rc;
+    } else {
+        gh_comments(arena, json_object_get(o, "comments"), is);
+    }
+
+    /* the text: the issue, then each comment under a rule */
+    struct kb_buf t;
+    kb_buf_init(&t);
+    kb_buf_printf(&t, "# %s\n\n", is->title);
+    if (is->body && is->body[0])
+        kb_buf_printf(&t, "%s\n", is->body);
+    for (int k = 0; k < is->n_comments; k++) {
+        const struct ingest_comment *c = &is->comments[k];
+        kb_buf_printf(&t, "\n---\nComment by %s%s%s:\n\n%s\n", c->author ? c->author : "someone",
+                      c->created_at ? " on " : "", c->created_at ? c->created_at : "",
+                      c->body ? c->body : "");
+    }
+    char *text;
+    size_t tlen;
+    char what[64];
+    snprintf(what, sizeof what, "issue #%ld", number);
+    enum kb_code rc = ingest_text_normalize(t.data, t.len, INGEST_UTF8_REPLACE, at, what, arena,
+                                            &text, &tlen, err);
+    kb_buf_release(&t);
+    if (rc != KB_OK) {
+        kb_origin_format(at, err->origin, sizeof err->origin);
+        return rc;
+    }
+    struct kb_document *d = ingest_doc_new(rd, arena, "github_issue");
+    d->source_id = kb_arena_printf(arena, "%s#%ld", is->repo, number);
+    d->title = is->title;
+    d->url = is->url;
+    d->author = is->author;
+    d->file_path = kb_arena_strdup(arena, st->path);
+    d->text = text;
+    d->len = tlen;
+    d->issue = is;
+    d->origin = *at;
+    d->origin.path = d->file_path;
+    json_t *meta = json_object();
+    json_object_set_new(meta, "repo", json_string(is->repo));
+    json_object_set_new(meta, "number", json_integer(number));
+    if (is->state)
+        json_object_set_new(meta, "state", json_string(is->state));
+    json_t *jl = json_array();
+    for (int k = 0; k < is->n_labels; k++)
+        json_array_append_new(jl, json_string(is->labels[k]));
+    json_object_set_new(meta, "labels", jl);
+    if (is->author)
+        json_object_set_new(meta, "author", json_string(is->author));
+    if (is->created_at)
+        json_object_set_new(meta, "created_at", json_string(is->created_at));
+    if (is->updated_at)
+        json_object_set_new(meta, "updated_at", json_string(is->updated_at));
+    if (is->closed_at)
+        json_object_set_new(meta, "closed_at", json_string(is->closed_at));
+    json_object_set_new(meta, "comments", json_integer(is->n_comments));
+    d->metadata_json = ingest_json_text(arena, meta);
+    json_decref(meta);
+    if (d->target == KB_TARGET_LEARNINGS) {
+        d->learning_type = "issue";
+        d->tags = is->labels;
+        d->n_tags = is->n_labels;
+    }
+    *out = d;
+    return KB_OK;
+}
+
+static enum kb_code issues_next(struct ingest_reader *rd, struct kb_arena *arena,
+                                struct kb_document **out, struct kb_err *err)
+{
+    struct issues_state *st = rd->state;
+    for (;;) {
+        long line = 0;
+        off_t off = 0;
+        enum kb_code rc = jscan_next(st->js, &st->elem, &line, &off, err);
+        if (rc != KB_OK) {
+            struct kb_origin at = { .path = st->path, .line = line };
+            ingest_bad_set(rd, &at, 0, st->elem.data, st->elem.len);
+            return rc;
+        }
+        if (st->elem.len == 0)
+            return KB_OK;
+        struct kb_origin at = { .path = st->path, .line = line };
+        json_t *o;
+        rc = jscan_parse(st->path, st->elem.data, st->elem.len, line, &o, err);
+        if (rc == KB_OK) {
+            rc = make_issue(rd, st, arena, o, &at, out, err);
+            if (rc != KB_OK) {
+                json_t *num = json_is_object(o) ? json_object_get(o, "number") : NULL;
+                ingest_bad_set(rd, &at, json_is_integer(num) ? (long)json_integer_value(num) : 0,
+                               st->elem.data, st->elem.len);
+            }
+            json_decref(o);
+        } else {
+            ingest_bad_set(rd, &at, 0, st->elem.data, st->elem.len);
+        }
+        if (rc != KB_OK || *out != NULL)
+            return rc;
+    }
+}
+
+static void issues_close(struct ingest_reader *rd)
+{
+    struct issues_state *st = rd->state;
+    if (st == NULL)
+        return;
+    jscan_close(st->js);
+    kb_buf_release(&st->elem);
+    if (st->comments_fd >= 0)
+        close(st->comments_fd);
+    free(st->crefs);
+    free(st->comments_path);
+    free(st->path);
+    free(st);
+}
+
+enum kb_code ingest_issues_open(struct ingest_reader *rd, struct kb_err *err)
+{
+    const struct ingest_issues_opts *o = &rd->src->u.issues;
+    struct issues_state *st = kb_xcalloc(1, sizeof *st);
+    st->comments_fd = -1;
+    kb_buf_init(&st->elem);
+    rd->state = st;
+    rd->next = issues_next;
+    rd->close = issues_close;
+    st->path = ingest_path_join(rd->base_dir, o->path);
+    if (o->comments_path) {
+        st->comments_path = ingest_path_join(rd->base_dir, o->comments_path);
+        enum kb_code rc = index_comments(rd, st, err);
+        if (rc != KB_OK)
+            return rc;
+    }
+    return jscan_open(st->path, o->max_record_size, &st->js, err);
+}

@@ -1,0 +1,252 @@
+/*
+ * reader.c - the one interface over every reader: open by source type,
+ * next, close; the counts, the last bad item and skip notes they share;
+ * and the small helpers (paths, quoting, learnings fields) the readers use.
+ */
+#include "ingest_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void ingest_source_defaults(struct ingest_source *src, enum ingest_type type)
+{
+    memset(src, 0, sizeof *src);
+    src->type = type;
+    src->target = KB_TARGET_KNOWLEDGE;
+    src->on_error = INGEST_ON_ERROR_FAIL;
+    switch (type) {
+    case INGEST_FILES:
+        src->u.files.max_file_size = INGEST_DEFAULT_MAX_FILE_SIZE;
+        src->u.files.front_matter = 1;
+        break;
+    case INGEST_CSV:
+        src->u.csv.delimiter = ',';
+        src->u.csv.quote = '"';
+        src->u.csv.tags_separator = ',';
+        src->u.csv.max_record_size = INGEST_DEFAULT_MAX_RECORD_SIZE;
+        break;
+    case INGEST_GITHUB_ISSUES:
+        src->u.issues.max_record_size = INGEST_DEFAULT_MAX_RECORD_SIZE;
+        break;
+    }
+}
+
+const char *ingest_type_name(enum ingest_type type)
+{
+    switch (type) {
+    case INGEST_FILES: return "files";
+    case INGEST_CSV: return "csv";
+    case INGEST_GITHUB_ISSUES: return "github_issues";
+    }
+    return "?";
+}
+
+enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,
+                         struct ingest_reader **out, struct kb_err *err)
+{
+    struct ingest_reader *rd = kb_xcalloc(1, sizeof *rd);
+    rd->src = src;
+    rd->base_dir = kb_xstrdup(base_dir ? base_dir : ".");
+    kb_buf_init(&rd->bad_bytes);
+    enum kb_code rc = KB_E_INTERNAL;
+    switch (src->type) {
+    case INGEST_FILES: rc = ingest_files_open(rd, err); break;
+    case INGEST_CSV: rc = ingest_csv_open(rd, err); break;
+    case INGEST_GITHUB_ISSUES: rc = ingest_issues_open(rd, err); break;
+    }
+    if (rc != KB_OK) {
+        rd->close = NULL;
+        ingest_close(rd);
+        *out = NULL;
+        return rc;
+    }
+    *out = rd;
+    return KB_OK;
+}
+
+enum kb_code ingest_next(struct ingest_reader *rd, struct kb_arena *arena,
+                         struct kb_document **out, struct kb_err *err)
+{
+    *out = NULL;
+    enum kb_code rc = rd->next(rd, arena, out, err);
+    if (rc == KB_OK && *out != NULL)
+        rd->stats.n_documents++;
+    else if (rc == KB_E_INPUT)
+        rd->stats.n_bad++;
+    return rc;
+}
+
+void ingest_close(struct ingest_reader *rd)
+{
+    if (rd == NULL)
+        return;
+    if (rd->close)
+        rd->close(rd);
+    kb_buf_release(&rd->bad_bytes);
+    free(rd->base_dir);
+    free(rd);
+}
+
+const struct ingest_bad *ingest_last_bad(const struct ingest_reader *rd)
+{
+    return &rd->bad;
+}
+
+const struct ingest_stats *ingest_reader_stats(const struct ingest_reader *rd)
+{
+    return &rd->stats;
+}
+
+void ingest_bad_set(struct ingest_reader *rd, const struct kb_origin *at, long issue_number,
+                    const char *input, size_t len)
+{
+    kb_buf_reset(&rd->bad_bytes);
+    size_t keep = len < INGEST_BAD_KEEP ? len : INGEST_BAD_KEEP;
+    if (input && keep)
+        kb_buf_append(&rd->bad_bytes, input, keep);
+    rd->bad.at = *at;
+    rd->bad.issue_number = issue_number;
+    rd->bad.input = rd->bad_bytes.data ? rd->bad_bytes.data : "";
+    rd->bad.len = rd->bad_bytes.len;
+    rd->bad.total_len = input ? len : 0;
+}
+
+void ingest_note(struct ingest_reader *rd, const char *origin, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rd->stats.n_skipped++;
+    snprintf(rd->stats.last_note, sizeof rd->stats.last_note, "kbpipe: %s: %s", origin, msg);
+    log_info("%s: %s", origin, msg);
+}
+
+char *ingest_path_join(const char *base_dir, const char *path)
+{
+    if (path[0] == '/' || base_dir == NULL || base_dir[0] == '\0' ||
+        strcmp(base_dir, ".") == 0)
+        return kb_xstrdup(path);
+    size_t n = strlen(base_dir);
+    return kb_xasprintf("%s%s%s", base_dir, n && base_dir[n - 1] == '/' ? "" : "/", path);
+}
+
+struct kb_document *ingest_doc_new(struct ingest_reader *rd, struct kb_arena *arena,
+                                   const char *source_type)
+{
+    struct kb_document *d = kb_arena_calloc(arena, sizeof *d);
+    d->source_type = source_type;
+    d->target = rd->src->target;
+    d->confidence_score = -1;
+    d->metadata_json = "{}";
+    return d;
+}
+
+const char *ingest_quote(char *buf, size_t n, const char *s, size_t len)
+{
+    size_t o = 0, max = 40;
+    for (size_t i = 0; i < len && i < max && o + 5 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+    }
+    if (len > max && o + 4 < n) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o < n ? o : n - 1] = '\0';
+    return buf;
+}
+
+static const char *trimmed(struct kb_arena *arena, const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1]))
+        n--;
+    return n ? kb_arena_strndup(arena, s, n) : NULL;
+}
+
+enum kb_code ingest_learning_fields(struct kb_document *doc, struct kb_arena *arena,
+                                    const char *learning_type, const char *category,
+                                    const char *impact_level, const char *confidence,
+                                    const struct kb_origin *at, struct kb_err *err)
+{
+    doc->learning_type = trimmed(arena, learning_type);
+    doc->category = trimmed(arena, category);
+    const char *impact = trimmed(arena, impact_level);
+    if (impact) {
+        static const char *const levels[] = { "low", "medium", "high", "critical" };
+        int ok = 0;
+        for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+            ok |= strcmp(impact, levels[i]) == 0;
+        if (!ok) {
+            char q[200];
+            return KB_FAIL(err, KB_E_INPUT, at,
+                           "impact_level '%s' is not one of low, medium, high, critical; "
+                           "fix the value",
+                           ingest_quote(q, sizeof q, impact, strlen(impact)));
+        }
+        doc->impact_level = impact;
+    }
+    const char *conf = trimmed(arena, confidence);
+    if (conf) {
+        char *end;
+        errno = 0;
+        double v = strtod(conf, &end);
+        if (errno || end == conf || *end != '\0' || !(v >= 0 && v <= 1)) {
+            char q[200];
+            return KB_FAIL(err, KB_E_INPUT, at,
+                           "confidence_score '%s' is not a number from 0 to 1; fix the value",
+                           ingest_quote(q, sizeof q, conf, strlen(conf)));
+        }
+        doc->confidence_score = v;
+    }
+    return KB_OK;
+}
+
+void ingest_tags_split(struct kb_document *doc, struct kb_arena *arena, const char *s, char sep)
+{
+    if (s == NULL)
+        return;
+    int cap = 1;
+    for (const char *p = s; *p; p++)
+        cap += *p == sep;
+    const char **tags = kb_arena_alloc(arena, sizeof *tags * (size_t)cap);
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        const char *e = strchr(p, sep);
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len)
+            tags[n++] = kb_arena_strndup(arena, p, len);
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    doc->tags = tags;
+    doc->n_tags = n;
+}
+
+const char *ingest_json_text(struct kb_arena *arena, json_t *obj)
+{
+    char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    const char *r = kb_arena_strdup(arena, s ? s : "{}");
+    free(s);
+    return r;
+}
