@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "pipeline/pipeline.h"
 #include "util/util.h"
 
 
@@ -24,6 +25,7 @@ static const struct command commands[] = {
     { "migrate", cmd_migrate, "apply, roll back, list, verify or create schema migrations" },
     { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
     { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },
+    { "validate", cmd_validate, "check a pipeline file without touching the database" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
