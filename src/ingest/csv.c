@@ -323,7 +323,7 @@ static enum kb_code make_document(struct ingest_reader *rd, struct csv_state *st
     size_t tlen;
     char what[128];
     snprintf(what, sizeof what, "row %ld, column '%.40s',", row, st->cols[st->col_content]);
-    enum kb_code rc = ingest_text_normalize(content, clen, INGEST_UTF8_REJECT, &d->origin, what,
+    enum kb_code rc = ingest_text_normalize(content, clen, o->on_invalid_utf8, &d->origin, what,
                                             arena, &text, &tlen, err);
     if (rc != KB_OK) {
         /* the field's own line:col would mislead; keep the record's line */
@@ -333,15 +333,28 @@ static enum kb_code make_document(struct ingest_reader *rd, struct csv_state *st
     }
     d->text = text;
     d->len = tlen;
+    for (int i = 0; i < r->n; i++) {
+        char *v = (char *)rec_field(r, i);   /* the record is ours until released */
+        size_t vl = strlen(v), ok = kb_utf8_valid_prefix(v, vl);
+        if (ok == vl)
+            continue;
+        if (o->on_invalid_utf8 != INGEST_UTF8_REPLACE)
+            return KB_FAIL(err, KB_E_INPUT, &at, "row %ld, column '%.40s', is not valid UTF-8 "
+                           "at byte %zu of the field; convert it to UTF-8 (iconv) or set "
+                           "on_invalid_utf8: replace", row, st->cols[i], ok);
+        for (size_t k = ok; k < vl;) {   /* short fields: '?' for each bad byte */
+            int sl = (unsigned char)v[k] < 0x80 ? 1
+                     : kb_utf8_seq_len((const unsigned char *)v + k, vl - k);
+            if (sl <= 0) {
+                v[k++] = '?';
+                continue;
+            }
+            k += (size_t)sl;
+        }
+    }
     d->title = field_or_null(arena, r, st->col_title);
     d->url = field_or_null(arena, r, st->col_url);
     d->author = field_or_null(arena, r, st->col_author);
-    for (int i = 0; i < r->n; i++) {
-        const char *v = rec_field(r, i);
-        if (kb_utf8_valid_prefix(v, strlen(v)) != strlen(v))
-            return KB_FAIL(err, KB_E_INPUT, &at, "row %ld, column '%.40s', is not valid UTF-8; "
-                           "convert the file to UTF-8 (iconv)", row, st->cols[i]);
-    }
     if (d->target == KB_TARGET_LEARNINGS) {
         if (d->title == NULL)
             return KB_FAIL(err, KB_E_INPUT, &at, "row %ld has no title; a learning needs one "

@@ -149,6 +149,18 @@ enum kb_code ingest_front_matter(const char *text, size_t len, const char *path,
     const char *nl = memchr(text, '\n', len);
     if (nl == NULL || !is_line(text, (size_t)(nl - text), "---"))
         return KB_OK;
+    int is_closed = 0;
+    for (const char *q = nl + 1; q < text + len && !is_closed;) {
+        const char *qe = memchr(q, '\n', (size_t)(text + len - q));
+        size_t qn = qe ? (size_t)(qe - q) : (size_t)(text + len - q);
+        is_closed = is_line(q, qn, "---") || is_line(q, qn, "...");
+        q += qn + 1;
+    }
+    if (!is_closed) {
+        struct kb_origin at = { .path = path, .line = 1, .col = 1 };
+        return KB_FAIL(err, KB_E_INPUT, &at, "front matter starts with '---' but never ends; "
+                       "close it with a '---' line (or start the file with something else)");
+    }
     json_t *obj = json_object();
     json_t *open_seq = NULL;   /* the key whose "- item" lines follow */
     const char *p = nl + 1, *end = text + len;

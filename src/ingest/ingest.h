@@ -86,6 +86,7 @@ struct ingest_csv_opts {
     struct ingest_strs key;        /* column(s) whose values form the source_id */
     struct ingest_csv_columns columns;
     char tags_separator;           /* splits the tags column; default ',' */
+    enum ingest_on_utf8 on_invalid_utf8;
     long max_record_size;          /* bytes of one record; default 64 MB */
 };
 

@@ -166,6 +166,9 @@ enum kb_code jscan_next(struct jscan *js, struct kb_buf *elem, long *line, off_t
                 return structure_error(js, "", err);
             return KB_OK;   /* an empty export: no elements */
         }
+        if (c != '[' && c != '{')
+            return structure_error(js, "the export starts with neither '[' (a JSON array of "
+                                   "issues) nor '{' (JSON Lines); is it JSON at all?", err);
         if (c == '[') {
             js->is_array = 1;
             get(js);
@@ -253,7 +256,7 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
                          json_t **out, struct kb_err *err)
 {
     json_error_t je;
-    *out = json_loadb(bytes, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    *out = json_loadb(bytes, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &je);
     if (*out == NULL) {
         struct kb_origin at = { .path = path, .line = line + (je.line > 0 ? je.line - 1 : 0),
                                 .col = je.column > 0 ? je.column : 0 };

@@ -546,7 +546,8 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
     } else if (type == INGEST_CSV) {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "delimiter", "quote", "key", "columns",
-                                            "tags_separator", "max_record_size", NULL };
+                                            "tags_separator", "max_record_size",
+                                            "on_invalid_utf8", NULL };
         check_keys(c, m, section, keys);
         struct ingest_csv_opts *o = &src->u.csv;
         if (lookup(m, "path") == NULL)
@@ -558,6 +559,9 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
         want_strs(c, lookup(m, "key"), K("key"), &o->key);
         read_csv_columns(c, lookup(m, "columns"), K("columns"), &o->columns);
         want_size(c, lookup(m, "max_record_size"), K("max_record_size"), &o->max_record_size);
+        static const char *const utf8[] = { "reject", "replace", NULL };
+        if (want_enum(c, lookup(m, "on_invalid_utf8"), K("on_invalid_utf8"), utf8, &v))
+            o->on_invalid_utf8 = (enum ingest_on_utf8)v;
         if (o->delimiter == o->quote)
             pipeline_diag_add(c->p, &m->at, "%s: delimiter and quote are both '%c'; they must "
                               "differ", pre, o->delimiter);
