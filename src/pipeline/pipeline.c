@@ -188,11 +188,29 @@ static void check_files(struct kb_pipeline *p, int i, const char *base_dir)
         }
         free(full);
     }
-    if (!ok || o->roots.n == 0)
+    if (o->roots.n == 0)
         return;
+    /* globs are checked against the roots that exist */
+    struct ingest_source live = *s;
+    const char **v = kb_xcalloc((size_t)o->roots.n, sizeof *v);
+    struct kb_origin *vat = kb_xcalloc((size_t)o->roots.n, sizeof *vat);
+    live.u.files.roots.v = v;
+    live.u.files.roots.at = vat;
+    live.u.files.roots.n = 0;
+    for (int r = 0; r < o->roots.n; r++) {
+        char *full = join(base_dir, o->roots.v[r]);
+        struct stat sb;
+        if (stat(full, &sb) == 0) {
+            v[live.u.files.roots.n] = o->roots.v[r];
+            vat[live.u.files.roots.n++] = o->roots.at[r];
+        }
+        free(full);
+    }
     long *hits = kb_xcalloc((size_t)o->include.n + 1, sizeof *hits), n_files = 0;
     struct kb_err e = { 0 };
-    if (ingest_files_count(s, base_dir, hits, &n_files, &e) != KB_OK) {
+    if (live.u.files.roots.n == 0) {
+        /* nothing to match against: the missing roots are the problem */
+    } else if (ingest_files_count(&live, base_dir, hits, &n_files, &e) != KB_OK) {
         pipeline_diag_add(p, &o->roots.at[0], "%s", e.msg);
     } else {
         for (int g = 0; g < o->include.n; g++)
@@ -204,7 +222,10 @@ static void check_files(struct kb_pipeline *p, int i, const char *base_dir)
             pipeline_diag_add(p, &o->roots.at[0], "sources[%d]: the roots hold no files%s", i,
                               o->exclude.n ? " that the exclude globs let through" : "");
     }
+    (void)ok;
     free(hits);
+    free(v);
+    free(vat);
 }
 
 static int has_col(char **cols, int n, const char *name)

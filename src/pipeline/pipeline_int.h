@@ -21,6 +21,7 @@ struct node {
     struct kb_origin at;           /* where the node starts */
     const char *value;             /* scalar: interpolated text */
     int is_plain;                  /* scalar: unquoted (so null/true/123 are typed) */
+    int has_unset_var;             /* scalar: interpolation already reported a problem */
     struct node **keys, **vals;    /* map: n pairs (keys are scalars); seq: vals */
     int n, cap;
 };

@@ -138,8 +138,9 @@ static int want_str(struct ctx *c, const struct node *n, const char *key, const 
         return 0;
     remember(c, key, n);
     if (n->kind != NODE_SCALAR || is_null(n) || n->value[0] == '\0') {
-        pipeline_diag_add(c->p, &n->at, "%s must be a non-empty string, found %s", key,
-                          found(c, n));
+        if (!n->has_unset_var)   /* the unset variable is the problem, already said */
+            pipeline_diag_add(c->p, &n->at, "%s must be a non-empty string, found %s", key,
+                              found(c, n));
         return 0;
     }
     *out = kb_arena_strdup(c->a, n->value);

@@ -140,10 +140,12 @@ static struct node *read_node(struct reader *r, yaml_event_t *ev)
     case YAML_SCALAR_EVENT:
         n = node_new(r->arena, NODE_SCALAR, &ev->start_mark, path);
         n->is_plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        int before = r->p->n_diags;
         n->value = pipeline_interpolate(r->p, r->arena,
                                         kb_arena_strndup(r->arena, (char *)ev->data.scalar.value,
                                                          ev->data.scalar.length),
                                         &n->at);
+        n->has_unset_var = r->p->n_diags != before;
         if (ev->data.scalar.anchor)
             pipeline_diag_add(r->p, &n->at, "anchors (&name) are not supported in pipelines; "
                               "write the value out");
