@@ -13,6 +13,8 @@
 --  * kbpipe_dropped_indexes remembers an HNSW index a bulk load dropped, in
 --    the same transaction as the drop, so a run killed before the rebuild is
 --    repaired by the next run or by `kbpipe migrate verify --repair`.
+--  * a GitHub issue loaded with `upsert_issues` is identified in the issues
+--    table by (project, github_url);
 --  * projects are looked up by name (pipelines name their project), so the
 --    name is unique.
 -- migrate:up
@@ -26,6 +28,9 @@ CREATE INDEX idx_knowledge_sources_pipeline ON knowledge_sources (project_id, pi
 
 ALTER TABLE knowledge_chunks
     ADD CONSTRAINT knowledge_chunks_source_chunk_key UNIQUE (source_id, chunk_index);
+
+CREATE UNIQUE INDEX idx_issues_project_github_url ON issues (project_id, github_url)
+    WHERE github_url IS NOT NULL;
 
 ALTER TABLE learnings
     ADD COLUMN knowledge_source_id uuid REFERENCES knowledge_sources(id) ON DELETE CASCADE;
@@ -62,6 +67,7 @@ DROP TABLE IF EXISTS kbpipe_runs;
 DROP INDEX IF EXISTS idx_learnings_content_hash;
 DROP INDEX IF EXISTS idx_learnings_knowledge_source;
 ALTER TABLE learnings DROP COLUMN IF EXISTS knowledge_source_id;
+DROP INDEX IF EXISTS idx_issues_project_github_url;
 ALTER TABLE knowledge_chunks DROP CONSTRAINT IF EXISTS knowledge_chunks_source_chunk_key;
 DROP INDEX IF EXISTS idx_knowledge_sources_pipeline;
 ALTER TABLE knowledge_sources

@@ -38,6 +38,8 @@ struct load_batch {
     float *matrix;              /* cap_rows x KB_LOAD_DIM */
     unsigned char *has_vector;  /* cap_rows */
     char **origins;             /* per row, in the arena */
+    struct load_issue_ref *issues;
+    int n_issues, cap_issues;
 };
 
 struct load_batch *load_batch_new(const struct load_session *s)
@@ -58,6 +60,7 @@ void load_batch_free(struct load_batch *b)
     free(b->matrix);
     free(b->has_vector);
     free(b->origins);
+    free(b->issues);
     free(b);
 }
 
@@ -66,6 +69,7 @@ static void batch_reset(struct load_batch *b)
     kb_arena_reset(b->arena);
     b->n_sources = 0;
     b->n_rows = 0;
+    b->n_issues = 0;
 }
 
 static const char *dup_or_null(struct load_batch *b, const char *s)
@@ -138,6 +142,45 @@ void load_batch_add_learning(struct load_batch *b, int src_index, const struct l
     r->chunk.len = strlen(r->chunk.content);
     memcpy(r->chunk.content_hash, l->content_hash, sizeof r->chunk.content_hash);
     b->origins[b->n_rows - 1] = kb_arena_strdup(b->arena, b->sources[src_index].src.source_id);
+}
+
+void load_batch_add_issue(struct load_batch *b, int src_index, const struct ingest_issue *in)
+{
+    if (b->n_issues == b->cap_issues) {
+        b->cap_issues = b->cap_issues ? b->cap_issues * 2 : 32;
+        b->issues = kb_xrealloc(b->issues, (size_t)b->cap_issues * sizeof *b->issues);
+    }
+    struct ingest_issue *is = kb_arena_calloc(b->arena, sizeof *is);
+    is->repo = dup_or_null(b, in->repo);
+    is->number = in->number;
+    is->github_id = dup_or_null(b, in->github_id);
+    is->title = dup_or_null(b, in->title);
+    is->body = dup_or_null(b, in->body);
+    is->state = dup_or_null(b, in->state);
+    is->author = dup_or_null(b, in->author);
+    is->url = dup_or_null(b, in->url);
+    is->created_at = dup_or_null(b, in->created_at);
+    is->updated_at = dup_or_null(b, in->updated_at);
+    is->closed_at = dup_or_null(b, in->closed_at);
+    is->n_labels = in->n_labels;
+    const char **labels = kb_arena_alloc(b->arena, sizeof *labels * (size_t)(in->n_labels + 1));
+    for (int i = 0; i < in->n_labels; i++)
+        labels[i] = dup_or_null(b, in->labels[i]);
+    is->labels = labels;
+    is->n_comments = in->n_comments;
+    struct ingest_comment *cm =
+        kb_arena_calloc(b->arena, sizeof *cm * (size_t)(in->n_comments + 1));
+    for (int i = 0; i < in->n_comments; i++) {
+        cm[i].author = dup_or_null(b, in->comments[i].author);
+        cm[i].body = dup_or_null(b, in->comments[i].body);
+        cm[i].created_at = dup_or_null(b, in->comments[i].created_at);
+        cm[i].url = dup_or_null(b, in->comments[i].url);
+        cm[i].github_id = dup_or_null(b, in->comments[i].github_id);
+    }
+    is->comments = cm;
+    b->issues[b->n_issues].issue = is;
+    b->issues[b->n_issues].src_index = src_index;
+    b->n_issues++;
 }
 
 int load_batch_rows(const struct load_batch *b) { return b->n_rows; }
@@ -476,6 +519,8 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
         rc = upsert_sources(s, b, err);
     if (rc == KB_OK)
         rc = delete_old_chunks(s, b, err);
+    if (rc == KB_OK)
+        rc = load_issues_upsert(s, b->issues, b->n_issues, err);
     if (rc == KB_OK && kb_fault("load.flush"))
         rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.flush");
     if (rc == KB_OK)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "ingest/ingest.h"
 #include "util/util.h"
 
 #define KB_LOAD_DIM 1536
@@ -110,6 +111,14 @@ int load_batch_add_source(struct load_batch *b, const struct load_source *src);
 void load_batch_add_chunk(struct load_batch *b, int src_index, const struct load_chunk *c);
 /* Add the learning of source `src_index` (bytes copied); vector left empty. */
 void load_batch_add_learning(struct load_batch *b, int src_index, const struct load_learning *l);
+
+/*
+ * Also upsert a GitHub issue of source `src_index` into the schema's issues
+ * table (by project and github_url) and replace its comments, in the
+ * batch's transaction (the github_issues source's `upsert_issues`).
+ * The issue is deep-copied.
+ */
+void load_batch_add_issue(struct load_batch *b, int src_index, const struct ingest_issue *issue);
 
 /* Rows (chunks + learnings) in the batch; 1 when it reached batch_rows. */
 int load_batch_rows(const struct load_batch *b);

@@ -38,6 +38,17 @@ void load_array_add(struct kb_buf *b, const char *s);   /* s NULL -> NULL elemen
 void load_array_open(struct kb_buf *b);
 void load_array_close(struct kb_buf *b);
 
+/* ---- issues.c: GitHub issues into the issues and comments tables ------- */
+
+struct load_issue_ref {
+    const struct ingest_issue *issue;   /* deep copy in the batch's arena */
+    int src_index;
+};
+
+/* Upsert n issues and replace their comments, inside the open transaction. */
+enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_ref *issues,
+                                int n, struct kb_err *err);
+
 /* ---- session internals shared with batch.c and index.c ----------------- */
 
 struct source_entry {

@@ -320,6 +320,41 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     load_batch_free(b);
 }
 
+static void load_batch_add_issue__upserts_issues_and_comments(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "issues");
+    struct load_session *s;
+    const char *labels[] = { "bug", "db" };
+    struct ingest_comment comments[] = {
+        { .author = "ann", .body = "first", .created_at = "2026-01-02T00:00:00Z", .github_id = "11" },
+        { .author = NULL, .body = "second \"quoted\"", .github_id = "I_node" },
+    };
+    struct ingest_issue is = { .repo = "o/r", .number = 7, .github_id = "777", .title = "Port clash",
+                               .body = "body", .state = "OPEN", .author = "bob",
+                               .url = "https://github.com/o/r/issues/7",
+                               .created_at = "2026-01-01T00:00:00Z", .labels = labels,
+                               .n_labels = 2, .comments = comments, .n_comments = 2 };
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+        struct load_batch *b = load_batch_new(s);
+        add_doc(b, "o/r#7", 1, round ? "v2" : "v1");
+        load_batch_add_issue(b, 0, &is);
+        assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+        load_batch_free(b);
+        assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+        is.state = "CLOSED";
+        is.closed_at = "2026-02-01T00:00:00Z";
+        is.n_comments = 1;
+    }
+    expect(t, "SELECT issue_number || ':' || status || ':' || array_to_string(labels, ',') || ':' "
+              "|| github_id || ':' || (closed_at IS NOT NULL) FROM issues", "7:closed:bug,db:777:true");
+    expect(t, "SELECT count(*) || ':' || min(author) || ':' || min(content) FROM comments", "1:ann:first");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -328,6 +363,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(load_batch_flush__writes_sources_and_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, setup, teardown),
         cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_batch_add_issue__upserts_issues_and_comments, setup, teardown),
     };
     const struct CMUnitTest session_tests[] = {
         cmocka_unit_test_setup_teardown(load_session_close__full_deletes_unseen_only, setup, teardown),
