@@ -5,7 +5,9 @@
 #   sh      every line is run with bash -e from the repository root, against a
 #           scratch database (kbpipe_docs, recreated here) with bin/ on PATH;
 #           lines that start with `make ` are checked with `make -n` (they
-#           would start the set-up this test runs inside)
+#           would start the set-up this test runs inside); lines that start
+#           with `gh ` (GitHub's CLI: network, an account) are checked for
+#           shell syntax with `bash -n` only
 #   yaml    a block holding a pipeline (a `sources:` key) must pass
 #           `kbpipe validate`
 #   cron    five time fields and a command that names kbpipe
@@ -58,6 +60,7 @@ for block in "$tmp"/*.*; do
       while IFS= read -r line; do
         case "$line" in
           make\ *) cmd=${line%%#*}; ( make -n ${cmd#make } >/dev/null 2>"$tmp/err" ) || { ok=0; why="make -n ${cmd#make }: $(head -c 300 "$tmp/err")"; break; } ;;
+          gh\ *) bash -n -c "$line" 2>"$tmp/err" || { ok=0; why="bash -n: $(head -c 300 "$tmp/err")"; break; } ;;
           ""|\#*) ;;
           *) ( cd "$root" && bash -ec "$line" ) >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
              [ $rc = 0 ] || { ok=0; why="'$line' exited $rc: $(tail -c 400 "$tmp/err")"; break; } ;;
