@@ -39,7 +39,9 @@
 #endif
 
 #define NO_RANK UINT32_MAX
-#define HEAP_MIN_LEN 256          /* pieces this long or longer merge with a heap */
+#ifndef HEAP_MIN_LEN
+#define HEAP_MIN_LEN 64           /* pieces this long or longer merge with a heap */
+#endif
 
 static const char CL100K_PAT[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|"
@@ -64,11 +66,25 @@ struct chunk_tokenizer {
 
 /* ---- the rank table ------------------------------------------------------ */
 
-static inline uint64_t load_le(const unsigned char *p, size_t n)
+/* Up to 8 bytes of p as an integer (host order: the value only feeds a hash). */
+static inline uint64_t load_upto8(const unsigned char *p, size_t n)
 {
     uint64_t v = 0;
-    memcpy(&v, p, n);   /* x86-64 and arm64 are little-endian; the value only seeds a hash */
-    return v;
+    uint32_t w;
+    uint16_t h;
+
+    /* fixed-size copies compile to plain loads; memcpy(.., n) would be a call */
+    switch (n) {
+    case 8: memcpy(&v, p, 8); return v;
+    case 7: memcpy(&w, p, 4); memcpy(&h, p + 4, 2); return w | (uint64_t)h << 32 | (uint64_t)p[6] << 48;
+    case 6: memcpy(&w, p, 4); memcpy(&h, p + 4, 2); return w | (uint64_t)h << 32;
+    case 5: memcpy(&w, p, 4); return w | (uint64_t)p[4] << 32;
+    case 4: memcpy(&w, p, 4); return w;
+    case 3: memcpy(&h, p, 2); return h | (uint64_t)p[2] << 16;
+    case 2: memcpy(&h, p, 2); return h;
+    case 1: return p[0];
+    default: return 0;
+    }
 }
 
 /* A 64-bit multiply-xorshift hash of short byte strings. */
@@ -78,12 +94,12 @@ static inline uint64_t hash_bytes(const unsigned char *p, size_t n)
     uint64_t h = (uint64_t)n * k;
 
     while (n > 8) {
-        h = (h ^ load_le(p, 8)) * k;
+        h = (h ^ load_upto8(p, 8)) * k;
         h ^= h >> 29;
         p += 8;
         n -= 8;
     }
-    h = (h ^ load_le(p, n)) * k;
+    h = (h ^ load_upto8(p, n)) * k;
     h ^= h >> 32;
     h *= 0xd6e8feb86659fd93ull;
     return h ^ (h >> 32);
@@ -355,13 +371,20 @@ static size_t merge_small(const struct chunk_tokenizer *tok, const unsigned char
     return n;
 }
 
+/* The pair of the part at pos, spanning [pos, end); key = rank << 32 | pos. */
 struct heap_ent {
-    uint32_t rank, pos, end;   /* pair of the part at pos, spanning [pos, end) */
+    uint64_t key;
+    uint32_t end;
 };
 
 static inline int ent_less(const struct heap_ent *a, const struct heap_ent *b)
 {
-    return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+    return a->key < b->key;
+}
+
+static inline struct heap_ent ent_make(uint32_t rank, uint32_t pos, uint32_t end)
+{
+    return (struct heap_ent){ (uint64_t)rank << 32 | pos, end };
 }
 
 static void heap_push(struct heap_ent *h, size_t *n, struct heap_ent e)
@@ -417,28 +440,29 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
     for (size_t i = 0; i + 1 < m; i++) {
         uint32_t r = rank_of(tok, p + i, 2);
         if (r != NO_RANK)
-            heap_push(heap, &n_heap, (struct heap_ent){ r, (uint32_t)i, (uint32_t)i + 2 });
+            heap_push(heap, &n_heap, ent_make(r, (uint32_t)i, (uint32_t)i + 2));
     }
     while (n_heap > 0) {
         struct heap_ent e = heap_pop(heap, &n_heap);
-        if (dead[e.pos] || next[e.pos] >= m || next[next[e.pos]] != e.end)
+        uint32_t pos = (uint32_t)e.key;
+        if (dead[pos] || next[pos] >= m || next[next[pos]] != e.end)
             continue;
-        uint32_t q = next[e.pos];
-        next[e.pos] = next[q];
-        prev[next[q]] = e.pos;
+        uint32_t q = next[pos];
+        next[pos] = next[q];
+        prev[next[q]] = pos;
         dead[q] = 1;
         n--;
-        uint32_t end = next[e.pos];
+        uint32_t end = next[pos];
         if (end < m) {
-            uint32_t r = rank_of(tok, p + e.pos, next[end] - e.pos);
+            uint32_t r = rank_of(tok, p + pos, next[end] - pos);
             if (r != NO_RANK)
-                heap_push(heap, &n_heap, (struct heap_ent){ r, e.pos, next[end] });
+                heap_push(heap, &n_heap, ent_make(r, pos, next[end]));
         }
-        if (e.pos > 0) {
-            uint32_t a = prev[e.pos];
+        if (pos > 0) {
+            uint32_t a = prev[pos];
             uint32_t r = rank_of(tok, p + a, end - a);
             if (r != NO_RANK)
-                heap_push(heap, &n_heap, (struct heap_ent){ r, a, end });
+                heap_push(heap, &n_heap, ent_make(r, a, end));
         }
     }
     if (out) {
