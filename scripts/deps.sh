@@ -61,4 +61,5 @@ SRC
   rm -rf "$work"
   echo "deps: pgvector installed into PostgreSQL $PGVER" >&2
 fi
+bash "$(dirname "$0")/fetch-tokenizer.sh"   # cl100k_base rank table + reference encoder
 exit 0
