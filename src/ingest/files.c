@@ -348,9 +348,10 @@ static enum kb_code files_next(struct ingest_reader *rd, struct kb_arena *arena,
                 const char *base = strrchr(st->root, '/');
                 base = base ? base + 1 : st->root;
                 char *full = kb_arena_strdup(arena, st->root);
+                char *rel = kb_arena_strdup(arena, base);   /* base points into st->root */
                 release_root(st);
                 st->root_i++;
-                return read_file(rd, arena, full, kb_arena_strdup(arena, base), out, err);
+                return read_file(rd, arena, full, rel, out, err);
             }
         }
         if (st->depth == 0) {

@@ -58,8 +58,7 @@ enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,
     case INGEST_GITHUB_ISSUES: rc = ingest_issues_open(rd, err); break;
     }
     if (rc != KB_OK) {
-        rd->close = NULL;
-        ingest_close(rd);
+        ingest_close(rd);   /* the opener set rd->close: it frees what it made */
         *out = NULL;
         return rc;
     }
