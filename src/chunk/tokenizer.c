@@ -338,11 +338,13 @@ size_t chunk_tokenizer_vocab_size(const struct chunk_tokenizer *tok)
 static size_t merge_small(const struct chunk_tokenizer *tok, const unsigned char *p, size_t m,
                           uint32_t *out)
 {
-    uint32_t start[HEAP_MIN_LEN + 1], pair[HEAP_MIN_LEN];
+    uint32_t start[HEAP_MIN_LEN + 1], pair[HEAP_MIN_LEN], part[HEAP_MIN_LEN];
     size_t n = m;   /* parts */
 
     for (size_t i = 0; i <= m; i++)
         start[i] = (uint32_t)i;
+    for (size_t i = 0; i < m; i++)
+        part[i] = tok->byte_rank[p[i]];
     for (size_t i = 0; i + 1 < n; i++)
         pair[i] = rank_of(tok, p + i, 2);
     while (n > 1) {
@@ -356,7 +358,9 @@ static size_t merge_small(const struct chunk_tokenizer *tok, const unsigned char
         if (r == NO_RANK)
             break;
         /* part best absorbs part best+1 */
+        part[best] = r;   /* the merged span's rank is the pair's */
         memmove(start + best + 1, start + best + 2, (n - best - 1) * sizeof start[0]);
+        memmove(part + best + 1, part + best + 2, (n - best - 2) * sizeof part[0]);
         memmove(pair + best + 1, pair + best + 2,
                 (n > best + 3 ? n - best - 3 : 0) * sizeof pair[0]);
         n--;
@@ -366,8 +370,7 @@ static size_t merge_small(const struct chunk_tokenizer *tok, const unsigned char
             pair[best - 1] = rank_of(tok, p + start[best - 1], start[best + 1] - start[best - 1]);
     }
     if (out)
-        for (size_t i = 0; i < n; i++)
-            out[i] = rank_of(tok, p + start[i], start[i + 1] - start[i]);
+        memcpy(out, part, n * sizeof out[0]);
     return n;
 }
 
@@ -429,6 +432,7 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
 {
     uint32_t *next = kb_xmalloc((m + 1) * sizeof next[0]);
     uint32_t *prev = kb_xmalloc((m + 1) * sizeof prev[0]);
+    uint32_t *part = out ? kb_xmalloc(m * sizeof part[0]) : NULL;   /* rank of the part at pos */
     unsigned char *dead = kb_xcalloc(m + 1, 1);
     struct heap_ent *heap = kb_xmalloc(3 * m * sizeof heap[0]);
     size_t n_heap = 0, n = m;
@@ -437,6 +441,8 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
         next[i] = (uint32_t)(i + 1);
         prev[i] = (uint32_t)(i - 1);   /* prev[0] is never read */
     }
+    for (size_t i = 0; part && i < m; i++)
+        part[i] = tok->byte_rank[p[i]];
     for (size_t i = 0; i + 1 < m; i++) {
         uint32_t r = rank_of(tok, p + i, 2);
         if (r != NO_RANK)
@@ -452,6 +458,8 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
         prev[next[q]] = pos;
         dead[q] = 1;
         n--;
+        if (part)
+            part[pos] = (uint32_t)(e.key >> 32);
         uint32_t end = next[pos];
         if (end < m) {
             uint32_t r = rank_of(tok, p + pos, next[end] - pos);
@@ -468,8 +476,9 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
     if (out) {
         size_t k = 0;
         for (uint32_t i = 0; i < m; i = next[i])
-            out[k++] = rank_of(tok, p + i, next[i] - i);
+            out[k++] = part[i];
     }
+    free(part);
     free(next);
     free(prev);
     free(dead);

@@ -3,11 +3,12 @@
 byte for byte on every run from a fixed seed (its own PRNG, so Python's
 random module changing cannot change it).
 
-    python3 tests/data/tokenizer/gen_corpus.py OUT.txt [MEGABYTES]
+    python3 tests/data/tokenizer/gen_corpus.py OUT.txt [MEGABYTES [SECTION,...]]
 
-Without MEGABYTES: the test corpus, ~3.5 MB: one round of each section below,
-repeated until 2 MB, then a sweep of code points.  With MEGABYTES: rounds
-(no sweep) until that size, for bench/tokenizer.sh.
+Without MEGABYTES: the test corpus, ~4.6 MB: rounds of every section below
+until 2 MB, then the sweep of code points.  With MEGABYTES: rounds of the
+named sections (default all but the sweep) until that size, for
+bench/tokenizer.sh.
 
 Sections, each aimed at a part of the pre-split or the merge:
   prose       English, contractions in every case ('s 'S 'Ll 'RE), quotes
@@ -19,7 +20,7 @@ Sections, each aimed at a part of the pre-split or the merge:
   digits      long runs, decimals, phone numbers, other scripts' digits, 2, 1/2
   repaired    random bytes decoded as UTF-8 with U+FFFD for each invalid sequence
   fuzz        random characters from a palette of the classes' edges
-  long        words, punctuation, digit and space runs of 256-3000 chars
+  long_runs   words, punctuation, digit and space runs of 256-3000 chars
   sweep       every code point of planes 0-1 (some of 2, 3, 14) in "1{c}2345 a{c}b"
 """
 import sys
@@ -270,10 +271,14 @@ def main():
         sys.stderr.write("usage: gen_corpus.py OUT.txt [MEGABYTES]\n")
         return 2
     target = int(float(sys.argv[2]) * 1e6) if len(sys.argv) > 2 else 2_000_000
+    sections = SECTIONS
+    if len(sys.argv) > 3:
+        by_name = {f.__name__: f for f in SECTIONS}
+        sections = [by_name[name] for name in sys.argv[3].split(",")]
     r = Rng(0x6B627069706521)
     parts, size = [], 0
     while size < target:
-        for section in SECTIONS:
+        for section in sections:
             s = section(r)
             parts.append(s)
             size += len(s.encode("utf-8"))
