@@ -16,10 +16,11 @@
  * pre-split, a piece that is itself in the table is one token; otherwise its
  * bytes start as one part each and the adjacent pair whose concatenation has
  * the lowest rank merges, the leftmost on ties, until no pair has a rank.  A
- * piece's ids are the ranks of its final parts.  Short pieces run that loop
- * over an array (quadratic, fast for words); pieces longer than
- * HEAP_MIN_LEN (a 1 MB run of letters) use a heap keyed by (rank, offset),
- * which picks the same pair at every step in O(n log n).
+ * piece's ids are the ranks of its final parts (a merged part's rank is the
+ * rank of the pair that made it, so no lookup is repeated).  Short pieces run
+ * that loop over an array (quadratic, fast for words); pieces of HEAP_MIN_LEN
+ * bytes or more (up to a 1 MB run of letters) use a heap keyed by (rank,
+ * offset), which picks the same pair at every step in O(n log n).
  *
  * The table is an open-addressed hash of byte strings (all stored in one
  * blob) to ranks, at most half full.  Nothing is mutated after open, so a
