@@ -234,10 +234,16 @@ static void chunk_tokenizer_open__errors(void **state)
     assert_non_null(strstr(err.msg, "no token for the byte"));
 
     /* the default lookup honours KBPIPE_TOKENIZER_FILE, and names it when missing */
+    const char *was = getenv("KBPIPE_TOKENIZER_FILE");
+    char *saved = was ? kb_xstrdup(was) : NULL;
     setenv("KBPIPE_TOKENIZER_FILE", missing, 1);
     assert_int_equal(chunk_tokenizer_open(NULL, &t, &err), KB_E_CONFIG);
     assert_non_null(strstr(err.msg, "make deps"));
-    unsetenv("KBPIPE_TOKENIZER_FILE");
+    if (saved)
+        setenv("KBPIPE_TOKENIZER_FILE", saved, 1);
+    else
+        unsetenv("KBPIPE_TOKENIZER_FILE");
+    free(saved);
 
     kbtest_rmtree(dir);
     free(dir);
