@@ -120,10 +120,12 @@ bench: deps
 	@bash bench/run.sh "$(BUILD)"
 
 install: bin/kbpipe
+	@[ -f .cache/kbpipe/cl100k_base.json ] || bash scripts/fetch-tokenizer.sh
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kbpipe/migrations \
 	           $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 bin/kbpipe $(DESTDIR)$(PREFIX)/bin/kbpipe
 	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/kbpipe/migrations/
+	install -m 644 .cache/kbpipe/cl100k_base.json $(DESTDIR)$(PREFIX)/share/kbpipe/
 	[ ! -f docs/kbpipe.1 ] || install -m 644 docs/kbpipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
