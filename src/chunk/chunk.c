@@ -6,7 +6,11 @@
  * longest run of pieces s..e-1 whose size fits; if everything to the end
  * fits, that is the last chunk; if piece s alone is too long, cut it into
  * windows (fixed.c); otherwise cut at the last boundary of the strongest
- * level in (s, e].  The next chunk starts `overlap` units back: at the
+ * level in (s, e].  A chunk that continues a unit already cut (it starts at
+ * a boundary of level L) ends at the first boundary stronger than L: the
+ * tail of a long section, paragraph or block is not merged with what follows,
+ * as in a recursive splitter, while whole small units are.  The next chunk
+ * starts `overlap` units back: at the
  * earliest word boundary (or, when the cut was inside a block or found no
  * word boundary, any piece boundary) whose distance to the cut fits the
  * overlap, never across a heading, and never when the cut is a heading.
@@ -248,6 +252,7 @@ void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int token
     c->index = d->n_chunks++;
     c->text = text;
     c->len = len;
+    c->offset = start;
     chunk_hash_hex(text, len, c->content_hash);
     c->token_count = tokens;
     c->heading_path = d->n_sections > 1 ? chunk_markdown_path(d, start, end) : NULL;
@@ -337,6 +342,7 @@ void chunk_doc_pack(struct chunk_doc *d)
 
     while (s < n) {
         uint32_t lo = s > prev ? s : prev;   /* a cut must add text after the last one */
+        uint8_t cap = prev ? d->lvl[prev] : UINT8_MAX;
         uint32_t e = s, best_at = 0;
         uint8_t best = 0;
         while (e < n && u[e + 1] - u[s] <= size) {
@@ -344,6 +350,8 @@ void chunk_doc_pack(struct chunk_doc *d)
             if (e < n && e > lo && d->lvl[e] >= best) {
                 best = d->lvl[e];
                 best_at = e;
+                if (best > cap)
+                    break;   /* the rest of a cut unit does not join the next one */
             }
         }
         uint32_t cut;

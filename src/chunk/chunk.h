@@ -55,6 +55,7 @@ struct kb_chunk {
     int index;                      /* 0, 1, 2, ... in document order */
     const char *text;               /* NUL-terminated; len bytes of valid UTF-8 */
     size_t len;
+    size_t offset;                  /* where text starts in the document, in bytes */
     char content_hash[65];          /* lower-case hex SHA-256 of text[0..len) */
     int token_count;                /* exact cl100k_base count of text */
     const char *heading_path;       /* "Setup > Database"; NULL when none (or not markdown) */

@@ -5,10 +5,10 @@
  *
  * In characters a window is exactly opts->size code points (the last one
  * may be shorter) and the next starts opts->overlap code points before its
- * end.  In tokens a window is the longest span whose own count fits: found
- * by counting candidate spans, growing from an estimate (bytes per token of
- * the previous window) and then bisecting; the overlap start is the earliest
- * boundary whose span to the window's end fits the overlap.  Counting only
+ * end.  In tokens a window is a span whose own count fits the size and comes
+ * within size/32 + 1 tokens of it: found by counting candidate spans, each
+ * guess scaled by the bytes per token of the last one (secant steps, about
+ * three counts a window); the overlap start likewise.  Counting only
  * ever looks at a window's worth of text, so a 1 MB word costs O(n log n).
  * Token counts of windows are direct counts of their text.  Windows of
  * whitespace only are skipped.
@@ -48,44 +48,51 @@ static int count(const struct chunk_doc *d, uint32_t a, uint32_t b)
     return (int)chunk_tokenizer_count(d->tok, d->text + a, b - a);
 }
 
-/* The longest window [pos, w) whose count fits the size; *est: bytes guess. */
+/* a code point boundary strictly inside (lo, hi), near want, or 0 */
+static uint32_t probe(const unsigned char *t, uint64_t want, uint32_t lo, uint32_t hi)
+{
+    if (want >= hi)
+        want = hi - 1;
+    if (want <= lo)
+        want = lo + 1;
+    if (want >= hi)
+        return 0;
+    uint32_t g = cp_floor(t, (uint32_t)want, lo);
+    if (g <= lo)
+        g = cp_next(t, lo, hi);
+    return g < hi ? g : 0;
+}
+
+/*
+ * A window [pos, w) whose count fits the size and is within `slack` tokens
+ * of it (or ends the span): secant steps on bytes per token, each probe
+ * counted; lo always fits, hi (when <= end) never does.  *est is the byte
+ * length of the previous window, the first guess.
+ */
 static uint32_t fit_tokens(const struct chunk_doc *d, uint32_t pos, uint32_t end,
                            uint32_t *est, int *tokens)
 {
     const unsigned char *t = (const unsigned char *)d->text;
-    const int size = d->opts->size;
-    uint32_t lo = pos, hi = end + 1;   /* lo fits; hi (when <= end) does not */
+    const int size = d->opts->size, slack = size / 32 + 1;
+    uint32_t lo = pos, hi = end + 1;
     int lo_c = 0;
-    uint32_t step = *est, g = end - pos > step ? cp_floor(t, pos + step, pos) : end;
+    uint32_t g = end - pos > *est ? cp_floor(t, pos + *est, pos) : end;
     if (g <= pos)
         g = cp_next(t, pos, end);
-    for (;;) {   /* grow until a window is too long or the span ends */
+    while (g) {
         int c = count(d, pos, g);
-        if (c > size) {
-            hi = g;
-            break;
-        }
-        lo = g;
-        lo_c = c;
-        if (g == end)
-            break;
-        step = step / 2 + 1;
-        g = end - g > step ? cp_floor(t, g + step, lo) : end;
-        if (g <= lo)
-            g = cp_next(t, lo, end);
-    }
-    while (hi <= end) {   /* bisect between a fitting and a too long end */
-        uint32_t mid = cp_floor(t, lo + (hi - lo) / 2, lo);
-        if (mid <= lo)
-            mid = cp_next(t, lo, end);
-        if (mid >= hi)
-            break;
-        int c = count(d, pos, mid);
         if (c <= size) {
-            lo = mid;
+            lo = g;
             lo_c = c;
+            if (g == end || c >= size - slack)
+                break;
+            /* grow by the tokens still free, at this window's bytes per token */
+            uint64_t want = (uint64_t)g + (uint64_t)(g - pos) * (uint64_t)(size - c) / (uint64_t)(c ? c : 1);
+            g = want >= end ? (hi > end ? end : probe(t, want, lo, hi)) : probe(t, want, lo, hi);
         } else {
-            hi = mid;
+            hi = g;
+            uint64_t want = pos + (uint64_t)(g - pos) * (uint64_t)(size - slack / 2) / (uint64_t)c;
+            g = probe(t, want, lo, hi);
         }
     }
     *est = lo - pos;
@@ -93,22 +100,31 @@ static uint32_t fit_tokens(const struct chunk_doc *d, uint32_t pos, uint32_t end
     return lo;   /* > pos: one code point is at most 4 tokens, and size >= 4 */
 }
 
-/* The earliest start x in (pos, w] whose window [x, w) fits the overlap. */
+/* A start x in (pos, w] whose window [x, w) fits the overlap, near it. */
 static uint32_t overlap_tokens(const struct chunk_doc *d, uint32_t pos, uint32_t w)
 {
     const unsigned char *t = (const unsigned char *)d->text;
-    uint32_t lo = pos, hi = w;   /* hi fits (0 tokens); lo is not allowed */
-    for (;;) {
-        uint32_t mid = cp_floor(t, lo + (hi - lo) / 2, lo);
-        if (mid <= lo)
-            mid = cp_next(t, lo, w);
-        if (mid >= hi)
-            return hi;
-        if (count(d, mid, w) <= d->opts->overlap)
-            hi = mid;
-        else
-            lo = mid;
+    const int ov = d->opts->overlap, slack = ov / 32 + 1;
+    uint32_t lo = pos, hi = w;   /* [hi, w) fits (0 tokens at first); lo is too far back */
+    int hi_c = 0;
+    uint64_t want = w - (uint64_t)(w - pos) * (uint64_t)ov / (uint64_t)d->opts->size;
+    uint32_t g = probe(t, want, lo, hi);
+    while (g) {
+        int c = count(d, g, w);
+        if (c <= ov) {
+            hi = g;
+            hi_c = c;
+            if (c >= ov - slack)
+                break;
+            want = (uint64_t)w - (uint64_t)(w - g) * (uint64_t)ov / (uint64_t)(c ? c : 1);
+        } else {
+            lo = g;
+            want = (uint64_t)w - (uint64_t)(w - g) * (uint64_t)(ov - slack / 2) / (uint64_t)c;
+        }
+        g = want < hi ? probe(t, want, lo, hi) : probe(t, (uint64_t)hi - 1, lo, hi);
     }
+    (void)hi_c;
+    return hi;
 }
 
 void chunk_fixed_windows(struct chunk_doc *d, uint32_t start, uint32_t end, int with_overlap)
