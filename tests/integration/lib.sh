@@ -9,7 +9,7 @@
 # (which creates the extensions uuid-ossp, pgcrypto and vector).
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 bin=${KBPIPE_BIN:-$top/bin/kbpipe}
 [ -x "$bin" ] || { echo "lib.sh: no kbpipe binary at $bin; run make bin/kbpipe" >&2; exit 1; }
 export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
