@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# bench/load.sh - the load benchmark of issue 7, measured in one run on a
+# generated corpus (bench/gen_corpus.py: BENCH_FILES files x 10 sections of
+# ~180 words, one ~1.1 KB chunk per section; 25,000 chunks by default):
+#   (a) `kbpipe run` end to end into a fresh database (hash vectors, binary
+#       COPY, index strategy auto), chunks/s;
+#   (b) the floor: the same rows exported with COPY ... TO a file and loaded
+#       back by a server-side COPY ... FROM file WITH (FORMAT binary), with
+#       the index strategy auto ends up with (index dropped, rebuilt after);
+#       the ratio floor time / kbpipe time (target >= 0.85);
+#   (c) an unchanged re-run as a fraction of the first run (target <= 3%);
+#   (d) index strategy auto vs keep on an import into an empty indexed table
+#       (target: auto >= 4x faster);
+#   (e) peak RSS of kbpipe (/usr/bin/time -v) in (a), (c) and keep (target
+#       < 100 MiB).
+# Figures are printed, nothing is asserted.  Run by `make bench`
+# (bench/run.sh) or alone:  KBPIPE_BIN=bin/kbpipe bash bench/load.sh
+# Knobs: BENCH_FILES (2500), BENCH_KEEP=0 skips the slow keep run,
+# BENCH_KEEP_FILES (default BENCH_FILES) sizes the auto-vs-keep corpus.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bin=${KBPIPE_BIN:-$top/bin/kbpipe}
+export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
+export PGOPTIONS="-c client_min_messages=warning"
+unset DATABASE_URL PGDATABASE KBPIPE_DB
+files=${BENCH_FILES:-2500}
+keep_files=${BENCH_KEEP_FILES:-$files}
+sections=10
+out=$top/bench/out/load
+mkdir -p "$out"
+G=tests/data/run/gen.yaml
+export RUN_PIPELINE=bench-load RUN_PROJECT=bench-load RUN_CHUNK_SIZE=300 RUN_BATCH_ROWS=1000
+export RUN_REBUILD_RATIO=0.2 RUN_REBUILD_MIN=10000   # the documented defaults of auto
+db=kbpipe_bench_load
+dump=/var/tmp/kbpipe-bench-$$.bin
+[ -x /usr/bin/time ] || { echo "load.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+cleanup() {
+  rm -f "$dump"
+  for d in $db ${db}_auto ${db}_keep; do
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+}
+trap cleanup EXIT
+
+sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+now_ns() { date +%s%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, (b > 0 ? a / b : 0) }'; }
+rss_mib() { awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$1"; }
+fresh_db() {
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
+  "$bin" -q --db "dbname=$1" migrate up
+}
+# kbrun DB LABEL ARGS...: a timed kbpipe run; sets $t (seconds) and $rss (MiB)
+kbrun() {
+  local d=$1 label=$2; shift 2
+  psql -X -q -d "$d" -c CHECKPOINT
+  local t0; t0=$(now_ns)
+  /usr/bin/time -v -o "$out/$label.time" "$bin" --db "dbname=$d" run "$G" -q \
+    --report "$out/$label.json" "$@" || { echo "load.sh: kbpipe run ($label) failed" >&2; exit 1; }
+  t=$(secs "$t0" "$(now_ns)")
+  rss=$(rss_mib "$out/$label.time")
+}
+
+# the corpus, made once per size (deterministic)
+corpus=$out/corpus-$files
+if [ ! -f "$corpus/.done" ]; then
+  rm -rf "$corpus"
+  python3 bench/gen_corpus.py "$corpus" --files "$files" --sections $sections --words 180 --seed 42
+  touch "$corpus/.done"
+fi
+export RUN_DOCS=$corpus
+echo "corpus: $files files, $(du -sh --exclude=.done "$corpus" | cut -f1) in $corpus"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); PostgreSQL $(psql -X -Atc 'SHOW server_version' -d postgres), pgvector $(psql -X -At -d postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'")"
+
+# (a) end to end into a fresh database
+fresh_db "$db"
+kbrun "$db" run1
+t_run=$t rss_run=$rss
+chunks=$(sql "SELECT count(*) FROM knowledge_chunks")
+kb_mb=$(sql "SELECT round(sum(octet_length(content))::numeric / 1048576, 1) FROM knowledge_chunks")
+rebuilt=$(jq -r .load.index_rebuilt "$out/run1.json")
+echo
+echo "(a) kbpipe run, fresh database: $chunks chunks ($kb_mb MiB of text) in ${t_run} s = $(div "$chunks" "$t_run" %.0f) chunks/s (index rebuilt after the load: $rebuilt)"
+jq -r '.sources[] | "    source \(.name): read \(.read), chunks \(.chunks), vectors computed \(.vectors_computed), \(.seconds) s"' "$out/run1.json"
+
+# (c) unchanged re-run
+kbrun "$db" run2
+t_rerun=$t rss_rerun=$rss
+echo "(c) unchanged re-run: ${t_rerun} s = $(div "$(awk -v a="$t_rerun" 'BEGIN{print a*100}')" "$t_run")% of the first run (target <= 3%); chunks written $(jq -r .load.chunks_written "$out/run2.json"), vectors computed $(jq -r '[.sources[].vectors_computed]|add' "$out/run2.json")"
+
+# (b) the floor: the same rows by server-side binary COPY, index built after
+cols="source_id, project_id, chunk_index, content, content_hash, embedding, token_count, metadata"
+sql "COPY (SELECT $cols FROM knowledge_chunks) TO '$dump' WITH (FORMAT binary)" >/dev/null
+idxdef=$(sql "SELECT pg_get_indexdef('idx_knowledge_chunks_embedding'::regclass)")
+sql "TRUNCATE knowledge_chunks" >/dev/null
+sql "DROP INDEX idx_knowledge_chunks_embedding" >/dev/null
+psql -X -q -d "$db" -c CHECKPOINT
+t0=$(now_ns)
+sql "COPY knowledge_chunks ($cols) FROM '$dump' WITH (FORMAT binary)" >/dev/null
+t1=$(now_ns)
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "SET maintenance_work_mem = '1GB'" -c "$idxdef"
+t2=$(now_ns)
+t_copy=$(secs "$t0" "$t1") t_index=$(secs "$t1" "$t2") t_floor=$(secs "$t0" "$t2")
+echo "(b) floor: COPY FROM file (binary) ${t_copy} s + HNSW build ${t_index} s = ${t_floor} s = $(div "$chunks" "$t_floor" %.0f) chunks/s"
+echo "    kbpipe / floor throughput: $(div "$t_floor" "$t_run" %.3f) (target >= 0.85)"
+echo "    without the index build on either side: COPY ${t_copy} s vs kbpipe $(awk -v a="$t_run" -v b="$t_index" 'BEGIN { printf "%.2f", a - b }') s (kbpipe's time minus the floor's index build)"
+
+# (d) auto vs keep on an import into an empty indexed table; (e) RSS
+if [ "${BENCH_KEEP:-1}" != 0 ]; then
+  kcorpus=$corpus
+  if [ "$keep_files" != "$files" ]; then
+    kcorpus=$out/corpus-$keep_files
+    if [ ! -f "$kcorpus/.done" ]; then
+      rm -rf "$kcorpus"
+      python3 bench/gen_corpus.py "$kcorpus" --files "$keep_files" --sections $sections --words 180 --seed 42
+      touch "$kcorpus/.done"
+    fi
+  fi
+  export RUN_DOCS=$kcorpus
+  if [ "$kcorpus" = "$corpus" ]; then
+    t_auto=$t_run
+  else
+    fresh_db ${db}_auto; kbrun ${db}_auto auto; t_auto=$t
+    psql -X -q -d postgres -c "DROP DATABASE ${db}_auto WITH (FORCE)"
+  fi
+  fresh_db ${db}_keep
+  RUN_INDEX=keep kbrun ${db}_keep keep
+  t_keep=$t rss_keep=$rss
+  psql -X -q -d postgres -c "DROP DATABASE ${db}_keep WITH (FORCE)"
+  echo "(d) import of $((keep_files * sections)) chunks into an empty indexed table: auto ${t_auto} s, keep ${t_keep} s: auto is $(div "$t_keep" "$t_auto")x faster (target >= 4x)"
+else
+  echo "(d) skipped (BENCH_KEEP=0)"
+  rss_keep=-
+fi
+echo "(e) peak RSS of kbpipe: first run ${rss_run} MiB, re-run ${rss_rerun} MiB, keep run ${rss_keep} MiB (target < 100 MiB)"
