@@ -20,7 +20,6 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/kbpipe-it.XXXXXX")
 chmod 755 "$tmp"
 n_pass=0
 n_fail=0
-_dbs=()
 _bg=()
 KB_TIMEOUT=${KB_TIMEOUT:-150}     # no single kbpipe call may hang a test run
 
@@ -28,8 +27,11 @@ _cleanup() {
   local p
   for p in "${_bg[@]}"; do kill -9 "$p" 2>/dev/null; done
   for p in "${_bg[@]}"; do wait "$p" 2>/dev/null; done
+  # every database new_db made (it may run in a command substitution, so
+  # they are found by name: kbpipe_it_<name>_<this shell's pid>)
   local d
-  for d in "${_dbs[@]}"; do
+  for d in $(psql -X -At -d postgres -c "SELECT datname FROM pg_database
+                                          WHERE datname LIKE 'kbpipe\\_it\\_%\\_$$'" 2>/dev/null); do
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1
   done
   [ -n "${tmp:-}" ] && rm -rf "$tmp"
@@ -62,7 +64,6 @@ finish() {
 # new_db NAME: a fresh migrated database; prints its name
 new_db() {
   local d="kbpipe_it_${1}_$$"
-  _dbs+=("$d")
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" -c "CREATE DATABASE $d" \
     >/dev/null || { echo "lib.sh: cannot create database $d" >&2; exit 1; }
   "$bin" -q --db "dbname=$d" migrate up >"$tmp/migrate.log" 2>&1 ||
