@@ -1,0 +1,498 @@
+/*
+ * import.c - read an import file into the import store (store.c).
+ *
+ *   jsonl          one object per line: "embedding": [1536 numbers] (or a
+ *                  base64 string of little-endian float32, as the API's
+ *                  encoding_format=base64 gives), keyed by "content_hash",
+ *                  or by "source_id" + "chunk_index", or both.
+ *   csv            a header row; columns content_hash and/or source_id +
+ *                  chunk_index, and the vector column (default "embedding")
+ *                  written as pgvector prints it, "[0.1,0.2,...]".
+ *   openai_batch   the output file of OpenAI's Batch API: per line
+ *                  {"custom_id": CONTENT_HASH, "response": {"status_code":
+ *                  200, "body": {"data": [{"embedding": [...]}]}}, "error":
+ *                  null}, as `kbpipe embed export` asked for.  Failed
+ *                  requests are counted and warned about; their chunks are
+ *                  then missing (each rejected with its origin).
+ *
+ * A malformed line or a vector that is not 1536 long fails the whole file
+ * with FILE:LINE: a file from another model must not be half-used.  NaN,
+ * Inf and zero vectors (possible in CSV) are kept and rejected per chunk
+ * when a chunk asks for them, with the chunk's origin and this line.
+ */
+#include "embed/embed_int.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct reader {
+    const struct embed_import_opts *o;
+    struct import_store *st;
+    long line;               /* where the current line or CSV record starts */
+    long n_newlines;         /* CSV: newlines read so far */
+    char at[300];            /* "path:line" */
+    long n_dup, n_failed;
+    long first_failed_line;
+    char first_failed[200];
+    float v[KB_EMBED_DIM];
+};
+
+static const char *at(struct reader *rd)
+{
+    snprintf(rd->at, sizeof rd->at, "%s:%ld", rd->o->path, rd->line);
+    return rd->at;
+}
+
+static enum kb_code wrong_dim(struct reader *rd, long got, struct kb_err *err)
+{
+    return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                      "vector has %ld dimensions, the pipeline expects %d; set embedding.model "
+                      "to a model that produced %d-dimension vectors and import its file",
+                      got, KB_EMBED_DIM, KB_EMBED_DIM);
+}
+
+int embed_parse_vector_text(const char *s, float *out, int cap, const char **bad)
+{
+    const char *p = s;
+    int n = 0;
+    char close = 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[')
+        close = ']';
+    else if (*p == '{')
+        close = '}';
+    if (close)
+        p++;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
+        if (*p == '\0' || *p == close)
+            break;
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        if (end == p) {
+            *bad = p;
+            return -1;
+        }
+        if (n < cap)
+            out[n] = x;
+        n++;
+        p = end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p != '\0' && *p != close && *p != '\r' && *p != '\n' && !(*p >= '0' && *p <= '9') &&
+                 *p != '-' && *p != '+' && *p != '.') {
+            *bad = p;
+            return -1;
+        }
+    }
+    if (close && *p != close) {
+        *bad = p;
+        return -1;
+    }
+    if (close)
+        p++;
+    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+    if (*p != '\0') {
+        *bad = p;
+        return -1;
+    }
+    return n;
+}
+
+/* rd->v = the vector in j (an array of numbers or a base64 string). */
+static enum kb_code take_vector(struct reader *rd, json_t *j, struct kb_err *err)
+{
+    if (json_is_string(j)) {
+        unsigned char bytes[KB_EMBED_DIM * sizeof(float) + 4];
+        size_t n = 0;
+        const char *s = json_string_value(j);
+        if (sodium_base642bin(bytes, sizeof bytes, s, json_string_length(j), NULL, &n, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0)
+            return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                              "\"embedding\" is a string but not base64 float32 data; write "
+                              "it as an array of numbers");
+        if (n != KB_EMBED_DIM * sizeof(float))
+            return wrong_dim(rd, (long)(n / sizeof(float)), err);
+        for (int i = 0; i < KB_EMBED_DIM; i++) {
+            /* the API's base64 is little-endian float32 */
+            uint32_t u = (uint32_t)bytes[4 * i] | (uint32_t)bytes[4 * i + 1] << 8 |
+                         (uint32_t)bytes[4 * i + 2] << 16 | (uint32_t)bytes[4 * i + 3] << 24;
+            memcpy(&rd->v[i], &u, 4);
+        }
+        return KB_OK;
+    }
+    if (!json_is_array(j))
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "\"embedding\" is missing or not an array; each line needs "
+                          "\"embedding\": [%d numbers]", KB_EMBED_DIM);
+    size_t n = json_array_size(j);
+    if (n != KB_EMBED_DIM)
+        return wrong_dim(rd, (long)n, err);
+    for (size_t i = 0; i < n; i++) {
+        json_t *x = json_array_get(j, i);
+        if (!json_is_number(x))
+            return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                              "element %zu of \"embedding\" is not a number; each line needs "
+                              "\"embedding\": [%d numbers]", i, KB_EMBED_DIM);
+        rd->v[i] = (float)json_number_value(x);
+    }
+    return KB_OK;
+}
+
+static int is_hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return 0;
+    return 1;
+}
+
+/* Store rd->v under the keys the line gives (at least one). */
+static enum kb_code store_keys(struct reader *rd, const char *hash, const char *source_id,
+                               long chunk_index, int has_index, struct kb_err *err)
+{
+    if (hash && !is_hex64(hash))
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "content_hash '%.80s' is not 64 hex digits (a SHA-256); use the "
+                          "content_hash kbpipe stores with the chunk", hash);
+    if (source_id && (!has_index || chunk_index < 0 || chunk_index > 0x7fffffff))
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "source_id needs a chunk_index (0, 1, ...); give both, or a "
+                          "content_hash");
+    if (!hash && !source_id)
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "no key: give \"content_hash\", or \"source_id\" and \"chunk_index\"");
+    int is_new = 1;
+    if (hash)
+        is_new &= import_store_add_hash(rd->st, hash, rd->v, rd->line);
+    if (source_id)
+        is_new &= import_store_add_source(rd->st, source_id, (int)chunk_index, rd->v, rd->line);
+    if (!is_new)
+        rd->n_dup++;
+    return KB_OK;
+}
+
+static enum kb_code parse_json(struct reader *rd, const char *line, size_t len, json_t **out,
+                               struct kb_err *err)
+{
+    json_error_t jerr;
+    *out = json_loadb(line, len, 0, &jerr);
+    if (!*out)
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "not valid JSON (%s at column %d); each line must be one JSON object",
+                          jerr.text, jerr.column);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return KB_FAIL_AT(err, KB_E_INPUT, at(rd), "not a JSON object; each line must be one "
+                                                   "JSON object");
+    }
+    return KB_OK;
+}
+
+static enum kb_code jsonl_line(struct reader *rd, const char *line, size_t len,
+                               struct kb_err *err)
+{
+    json_t *o;
+    enum kb_code rc = parse_json(rd, line, len, &o, err);
+    if (rc != KB_OK)
+        return rc;
+    json_t *h = json_object_get(o, "content_hash");
+    json_t *sid = json_object_get(o, "source_id");
+    json_t *ci = json_object_get(o, "chunk_index");
+    if ((h && !json_is_string(h)) || (sid && !json_is_string(sid)) ||
+        (ci && !json_is_integer(ci)))
+        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                        "content_hash and source_id must be strings, chunk_index an integer");
+    if (rc == KB_OK)
+        rc = take_vector(rd, json_object_get(o, "embedding"), err);
+    if (rc == KB_OK)
+        rc = store_keys(rd, h ? json_string_value(h) : NULL, sid ? json_string_value(sid) : NULL,
+                        ci ? (long)json_integer_value(ci) : -1, ci != NULL, err);
+    json_decref(o);
+    return rc;
+}
+
+static void note_failed(struct reader *rd, const char *why)
+{
+    if (rd->n_failed++ == 0) {
+        rd->first_failed_line = rd->line;
+        snprintf(rd->first_failed, sizeof rd->first_failed, "%s", why);
+    }
+}
+
+static enum kb_code batch_line(struct reader *rd, const char *line, size_t len,
+                               struct kb_err *err)
+{
+    json_t *o;
+    enum kb_code rc = parse_json(rd, line, len, &o, err);
+    if (rc != KB_OK)
+        return rc;
+    json_t *cid = json_object_get(o, "custom_id");
+    json_t *resp = json_object_get(o, "response");
+    json_t *error = json_object_get(o, "error");
+    json_t *status = json_object_get(resp, "status_code");
+    json_t *data = json_object_get(json_object_get(resp, "body"), "data");
+    if (!json_is_string(cid)) {
+        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                        "no \"custom_id\"; is this the output file of an OpenAI embeddings "
+                        "batch?");
+    } else if (!is_hex64(json_string_value(cid))) {
+        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                        "custom_id '%.80s' is not a content hash; make the batch's request "
+                        "file with 'kbpipe embed export'", json_string_value(cid));
+    } else if ((error && !json_is_null(error)) || !json_is_integer(status) ||
+               json_integer_value(status) != 200) {
+        json_t *msg = json_object_get(error ? error : json_object_get(json_object_get(
+                                                          resp, "body"), "error"),
+                                      "message");
+        note_failed(rd, json_is_string(msg) ? json_string_value(msg) : "request failed");
+    } else if (!json_is_array(data) || json_array_size(data) != 1) {
+        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                        "the response holds %zu embeddings, kbpipe asks for one per request; "
+                        "make the request file with 'kbpipe embed export'",
+                        json_is_array(data) ? json_array_size(data) : 0);
+    } else {
+        rc = take_vector(rd, json_object_get(json_array_get(data, 0), "embedding"), err);
+        if (rc == KB_OK)
+            rc = store_keys(rd, json_string_value(cid), NULL, 0, 0, err);
+    }
+    json_decref(o);
+    return rc;
+}
+
+static enum kb_code read_lines(struct reader *rd, FILE *f, struct kb_err *err)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    enum kb_code rc = KB_OK;
+    rd->line = 0;
+    while (rc == KB_OK && (len = getline(&line, &cap, f)) >= 0) {
+        rd->line++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            len--;
+        size_t skip = rd->line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        size_t k = skip;
+        while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t'))
+            k++;
+        if (k == (size_t)len)
+            continue;   /* blank lines are allowed, as in most JSON Lines readers */
+        if (rd->o->format == EMBED_IMPORT_OPENAI_BATCH)
+            rc = batch_line(rd, line + skip, (size_t)len - skip, err);
+        else
+            rc = jsonl_line(rd, line + skip, (size_t)len - skip, err);
+    }
+    free(line);
+    return rc;
+}
+
+/* ---- CSV ----------------------------------------------------------------- */
+
+/*
+ * One RFC 4180 record: fields separated by ',', optionally in double quotes
+ * with "" for a quote; CRLF or LF ends it.  Returns the number of fields, 0
+ * at end of file; rd->line counts lines (a quoted field may span several).
+ */
+static int csv_record(struct reader *rd, FILE *f, struct kb_buf *text, size_t **starts,
+                      size_t *cap, struct kb_err *err, enum kb_code *rc)
+{
+    int c, n = 0, in_quotes = 0, at_start = 1, any = 0;
+    kb_buf_reset(text);
+    rd->line = rd->n_newlines + 1;
+    for (;;) {
+        c = getc(f);
+        if (c == EOF) {
+            if (in_quotes) {
+                *rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                                 "a quoted field is never closed; add the closing '\"'");
+                return -1;
+            }
+            if (!any)
+                return 0;
+            break;
+        }
+        any = 1;
+        if (at_start) {
+            if ((size_t)n + 1 >= *cap) {
+                *cap = *cap ? 2 * *cap : 16;
+                *starts = kb_xrealloc(*starts, *cap * sizeof **starts);
+            }
+            (*starts)[n++] = text->len;
+            at_start = 0;
+            if (c == '"') {
+                in_quotes = 1;
+                continue;
+            }
+        }
+        if (in_quotes) {
+            if (c == '"') {
+                int d = getc(f);
+                if (d == '"') {
+                    kb_buf_putc(text, '"');
+                    continue;
+                }
+                in_quotes = 0;
+                if (d == EOF)
+                    break;
+                c = d;
+            } else {
+                if (c == '\n')
+                    rd->n_newlines++;
+                kb_buf_putc(text, (char)c);
+                continue;
+            }
+        }
+        if (c == ',') {
+            kb_buf_putc(text, '\0');
+            at_start = 1;
+            continue;
+        }
+        if (c == '\n') {
+            rd->n_newlines++;
+            break;
+        }
+        if (c == '\r')
+            continue;
+        kb_buf_putc(text, (char)c);
+    }
+    if (at_start) {   /* a record ending in ',' has an empty last field */
+        if ((size_t)n + 1 >= *cap) {
+            *cap = *cap ? 2 * *cap : 16;
+            *starts = kb_xrealloc(*starts, *cap * sizeof **starts);
+        }
+        (*starts)[n++] = text->len;
+    }
+    kb_buf_putc(text, '\0');
+    return n;
+}
+
+static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
+{
+    struct kb_buf text;
+    kb_buf_init(&text);
+    size_t *starts = NULL, cap = 0;
+    enum kb_code rc = KB_OK;
+    int col_hash = -1, col_sid = -1, col_idx = -1, col_vec = -1, n_cols;
+    const char *vec_name = rd->o->csv_vector_column && rd->o->csv_vector_column[0]
+                               ? rd->o->csv_vector_column
+                               : "embedding";
+    n_cols = csv_record(rd, f, &text, &starts, &cap, err, &rc);
+    if (n_cols <= 0) {
+        if (rc == KB_OK)
+            rc = KB_FAIL_AT(err, KB_E_INPUT, rd->o->path,
+                            "the file is empty; a CSV vectors file starts with a header row");
+        goto done;
+    }
+    for (int i = 0; i < n_cols; i++) {
+        const char *name = text.data + starts[i];
+        if (i == 0 && kb_starts_with(name, "\xEF\xBB\xBF"))
+            name += 3;
+        if (strcmp(name, "content_hash") == 0)
+            col_hash = i;
+        else if (strcmp(name, "source_id") == 0)
+            col_sid = i;
+        else if (strcmp(name, "chunk_index") == 0)
+            col_idx = i;
+        else if (strcmp(name, vec_name) == 0)
+            col_vec = i;
+    }
+    if (col_vec < 0 || (col_hash < 0 && (col_sid < 0 || col_idx < 0))) {
+        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                        "the header needs a '%s' column and content_hash (or source_id and "
+                        "chunk_index) columns", vec_name);
+        goto done;
+    }
+    int n;
+    while ((n = csv_record(rd, f, &text, &starts, &cap, err, &rc)) > 0) {
+        if (n == 1 && text.data[starts[0]] == '\0')
+            continue;   /* an empty line */
+        if (n != n_cols) {
+            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd), "%d fields, the header has %d; quote "
+                                                     "fields that contain commas", n, n_cols);
+            break;
+        }
+        const char *bad = NULL;
+        int dim = embed_parse_vector_text(text.data + starts[col_vec], rd->v, KB_EMBED_DIM, &bad);
+        if (dim < 0) {
+            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                            "column '%s' is not a vector at '%.20s'; write it as "
+                            "[0.1,0.2,...]", vec_name, bad);
+            break;
+        }
+        if (dim != KB_EMBED_DIM) {
+            rc = wrong_dim(rd, dim, err);
+            break;
+        }
+        const char *hash = col_hash >= 0 ? text.data + starts[col_hash] : NULL;
+        const char *sid = col_sid >= 0 ? text.data + starts[col_sid] : NULL;
+        const char *idx = col_idx >= 0 ? text.data + starts[col_idx] : NULL;
+        if (hash && !*hash)
+            hash = NULL;
+        if (sid && !*sid)
+            sid = NULL;
+        long chunk_index = -1;
+        int has_index = 0;
+        if (idx && *idx) {
+            char *end;
+            chunk_index = strtol(idx, &end, 10);
+            has_index = *end == '\0';
+        }
+        rc = store_keys(rd, hash, sid, chunk_index, has_index, err);
+        if (rc != KB_OK)
+            break;
+    }
+done:
+    free(starts);
+    kb_buf_release(&text);
+    return rc;
+}
+
+enum kb_code import_read(const struct embed_import_opts *o, struct import_store **out,
+                         long *n_duplicates, struct kb_err *err)
+{
+    *out = NULL;
+    if (!o->path || !o->path[0])
+        return KB_FAIL_AT(err, KB_E_CONFIG, "embedding.file",
+                          "the import provider needs a vectors file; set embedding.file");
+    FILE *f = fopen(o->path, "rb");
+    if (!f)
+        return KB_FAIL_AT(err, KB_E_IO, o->path, "cannot open the vectors file: %s",
+                          strerror(errno));
+    struct reader *rd = kb_xcalloc(1, sizeof *rd);
+    rd->o = o;
+    enum kb_code rc = import_store_new(o->path, &rd->st, err);
+    if (rc == KB_OK)
+        rc = o->format == EMBED_IMPORT_CSV ? read_csv(rd, f, err) : read_lines(rd, f, err);
+    if (rc == KB_OK && ferror(f))
+        rc = KB_FAIL_AT(err, KB_E_IO, o->path, "reading the vectors file failed: %s",
+                        strerror(errno));
+    if (rc == KB_OK)
+        rc = import_store_seal(rd->st, err);
+    fclose(f);
+    if (rc == KB_OK && rd->n_failed > 0)
+        log_warn("%s: %ld requests of the batch failed (first at line %ld: %.120s); their "
+                 "chunks will be rejected as missing: export and run them again",
+                 o->path, rd->n_failed, rd->first_failed_line, rd->first_failed);
+    if (rc == KB_OK) {
+        *out = rd->st;
+        *n_duplicates = rd->n_dup;
+    } else {
+        import_store_free(rd->st);
+    }
+    free(rd);
+    return rc;
+}
