@@ -94,7 +94,7 @@ echo "(c) unchanged re-run: ${t_rerun} s = $(div "$(awk -v a="$t_rerun" 'BEGIN{p
 cols="source_id, project_id, chunk_index, content, content_hash, embedding, token_count, metadata"
 sql "COPY (SELECT $cols FROM knowledge_chunks) TO '$dump' WITH (FORMAT binary)" >/dev/null
 idxdef=$(sql "SELECT pg_get_indexdef('idx_knowledge_chunks_embedding'::regclass)")
-sql "TRUNCATE knowledge_chunks" >/dev/null
+sql "TRUNCATE knowledge_chunks CASCADE" >/dev/null   # search_queries refers to it
 sql "DROP INDEX idx_knowledge_chunks_embedding" >/dev/null
 psql -X -q -d "$db" -c CHECKPOINT
 t0=$(now_ns)
