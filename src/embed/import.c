@@ -160,8 +160,8 @@ static int is_hex64(const char *s)
     return 1;
 }
 
-/* Store rd->v under the keys the line gives (at least one). */
-static enum kb_code store_keys(struct reader *rd, const char *hash, const char *source_id,
+/* The keys a line gives must be usable: checked before its vector is read. */
+static enum kb_code check_keys(struct reader *rd, const char *hash, const char *source_id,
                                long chunk_index, int has_index, struct kb_err *err)
 {
     if (hash && !is_hex64(hash))
@@ -175,6 +175,13 @@ static enum kb_code store_keys(struct reader *rd, const char *hash, const char *
     if (!hash && !source_id)
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "no key: give \"content_hash\", or \"source_id\" and \"chunk_index\"");
+    return KB_OK;
+}
+
+/* Store rd->v under the keys the line gives (checked by check_keys). */
+static void store_keys(struct reader *rd, const char *hash, const char *source_id,
+                       long chunk_index)
+{
     int is_new = 1;
     if (hash)
         is_new &= import_store_add_hash(rd->st, hash, rd->v, rd->line);
@@ -182,7 +189,6 @@ static enum kb_code store_keys(struct reader *rd, const char *hash, const char *
         is_new &= import_store_add_source(rd->st, source_id, (int)chunk_index, rd->v, rd->line);
     if (!is_new)
         rd->n_dup++;
-    return KB_OK;
 }
 
 static enum kb_code parse_json(struct reader *rd, const char *line, size_t len, json_t **out,
@@ -217,11 +223,15 @@ static enum kb_code jsonl_line(struct reader *rd, const char *line, size_t len,
         (ci && !json_is_integer(ci)))
         rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                         "content_hash and source_id must be strings, chunk_index an integer");
+    const char *hash = h ? json_string_value(h) : NULL;
+    const char *source_id = sid ? json_string_value(sid) : NULL;
+    long chunk_index = ci ? (long)json_integer_value(ci) : -1;
+    if (rc == KB_OK)
+        rc = check_keys(rd, hash, source_id, chunk_index, ci != NULL, err);
     if (rc == KB_OK)
         rc = take_vector(rd, json_object_get(o, "embedding"), err);
     if (rc == KB_OK)
-        rc = store_keys(rd, h ? json_string_value(h) : NULL, sid ? json_string_value(sid) : NULL,
-                        ci ? (long)json_integer_value(ci) : -1, ci != NULL, err);
+        store_keys(rd, hash, source_id, chunk_index);
     json_decref(o);
     return rc;
 }
@@ -268,7 +278,7 @@ static enum kb_code batch_line(struct reader *rd, const char *line, size_t len,
     } else {
         rc = take_vector(rd, json_object_get(json_array_get(data, 0), "embedding"), err);
         if (rc == KB_OK)
-            rc = store_keys(rd, json_string_value(cid), NULL, 0, 0, err);
+            store_keys(rd, json_string_value(cid), NULL, 0);
     }
     json_decref(o);
     return rc;
@@ -412,7 +422,7 @@ static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
     }
     if (col_vec < 0 || (col_hash < 0 && (col_sid < 0 || col_idx < 0))) {
         rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                        "the header needs a '%s' column and content_hash (or source_id and "
+                        "the header needs the vector column '%s' and content_hash (or source_id and "
                         "chunk_index) columns", vec_name);
         goto done;
     }
@@ -423,18 +433,6 @@ static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
         if (n != n_cols) {
             rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd), "%d fields, the header has %d; quote "
                                                      "fields that contain commas", n, n_cols);
-            break;
-        }
-        const char *bad = NULL;
-        int dim = embed_parse_vector_text(text.data + starts[col_vec], rd->v, KB_EMBED_DIM, &bad);
-        if (dim < 0) {
-            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                            "column '%s' is not a vector at '%.20s'; write it as "
-                            "[0.1,0.2,...]", vec_name, bad);
-            break;
-        }
-        if (dim != KB_EMBED_DIM) {
-            rc = wrong_dim(rd, dim, err);
             break;
         }
         const char *hash = col_hash >= 0 ? text.data + starts[col_hash] : NULL;
@@ -451,9 +449,22 @@ static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
             chunk_index = strtol(idx, &end, 10);
             has_index = *end == '\0';
         }
-        rc = store_keys(rd, hash, sid, chunk_index, has_index, err);
+        rc = check_keys(rd, hash, sid, chunk_index, has_index, err);
         if (rc != KB_OK)
             break;
+        const char *bad = NULL;
+        int dim = embed_parse_vector_text(text.data + starts[col_vec], rd->v, KB_EMBED_DIM, &bad);
+        if (dim < 0) {
+            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                            "column '%s' is not a vector at '%.20s'; write it as "
+                            "[0.1,0.2,...]", vec_name, bad);
+            break;
+        }
+        if (dim != KB_EMBED_DIM) {
+            rc = wrong_dim(rd, dim, err);
+            break;
+        }
+        store_keys(rd, hash, sid, chunk_index);
     }
 done:
     free(starts);
