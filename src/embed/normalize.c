@@ -2,12 +2,15 @@
  * normalize.c - check and L2-normalize vectors with CBLAS, whatever the
  * provider.  Every vector kbpipe stores goes through embed_normalize_one().
  *
- * The squared norm is cblas_dsdot(x, x): float inputs, double accumulation,
- * as pgvector's l2_normalize accumulates in double; the row is then scaled
- * by cblas_sscal(1 / norm).  In double, squares of finite floats never
- * overflow (FLT_MAX^2 * 1536 < DBL_MAX), so a non-finite sum means the row
- * holds NaN or Inf, and only then is the row scanned to say where.  The
- * result is unit length within a few float ulps (tested at 1e-6).
+ * The squared norm is cblas_dsdot(x, x) (a double result, as pgvector's
+ * l2_normalize accumulates in double); the row is then scaled by
+ * cblas_sscal(1 / norm).  OpenBLAS's dsdot multiplies in float, so squares
+ * overflow above ~1.8e19 and turn into denormals below ~1e-19: when the sum
+ * is not finite or below 1e-24, the row is scanned (NaN and Inf are
+ * refused there, with their position), scaled by 1 / its largest element
+ * (cblas_isamax) and summed again.  Realistic embeddings never take that
+ * path.  The result is unit length within a few float ulps (tested at
+ * 1e-6 over scales 1e-20 to 1e30).
  */
 #include "embed/embed_int.h"
 
@@ -15,8 +18,10 @@
 #include <math.h>
 #include <stdio.h>
 
-/* Below this norm 1/norm is not a useful float: the vector counts as zero. */
+/* A vector whose largest element is below this counts as zero. */
 #define MIN_NORM 1e-30
+/* Below this sum of squares the products lose precision as float denormals. */
+#define RESCALE_BELOW 1e-24
 
 int embed_normalize_one(float *v, int dim, char *why, size_t why_len)
 {
@@ -25,7 +30,7 @@ int embed_normalize_one(float *v, int dim, char *why, size_t why_len)
         return 1;
     }
     double sumsq = cblas_dsdot(dim, v, 1, v, 1);
-    if (!isfinite(sumsq)) {
+    if (!isfinite(sumsq) || sumsq < RESCALE_BELOW) {
         for (int j = 0; j < dim; j++) {
             if (isnan(v[j])) {
                 snprintf(why, why_len, "contains NaN at element %d", j);
@@ -36,15 +41,16 @@ int embed_normalize_one(float *v, int dim, char *why, size_t why_len)
                 return 1;
             }
         }
-        snprintf(why, why_len, "has a norm too large to compute");
-        return 1;
+        /* finite but huge or tiny: scale the largest element to 1 first */
+        double amax = fabs(v[cblas_isamax(dim, v, 1)]);
+        if (amax < MIN_NORM) {
+            snprintf(why, why_len, "is a zero vector (largest element %.3g)", amax);
+            return 1;
+        }
+        cblas_sscal(dim, (float)(1.0 / amax), v, 1);
+        sumsq = cblas_dsdot(dim, v, 1, v, 1);
     }
-    double norm = sqrt(sumsq);
-    if (norm < MIN_NORM) {
-        snprintf(why, why_len, "is a zero vector (norm %.3g)", norm);
-        return 1;
-    }
-    cblas_sscal(dim, (float)(1.0 / norm), v, 1);
+    cblas_sscal(dim, (float)(1.0 / sqrt(sumsq)), v, 1);
     return 0;
 }
 
