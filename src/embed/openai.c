@@ -383,17 +383,13 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
     int n_left = n_rqs, n_active = 0, next = 0;
     enum kb_code rc = KB_OK;
     while (rc == KB_OK && n_left > 0) {
-        double now = kb_now(), wake = now + 1.0;
+        double now = kb_now();
         /* start what may start: new requests in order, and retries whose time came */
         for (int k = 0; k < n_rqs && n_active < c->o->max_in_flight; k++) {
             struct request *rq = &rqs[k];
-            if (rq->is_done || rq->easy || (rq->attempts == 0 && k > next))
+            if (rq->is_done || rq->easy || (rq->attempts == 0 && k > next) ||
+                rq->not_before > now)
                 continue;
-            if (rq->not_before > now) {
-                if (rq->not_before < wake)
-                    wake = rq->not_before;
-                continue;
-            }
             start(rq);
             n_active++;
             if (k == next)
@@ -416,6 +412,14 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
         }
         if (rc != KB_OK || n_left == 0)
             break;
+        /* sleep until a transfer moves or the next retry is due (at most 1 s) */
+        double wake = kb_now() + 1.0;
+        for (int k = 0; k < n_rqs; k++)
+            if (!rqs[k].is_done && !rqs[k].easy && rqs[k].attempts > 0 &&
+                rqs[k].not_before < wake)
+                wake = rqs[k].not_before;
+        if (n_active < c->o->max_in_flight && next < n_rqs)
+            wake = 0;   /* a new request can start now */
         long wait_ms = (long)((wake - kb_now()) * 1000);
         if (wait_ms < 0)
             wait_ms = 0;
