@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "embed/embed.h"
 #include "pipeline/pipeline.h"
 #include "util/util.h"
 
@@ -26,6 +27,7 @@ static const struct command commands[] = {
     { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
     { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },
     { "validate", cmd_validate, "check a pipeline file without touching the database" },
+    { "embed",   cmd_embed,   "write a Batch API request file; compare two texts (hash model)" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

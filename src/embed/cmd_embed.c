@@ -34,7 +34,7 @@ static const char USAGE[] =
     "\n"
     "Examples:\n"
     "  kbpipe embed export --model text-embedding-3-small -o batch.jsonl chunks.jsonl\n"
-    "  kbpipe embed similarity 'Restart the server.' 'Restart the server now.'\n";
+    "  kbpipe embed similarity 'Restart the API server.' 'Restart the API server after the upgrade.'\n";
 
 static enum kb_code read_items(FILE *in, const char *name, struct embed_export_item **items,
                                int *n, json_t *keep, struct kb_err *err)
