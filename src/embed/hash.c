@@ -10,7 +10,7 @@
  *    ASCII letters and digits, '_' and non-ASCII code points other than
  *    punctuation and spaces (U+0080-U+00BF, U+2000-U+206F, U+3000-U+303F,
  *    U+FEFF).  ASCII is lower-cased.  Single ASCII letters are dropped.
- * 2. Stop words (STOP below, 127 common English words) are dropped; the
+ * 2. Stop words (STOP below, 124 common English words) are dropped; the
  *    remaining "content words" keep their order.  A plural is folded:
  *    "-ies" -> "-y", a final "s" is removed (not after s, u or i), for
  *    words of 4+ bytes.  When a text has no content word its stop words
