@@ -1,0 +1,112 @@
+/*
+ * cmd_dedup.c - `kbpipe dedup --project NAME [--threshold T]
+ * [--action report|mark|merge]`: the dedup pass over every learning of a
+ * project (a run does the same over the learnings it touched).
+ */
+#include "load/load_int.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]\n"
+    "\n"
+    "Find duplicate learnings of a project by cosine similarity of their embeddings\n"
+    "(find_similar_learnings, and OpenBLAS sgemm among the candidates) and act on\n"
+    "them. Pairs are printed on stdout, most similar first, as\n"
+    "  SIMILARITY  DUPLICATE_ID \"title\"  duplicates  KEEPER_ID \"title\"\n"
+    "The keeper is the verified learning of a pair, else the older one.\n"
+    "\n"
+    "  --project NAME   the project (required)\n"
+    "  --threshold T    similarity in (0, 1] at or above which two are duplicates;\n"
+    "                   default: the calibrated value of the project's embedding\n"
+    "                   model (docs/embeddings.md), 0.95 for other models\n"
+    "  --action A       report: list pairs only; mark (default): record duplicate_of\n"
+    "                   and duplicate_similarity in the duplicate's metadata;\n"
+    "                   merge: union tags, sum usage counts, keep the higher\n"
+    "                   confidence into the keeper and delete the duplicate\n"
+    "\n"
+    "Example:\n"
+    "  kbpipe dedup --project supervisor-learnings --action report\n";
+
+enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
+{
+    static const struct option longopts[] = {
+        { "project", required_argument, NULL, 'p' },
+        { "threshold", required_argument, NULL, 't' },
+        { "action", required_argument, NULL, 'a' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *project = NULL;
+    struct load_dedup_opts o = { 0, LOAD_DEDUP_MARK };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'p': project = optarg; break;
+        case 't': {
+            char *end;
+            o.threshold = strtod(optarg, &end);
+            if (*end || !(o.threshold > 0 && o.threshold <= 1))
+                return KB_FAIL(err, KB_E_USAGE, NULL,
+                               "--threshold '%.40s' is not a similarity in (0, 1]; e.g. 0.9",
+                               optarg);
+            break;
+        }
+        case 'a':
+            if (strcmp(optarg, "report") == 0)
+                o.action = LOAD_DEDUP_REPORT;
+            else if (strcmp(optarg, "mark") == 0)
+                o.action = LOAD_DEDUP_MARK;
+            else if (strcmp(optarg, "merge") == 0)
+                o.action = LOAD_DEDUP_MERGE;
+            else
+                return KB_FAIL(err, KB_E_USAGE, NULL,
+                               "--action '%.40s' is not report, mark or merge", optarg);
+            break;
+        case 'h': fputs(USAGE, stdout); return KB_OK;
+        default:
+            return KB_FAIL(err, KB_E_USAGE, NULL,
+                           "unknown option '%.40s'; see 'kbpipe dedup --help'", argv[optind - 1]);
+        }
+    }
+    if (project == NULL || optind < argc)
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "dedup needs --project NAME and nothing else; see 'kbpipe dedup --help'");
+    struct db_conn *conn;
+    enum kb_code rc = db_open(&conn, err);
+    if (rc != KB_OK)
+        return rc;
+    const char *p[] = { project };
+    struct db_rows *rows;
+    rc = db_exec(conn,
+                 "SELECT p.id, (SELECT metadata->>'embedding_model' FROM learnings l"
+                 "  WHERE l.project_id = p.id AND l.metadata ? 'embedding_model'"
+                 "  GROUP BY 1 ORDER BY count(*) DESC LIMIT 1)"
+                 " FROM projects p WHERE p.name = $1",
+                 1, p, &rows, err);
+    if (rc == KB_OK && db_rows_count(rows) == 0) {
+        db_rows_free(rows);
+        db_close(conn);
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "no project named '%.80s'; 'kbpipe stats' lists the projects", project);
+    }
+    if (rc == KB_OK) {
+        char project_id[40];
+        snprintf(project_id, sizeof project_id, "%s", db_rows_get(rows, 0, 0));
+        if (o.threshold == 0)
+            o.threshold = load_dedup_default_threshold(db_rows_get(rows, 0, 1));
+        db_rows_free(rows);
+        struct load_dedup_result res;
+        rc = load_dedup(conn, project_id, NULL, 0, &o, stdout, &res, err);
+        if (rc == KB_OK)
+            log_info("dedup %s: %d learnings, %d duplicate pair(s) at >= %.3f, %d marked, "
+                     "%d merged", project, res.n_candidates, res.n_pairs, o.threshold,
+                     res.n_marked, res.n_merged);
+    }
+    db_close(conn);
+    return rc;
+}

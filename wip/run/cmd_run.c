@@ -1,0 +1,686 @@
+/*
+ * cmd_run.c - `kbpipe run` and `kbpipe plan`: the main job, end to end.
+ *
+ *   pipeline YAML -> sources -> documents -> unchanged? skip -> chunks
+ *     -> batch -> reuse stored vectors -> embed the rest -> normalize
+ *     -> flush (one transaction per batch) -> ... -> dedup the learnings
+ *     the run touched -> --full deletions, index rebuild -> report
+ *
+ * Per document the reader, chunker and hasher work in one arena that is
+ * reset after the document; the batch copies what it keeps, so memory is
+ * bounded by the batch size, never by the corpus.  This file translates
+ * the pipeline's plain data into the option structs of src/chunk,
+ * src/embed and src/load, and is the only place that prints the run's
+ * summary, writes rejects and applies on_error.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunk/chunk.h"
+#include "db/db.h"
+#include "embed/embed.h"
+#include "ingest/ingest.h"
+#include "load/load.h"
+#include "pipeline/pipeline.h"
+#include "util/util.h"
+
+struct run_args {
+    const char *path;
+    int is_dry_run, is_full, is_plan, no_wait;
+    int shard_k, shard_n;
+    const char *report_path;
+};
+
+/* Everything one run holds. */
+struct run {
+    const struct run_args *args;
+    struct kb_pipeline *p;
+    struct db_conn *conn;
+    struct load_session *sess;
+    struct load_batch *batch;
+    struct chunk_tokenizer *tok;
+    struct chunk_opts copts;
+    char chunker_sig[128];
+    struct embedder *emb;
+    const char *model;
+    struct kb_arena *arena;
+    struct ingest_rejects *rejects;
+    struct load_source_stats *stats;   /* one per pipeline source */
+    int *row_stat;                     /* per batch row: index into stats */
+    int cap_row_stat;
+    long rejected;
+    int is_tty;
+    double started, last_progress;
+    long docs_done, chunks_done;
+};
+
+static const char RUN_USAGE[] =
+    "usage: kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N]\n"
+    "                  [--report FILE.json] [--no-wait] [-q|-v]\n"
+    "\n"
+    "Run a pipeline: read its sources, skip what is unchanged, chunk, embed and\n"
+    "load the rest with binary COPY (one transaction per batch), then dedup the\n"
+    "learnings it touched.  A second run over an unchanged corpus writes nothing.\n"
+    "\n"
+    "  --dry-run        read and compare only: count what would be added, updated,\n"
+    "                   skipped and deleted, and the vectors to compute; no writes\n"
+    "  --full           also delete the pipeline's sources this run did not see,\n"
+    "                   after the whole scan succeeded (same as mode: full)\n"
+    "  --shard K/N      only the Kth of N deterministic partitions of the sources\n"
+    "                   (docs/scaling.md)\n"
+    "  --report FILE    write the JSON run report to FILE ('-': stdout); it is also\n"
+    "                   stored in kbpipe_runs\n"
+    "  --no-wait        exit 1 at once if another run of this pipeline holds its\n"
+    "                   lock, instead of waiting for it\n"
+    "  -q, -v           nothing but errors / more detail\n"
+    "\n"
+    "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage, 3 finished\n"
+    "with rejected inputs (see the reject file).\n"
+    "\n"
+    "Example:\n"
+    "  kbpipe run pipelines/docs.yaml -q --report build/reports/docs.json\n";
+
+static const char PLAN_USAGE[] =
+    "usage: kbpipe plan PIPELINE.yaml [--full] [--shard K/N]\n"
+    "\n"
+    "Print what 'kbpipe run' would do, per source: documents it would add, update\n"
+    "and skip as unchanged, chunks it would write and vectors it would compute or\n"
+    "reuse, and with --full the sources it would delete.  Writes nothing (it is\n"
+    "'kbpipe run --dry-run' with the table on stdout).\n"
+    "\n"
+    "Example:\n"
+    "  kbpipe plan pipelines/docs.yaml\n";
+
+static enum kb_code parse_shard(const char *s, int *k, int *n, struct kb_err *err)
+{
+    char *end;
+    long kk = strtol(s, &end, 10), nn = 0;
+    if (*end == '/')
+        nn = strtol(end + 1, &end, 10);
+    if (*end || nn < 1 || nn > 100000 || kk < 1 || kk > nn)
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "--shard '%.40s' is not K/N with 1 <= K <= N; e.g. --shard 2/4", s);
+    *k = (int)kk;
+    *n = (int)nn;
+    return KB_OK;
+}
+
+static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct kb_err *err)
+{
+    static const struct option longopts[] = {
+        { "dry-run", no_argument, NULL, 'n' },   { "full", no_argument, NULL, 'f' },
+        { "shard", required_argument, NULL, 's' }, { "report", required_argument, NULL, 'r' },
+        { "no-wait", no_argument, NULL, 'w' },   { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        enum kb_code rc;
+        switch (c) {
+        case 'n': a->is_dry_run = 1; break;
+        case 'f': a->is_full = 1; break;
+        case 's':
+            if ((rc = parse_shard(optarg, &a->shard_k, &a->shard_n, err)) != KB_OK)
+                return rc;
+            break;
+        case 'r': a->report_path = optarg; break;
+        case 'w': a->no_wait = 1; break;
+        case 'h': fputs(a->is_plan ? PLAN_USAGE : RUN_USAGE, stdout); return KB_PARTIAL;
+        default:
+            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
+                           argv[optind - 1], a->is_plan ? "plan" : "run");
+        }
+    }
+    if (argc - optind != 1)
+        return KB_FAIL(err, KB_E_USAGE, NULL, "%s needs one PIPELINE.yaml; see 'kbpipe %s --help'",
+                       a->is_plan ? "plan" : "run", a->is_plan ? "plan" : "run");
+    a->path = argv[optind];
+    if (a->is_plan)
+        a->is_dry_run = 1;
+    return KB_OK;
+}
+
+/* ---- progress: a terminal only, never with -q, at most twice a second ---- */
+
+static void progress(struct run *r, const char *source, int is_final)
+{
+    if (!r->is_tty || kb_cli.is_quiet)
+        return;
+    double now = kb_now();
+    if (!is_final && now - r->last_progress < 0.5)
+        return;
+    r->last_progress = now;
+    double dt = now - r->started;
+    fprintf(stderr, "\r\033[Kkbpipe: %s: %ld documents, %ld chunks, %.0f chunks/s%s", source,
+            r->docs_done, r->chunks_done, dt > 0 ? (double)r->chunks_done / dt : 0.0,
+            is_final ? "\n" : "");
+}
+
+/* ---- translating the pipeline into module options ----------------------- */
+
+static void chunk_opts_from(const struct kb_pipeline *p, struct chunk_opts *o)
+{
+    chunk_opts_defaults(o);
+    o->splitter = p->chunking.splitter == PIPELINE_SPLIT_RECURSIVE ? CHUNK_RECURSIVE
+                  : p->chunking.splitter == PIPELINE_SPLIT_FIXED   ? CHUNK_FIXED
+                                                                    : CHUNK_MARKDOWN;
+    o->unit = p->chunking.unit == PIPELINE_UNIT_CHARS ? CHUNK_CHARS : CHUNK_TOKENS;
+    o->size = p->chunking.size;
+    o->overlap = p->chunking.overlap;
+}
+
+static void load_opts_from(const struct kb_pipeline *p, const struct run_args *a,
+                           struct load_opts *o, char *lock_name, size_t lock_len)
+{
+    load_opts_defaults(o);
+    o->pipeline = p->name;
+    o->project = p->project;
+    o->project_path = p->project_path;
+    if (p->load.batch_rows > 0)
+        o->batch_rows = p->load.batch_rows;
+    o->index_strategy = p->load.index_strategy == PIPELINE_INDEX_KEEP      ? LOAD_INDEX_KEEP
+                        : p->load.index_strategy == PIPELINE_INDEX_REBUILD ? LOAD_INDEX_REBUILD
+                                                                           : LOAD_INDEX_AUTO;
+    if (p->load.rebuild_ratio > 0)
+        o->rebuild_ratio = p->load.rebuild_ratio;
+    if (p->load.rebuild_min_rows > 0)
+        o->rebuild_min_rows = p->load.rebuild_min_rows;
+    o->is_dry_run = a->is_dry_run;
+    o->wait_for_lock = !a->no_wait;
+    o->shard_k = a->shard_k;
+    o->shard_n = a->shard_n;
+    if (a->shard_n > 1)
+        snprintf(lock_name, lock_len, "%s#%d/%d", p->name, a->shard_k, a->shard_n);
+    else
+        snprintf(lock_name, lock_len, "%s", p->name);
+    o->lock_name = lock_name;
+}
+
+/* ---- documents ----------------------------------------------------------- */
+
+static void json_escape_into(struct kb_buf *b, const char *s)
+{
+    kb_buf_putc(b, '"');
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            kb_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            kb_buf_printf(b, "\\u%04x", ch);
+        else
+            kb_buf_putc(b, (char)ch);
+    }
+    kb_buf_putc(b, '"');
+}
+
+/* A PostgreSQL text[] literal of the tags, in the arena. */
+static const char *tags_literal(struct kb_arena *arena, const char **tags, int n)
+{
+    struct kb_buf b;
+    kb_buf_init(&b);
+    kb_buf_putc(&b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            kb_buf_putc(&b, ',');
+        kb_buf_putc(&b, '"');
+        for (const char *p = tags[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                kb_buf_putc(&b, '\\');
+            kb_buf_putc(&b, *p);
+        }
+        kb_buf_putc(&b, '"');
+    }
+    kb_buf_putc(&b, '}');
+    const char *out = kb_arena_strndup(arena, b.data, b.len);
+    kb_buf_release(&b);
+    return out;
+}
+
+/*
+ * The document hash: the chunker's hash of text + chunk settings, then the
+ * embedding model and everything else that reaches the rows (title, url,
+ * metadata, learnings fields), so any change re-loads the source and a model
+ * change re-embeds it.
+ */
+static void document_hash(struct run *r, const struct kb_document *d, char out[65])
+{
+    char text_hash[65];
+    chunk_document_hash(d->text, d->len, &r->copts, text_hash);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    kb_buf_printf(&b, "kbpipe-doc-v1\n%s\n%s\n%d\n", text_hash, r->model, (int)d->target);
+    const char *fields[] = { d->title, d->url, d->author, d->metadata_json, d->learning_type,
+                             d->category, d->impact_level };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        kb_buf_printf(&b, "%s\n", fields[i] ? fields[i] : "\x01");
+    for (int i = 0; i < d->n_tags; i++)
+        kb_buf_printf(&b, "%s\x02", d->tags[i]);
+    kb_buf_printf(&b, "\n%.6f", d->confidence_score);
+    chunk_hash_hex(b.data, b.len, out);
+    kb_buf_release(&b);
+}
+
+static void remember_row_stat(struct run *r, int stat_index)
+{
+    int n = load_batch_rows(r->batch);
+    if (n > r->cap_row_stat) {
+        r->cap_row_stat = n * 2;
+        r->row_stat = kb_xrealloc(r->row_stat, (size_t)r->cap_row_stat * sizeof *r->row_stat);
+    }
+    r->row_stat[n - 1] = stat_index;
+}
+
+static enum kb_code flush_batch(struct run *r, struct kb_err *err);
+
+/* Queue one document's rows in the batch (or skip it as unchanged). */
+static enum kb_code add_document(struct run *r, int si, const struct kb_document *d,
+                                 struct kb_err *err)
+{
+    struct load_source_stats *st = &r->stats[si];
+    st->read++;
+    if (!load_in_shard(r->sess, d->source_type, d->source_id)) {
+        st->out_of_shard++;
+        return KB_OK;
+    }
+    char doc_hash[65];
+    document_hash(r, d, doc_hash);
+    long new_before = load_session_counts(r->sess)->sources_new;
+    if (load_source_unchanged(r->sess, d->source_type, d->source_id, doc_hash)) {
+        st->unchanged++;
+        return KB_OK;
+    }
+    if (load_session_counts(r->sess)->sources_new > new_before)
+        st->added++;
+    else
+        st->changed++;
+    struct load_source src = {
+        .source_type = d->source_type, .source_id = d->source_id, .title = d->title,
+        .url = d->url, .file_path = d->file_path, .author = d->author,
+        .metadata_json = d->metadata_json, .is_learning = d->target == KB_TARGET_LEARNINGS,
+    };
+    memcpy(src.doc_hash, doc_hash, sizeof doc_hash);
+    int bi = load_batch_add_source(r->batch, &src);
+    if (d->target == KB_TARGET_LEARNINGS) {
+        struct load_learning l = {
+            .title = d->title && *d->title ? d->title : d->source_id,
+            .content = d->text, .learning_type = d->learning_type, .category = d->category,
+            .impact_level = d->impact_level,
+            .tags_literal = d->n_tags ? tags_literal(r->arena, d->tags, d->n_tags) : NULL,
+        };
+        chunk_hash_hex(d->text, d->len, l.content_hash);
+        char conf[32];
+        if (d->confidence_score >= 0) {
+            snprintf(conf, sizeof conf, "%.4f", d->confidence_score);
+            l.confidence_score = conf;
+        }
+        struct kb_buf meta;
+        kb_buf_init(&meta);
+        /* the source's metadata object, plus what reuse and dedup look up */
+        size_t mlen = strlen(d->metadata_json);
+        kb_buf_append(&meta, d->metadata_json, mlen > 1 ? mlen - 1 : 1);
+        kb_buf_printf(&meta, "%s\"content_hash\":\"%s\",\"embedding_model\":",
+                      mlen > 2 ? "," : "", l.content_hash);
+        json_escape_into(&meta, r->model);
+        kb_buf_puts(&meta, ",\"source_id\":");
+        json_escape_into(&meta, d->source_id);
+        kb_buf_putc(&meta, '}');
+        l.metadata_json = meta.data;
+        load_batch_add_learning(r->batch, bi, &l);
+        kb_buf_release(&meta);
+        remember_row_stat(r, si);
+        st->chunks++;
+        r->chunks_done++;
+    } else {
+        struct kb_chunk_list chunks = { 0 };
+        enum kb_code rc = chunk_document(d->text, d->len, &r->copts, r->tok, r->arena, &chunks,
+                                         err);
+        if (rc != KB_OK)
+            return rc;
+        struct kb_buf meta;
+        kb_buf_init(&meta);
+        for (int i = 0; i < chunks.n; i++) {
+            const struct kb_chunk *c = &chunks.items[i];
+            kb_buf_reset(&meta);
+            kb_buf_puts(&meta, "{\"chunker\":");
+            json_escape_into(&meta, r->chunker_sig);
+            kb_buf_puts(&meta, ",\"embedding_model\":");
+            json_escape_into(&meta, r->model);
+            if (c->heading_path) {
+                kb_buf_puts(&meta, ",\"heading_path\":");
+                json_escape_into(&meta, c->heading_path);
+            }
+            kb_buf_putc(&meta, '}');
+            struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
+                                     .token_count = c->token_count, .metadata_json = meta.data };
+            memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);
+            load_batch_add_chunk(r->batch, bi, &lc);
+            remember_row_stat(r, si);
+        }
+        kb_buf_release(&meta);
+        st->chunks += chunks.n;
+        r->chunks_done += chunks.n;
+    }
+    if (load_batch_is_full(r->batch))
+        return flush_batch(r, err);
+    return KB_OK;
+}
+
+/*
+ * Give every row of the batch its vector: stored ones by (content_hash,
+ * model) first, then the embedder for the rest; check and normalize; write
+ * the batch in one transaction.  Counts go to each row's source.
+ */
+static enum kb_code flush_batch(struct run *r, struct kb_err *err)
+{
+    int n = load_batch_rows(r->batch);
+    unsigned char *has = load_batch_has_vector(r->batch);
+    int n_reused = 0;
+    enum kb_code rc = KB_OK;
+    if (n > 0)   /* a read: a dry run also says what would be reused */
+        rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
+    if (rc == KB_OK && n > 0) {
+        /* rows the store already had are counted as reused per source */
+        unsigned char *before = kb_xmalloc((size_t)n);
+        memcpy(before, has, (size_t)n);
+        if (!r->args->is_dry_run)
+            rc = run_embed(r, err);
+        for (int i = 0; i < n; i++) {
+            struct load_source_stats *st = &r->stats[r->row_stat[i]];
+            if (before[i])
+                st->vectors_reused++;
+            else if (r->p->embedding.provider == PIPELINE_EMBED_IMPORT)
+                st->vectors_imported++;
+            else
+                st->vectors_computed++;
+        }
+        free(before);
+    }
+    if (rc == KB_OK)
+        rc = load_batch_flush(r->sess, r->batch, err);
+    return rc;
+}
+
+/* One pipeline source, start to end.  KB_OK also when inputs were rejected. */
+static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
+{
+    const struct ingest_source *src = &r->p->sources[si];
+    struct load_source_stats *st = &r->stats[si];
+    double t0 = kb_now();
+    struct ingest_reader *rd;
+    enum kb_code rc = ingest_open(src, ".", &rd, err);
+    if (rc != KB_OK) {
+        kb_err_prefix(err, "source %s", src->name);
+        return rc;
+    }
+    for (;;) {
+        struct kb_document *doc = NULL;
+        rc = ingest_next(rd, r->arena, &doc, err);
+        if (rc == KB_OK && doc == NULL)
+            break;
+        if (rc == KB_OK)
+            rc = add_document(r, si, doc, err);
+        const struct ingest_bad *bad = rc == KB_E_INPUT ? ingest_last_bad(rd) : NULL;
+        if (rc == KB_E_INPUT && src->on_error == INGEST_ON_ERROR_SKIP) {
+            /* a bad input: to the reject file, counted, and on to the next */
+            struct kb_err werr = { 0 };
+            if (!r->args->is_dry_run &&
+                ingest_rejects_add(r->rejects, src->name, err, bad, &werr) != KB_OK) {
+                *err = werr;
+                rc = KB_E_IO;
+            } else {
+                log_warn("%s%s%s (skipped: on_error is skip)", err->origin,
+                         err->origin[0] ? ": " : "", err->msg);
+                st->rejected++;
+                r->rejected++;
+                rc = KB_OK;
+                if (src->max_errors > 0 && st->rejected > src->max_errors)
+                    rc = KB_FAIL_AT(err, KB_E_INPUT, src->name,
+                                    "more than max_errors (%ld) inputs rejected; the run stops "
+                                    "(see %s)", src->max_errors,
+                                    r->rejects ? ingest_rejects_path(r->rejects) : "the log");
+            }
+        }
+        kb_arena_reset(r->arena);
+        if (rc != KB_OK)
+            break;
+        r->docs_done++;
+        progress(r, src->name, 0);
+    }
+    const struct ingest_stats *is = ingest_reader_stats(rd);
+    if (is->n_skipped)
+        log_info("source %s: %ld input(s) skipped with a note; last: %s", src->name,
+                 is->n_skipped, is->last_note);
+    ingest_close(rd);
+    st->seconds = kb_now() - t0;
+    if (rc != KB_OK && rc != KB_E_INPUT)
+        kb_err_prefix(err, "source %s", src->name);
+    return rc;
+}
+
+static void iso_now(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static enum kb_code write_report(const char *path, const char *json, struct kb_err *err)
+{
+    if (strcmp(path, "-") == 0) {
+        fputs(json, stdout);
+        fputc('\n', stdout);
+        return KB_OK;
+    }
+    char *tmp = kb_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    enum kb_code rc = KB_OK;
+    if (f == NULL || fputs(json, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
+        rc = KB_FAIL_AT(err, KB_E_IO, path, "cannot write the report; check the folder exists "
+                                            "and is writable");
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        rc = KB_FAIL_AT(err, KB_E_IO, path, "cannot move the report into place");
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+static enum load_dedup_action dedup_action_from(const struct kb_pipeline *p)
+{
+    /* the issue's default is mark; an explicit `dedup.action` wins */
+    if (pipeline_origin(p, "dedup.action") == NULL)
+        return LOAD_DEDUP_MARK;
+    return p->dedup.action == PIPELINE_DEDUP_REPORT  ? LOAD_DEDUP_REPORT
+           : p->dedup.action == PIPELINE_DEDUP_MERGE ? LOAD_DEDUP_MERGE
+                                                     : LOAD_DEDUP_MARK;
+}
+
+static const char *dedup_action_name(enum load_dedup_action a)
+{
+    return a == LOAD_DEDUP_REPORT ? "report" : a == LOAD_DEDUP_MERGE ? "merge" : "mark";
+}
+
+/* Open everything a run needs before the first document. */
+static enum kb_code run_open(struct run *r, struct kb_err *err)
+{
+    enum kb_code rc = pipeline_load(r->args->path, &r->p, err);
+    if (rc == KB_OK)
+        rc = pipeline_check(r->p, ".", err);
+    if (rc == KB_E_CONFIG && r->p) {
+        pipeline_diags_print(r->p, stderr);
+        return rc;
+    }
+    if (rc != KB_OK)
+        return rc;
+    chunk_opts_from(r->p, &r->copts);
+    if ((rc = chunk_opts_check(&r->copts, err)) != KB_OK)
+        return rc;
+    snprintf(r->chunker_sig, sizeof r->chunker_sig, "%s", chunk_opts_signature(&r->copts));
+    if ((rc = chunk_tokenizer_open(NULL, &r->tok, err)) != KB_OK)
+        return rc;
+    if ((rc = run_embedder_open(r, err)) != KB_OK)
+        return rc;
+    if (r->p->connection && kb_cli.db == NULL)
+        kb_cli.db = r->p->connection;
+    if ((rc = db_open(&r->conn, err)) != KB_OK)
+        return rc;
+    struct load_opts lo;
+    static char lock_name[300];
+    load_opts_from(r->p, r->args, &lo, lock_name, sizeof lock_name);
+    if ((rc = load_session_open(r->conn, &lo, &r->sess, err)) != KB_OK)
+        return rc;
+    r->batch = load_batch_new(r->sess);
+    r->arena = kb_arena_new();
+    r->stats = kb_xcalloc((size_t)(r->p->n_sources ? r->p->n_sources : 1), sizeof *r->stats);
+    for (int i = 0; i < r->p->n_sources; i++)
+        r->stats[i].name = r->p->sources[i].name;
+    if (!r->args->is_dry_run) {
+        char *path = r->p->reject_file ? kb_xstrdup(r->p->reject_file)
+                                       : kb_xasprintf("build/rejects/%s.jsonl", r->p->name);
+        rc = ingest_rejects_open(path, &r->rejects, err);
+        free(path);
+    }
+    return rc;
+}
+
+static void run_close(struct run *r)
+{
+    struct kb_err ignored;
+    if (r->rejects)
+        ingest_rejects_close(r->rejects, &ignored);
+    load_batch_free(r->batch);
+    kb_arena_free(r->arena);
+    run_embedder_close(r);
+    chunk_tokenizer_free(r->tok);
+    db_close(r->conn);
+    pipeline_free(r->p);
+    free(r->stats);
+    free(r->row_stat);
+}
+
+static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
+{
+    struct run r = { 0 };
+    r.args = a;
+    r.started = kb_now();
+    r.is_tty = isatty(2);
+    struct load_report rep = { 0 };
+    iso_now(rep.started_at, sizeof rep.started_at);
+    enum kb_code rc = run_open(&r, err);
+    if (rc != KB_OK) {
+        if (r.sess)
+            load_session_close(r.sess, "failed", NULL, &(struct kb_err){ 0 });
+        r.sess = NULL;
+        run_close(&r);
+        return rc;
+    }
+    int is_full = a->is_full || r.p->mode == PIPELINE_FULL;
+    for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
+        rc = run_source(&r, i, err);
+    if (rc == KB_OK)
+        rc = flush_batch(&r, err);
+    progress(&r, r.p->name, 1);
+
+    /* the dedup pass over the learnings this run added or changed */
+    struct load_dedup_result dres = { 0 };
+    struct load_dedup_opts dopts = { 0 };
+    const char *const *touched = NULL;
+    int n_touched = load_session_touched_learnings(r.sess, &touched);
+    rep.has_dedup = rc == KB_OK && r.p->dedup.is_enabled && n_touched > 0 && !a->is_dry_run;
+    if (rep.has_dedup) {
+        dopts.action = dedup_action_from(r.p);
+        dopts.threshold = pipeline_origin(r.p, "dedup.threshold")
+                              ? r.p->dedup.threshold
+                              : load_dedup_default_threshold(r.model);
+        rc = load_dedup(r.conn, load_session_project_id(r.sess), touched, n_touched, &dopts,
+                        log_get_level() >= KB_LOG_INFO ? stderr : NULL, &dres, err);
+    }
+    /* --full deletes only after a complete scan with nothing rejected: a
+     * rejected input may be a source that still exists */
+    int do_full = is_full && rc == KB_OK && r.rejected == 0;
+    if (is_full && rc == KB_OK && r.rejected > 0)
+        log_warn("--full: deletions skipped because %ld input(s) were rejected; fix them and "
+                 "run again", r.rejected);
+    if (rc == KB_OK)
+        rc = load_session_finish(r.sess, do_full, err);
+    const char *status = rc != KB_OK ? "failed" : a->is_dry_run ? "dry-run"
+                         : r.rejected ? "partial" : "succeeded";
+    rep.pipeline = r.p->name;
+    rep.project = r.p->project;
+    rep.status = status;
+    rep.is_dry_run = a->is_dry_run;
+    rep.is_full = is_full;
+    rep.shard_k = a->shard_k;
+    rep.shard_n = a->shard_n;
+    rep.embedding_model = r.model;
+    rep.sources = r.stats;
+    rep.n_sources = r.p->n_sources;
+    rep.rejected = r.rejected;
+    rep.reject_file = r.rejects && r.rejected ? ingest_rejects_path(r.rejects) : NULL;
+    rep.error = rc != KB_OK ? err->msg : NULL;
+    rep.dedup.n_candidates = dres.n_candidates;
+    rep.dedup.n_pairs = dres.n_pairs;
+    rep.dedup.n_marked = dres.n_marked;
+    rep.dedup.n_merged = dres.n_merged;
+    rep.dedup.threshold = dopts.threshold;
+    rep.dedup.action = dedup_action_name(dopts.action);
+    rep.seconds = kb_now() - r.started;
+    rep.load = *load_session_counts(r.sess);
+    if (a->is_dry_run)
+        rep.deleted_planned = rep.load.sources_deleted;
+    char *json = load_report_json(&rep);
+    struct kb_err cerr = { 0 };
+    enum kb_code crc = load_session_close(r.sess, status, json, &cerr);
+    r.sess = NULL;
+    if (rc == KB_OK && crc != KB_OK) {
+        *err = cerr;
+        rc = crc;
+    }
+    if (!kb_cli.is_quiet || a->is_plan)
+        load_report_print(&rep, a->is_plan ? stdout : stderr);
+    if (a->report_path) {
+        struct kb_err werr = { 0 };
+        if (write_report(a->report_path, json, &werr) != KB_OK && rc == KB_OK) {
+            *err = werr;
+            rc = KB_E_IO;
+        }
+    }
+    free(json);
+    if (rc == KB_OK && !kb_cli.is_quiet && !a->is_plan)
+        log_info("%s: %ld document(s), %ld chunk(s), %.1f s", r.p->name, r.docs_done,
+                 r.chunks_done, kb_now() - r.started);
+    long rejected = r.rejected;
+    run_close(&r);
+    if (rc == KB_OK && rejected > 0)
+        return KB_PARTIAL;
+    return rc;
+}
+
+enum kb_code cmd_run(int argc, char **argv, struct kb_err *err)
+{
+    struct run_args a = { 0 };
+    enum kb_code rc = parse_args(argc, argv, &a, err);
+    if (rc == KB_PARTIAL)
+        return KB_OK;   /* --help */
+    if (rc != KB_OK)
+        return rc;
+    return run_pipeline(&a, err);
+}
+
+enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err)
+{
+    struct run_args a = { .is_plan = 1 };
+    enum kb_code rc = parse_args(argc, argv, &a, err);
+    if (rc == KB_PARTIAL)
+        return KB_OK;
+    if (rc != KB_OK)
+        return rc;
+    return run_pipeline(&a, err);
+}
