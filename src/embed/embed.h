@@ -196,6 +196,23 @@ int embed_normalize_one(float *v, int dim, char *why, size_t why_len);
  */
 void embed_hash_text(const char *text, size_t len, float out[KB_EMBED_DIM]);
 
+/* ---- similar pairs (similarity.c) ----------------------------------------- */
+
+/* Two rows i < j of a matrix and their cosine similarity. */
+struct embed_pair {
+    int i, j;
+    float similarity;
+};
+
+/*
+ * Every pair of rows of the row-major n x dim matrix m (unit vectors) whose
+ * dot product is at least threshold, by blocked cblas_sgemm (256 rows at a
+ * time, so memory is 256 x n floats whatever n is).  *pairs_out (caller
+ * frees; NULL when none) gets them in row order; returns how many.
+ */
+int embed_similar_pairs(const float *m, int n, int dim, float threshold,
+                        struct embed_pair **pairs_out);
+
 /* ---- the Batch API request file (export.c) ------------------------------- */
 
 struct embed_export_item {

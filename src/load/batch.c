@@ -207,8 +207,66 @@ int load_batch_row_token_count(const struct load_batch *b, int row)
     return b->rows[row].chunk.token_count;
 }
 
+const char *load_batch_row_source(const struct load_batch *b, int row, int *chunk_index)
+{
+    const struct batch_row *r = &b->rows[row];
+    if (chunk_index)
+        *chunk_index = r->is_learning ? 0 : r->chunk.chunk_index;
+    return b->sources[r->src_index].src.source_id;
+}
+
+int load_batch_row_group(const struct load_batch *b, int row) { return b->rows[row].src_index; }
+
+/* See load.h.  Compacts rows (with their vectors and origins) and sources. */
+int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row)
+{
+    unsigned char *drop = kb_xcalloc((size_t)(b->n_sources ? b->n_sources : 1), 1);
+    int *new_index = kb_xmalloc((size_t)(b->n_sources ? b->n_sources : 1) * sizeof *new_index);
+    for (int i = 0; i < b->n_rows; i++)
+        if (bad_row[i])
+            drop[b->rows[i].src_index] = 1;
+    int n_src = 0, n_dropped = 0;
+    for (int i = 0; i < b->n_sources; i++) {
+        if (drop[i]) {
+            new_index[i] = -1;
+            n_dropped++;
+            continue;
+        }
+        new_index[i] = n_src;
+        b->sources[n_src++] = b->sources[i];
+    }
+    b->n_sources = n_src;
+    int n_rows = 0;
+    for (int i = 0; i < b->n_rows; i++) {
+        int to = new_index[b->rows[i].src_index];
+        if (to < 0)
+            continue;
+        if (n_rows != i) {
+            b->rows[n_rows] = b->rows[i];
+            memcpy(b->matrix + (size_t)n_rows * KB_LOAD_DIM, b->matrix + (size_t)i * KB_LOAD_DIM,
+                   KB_LOAD_DIM * sizeof(float));
+            b->has_vector[n_rows] = b->has_vector[i];
+            b->origins[n_rows] = b->origins[i];
+        }
+        b->rows[n_rows++].src_index = to;
+    }
+    b->n_rows = n_rows;
+    int n_issues = 0;
+    for (int i = 0; i < b->n_issues; i++) {
+        int to = new_index[b->issues[i].src_index];
+        if (to < 0)
+            continue;
+        b->issues[n_issues] = b->issues[i];
+        b->issues[n_issues++].src_index = to;
+    }
+    b->n_issues = n_issues;
+    free(drop);
+    free(new_index);
+    return n_dropped;
+}
+
 /* Parse pgvector's binary form (dim, unused, floats, big-endian) into out. */
-static int vector_from_binary(const unsigned char *p, int len, float *out)
+int load_vector_from_binary(const unsigned char *p, int len, float *out)
 {
     if (len < 4)
         return 0;
@@ -270,7 +328,7 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
             if (b->has_vector[i] || hlen != 64 ||
                 memcmp(b->rows[i].chunk.content_hash, hash, 64) != 0)
                 continue;
-            if (vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
+            if (load_vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
                 b->has_vector[i] = 1;
                 (*n_reused)++;
             }

@@ -135,6 +135,18 @@ const char *load_batch_row_hash(const struct load_batch *b, int row);
 const char *load_batch_row_origin(const struct load_batch *b, int row);  /* "docs/a.md#3" */
 int load_batch_row_token_count(const struct load_batch *b, int row);
 unsigned char *load_batch_has_vector(struct load_batch *b);              /* n flags */
+/* The row's source_id (and chunk index; 0 for a learning): the import key. */
+const char *load_batch_row_source(const struct load_batch *b, int row, int *chunk_index);
+/* The index (as load_batch_add_source returned it) of the row's source. */
+int load_batch_row_group(const struct load_batch *b, int row);
+
+/*
+ * Take out of the batch every source that has a row flagged in bad_row[n
+ * rows], with all its rows and issues, so no source is written half: a
+ * document whose chunk could not be embedded stays fully old.  Returns
+ * how many sources went.  Row and source indexes change.
+ */
+int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row);
 
 /*
  * Fill rows that lack vectors from vectors already stored under the same
@@ -238,5 +250,12 @@ double load_dedup_default_threshold(const char *model);
 
 /* `kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]` */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
+
+/* ---- the main job (cmd_run.c) ------------------------------------------- */
+
+/* `kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N] [--report F]` */
+enum kb_code cmd_run(int argc, char **argv, struct kb_err *err);
+/* `kbpipe plan PIPELINE.yaml`: a dry run with the table on stdout. */
+enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_LOAD_H */

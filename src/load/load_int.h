@@ -34,6 +34,10 @@ int load_uuid_parse(const char *text, unsigned char out[16]);
 /* ---- sql_array.c: text[] literals for set-based statements ------------- */
 
 /* Append one element to a PostgreSQL array literal under construction. */
+/* pgvector's binary send format (dim, unused, big-endian floats) -> out[KB_LOAD_DIM];
+ * 0 when the length or dimension is not the schema's. */
+int load_vector_from_binary(const unsigned char *p, int len, float *out);
+
 void load_array_add(struct kb_buf *b, const char *s);   /* s NULL -> NULL element */
 void load_array_open(struct kb_buf *b);
 void load_array_close(struct kb_buf *b);

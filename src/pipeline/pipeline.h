@@ -25,7 +25,8 @@ enum pipeline_splitter { PIPELINE_SPLIT_MARKDOWN = 0, PIPELINE_SPLIT_RECURSIVE,
 enum pipeline_unit { PIPELINE_UNIT_TOKENS = 0, PIPELINE_UNIT_CHARS };
 enum pipeline_provider { PIPELINE_EMBED_HASH = 0, PIPELINE_EMBED_IMPORT,
                          PIPELINE_EMBED_OPENAI };
-enum pipeline_import_format { PIPELINE_IMPORT_JSONL = 0, PIPELINE_IMPORT_CSV };
+enum pipeline_import_format { PIPELINE_IMPORT_JSONL = 0, PIPELINE_IMPORT_CSV,
+                               PIPELINE_IMPORT_OPENAI_BATCH };
 enum pipeline_index_strategy { PIPELINE_INDEX_AUTO = 0, PIPELINE_INDEX_KEEP,
                                PIPELINE_INDEX_REBUILD };
 enum pipeline_dedup_action { PIPELINE_DEDUP_REPORT = 0, PIPELINE_DEDUP_MARK,
@@ -40,7 +41,7 @@ struct pipeline_chunking {
 
 struct pipeline_embedding {
     enum pipeline_provider provider;   /* default hash */
-    const char *model;                 /* default "hash-1536" for hash */
+    const char *model;                 /* hash: "kbpipe-hash-v1" (the only one) */
     int dimensions;                    /* must be 1536 */
     const char *base_url;              /* openai */
     const char *api_key_env;           /* openai: the variable holding the key */
@@ -60,8 +61,8 @@ struct pipeline_load {
 
 struct pipeline_dedup {
     int is_enabled;                    /* default 1 when any source targets learnings */
-    double threshold;                  /* default 0.92 */
-    enum pipeline_dedup_action action; /* default report */
+    double threshold;                  /* -1: the model's calibrated default */
+    enum pipeline_dedup_action action; /* default mark */
 };
 
 /* A pipeline file, read.  Free with pipeline_free(). */

@@ -373,7 +373,7 @@ static void read_embedding(struct ctx *c, const struct node *root)
     const struct node *m = want_map(c, lookup(root, "embedding"), "embedding",
                                     "embedding: {provider: hash}");
     if (m == NULL) {
-        e->model = "kbpipe-hash-1536";
+        e->model = "kbpipe-hash-v1";
         return;
     }
     static const char *const keys[] = { "provider", "model", "dimensions", "base_url",
@@ -381,7 +381,7 @@ static void read_embedding(struct ctx *c, const struct node *root)
                                         "max_retries", "file", "format", NULL };
     check_keys(c, m, "embedding", keys);
     static const char *const providers[] = { "hash", "import", "openai", NULL };
-    static const char *const formats[] = { "jsonl", "csv", NULL };
+    static const char *const formats[] = { "jsonl", "csv", "openai_batch", NULL };
     int v;
     if (want_enum(c, lookup(m, "provider"), "embedding.provider", providers, &v))
         e->provider = (enum pipeline_provider)v;
@@ -423,7 +423,12 @@ static void read_embedding(struct ctx *c, const struct node *root)
         if (e->model == NULL)
             e->model = "imported";
     } else if (e->model == NULL) {
-        e->model = "kbpipe-hash-1536";
+        e->model = "kbpipe-hash-v1";
+    } else if (strcmp(e->model, "kbpipe-hash-v1") != 0) {
+        const struct node *mn = lookup(m, "model");
+        pipeline_diag_add(c->p, mn ? &mn->at : pat, "embedding.model '%s' is not the hash "
+                          "provider's model; the built-in embedder is 'kbpipe-hash-v1' (or "
+                          "remove the key)", e->model);
     }
 }
 
@@ -456,9 +461,10 @@ static void read_dedup(struct ctx *c, const struct node *root, int has_learnings
 {
     struct pipeline_dedup *d = &c->p->dedup;
     d->is_enabled = has_learnings;
-    d->threshold = 0.92;
+    d->threshold = -1;                 /* the model's calibrated default */
+    d->action = PIPELINE_DEDUP_MARK;
     const struct node *m = want_map(c, lookup(root, "dedup"), "dedup",
-                                    "dedup: {enabled: true, threshold: 0.92, action: report}");
+                                    "dedup: {enabled: true, threshold: 0.7, action: mark}");
     if (m == NULL)
         return;
     static const char *const keys[] = { "enabled", "threshold", "action", NULL };
@@ -466,7 +472,7 @@ static void read_dedup(struct ctx *c, const struct node *root, int has_learnings
     static const char *const actions[] = { "report", "mark", "merge", NULL };
     int v;
     want_bool(c, lookup(m, "enabled"), "dedup.enabled", &d->is_enabled);
-    want_double(c, lookup(m, "threshold"), "dedup.threshold", 0, 1, "threshold: 0.92",
+    want_double(c, lookup(m, "threshold"), "dedup.threshold", 0, 1, "threshold: 0.7",
                 &d->threshold);
     if (want_enum(c, lookup(m, "action"), "dedup.action", actions, &v))
         d->action = (enum pipeline_dedup_action)v;

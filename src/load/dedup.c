@@ -1,5 +1,5 @@
 /*
- * dedup.c - the dedup pass over learnings (issue 7).
+ * dedup.c - the dedup pass over learnings.
  *
  * Candidates are the learnings a run inserted or changed (or, for `kbpipe
  * dedup`, every learning of the project).  Pairs come from two places:
@@ -43,6 +43,7 @@ struct pair {
     double similarity;
 };
 
+/* qsort order: the most similar pair first. */
 static int by_similarity_desc(const void *x, const void *y)
 {
     const struct pair *p = x, *q = y;
@@ -81,14 +82,8 @@ static enum kb_code fetch(struct db_conn *conn, const char *project_id, const ch
     int kept = 0;
     for (int r = 0; r < n; r++) {
         const unsigned char *v = (const unsigned char *)PQgetvalue(res, r, 4);
-        if (PQgetlength(res, r, 4) != 4 + 4 * KB_LOAD_DIM)
+        if (!load_vector_from_binary(v, PQgetlength(res, r, 4), m + (size_t)kept * KB_LOAD_DIM))
             continue;
-        for (int k = 0; k < KB_LOAD_DIM; k++) {
-            const unsigned char *q = v + 4 + 4 * k;
-            uint32_t bits = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
-                            ((uint32_t)q[2] << 8) | q[3];
-            memcpy(&m[(size_t)kept * KB_LOAD_DIM + k], &bits, 4);
-        }
         snprintf(c[kept].id, sizeof c[kept].id, "%.*s", PQgetlength(res, r, 0),
                  PQgetvalue(res, r, 0));
         snprintf(c[kept].created, sizeof c[kept].created, "%.*s", PQgetlength(res, r, 1),
@@ -151,6 +146,7 @@ static enum kb_code db_matches(struct db_conn *conn, const char *project_id,
     return KB_OK;
 }
 
+/* Carry out one pair's action (mark: one statement; merge: one transaction). */
 static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
                           const char *keeper, const char *dup, double similarity,
                           struct kb_err *err)
@@ -190,6 +186,7 @@ static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
     return rc;
 }
 
+/* See load.h. */
 enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char *const *ids,
                         int n_ids, const struct load_dedup_opts *o, FILE *out,
                         struct load_dedup_result *result, struct kb_err *err)
@@ -268,4 +265,17 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
         free(c[i].title);
     free(c);
     return rc;
+}
+
+/*
+ * kbpipe-hash-v1: 0.70, calibrated on tests/data/embed pairs (near-duplicates
+ * score 0.745 and up, related-but-distinct texts 0.503 and below; see
+ * docs/loading.md, "Dedup").  Other models: 0.95, a conservative value for
+ * dense embedding models that pipelines override.
+ */
+double load_dedup_default_threshold(const char *model)
+{
+    if (model && strcmp(model, "kbpipe-hash-v1") == 0)
+        return 0.70;
+    return 0.95;
 }

@@ -43,8 +43,11 @@ struct run {
     struct load_batch *batch;
     struct chunk_tokenizer *tok;
     struct chunk_opts copts;
-    char chunker_sig[128];
-    struct embedder *emb;
+    char chunker_sig[CHUNK_SIGNATURE_MAX];
+    struct embed_opts eopts;
+    struct embed_embedder *emb;
+    struct embed_row *erows;           /* the batch's rows as the embedder sees them */
+    int cap_erows;
     const char *model;
     struct kb_arena *arena;
     struct ingest_rejects *rejects;
@@ -305,6 +308,9 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
     };
     memcpy(src.doc_hash, doc_hash, sizeof doc_hash);
     int bi = load_batch_add_source(r->batch, &src);
+    if (d->issue && r->p->sources[si].type == INGEST_GITHUB_ISSUES &&
+        r->p->sources[si].u.issues.upsert_issues)
+        load_batch_add_issue(r->batch, bi, d->issue);
     if (d->target == KB_TARGET_LEARNINGS) {
         struct load_learning l = {
             .title = d->title && *d->title ? d->title : d->source_id,
@@ -370,6 +376,124 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
     return KB_OK;
 }
 
+/* The embedder the pipeline's embedding: block describes. */
+static enum kb_code run_embedder_open(struct run *r, struct kb_err *err)
+{
+    const struct pipeline_embedding *pe = &r->p->embedding;
+    struct embed_opts *o = &r->eopts;
+    embed_opts_defaults(o);
+    o->provider = pe->provider == PIPELINE_EMBED_IMPORT   ? EMBED_IMPORT
+                  : pe->provider == PIPELINE_EMBED_OPENAI ? EMBED_OPENAI
+                                                          : EMBED_HASH;
+    o->model = pe->model;
+    if (o->provider == EMBED_OPENAI) {
+        o->openai.base_url = pe->base_url;
+        o->openai.api_key_env = pe->api_key_env;
+        o->openai.dimensions = pe->dimensions;
+        o->openai.max_items_per_request = pe->batch_size;
+        o->openai.timeout_ms = pe->timeout_ms;
+        o->openai.max_retries = pe->max_retries;
+    } else if (o->provider == EMBED_IMPORT) {
+        o->import.path = pe->import_file;
+        o->import.format = pe->import_format == PIPELINE_IMPORT_CSV ? EMBED_IMPORT_CSV
+                           : pe->import_format == PIPELINE_IMPORT_OPENAI_BATCH
+                               ? EMBED_IMPORT_OPENAI_BATCH
+                               : EMBED_IMPORT_JSONL;
+    }
+    enum kb_code rc = embed_embedder_new(o, &r->emb, err);
+    if (rc == KB_OK)
+        r->model = embed_embedder_model(r->emb);
+    return rc;
+}
+
+/*
+ * Embed the batch's rows that have no vector yet.  Rows the embedder
+ * rejects (not in the import file, a bad vector) take their whole source
+ * out of the batch, into the reject file: the source stays fully old and
+ * the next run tries it again.
+ */
+static enum kb_code run_embed(struct run *r, struct kb_err *err)
+{
+    int n = load_batch_rows(r->batch);
+    if (n > r->cap_erows) {
+        r->cap_erows = n * 2;
+        r->erows = kb_xrealloc(r->erows, (size_t)r->cap_erows * sizeof *r->erows);
+    }
+    unsigned char *has = load_batch_has_vector(r->batch);
+    for (int i = 0; i < n; i++) {
+        struct embed_row *er = &r->erows[i];
+        memset(er, 0, sizeof *er);
+        er->text = load_batch_row_text(r->batch, i, &er->len);
+        er->content_hash = load_batch_row_hash(r->batch, i);
+        er->source_id = load_batch_row_source(r->batch, i, &er->chunk_index);
+        er->origin = load_batch_row_origin(r->batch, i);
+        er->token_count = load_batch_row_token_count(r->batch, i);
+        er->state = has[i] ? EMBED_ROW_REUSED : EMBED_ROW_PENDING;
+    }
+    struct embed_batch eb;
+    embed_batch_wrap(&eb, load_batch_matrix(r->batch), r->erows, n);
+    enum kb_code rc = r->args->is_dry_run ? KB_OK : embed_batch_compute(r->emb, &eb, err);
+    for (int i = 0; i < n; i++) {
+        struct load_source_stats *st = &r->stats[r->row_stat[i]];
+        switch (r->erows[i].state) {
+        case EMBED_ROW_REUSED: st->vectors_reused++; break;
+        case EMBED_ROW_IMPORTED: st->vectors_imported++; break;
+        case EMBED_ROW_REJECTED: break;
+        default: st->vectors_computed++; break;   /* a dry run: would compute */
+        }
+    }
+    if (rc == KB_OK || rc == KB_PARTIAL)
+        for (int i = 0; i < n; i++)
+            if (r->erows[i].state != EMBED_ROW_REJECTED)
+                has[i] = 1;
+    if (rc == KB_PARTIAL) {
+        unsigned char *bad = kb_xcalloc((size_t)n, 1);
+        rc = KB_OK;
+        for (int i = 0; i < n && rc == KB_OK; i++) {
+            if (r->erows[i].state != EMBED_ROW_REJECTED)
+                continue;
+            bad[i] = 1;
+            struct kb_err rerr = { 0 };
+            KB_FAIL_AT(&rerr, KB_E_EMBED, r->erows[i].origin, "%s; the document is left as "
+                       "it was", r->erows[i].reject);
+            log_warn("%s: %s", rerr.origin, rerr.msg);
+            int si = r->row_stat[i];
+            struct kb_err werr = { 0 };
+            if (r->rejects && ingest_rejects_add(r->rejects, r->stats[si].name, &rerr, NULL,
+                                                 &werr) != KB_OK) {
+                *err = werr;
+                rc = KB_E_IO;
+            }
+        }
+        /* one rejected document per source with a bad row */
+        int prev = -1;
+        for (int i = 0; i < n; i++) {
+            if (!bad[i])
+                continue;
+            int g = load_batch_row_group(r->batch, i);
+            if (g != prev) {
+                r->stats[r->row_stat[i]].rejected++;
+                r->rejected++;
+                prev = g;
+            }
+        }
+        /* keep row_stat aligned with the rows that stay */
+        int k = 0;
+        unsigned char *dropped_src = kb_xcalloc((size_t)n, 1);
+        for (int i = 0; i < n; i++)
+            if (bad[i])
+                dropped_src[load_batch_row_group(r->batch, i)] = 1;
+        for (int i = 0; i < n; i++)
+            if (!dropped_src[load_batch_row_group(r->batch, i)])
+                r->row_stat[k++] = r->row_stat[i];
+        load_batch_drop_sources(r->batch, bad);
+        free(dropped_src);
+        free(bad);
+    }
+    embed_batch_release(&eb);
+    return rc;
+}
+
 /*
  * Give every row of the batch its vector: stored ones by (content_hash,
  * model) first, then the embedder for the rest; check and normalize; write
@@ -377,29 +501,14 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
  */
 static enum kb_code flush_batch(struct run *r, struct kb_err *err)
 {
-    int n = load_batch_rows(r->batch);
-    unsigned char *has = load_batch_has_vector(r->batch);
     int n_reused = 0;
     enum kb_code rc = KB_OK;
-    if (n > 0)   /* a read: a dry run also says what would be reused */
-        rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
-    if (rc == KB_OK && n > 0) {
-        /* rows the store already had are counted as reused per source */
-        unsigned char *before = kb_xmalloc((size_t)n);
-        memcpy(before, has, (size_t)n);
-        if (!r->args->is_dry_run)
-            rc = run_embed(r, err);
-        for (int i = 0; i < n; i++) {
-            struct load_source_stats *st = &r->stats[r->row_stat[i]];
-            if (before[i])
-                st->vectors_reused++;
-            else if (r->p->embedding.provider == PIPELINE_EMBED_IMPORT)
-                st->vectors_imported++;
-            else
-                st->vectors_computed++;
-        }
-        free(before);
-    }
+    if (load_batch_rows(r->batch) == 0)
+        return load_batch_flush(r->sess, r->batch, err);   /* issues-only sources */
+    /* a read: a dry run also says what would be reused */
+    rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
+    if (rc == KB_OK)
+        rc = run_embed(r, err);
     if (rc == KB_OK)
         rc = load_batch_flush(r->sess, r->batch, err);
     return rc;
@@ -522,7 +631,7 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     chunk_opts_from(r->p, &r->copts);
     if ((rc = chunk_opts_check(&r->copts, err)) != KB_OK)
         return rc;
-    snprintf(r->chunker_sig, sizeof r->chunker_sig, "%s", chunk_opts_signature(&r->copts));
+    chunk_opts_signature(&r->copts, r->chunker_sig);
     if ((rc = chunk_tokenizer_open(NULL, &r->tok, err)) != KB_OK)
         return rc;
     if ((rc = run_embedder_open(r, err)) != KB_OK)
@@ -557,7 +666,8 @@ static void run_close(struct run *r)
         ingest_rejects_close(r->rejects, &ignored);
     load_batch_free(r->batch);
     kb_arena_free(r->arena);
-    run_embedder_close(r);
+    embed_embedder_free(r->emb);
+    free(r->erows);
     chunk_tokenizer_free(r->tok);
     db_close(r->conn);
     pipeline_free(r->p);

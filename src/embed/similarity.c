@@ -3,8 +3,8 @@
  * blocked matrix products (cblas_sgemm): for rows i of a block and all rows
  * j > i, S = M_block x M^T.  A block of 256 rows against n rows needs
  * 256 x n floats, so memory stays bounded for any n while the product runs
- * at BLAS speed.  Used by the dedup pass (src/load/dedup.c) for learnings
- * of one run before they are compared with the database.
+ * at BLAS speed.  Used by the dedup pass (src/load/dedup.c) for the
+ * learnings of one run before they are compared with the database.
  */
 #include "embed/embed.h"
 
@@ -13,6 +13,7 @@
 
 #define SIM_BLOCK 256
 
+/* See embed.h. */
 int embed_similar_pairs(const float *m, int n, int dim, float threshold,
                         struct embed_pair **pairs_out)
 {
