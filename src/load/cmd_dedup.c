@@ -23,13 +23,14 @@ static const char USAGE[] =
     "                   default: the calibrated value of the project's embedding\n"
     "                   model (docs/embeddings.md), 0.95 for other models\n"
     "  --action A       report: list pairs only; mark (default): record duplicate_of\n"
-    "                   and duplicate_similarity in the duplicate's metadata;\n"
+    "                   and similarity in the duplicate's metadata;\n"
     "                   merge: union tags, sum usage counts, keep the higher\n"
     "                   confidence into the keeper and delete the duplicate\n"
     "\n"
     "Example:\n"
-    "  kbpipe dedup --project supervisor-learnings --action report\n";
+    "  kbpipe dedup --project supervisor-service --action report\n";
 
+/* See load.h. */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
 {
     static const struct option longopts[] = {

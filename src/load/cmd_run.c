@@ -56,6 +56,8 @@ struct run {
     int cap_row_stat;
     long rejected;
     int is_tty;
+    struct kb_buf planned;             /* plan: "add  SOURCE_ID" lines, capped */
+    int n_planned;
     double started, last_progress;
     long docs_done, chunks_done;
 };
@@ -280,6 +282,11 @@ static void remember_row_stat(struct run *r, int stat_index)
 
 static enum kb_code flush_batch(struct run *r, struct kb_err *err);
 
+/* plan lists this many documents by name, then counts the rest */
+#define PLAN_MAX_NAMED 200
+
+static const char *src_name(const struct run *r, int si) { return r->p->sources[si].name; }
+
 /* Queue one document's rows in the batch (or skip it as unchanged). */
 static enum kb_code add_document(struct run *r, int si, const struct kb_document *d,
                                  struct kb_err *err)
@@ -297,10 +304,14 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
         st->unchanged++;
         return KB_OK;
     }
-    if (load_session_counts(r->sess)->sources_new > new_before)
+    int is_new = load_session_counts(r->sess)->sources_new > new_before;
+    if (is_new)
         st->added++;
     else
         st->changed++;
+    if (r->args->is_plan && r->n_planned++ < PLAN_MAX_NAMED)
+        kb_buf_printf(&r->planned, "  %-6s %s  %s\n", is_new ? "add" : "update", src_name(r, si),
+                      d->source_id);
     struct load_source src = {
         .source_type = d->source_type, .source_id = d->source_id, .title = d->title,
         .url = d->url, .file_path = d->file_path, .author = d->author,
@@ -620,6 +631,8 @@ static const char *dedup_action_name(enum load_dedup_action a)
 static enum kb_code run_open(struct run *r, struct kb_err *err)
 {
     enum kb_code rc = pipeline_load(r->args->path, &r->p, err);
+    if (rc == KB_E_IO)
+        rc = err->code = KB_E_CONFIG;   /* no pipeline to run: exit 2, as validate */
     if (rc == KB_OK)
         rc = pipeline_check(r->p, ".", err);
     if (rc == KB_E_CONFIG && r->p) {
@@ -673,6 +686,7 @@ static void run_close(struct run *r)
     pipeline_free(r->p);
     free(r->stats);
     free(r->row_stat);
+    kb_buf_release(&r->planned);
 }
 
 static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
@@ -755,6 +769,11 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
     }
     if (!kb_cli.is_quiet || a->is_plan)
         load_report_print(&rep, a->is_plan ? stdout : stderr);
+    if (a->is_plan && r.n_planned) {
+        fprintf(stdout, "\ndocuments to load:\n%s", r.planned.data);
+        if (r.n_planned > PLAN_MAX_NAMED)
+            fprintf(stdout, "  ... and %d more\n", r.n_planned - PLAN_MAX_NAMED);
+    }
     if (a->report_path) {
         struct kb_err werr = { 0 };
         if (write_report(a->report_path, json, &werr) != KB_OK && rc == KB_OK) {

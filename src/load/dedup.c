@@ -14,7 +14,7 @@
  * already marked or merged in this pass is not used again, so chains
  * (A~B, B~C) resolve to one keeper per duplicate.  Actions:
  *   report  list the pairs, change nothing;
- *   mark    metadata.duplicate_of = keeper id, metadata.duplicate_similarity;
+ *   mark    metadata.duplicate_of = keeper id, metadata.similarity;
  *   merge   keeper gets the union of tags, the sum of usage counts, the
  *           higher confidence and the duplicate's applications; the
  *           duplicate is deleted.  One transaction per pair.
@@ -52,8 +52,8 @@ static int by_similarity_desc(const void *x, const void *y)
 
 /* Fetch candidates (ids NULL: the whole project) with their vectors. */
 static enum kb_code fetch(struct db_conn *conn, const char *project_id, const char *const *ids,
-                          int n_ids, struct candidate **out, float **matrix, int *n_out,
-                          struct kb_err *err)
+                          int n_ids, int with_marked, struct candidate **out, float **matrix,
+                          int *n_out, struct kb_err *err)
 {
     struct kb_buf arr;
     kb_buf_init(&arr);
@@ -61,15 +61,15 @@ static enum kb_code fetch(struct db_conn *conn, const char *project_id, const ch
     for (int i = 0; i < n_ids; i++)
         load_array_add(&arr, ids[i]);
     load_array_close(&arr);
-    const char *p[] = { project_id, ids ? arr.data : NULL };
+    const char *p[] = { project_id, ids ? arr.data : NULL, with_marked ? "t" : "f" };
     PGresult *res = PQexecParams(db_conn_pg(conn),
         "SELECT id::text, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
         "  coalesce(verified, false)::int::text, coalesce(title, ''), embedding"
         " FROM learnings WHERE project_id = $1 AND embedding IS NOT NULL"
         "  AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))"
-        "  AND NOT (metadata ? 'duplicate_of')"
+        "  AND ($3::bool OR NOT (metadata ? 'duplicate_of'))"
         " ORDER BY created_at, id",
-        2, NULL, p, NULL, NULL, 1);
+        3, NULL, p, NULL, NULL, 1);
     kb_buf_release(&arr);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         enum kb_code rc = db_result_error(conn, res, "reading learnings for dedup", err);
@@ -102,11 +102,12 @@ static enum kb_code fetch(struct db_conn *conn, const char *project_id, const ch
 /* Matches in the project outside the candidate set, via find_similar_learnings. */
 static enum kb_code db_matches(struct db_conn *conn, const char *project_id,
                                struct candidate *c, int n, const char *threshold,
+                               int with_marked,
                                struct pair **pairs, int *n_pairs, int *cap,
                                struct kb_err *err)
 {
     for (int i = 0; i < n; i++) {
-        const char *p[] = { c[i].id, project_id, threshold };
+        const char *p[] = { c[i].id, project_id, threshold, with_marked ? "t" : "f" };
         struct db_rows *rows;
         enum kb_code rc = db_exec(conn,
             "SELECT f.learning_id::text, coalesce(f.title, ''), f.similarity::text,"
@@ -116,8 +117,8 @@ static enum kb_code db_matches(struct db_conn *conn, const char *project_id,
             "  LATERAL find_similar_learnings(me.embedding, $2::uuid, $3::float8) f"
             " JOIN learnings l ON l.id = f.learning_id"
             " WHERE me.id = $1::uuid AND f.learning_id <> me.id"
-            "  AND NOT (l.metadata ? 'duplicate_of')",
-            3, p, &rows, err);
+            "  AND ($4::bool OR NOT (l.metadata ? 'duplicate_of'))",
+            4, p, &rows, err);
         if (rc != KB_OK)
             return rc;
         for (int r = 0; r < db_rows_count(rows); r++) {
@@ -157,7 +158,7 @@ static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
     if (action == LOAD_DEDUP_MARK)
         return db_exec(conn,
                        "UPDATE learnings SET metadata = metadata || jsonb_build_object("
-                       "'duplicate_of', $1::text, 'duplicate_similarity', $3::float8),"
+                       "'duplicate_of', $1::text, 'similarity', $3::float8),"
                        " updated_at = now() WHERE id = $2::uuid",
                        3, p, NULL, err);
     enum kb_code rc = db_begin(conn, err);
@@ -197,7 +198,9 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     int n = 0;
     if (ids != NULL && n_ids == 0)
         return KB_OK;
-    enum kb_code rc = fetch(conn, project_id, ids, n_ids, &c, &m, &n, err);
+    /* merging also folds in duplicates an earlier pass only marked */
+    int with_marked = o->action == LOAD_DEDUP_MERGE;
+    enum kb_code rc = fetch(conn, project_id, ids, n_ids, with_marked, &c, &m, &n, err);
     if (rc != KB_OK)
         return rc;
     struct pair *pairs = NULL;
@@ -219,7 +222,8 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     free(m);
     char threshold[32];
     snprintf(threshold, sizeof threshold, "%.6f", o->threshold);
-    rc = db_matches(conn, project_id, c, n, threshold, &pairs, &n_pairs, &cap, err);
+    rc = db_matches(conn, project_id, c, n, threshold, with_marked, &pairs, &n_pairs, &cap,
+                    err);
     if (rc == KB_OK)
         qsort(pairs, (size_t)n_pairs, sizeof *pairs, by_similarity_desc);
     result->n_candidates = n;
