@@ -5,6 +5,9 @@
 # 1. npm ci installs tests/ref/package-lock.json (tiktoken 1.0.22 and the
 #    Unicode 16.0 data the class tables were generated from) into
 #    .cache/ref/node_modules; the lock file pins each tarball's sha512.
+#    Works with Debian 12's own npm 9.2.0 / node 18 as with npm 11 / node 20.
+#    On failure the first lines of npm's error are printed; an untrusted TLS
+#    certificate (a proxy that intercepts TLS) is named as such.
 # 2. The package's encoders/cl100k_base.json is checked against the SHA-256
 #    pinned below and copied to .cache/kbpipe/cl100k_base.json, where
 #    chunk_tokenizer_open() looks for it (docs/tokenizer.md).
@@ -33,8 +36,18 @@ if ! have_ref; then
   echo "fetch-tokenizer: installing tiktoken $TIKTOKEN_VERSION into $ref" >&2
   mkdir -p "$ref"
   cp "$root/tests/ref/package.json" "$root/tests/ref/package-lock.json" "$ref/"
-  npm ci --prefix "$ref" --no-audit --no-fund --loglevel=error >/dev/null 2>"$ref/npm.log" ||
-    { echo "fetch-tokenizer: 'npm ci' failed (see $ref/npm.log); check that the npm registry is reachable" >&2; exit 1; }
+  if ! npm ci --prefix "$ref" --no-audit --no-fund --loglevel=error >/dev/null 2>"$ref/npm.log"; then
+    echo "fetch-tokenizer: 'npm ci' failed (npm $(npm --version 2>/dev/null), node $(node --version 2>/dev/null)); $ref/npm.log says:" >&2
+    grep -m 3 -E '^npm (ERR!|error) ' "$ref/npm.log" | sed 's/^/  /' >&2 || true
+    if grep -qE 'SELF_SIGNED_CERT|UNABLE_TO_(GET_ISSUER_CERT|VERIFY_LEAF)|CERT_(UNTRUSTED|HAS_EXPIRED)|certificate' "$ref/npm.log"; then
+      # Debian's node trusts the system store: a TLS-intercepting proxy's CA goes
+      # into /usr/local/share/ca-certificates + update-ca-certificates
+      echo "fetch-tokenizer: the registry's TLS certificate is not trusted here (a TLS-intercepting proxy?): add its CA to the system store (/usr/local/share/ca-certificates, then update-ca-certificates) or point NODE_EXTRA_CA_CERTS at it, then run 'make deps' again" >&2
+    else
+      echo "fetch-tokenizer: check that the npm registry is reachable, then run 'make deps' again" >&2
+    fi
+    exit 1
+  fi
 fi
 
 if ! sha_ok "$dst"; then
