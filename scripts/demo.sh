@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on the bundled samples, from an empty database:
-# migrate, seed, load the sample pipelines, then show what was loaded.
-# Run through `make demo`, which installs, builds and starts the database.
+# migrate, seed, run the sample pipelines (docs, issues, learnings with the
+# dedup pass), run them again (nothing to do), show a few loaded rows, then
+# search the sample corpus.  Run through `make demo`, which installs,
+# builds and starts the database first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kb=bin/kbpipe
@@ -11,24 +13,35 @@ step "kbpipe migrate up"
 $kb migrate up
 $kb migrate status
 
-if $kb seed --help >/dev/null 2>&1; then
-  step "kbpipe seed"
-  $kb seed
-fi
-if $kb run --help >/dev/null 2>&1; then
-  for p in pipelines/docs.yaml pipelines/issues.yaml pipelines/learnings.yaml; do
-    [ -f "$p" ] || continue
-    step "kbpipe run $p"
-    $kb run "$p"
-  done
-fi
-if $kb search --help >/dev/null 2>&1 && [ -f pipelines/docs.yaml ]; then
-  step "kbpipe search --project supervisor-docs 'how do I rotate a secret?'"
-  $kb search --project supervisor-docs -k 3 "how do I rotate a secret?"
-fi
-if $kb stats --help >/dev/null 2>&1; then
-  step "kbpipe stats"
-  $kb stats
-fi
+step "kbpipe seed"
+$kb seed
+
+for p in docs issues learnings; do
+  step "kbpipe run pipelines/$p.yaml"
+  $kb run "pipelines/$p.yaml"
+done
+
+step "kbpipe run pipelines/docs.yaml (again: unchanged sources are skipped, nothing is written)"
+$kb run pipelines/docs.yaml
+
+step "a few loaded rows"
+psql -X -P pager=off -v ON_ERROR_STOP=1 -c "
+  SELECT s.source_type, s.source_id, count(c.id) AS chunks, sum(c.token_count) AS tokens
+    FROM knowledge_sources s JOIN projects p ON p.id = s.project_id
+    LEFT JOIN knowledge_chunks c ON c.source_id = s.id
+   WHERE p.name = 'supervisor-service' AND s.source_type <> 'csv'
+   GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 8" -c "
+  SELECT left(title, 50) AS learning, category, confidence_score AS confidence,
+         metadata->>'duplicate_of' IS NOT NULL AS marked_duplicate
+    FROM learnings ORDER BY (metadata ? 'duplicate_of') DESC, title LIMIT 5"
+
+step "kbpipe search --project supervisor-service -k 3 'how do I rotate a secret?'"
+$kb search --project supervisor-service -k 3 "how do I rotate a secret?"
+
+step "kbpipe search --project supervisor-service -k 3 --learnings 'HNSW index bulk load'"
+$kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
+
+step "kbpipe stats --project supervisor-service"
+$kb stats --project supervisor-service
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."

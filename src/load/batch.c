@@ -286,6 +286,7 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
                               int *n_reused, struct kb_err *err)
 {
     *n_reused = 0;
+    struct db_conn *conn = s->read_conn ? s->read_conn : s->conn;
     struct kb_buf arr;
     kb_buf_init(&arr);
     load_array_open(&arr);
@@ -302,7 +303,7 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
     }
     const char *p[] = { arr.data, model };
     /* binary results: the vector arrives as pgvector's send format */
-    PGresult *res = PQexecParams(db_conn_pg(s->conn),
+    PGresult *res = PQexecParams(db_conn_pg(conn),
         "SELECT content_hash, embedding FROM ("
         "  SELECT DISTINCT ON (content_hash) content_hash, embedding FROM knowledge_chunks"
         "  WHERE content_hash = ANY($1::text[]) AND metadata->>'embedding_model' = $2"
@@ -314,7 +315,7 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
         2, NULL, p, NULL, NULL, 1);
     kb_buf_release(&arr);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        enum kb_code rc = db_result_error(s->conn, res, "looking up stored embeddings", err);
+        enum kb_code rc = db_result_error(conn, res, "looking up stored embeddings", err);
         PQclear(res);
         return rc;
     }

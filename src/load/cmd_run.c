@@ -14,6 +14,7 @@
  * summary, writes rejects and applies on_error.
  */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,13 +35,34 @@ struct run_args {
     const char *report_path;
 };
 
+/*
+ * The writer: a thread that flushes one batch (load_batch_flush, on the
+ * session's connection) while the run's thread reads, chunks and embeds the
+ * next one (reuse lookups on a second connection).  Two batches take
+ * turns; `pending` is the one being written.  The first failure is kept
+ * and stops the run at its next hand-over.
+ */
+struct writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct load_session *sess;
+    struct load_batch *pending;        /* handed over, not yet written */
+    int is_busy, is_quitting, is_started;
+    enum kb_code rc;
+    struct kb_err err;
+};
+
 /* Everything one run holds. */
 struct run {
     const struct run_args *args;
     struct kb_pipeline *p;
     struct db_conn *conn;
     struct load_session *sess;
-    struct load_batch *batch;
+    struct load_batch *batch;          /* being filled */
+    struct load_batch *spare;          /* the other one: written by the writer */
+    struct db_conn *read_conn;         /* reuse lookups while the writer writes */
+    struct writer w;
     struct chunk_tokenizer *tok;
     struct chunk_opts copts;
     char chunker_sig[CHUNK_SIGNATURE_MAX];
@@ -510,19 +532,160 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
  * model) first, then the embedder for the rest; check and normalize; write
  * the batch in one transaction.  Counts go to each row's source.
  */
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->pending == NULL && !w->is_quitting)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->pending == NULL)
+            break;
+        struct load_batch *b = w->pending;
+        w->is_busy = 1;
+        pthread_mutex_unlock(&w->mu);
+        struct kb_err e = { 0 };
+        enum kb_code rc = load_batch_flush(w->sess, b, &e);
+        pthread_mutex_lock(&w->mu);
+        if (rc != KB_OK && w->rc == KB_OK) {
+            w->rc = rc;
+            w->err = e;
+        }
+        w->pending = NULL;
+        w->is_busy = 0;
+        pthread_cond_broadcast(&w->cv);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* Wait until the writer is idle; its first failure, if any, goes to err. */
+static enum kb_code writer_wait(struct writer *w, struct kb_err *err)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->pending != NULL || w->is_busy)
+        pthread_cond_wait(&w->cv, &w->mu);
+    enum kb_code rc = w->rc;
+    if (rc != KB_OK)
+        *err = w->err;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* Hand the filled batch to the writer and take the spare (empty) one. */
+static enum kb_code writer_hand_over(struct run *r, struct kb_err *err)
+{
+    enum kb_code rc = writer_wait(&r->w, err);
+    if (rc != KB_OK)
+        return rc;
+    pthread_mutex_lock(&r->w.mu);
+    r->w.pending = r->batch;
+    pthread_cond_broadcast(&r->w.cv);
+    pthread_mutex_unlock(&r->w.mu);
+    struct load_batch *t = r->batch;
+    r->batch = r->spare;
+    r->spare = t;
+    return KB_OK;
+}
+
+/* Start the writer thread (not for dry runs: they write nothing). */
+static enum kb_code writer_start(struct run *r, struct kb_err *err)
+{
+    struct writer *w = &r->w;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->sess = r->sess;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        return KB_FAIL(err, KB_E_INTERNAL, NULL, "cannot start the writer thread");
+    }
+    w->is_started = 1;
+    return KB_OK;
+}
+
+/* Let the writer finish what it holds, stop it; its failure goes to err. */
+static enum kb_code writer_stop(struct run *r, struct kb_err *err)
+{
+    struct writer *w = &r->w;
+    if (!w->is_started)
+        return KB_OK;
+    enum kb_code rc = writer_wait(w, err);
+    pthread_mutex_lock(&w->mu);
+    w->is_quitting = 1;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    w->is_started = 0;
+    return rc;
+}
+
+/*
+ * Give every row of the batch its vector (stored ones by (content_hash,
+ * model) first, then the embedder for the rest) and hand it to the writer,
+ * which writes it in one transaction while the next batch is prepared.
+ */
 static enum kb_code flush_batch(struct run *r, struct kb_err *err)
 {
     int n_reused = 0;
     enum kb_code rc = KB_OK;
-    if (load_batch_rows(r->batch) == 0)
-        return load_batch_flush(r->sess, r->batch, err);   /* issues-only sources */
-    /* a read: a dry run also says what would be reused */
-    rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
-    if (rc == KB_OK)
-        rc = run_embed(r, err);
-    if (rc == KB_OK)
-        rc = load_batch_flush(r->sess, r->batch, err);
-    return rc;
+    if (load_batch_rows(r->batch) > 0) {
+        /* a read: a dry run also says what would be reused */
+        rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
+        if (rc == KB_OK)
+            rc = run_embed(r, err);
+    }
+    if (rc != KB_OK)
+        return rc;
+    if (!r->w.is_started)
+        return load_batch_flush(r->sess, r->batch, err);   /* dry run */
+    return writer_hand_over(r, err);
+}
+
+/*
+ * Index strategy auto's look-ahead: read every source once, hash each
+ * document, and estimate the rows the changed ones will write (their bytes
+ * over the chunk stride; one row per learning).  Reading and hashing run
+ * at hundreds of MB/s, a small price next to sending a large load through
+ * the HNSW index row by row.  Inputs that fail to read are left to the
+ * real pass, which reports them.
+ */
+static long estimate_rows(struct run *r)
+{
+    double t0 = kb_now();
+    long stride = r->copts.size - r->copts.overlap;
+    if (r->copts.unit == CHUNK_TOKENS)
+        stride *= 4;   /* about 4 bytes a token in cl100k_base on prose and code */
+    if (stride < 1)
+        stride = 1;
+    long rows = 0;
+    for (int si = 0; si < r->p->n_sources; si++) {
+        struct ingest_reader *rd;
+        struct kb_err ignored = { 0 };
+        if (ingest_open(&r->p->sources[si], ".", &rd, &ignored) != KB_OK)
+            continue;
+        for (;;) {
+            struct kb_document *d = NULL;
+            enum kb_code rc = ingest_next(rd, r->arena, &d, &ignored);
+            if (rc == KB_E_INPUT) {
+                kb_arena_reset(r->arena);
+                continue;   /* a bad input: the reader is on the next one */
+            }
+            if (rc != KB_OK || d == NULL)
+                break;
+            char doc_hash[65];
+            document_hash(r, d, doc_hash);
+            if (load_in_shard(r->sess, d->source_type, d->source_id) &&
+                !load_source_is_stored(r->sess, d->source_type, d->source_id, doc_hash))
+                rows += d->target == KB_TARGET_LEARNINGS ? 1 : 1 + (long)d->len / stride;
+            kb_arena_reset(r->arena);
+        }
+        ingest_close(rd);
+    }
+    log_debug("look-ahead: about %ld rows to write (%.2f s)", rows, kb_now() - t0);
+    return rows;
 }
 
 /* One pipeline source, start to end.  KB_OK also when inputs were rejected. */
@@ -659,6 +822,14 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     if ((rc = load_session_open(r->conn, &lo, &r->sess, err)) != KB_OK)
         return rc;
     r->batch = load_batch_new(r->sess);
+    r->spare = load_batch_new(r->sess);
+    if (!r->args->is_dry_run) {
+        if ((rc = db_open(&r->read_conn, err)) != KB_OK)
+            return rc;
+        load_session_set_read_conn(r->sess, r->read_conn);
+        if ((rc = writer_start(r, err)) != KB_OK)
+            return rc;
+    }
     r->arena = kb_arena_new();
     r->stats = kb_xcalloc((size_t)(r->p->n_sources ? r->p->n_sources : 1), sizeof *r->stats);
     for (int i = 0; i < r->p->n_sources; i++)
@@ -677,7 +848,10 @@ static void run_close(struct run *r)
     struct kb_err ignored;
     if (r->rejects)
         ingest_rejects_close(r->rejects, &ignored);
+    writer_stop(r, &ignored);
     load_batch_free(r->batch);
+    load_batch_free(r->spare);
+    db_close(r->read_conn);
     kb_arena_free(r->arena);
     embed_embedder_free(r->emb);
     free(r->erows);
@@ -706,10 +880,19 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
         return rc;
     }
     int is_full = a->is_full || r.p->mode == PIPELINE_FULL;
+    if (r.p->load.index_strategy == PIPELINE_INDEX_AUTO && !a->is_dry_run)
+        load_session_expect_rows(r.sess, estimate_rows(&r));
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
     if (rc == KB_OK)
         rc = flush_batch(&r, err);
+    /* every batch written (or the first failure) before what comes next */
+    struct kb_err werr = { 0 };
+    enum kb_code wrc = writer_stop(&r, &werr);
+    if (wrc != KB_OK && (rc == KB_OK || rc == KB_E_DB)) {
+        *err = werr;
+        rc = wrc;
+    }
     progress(&r, r.p->name, 1);
 
     /* the dedup pass over the learnings this run added or changed */

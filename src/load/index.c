@@ -40,6 +40,8 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
     if (s->index_dropped || incoming == 0 || s->opts.index_strategy == LOAD_INDEX_KEEP)
         return KB_OK;
     long after = s->rows_written + incoming;
+    if (s->rows_expected > after)
+        after = s->rows_expected;   /* decide on the whole load, not the first batches */
     if (s->opts.index_strategy == LOAD_INDEX_AUTO &&
         (after < s->opts.rebuild_min_rows || (double)after <= s->opts.rebuild_ratio *
                                                                  (double)s->rows_at_start))

@@ -97,6 +97,21 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
 int load_source_unchanged(struct load_session *s, const char *source_type,
                           const char *source_id, const char *doc_hash);
 
+/*
+ * Is this source stored with this doc_hash?  No side effect: for a
+ * look-ahead pass before the run (see load_session_expect_rows).
+ */
+int load_source_is_stored(struct load_session *s, const char *source_type,
+                          const char *source_id, const char *doc_hash);
+
+/*
+ * The run's estimate of the rows it will write.  Index strategy auto
+ * decides on it at the first batch instead of on the rows written so far,
+ * so a large load drops the HNSW index before its first row, not after
+ * rebuild_min_rows rows went through the index one by one.
+ */
+void load_session_expect_rows(struct load_session *s, long rows);
+
 /* 1 when the source belongs to this run's shard (always 1 without --shard). */
 int load_in_shard(const struct load_session *s, const char *source_type,
                   const char *source_id);
@@ -147,6 +162,15 @@ int load_batch_row_group(const struct load_batch *b, int row);
  * how many sources went.  Row and source indexes change.
  */
 int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row);
+
+/*
+ * A second connection (the caller owns it) for load_batch_reuse's reads, so
+ * the next batch can be prepared while load_batch_flush writes the current
+ * one on the session's connection from another thread.  The session's
+ * other calls stay on the caller's thread; flush touches only its own
+ * counters (chunks/learnings written, batches).
+ */
+void load_session_set_read_conn(struct load_session *s, struct db_conn *conn);
 
 /*
  * Fill rows that lack vectors from vectors already stored under the same
@@ -250,6 +274,16 @@ double load_dedup_default_threshold(const char *model);
 
 /* `kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]` */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
+
+/*
+ * `kbpipe search --project NAME [-k N] [--learnings] [--category C]
+ * [--min-similarity S] [--pipeline FILE] [--use] [--json] QUERY...`
+ * (cmd_search.c): embed the query with the model of the project's rows,
+ * print the ranked results on stdout, log the query in search_queries.
+ * KB_E_INPUT for an unknown project or rows of several (or unrecorded)
+ * models; KB_E_CONFIG when the rows' model needs settings not given.
+ */
+enum kb_code cmd_search(int argc, char **argv, struct kb_err *err);
 
 /* ---- the main job (cmd_run.c) ------------------------------------------- */
 

@@ -64,6 +64,7 @@ struct source_entry {
 
 struct load_session {
     struct db_conn *conn;
+    struct db_conn *read_conn;   /* reuse lookups while conn writes (may be NULL) */
     struct load_opts opts;
     char project_id[40];
     long run_id;
@@ -72,6 +73,7 @@ struct load_session {
     struct load_counts counts;
     long rows_at_start;        /* knowledge_chunks rows when the run began */
     long rows_written;
+    long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
     char **touched;            /* learning ids inserted or changed */

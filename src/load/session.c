@@ -342,6 +342,22 @@ int load_source_unchanged(struct load_session *s, const char *source_type,
     return same;
 }
 
+int load_source_is_stored(struct load_session *s, const char *source_type,
+                          const char *source_id, const char *doc_hash)
+{
+    unsigned char key[16], hash[16];
+    load_source_key(source_type, source_id, key);
+    const struct source_entry *e = load_table_find(s, key);
+    return e && e->state != 3 && hex16(doc_hash, hash) && memcmp(e->hash, hash, 16) == 0;
+}
+
+void load_session_set_read_conn(struct load_session *s, struct db_conn *conn)
+{
+    s->read_conn = conn;
+}
+
+void load_session_expect_rows(struct load_session *s, long rows) { s->rows_expected = rows; }
+
 const struct load_counts *load_session_counts(const struct load_session *s)
 {
     return &s->counts;
