@@ -130,3 +130,7 @@ install: bin/kbpipe
 
 clean:
 	rm -rf build bin
+
+# One target per pipelines/*.yaml: `make -j4 pipelines` (pipelines/pipelines.mk)
+include pipelines/pipelines.mk
+$(addprefix pipeline-,$(PIPELINE_NAMES)): bin/kbpipe

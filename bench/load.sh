@@ -31,7 +31,7 @@ out=$top/bench/out/load
 mkdir -p "$out"
 G=tests/data/run/gen.yaml
 export RUN_PIPELINE=bench-load RUN_PROJECT=bench-load RUN_CHUNK_SIZE=300 RUN_BATCH_ROWS=1000
-export RUN_REBUILD_RATIO=0.2 RUN_REBUILD_MIN=10000   # the documented defaults of auto
+export RUN_REBUILD_RATIO=0.2 RUN_REBUILD_MIN=1000    # the documented defaults of auto
 db=kbpipe_bench_load
 dump=/var/tmp/kbpipe-bench-$$.bin
 [ -x /usr/bin/time ] || { echo "load.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }

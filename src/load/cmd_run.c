@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "chunk/chunk.h"
@@ -82,6 +83,7 @@ struct run {
     int n_planned;
     double started, last_progress;
     long docs_done, chunks_done;
+    long rows_expected;                /* the look-ahead's estimate (0: none) */
 };
 
 static const char RUN_USAGE[] =
@@ -176,16 +178,31 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
 
 static void progress(struct run *r, const char *source, int is_final)
 {
-    if (!r->is_tty || kb_cli.is_quiet)
+    if (kb_cli.is_quiet || (is_final && !r->is_tty))
         return;
     double now = kb_now();
-    if (!is_final && now - r->last_progress < 0.5)
+    /* a bar redrawn twice a second on a terminal; a log line every 10 s else */
+    if (!is_final && now - r->last_progress < (r->is_tty ? 0.5 : 10.0))
         return;
+    if (!r->is_tty && r->last_progress == 0) {
+        r->last_progress = now;   /* the first line after 10 s, not at once */
+        return;
+    }
     r->last_progress = now;
-    double dt = now - r->started;
-    fprintf(stderr, "\r\033[Kkbpipe: %s: %ld documents, %ld chunks, %.0f chunks/s%s", source,
-            r->docs_done, r->chunks_done, dt > 0 ? (double)r->chunks_done / dt : 0.0,
-            is_final ? "\n" : "");
+    double dt = now - r->started, rate = dt > 0 ? (double)r->chunks_done / dt : 0.0;
+    char eta[48] = "";
+    if (r->rows_expected > 0 && rate > 0 && !is_final) {
+        long left = r->rows_expected - r->chunks_done;
+        int pct = (int)(100.0 * (double)r->chunks_done / (double)r->rows_expected);
+        snprintf(eta, sizeof eta, ", ~%d%%, ETA %.0f s", pct > 99 ? 99 : pct,
+                 left > 0 ? (double)left / rate : 0.0);
+    }
+    if (r->is_tty)
+        fprintf(stderr, "\r\033[Kkbpipe: %s: %ld documents, %ld chunks, %.0f chunks/s%s%s", source,
+                r->docs_done, r->chunks_done, rate, eta, is_final ? "\n" : "");
+    else
+        log_info("%s: %ld documents, %ld chunks, %.0f chunks/s%s", source, r->docs_done,
+                 r->chunks_done, rate, eta);
 }
 
 /* ---- translating the pipeline into module options ----------------------- */
@@ -760,6 +777,15 @@ static enum kb_code write_report(const char *path, const char *json, struct kb_e
         fputc('\n', stdout);
         return KB_OK;
     }
+    /* the report's folder is made when missing (build/reports/ on a new clone) */
+    char *dir = kb_xstrdup(path);
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0777);   /* EEXIST is fine; a real failure shows at fopen */
+            *p = '/';
+        }
+    free(dir);
     char *tmp = kb_xasprintf("%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     enum kb_code rc = KB_OK;
@@ -880,8 +906,10 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
         return rc;
     }
     int is_full = a->is_full || r.p->mode == PIPELINE_FULL;
-    if (r.p->load.index_strategy == PIPELINE_INDEX_AUTO && !a->is_dry_run)
-        load_session_expect_rows(r.sess, estimate_rows(&r));
+    if (r.p->load.index_strategy == PIPELINE_INDEX_AUTO && !a->is_dry_run) {
+        r.rows_expected = estimate_rows(&r);
+        load_session_expect_rows(r.sess, r.rows_expected);
+    }
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
     if (rc == KB_OK)

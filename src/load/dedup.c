@@ -9,7 +9,8 @@
  * which ranks by cosine similarity through the HNSW index.
  *
  * In a pair the keeper is the verified learning when exactly one is
- * verified, else the older (created_at, then id); the other is the
+ * verified, else the older (created_at; learnings loaded in one
+ * transaction by source_id, e.g. the CSV key; then id); the other is the
  * duplicate.  Pairs are handled from the most similar down, and a learning
  * already marked or merged in this pass is not used again, so chains
  * (A~B, B~C) resolve to one keeper per duplicate.  Actions:
@@ -28,7 +29,7 @@
 
 struct candidate {
     char id[40];
-    char created[40];
+    char created[160];   /* created_at, then source_id: the age order */
     int is_verified;
     char *title;
     int is_done;       /* already marked or merged away in this pass */
@@ -38,7 +39,7 @@ struct pair {
     int a, b;          /* candidate indexes; b = -1 for a database match */
     char other_id[40]; /* the database match */
     char *other_title;
-    char other_created[40];
+    char other_created[160];
     int other_verified;
     double similarity;
 };
@@ -63,7 +64,8 @@ static enum kb_code fetch(struct db_conn *conn, const char *project_id, const ch
     load_array_close(&arr);
     const char *p[] = { project_id, ids ? arr.data : NULL, with_marked ? "t" : "f" };
     PGresult *res = PQexecParams(db_conn_pg(conn),
-        "SELECT id::text, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+        "SELECT id::text, to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || ' ' ||"
+        "  coalesce(metadata->>'source_id', ''),"
         "  coalesce(verified, false)::int::text, coalesce(title, ''), embedding"
         " FROM learnings WHERE project_id = $1 AND embedding IS NOT NULL"
         "  AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))"
@@ -111,7 +113,8 @@ static enum kb_code db_matches(struct db_conn *conn, const char *project_id,
         struct db_rows *rows;
         enum kb_code rc = db_exec(conn,
             "SELECT f.learning_id::text, coalesce(f.title, ''), f.similarity::text,"
-            "  to_char(l.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'),"
+            "  to_char(l.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || ' ' ||"
+            "  coalesce(l.metadata->>'source_id', ''),"
             "  coalesce(l.verified, false)::int::text"
             " FROM learnings me,"
             "  LATERAL find_similar_learnings(me.embedding, $2::uuid, $3::float8) f"

@@ -23,7 +23,7 @@ void load_opts_defaults(struct load_opts *o)
     o->batch_rows = 1000;
     o->index_strategy = LOAD_INDEX_AUTO;
     o->rebuild_ratio = 0.2;
-    o->rebuild_min_rows = 2000;
+    o->rebuild_min_rows = 1000;
     o->wait_for_lock = 1;
 }
 

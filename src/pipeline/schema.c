@@ -437,7 +437,7 @@ static void read_load(struct ctx *c, const struct node *root)
     struct pipeline_load *l = &c->p->load;
     l->batch_rows = 1000;
     l->rebuild_ratio = 0.2;
-    l->rebuild_min_rows = 10000;
+    l->rebuild_min_rows = 1000;
     const struct node *m = want_map(c, lookup(root, "load"), "load",
                                     "load: {batch_rows: 1000, index_strategy: auto}");
     if (m == NULL)
@@ -454,7 +454,7 @@ static void read_load(struct ctx *c, const struct node *root)
     want_double(c, lookup(m, "rebuild_ratio"), "load.rebuild_ratio", 0, 1000, "rebuild_ratio: 0.2",
                 &l->rebuild_ratio);
     want_long(c, lookup(m, "rebuild_min_rows"), "load.rebuild_min_rows", 0, 1000000000L,
-              "rebuild_min_rows: 10000", &l->rebuild_min_rows);
+              "rebuild_min_rows: 1000", &l->rebuild_min_rows);
 }
 
 static void read_dedup(struct ctx *c, const struct node *root, int has_learnings)
