@@ -55,9 +55,10 @@ export KBPIPE_ROOT = $(CURDIR)
 
 all: bin/kbpipe
 
+# copy, then rename: a kbpipe still running from bin/ keeps its old file
 bin/kbpipe: $(BUILD)/kbpipe
 	@mkdir -p bin
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/kbpipe: $(BUILD)/obj/src/main.o $(REL_OBJ)
 	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)

@@ -28,7 +28,10 @@ static void usage(FILE *out)
             "present in the header, export files that exist).  Relative paths in a\n"
             "pipeline start at the working directory.\n"
             "\n"
-            "Exit status: 0 valid, 2 invalid, 1 a file could not be read.\n");
+            "Exit status: 0 valid, 2 invalid, 1 a file could not be read.\n"
+            "\n"
+            "Example:\n"
+            "  kbpipe validate pipelines/*.yaml\n");
 }
 
 enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err)
