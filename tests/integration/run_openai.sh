@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# tests/integration/run_openai.sh - `kbpipe run` with the OpenAI-compatible
+# provider against a local stub server (tests/data/run/openai_stub.py):
+#   1. a first run embeds every chunk through the server, in requests of at
+#      most batch_size texts, sending the key from api_key_env, which never
+#      appears in kbpipe's output, even with -v -v
+#   2. an unchanged re-run sends no request at all
+#   3. one edited paragraph sends exactly one text
+#   4. the same corpus in a second project reuses every stored vector by
+#      (content_hash, model): no request
+#   5. the server gone: exit 1 with a message naming the endpoint; nothing
+#      of the failed batch is stored
+#   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_openai.sh
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+P=tests/data/run/openai.yaml
+cp -r tests/data/run/docs "$tmp/docs"
+export RUN_DOCS=$tmp/docs RUN_API_KEY=sk-test-4f9c2a7e-do-not-print
+log=$tmp/requests.log
+: >"$log"
+python3 tests/data/run/openai_stub.py "$log" >"$tmp/port" &
+stub=$!
+_bg+=("$stub")
+poll 20 test -s "$tmp/port"
+export RUN_BASE_URL=http://127.0.0.1:$(cat "$tmp/port")/v1
+texts() { awk '{n += $1} END {print n + 0}' "$log"; }
+requests() { wc -l <"$log" | tr -d ' '; }
+
+echo "# 1. first run"
+db=$(new_db openai)
+kb "$db" -v -v run "$P" --report "$tmp/r1.json"
+check_rc "first run exits 0" 0
+n_chunks=$(sql "$db" "SELECT count(*) FROM knowledge_chunks")
+check "chunks were loaded" test "$n_chunks" -gt 4
+check_eq "every chunk's text went to the server once" "$n_chunks" "$(texts)"
+check_eq "no request held more than batch_size (4) texts" 0 "$(awk '$1 > 4' "$log" | wc -l)"
+check_eq "every request carried the key (Bearer + the variable's value)" 0 \
+  "$(awk -v n=$((7 + ${#RUN_API_KEY})) '$2 != n' "$log" | wc -l)"
+check_eq "every chunk records the model and has a unit vector" 0 \
+  "$(sql "$db" "SELECT count(*) FROM knowledge_chunks WHERE metadata->>'embedding_model' <> 'stub-embedding-1'
+                OR embedding IS NULL OR abs(vector_norm(embedding) - 1) > 1e-5")"
+check "the key is not in the output of a run with -v -v" \
+  sh -c "! grep -q -F '$RUN_API_KEY' '$tmp/out' '$tmp/err' '$tmp/r1.json'"
+
+echo "# 2. an unchanged re-run sends nothing"
+before=$(requests)
+kb "$db" run "$P" -q --report "$tmp/r2.json"
+check_rc "re-run exits 0" 0
+check_eq "no request" "$before" "$(requests)"
+check_eq "report: vectors computed 0" 0 "$(computed "$tmp/r2.json")"
+
+echo "# 3. one edited paragraph sends one text"
+before=$(texts)
+sed -i 's/instead of locking the whole range/instead of locking the entire range/' "$tmp/docs/guide/ports.md"
+kb "$db" run "$P" -q --report "$tmp/r3.json"
+check_rc "run after the edit exits 0" 0
+check_eq "exactly one text sent" $((before + 1)) "$(texts)"
+check_eq "report: the other chunks of the file reused" 2 "$(jget "$tmp/r3.json" .load.vectors_reused)"
+
+echo "# 4. another project over the same text reuses the stored vectors"
+before=$(requests)
+RUN_PIPELINE=it-openai-2 RUN_PROJECT=it-openai-2 kb "$db" run "$P" -q --report "$tmp/r4.json"
+check_rc "second project's run exits 0" 0
+check_eq "no request" "$before" "$(requests)"
+check_eq "every chunk reused" "$n_chunks" "$(jget "$tmp/r4.json" .load.vectors_reused)"
+
+echo "# 5. the server gone"
+kill -9 "$stub" 2>/dev/null; wait "$stub" 2>/dev/null
+echo "A new paragraph that nobody has embedded yet." >>"$tmp/docs/guide/setup.md"
+state "$db" it-openai >"$tmp/s6.before"
+kb "$db" run "$P" -q
+check_rc "a run without its embedding server exits 1" 1
+check "... naming the endpoint" grep -q "127.0.0.1" "$tmp/err"
+check "... without the key" sh -c "! grep -q -F '$RUN_API_KEY' '$tmp/err'"
+state "$db" it-openai >"$tmp/s6.after"
+check_same "nothing of the failed batch is stored" "$tmp/s6.before" "$tmp/s6.after"
+
+finish
