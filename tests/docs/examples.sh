@@ -7,7 +7,11 @@
 #           lines that start with `make ` are checked with `make -n` (they
 #           would start the set-up this test runs inside); lines that start
 #           with `gh ` (GitHub's CLI: network, an account) are checked for
-#           shell syntax with `bash -n` only
+#           shell syntax with `bash -n` only; a line that runs one of the
+#           repository's test or benchmark scripts (`bash tests/...sh`,
+#           `bash bench/...sh`, with VAR=value prefixes) is checked to name an
+#           existing script that `bash -n` accepts: `make check` and
+#           `make bench` run those scripts themselves
 #   yaml    a block holding a pipeline (a `sources:` key) must pass
 #           `kbpipe validate`
 #   cron    five time fields and a command that names kbpipe
@@ -61,6 +65,10 @@ for block in "$tmp"/*.*; do
         case "$line" in
           make\ *) cmd=${line%%#*}; ( make -n ${cmd#make } >/dev/null 2>"$tmp/err" ) || { ok=0; why="make -n ${cmd#make }: $(head -c 300 "$tmp/err")"; break; } ;;
           gh\ *) bash -n -c "$line" 2>"$tmp/err" || { ok=0; why="bash -n: $(head -c 300 "$tmp/err")"; break; } ;;
+          *bash\ tests/*.sh*|*bash\ bench/*.sh*)
+             script=$(printf '%s\n' "$line" | grep -o '\(tests\|bench\)/[A-Za-z0-9_/.-]*\.sh' | head -1)
+             [ -f "$root/$script" ] && bash -n "$root/$script" 2>"$tmp/err" ||
+               { ok=0; why="'$line': no script $script, or bash -n failed: $(head -c 300 "$tmp/err")"; break; } ;;
           ""|\#*) ;;
           *) ( cd "$root" && bash -ec "$line" ) >"$tmp/out" 2>"$tmp/err" </dev/null; rc=$?
              [ $rc = 0 ] || { ok=0; why="'$line' exited $rc: $(tail -c 400 "$tmp/err")"; break; } ;;
