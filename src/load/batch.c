@@ -138,7 +138,9 @@ void load_batch_add_learning(struct load_batch *b, int src_index, const struct l
     r->learning.confidence_score = dup_or_null(b, l->confidence_score);
     r->learning.tags_literal = dup_or_null(b, l->tags_literal);
     r->learning.metadata_json = dup_or_null(b, l->metadata_json);
-    r->chunk.content = r->learning.content ? r->learning.content : "";
+    r->learning.embed_text = NULL;   /* lives in chunk.content */
+    r->chunk.content = l->embed_text ? dup_or_null(b, l->embed_text)
+                       : r->learning.content ? r->learning.content : "";
     r->chunk.len = strlen(r->chunk.content);
     memcpy(r->chunk.content_hash, l->content_hash, sizeof r->chunk.content_hash);
     b->origins[b->n_rows - 1] = kb_arena_strdup(b->arena, b->sources[src_index].src.source_id);

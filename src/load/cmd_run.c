@@ -368,7 +368,11 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
             .impact_level = d->impact_level,
             .tags_literal = d->n_tags ? tags_literal(r->arena, d->tags, d->n_tags) : NULL,
         };
-        chunk_hash_hex(d->text, d->len, l.content_hash);
+        /* the vector is made from the title and the text: a learning's
+         * title is often its most searchable line */
+        char *embed_text = kb_xasprintf("%s\n\n%s", l.title, d->text);
+        l.embed_text = embed_text;
+        chunk_hash_hex(embed_text, strlen(embed_text), l.content_hash);
         char conf[32];
         if (d->confidence_score >= 0) {
             snprintf(conf, sizeof conf, "%.4f", d->confidence_score);
@@ -388,6 +392,7 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
         l.metadata_json = meta.data;
         load_batch_add_learning(r->batch, bi, &l);
         kb_buf_release(&meta);
+        free(embed_text);
         remember_row_stat(r, si);
         st->chunks++;
         r->chunks_done++;

@@ -227,7 +227,7 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     snprintf(threshold, sizeof threshold, "%.6f", o->threshold);
     rc = db_matches(conn, project_id, c, n, threshold, with_marked, &pairs, &n_pairs, &cap,
                     err);
-    if (rc == KB_OK)
+    if (rc == KB_OK && n_pairs > 1)
         qsort(pairs, (size_t)n_pairs, sizeof *pairs, by_similarity_desc);
     result->n_candidates = n;
     for (int k = 0; rc == KB_OK && k < n_pairs; k++) {

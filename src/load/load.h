@@ -66,7 +66,8 @@ struct load_learning {
     const char *confidence_score;  /* "0.8" */
     const char *tags_literal;      /* a PostgreSQL text[] literal: {a,b} */
     const char *metadata_json;
-    char content_hash[65];
+    const char *embed_text;        /* the text its vector is made from (NULL: content) */
+    char content_hash[65];         /* SHA-256 hex of that text: the reuse key */
 };
 
 struct load_session;   /* fields live in session.c */
