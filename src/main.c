@@ -27,6 +27,7 @@ static const struct command commands[] = {
     { "run",     cmd_run,     "run a pipeline: read, chunk, embed and load what changed" },
     { "plan",    cmd_plan,    "what a run would add, update, skip and delete; writes nothing" },
     { "dedup",   cmd_dedup,   "find duplicate learnings of a project and report, mark or merge" },
+    { "search",  cmd_search,  "semantic search over a project's chunks or learnings" },
     { "migrate", cmd_migrate, "apply, roll back, list, verify or create schema migrations" },
     { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
     { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },

@@ -4,9 +4,13 @@
  * search_knowledge_chunks / search_learnings, print the results with the
  * lines that best match the query, and log the query in search_queries.
  *
- *    1. 0.812  Secrets handbook  (samples/docs/secrets.md)
- *       Secrets > Rotation
- *       | Rotate a secret with rotate_encryption_key(): the old key stays
+ *   $ kbpipe search --project supervisor-service -k 1 "how do I rotate a secret?"
+ *    1. 0.244  Secrets management  (samples/docs/operations/secrets.md)
+ *       | Secrets are stored encrypted with pgcrypto (`pgp_sym_encrypt`) under a key
+ *       | `secret_rotation_schedule` holds a policy per secret. The view
+ *       | `secrets_needing_rotation` lists those due within seven days;
+ *
+ * A heading path line follows the title when it differs from the title.
  *
  * The model comes from the rows (metadata->>'embedding_model', written by
  * the loader): vectors of two models are not comparable, so a project whose
@@ -26,7 +30,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

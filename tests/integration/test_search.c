@@ -1,0 +1,667 @@
+/*
+ * test_search.c - `kbpipe search` (src/load/cmd_search.c) against real
+ * PostgreSQL: the full schema (migrations 001-006) in a private schema,
+ * projects loaded through src/load with real kbpipe-hash-v1 vectors, and
+ * the kbpipe binary run as a user would run it.  Group cmd_search.c:
+ * ranking, --json, the search_queries log, learnings with --use, models
+ * that must be refused, an unknown project, bad options, and a remote model
+ * reached through --pipeline (a stub OpenAI-compatible server on 127.0.0.1
+ * that answers with kbpipe-hash-v1 vectors).
+ */
+#include "kbtest.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "embed/embed.h"
+#include "load/load.h"
+
+#define PROJECT "search-test"
+
+struct doc {
+    const char *path, *title, *heading, *text;
+};
+
+/* Four documents on different subjects; each is one chunk. */
+static const struct doc DOCS[] = {
+    { "ops/secrets.md", "Secrets handbook", "Secrets > Rotation",
+      "# Rotation\n\nRotate the master encryption key every 90 days.\n"
+      "To rotate it, insert the new key, re-encrypt every secret, then flip is_active.\n"
+      "Keep the old key for 30 days.\n" },
+    { "ops/ports.md", "Port allocation", "Ports > Ranges",
+      "# Ranges\n\nEach service type gets a port range from port_ranges.\n"
+      "The allocator hands out the lowest free port of the range and records it.\n" },
+    { "ops/backups.md", "Backups", "Backups > Nightly dumps",
+      "# Nightly dumps\n\npg_dump runs every night at 02:00 and keeps fourteen dumps.\n"
+      "Restore a dump with pg_restore into an empty database.\n" },
+    { "ops/deploy.md", "Deploying", "Deploying > Releases",
+      "# Releases\n\nA release is a git tag; CI builds the image and deploys it to staging.\n"
+      "Promote to production after the smoke tests pass.\n" },
+};
+#define N_DOCS (int)(sizeof DOCS / sizeof DOCS[0])
+
+struct learning {
+    const char *title, *category, *text;
+};
+
+static const struct learning LEARNINGS[] = {
+    { "Index foreign key columns", "database",
+      "PostgreSQL does not index foreign keys; add an index on every foreign key column." },
+    { "Vacuum after bulk deletes", "database",
+      "A bulk delete leaves dead tuples; run VACUUM ANALYZE after it." },
+    { "Reserve ports held by hand-started servers", "ports",
+      "A server started by hand holds its port without an allocation row; reserve it." },
+};
+#define N_LEARNINGS (int)(sizeof LEARNINGS / sizeof LEARNINGS[0])
+
+static int setup(void **state)
+{
+    struct kbtest_db *t = kb_xcalloc(1, sizeof *t);
+    if (!kbtest_db_open(t)) {
+        free(t);
+        *state = NULL;
+        return 0;
+    }
+    struct kb_err err = { 0 };
+    char *dir = kb_xasprintf("%s/migrations", kbtest_root());
+    int n;
+    if (db_migrate_up(t->conn, dir, 0, &n, &err) != KB_OK)
+        fail_msg("migrate up failed: %s: %s", err.origin, err.msg);
+    free(dir);
+    kbtest_db_export(t);   /* the kbpipe we run uses t's schema */
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct kbtest_db *t = *state;
+    if (t) {
+        kbtest_db_close(t);
+        free(t);
+    }
+    return 0;
+}
+
+#define NEED_DB(t)       \
+    do {                 \
+        if ((t) == NULL) \
+            skip();      \
+    } while (0)
+
+static void hash_of(const char *text, char out[65])
+{
+    /* any 64 hex characters will do: nothing here reuses vectors */
+    unsigned h = 2166136261u;
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 8 * i, 9, "%08x", h + (unsigned)i);
+}
+
+/* Give every row of the batch its kbpipe-hash-v1 vector. */
+static void embed_rows(struct load_batch *b)
+{
+    float *m = load_batch_matrix(b);
+    unsigned char *has = load_batch_has_vector(b);
+    for (int r = 0; r < load_batch_rows(b); r++) {
+        size_t len;
+        const char *text = load_batch_row_text(b, r, &len);
+        embed_hash_text(text, len, m + (size_t)r * KB_LOAD_DIM);
+        has[r] = 1;
+    }
+}
+
+/*
+ * Load DOCS (the first n_docs) as chunks and LEARNINGS as learnings of
+ * `project`, their metadata saying `model` (NULL: the first half say
+ * "model-a", the rest "model-b").  The vectors are always hash vectors.
+ */
+static void load_project(struct kbtest_db *t, const char *project, const char *model,
+                         int n_docs, int with_learnings)
+{
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    load_opts_defaults(&o);
+    o.pipeline = project;
+    o.project = project;
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    for (int i = 0; i < n_docs; i++) {
+        const struct doc *d = &DOCS[i];
+        const char *m = model ? model : i < n_docs / 2 ? "model-a" : "model-b";
+        struct load_source src = { .source_type = "file", .source_id = d->path,
+                                   .title = d->title, .file_path = d->path };
+        hash_of(d->text, src.doc_hash);
+        int si = load_batch_add_source(b, &src);
+        char *meta = kb_xasprintf("{\"embedding_model\":\"%s\",\"heading_path\":\"%s\"}", m,
+                                  d->heading);
+        struct load_chunk c = { .chunk_index = 0, .content = d->text, .len = strlen(d->text),
+                                .token_count = 20, .metadata_json = meta };
+        hash_of(d->text, c.content_hash);
+        load_batch_add_chunk(b, si, &c);
+        free(meta);
+    }
+    for (int i = 0; with_learnings && i < N_LEARNINGS; i++) {
+        const struct learning *l = &LEARNINGS[i];
+        char id[32];
+        snprintf(id, sizeof id, "learnings.csv#%d", i + 1);
+        struct load_source src = { .source_type = "csv", .source_id = id, .title = l->title,
+                                   .is_learning = 1 };
+        hash_of(l->text, src.doc_hash);
+        int si = load_batch_add_source(b, &src);
+        char *meta = kb_xasprintf("{\"embedding_model\":\"%s\"}", model ? model : "model-a");
+        struct load_learning ll = { .title = l->title, .content = l->text,
+                                    .learning_type = "best_practice", .category = l->category,
+                                    .confidence_score = "0.8", .metadata_json = meta };
+        hash_of(l->text, ll.content_hash);
+        load_batch_add_learning(b, si, &ll);
+        free(meta);
+    }
+    embed_rows(b);
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    load_batch_free(b);
+    assert_int_equal(load_session_finish(s, 0, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+}
+
+/* Run `kbpipe search ARGS`; returns the exit status, *out / *errout owned. */
+static int search(char **out, char **errout, const char *args)
+{
+    return kbtest_sh(out, errout, "%s --db \"$KBPIPE_TEST_DSN\" search %s", kbtest_bin(), args);
+}
+
+static void expect(struct kbtest_db *t, const char *sql, const char *want)
+{
+    char *got = kbtest_query(t, sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
+    free(got);
+}
+
+static void expect_in(const char *what, const char *text, const char *needle)
+{
+    if (strstr(text, needle) == NULL)
+        fail_msg("%s lacks \"%s\":\n%s", what, needle, text);
+}
+
+static json_t *parse_json(const char *text)
+{
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    if (j == NULL)
+        fail_msg("--json output is not JSON (%s):\n%s", jerr.text, text);
+    return j;
+}
+
+static void search__ranks_the_relevant_document_first(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
+    static const struct { const char *query, *first, *snippet_word; } cases[] = {
+        { "how do I rotate the master encryption key?", "Secrets handbook", "re-encrypt" },
+        { "which port range does a service get", "Port allocation", "lowest free port" },
+        { "restore the nightly pg_dump", "Backups", "pg_restore" },
+        { "deploy a release to production", "Deploying", "Promote to production" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out, *errout;
+        char *args = kb_xasprintf("--project " PROJECT " -k 2 '%s'", cases[i].query);
+        assert_int_equal(search(&out, &errout, args), 0);
+        assert_string_equal(errout, "");
+        /* " 1. 0.412  Secrets handbook  (ops/secrets.md)" */
+        char *first_line = kb_xstrndup(out, strcspn(out, "\n"));
+        expect_in("first result", first_line, " 1. 0.");
+        expect_in("first result", first_line, cases[i].first);
+        expect_in("output", out, "\n 2. ");
+        /* the best-matching lines of the winning chunk come before result 2 */
+        char *second = strstr(out, "\n 2. ");
+        *second = '\0';
+        expect_in("snippet", out, cases[i].snippet_word);
+        expect_in("snippet", out, "\n    | ");
+        free(first_line);
+        free(out);
+        free(errout);
+        free(args);
+    }
+    /* title, path and heading path; several words make one query */
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 1 rotate the key"), 0);
+    expect_in("result", out, " 1. 0.");
+    expect_in("result", out, "Secrets handbook  (ops/secrets.md)\n    Secrets > Rotation\n");
+    expect_in("snippet", out, "    | To rotate it, insert the new key, re-encrypt every secret");
+    free(out);
+    free(errout);
+}
+
+static void search__json_has_the_fields(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'rotate the "
+                                           "encryption key'"), 0);
+    json_t *arr = parse_json(out);
+    assert_true(json_is_array(arr));
+    assert_int_equal(json_array_size(arr), 3);
+    double prev = 2.0;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *o = json_array_get(arr, i);
+        assert_int_equal(json_integer_value(json_object_get(o, "rank")), (json_int_t)i + 1);
+        double sim = json_number_value(json_object_get(o, "similarity"));
+        assert_true(json_is_real(json_object_get(o, "similarity")));
+        assert_true(sim <= prev && sim > -1.0 && sim <= 1.0);
+        prev = sim;
+        static const char *const strings[] = { "chunk_id", "source_type", "source_id",
+                                               "knowledge_source_id", "title", "path",
+                                               "heading_path", "content" };
+        for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++)
+            if (!json_is_string(json_object_get(o, strings[k])))
+                fail_msg("result %zu: \"%s\" is not a string:\n%s", i, strings[k], out);
+        assert_true(json_is_integer(json_object_get(o, "chunk_index")));
+        assert_true(json_is_null(json_object_get(o, "url")));
+        json_t *snip = json_object_get(o, "snippet");
+        assert_true(json_is_array(snip));
+        assert_true(json_array_size(snip) >= 1 && json_array_size(snip) <= 3);
+    }
+    json_t *top = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(top, "title")), "Secrets handbook");
+    assert_string_equal(json_string_value(json_object_get(top, "source_id")), "ops/secrets.md");
+    assert_string_equal(json_string_value(json_object_get(top, "heading_path")),
+                        "Secrets > Rotation");
+    assert_string_equal(json_string_value(json_object_get(top, "content")), DOCS[0].text);
+    expect_in("snippet", json_string_value(json_array_get(json_object_get(top, "snippet"), 0)),
+              "encryption key");
+    /* the id is the stored chunk's */
+    char *sql = kb_xasprintf("SELECT count(*) FROM knowledge_chunks WHERE id = '%s'",
+                             json_string_value(json_object_get(top, "chunk_id")));
+    expect(t, sql, "1");
+    free(sql);
+    json_decref(arr);
+    free(out);
+    free(errout);
+
+    /* nothing at or above the threshold: an empty array */
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --json --min-similarity 0.99 "
+                                           "'rotate the encryption key'"), 0);
+    arr = parse_json(out);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    free(out);
+    free(errout);
+}
+
+/* pgvector's text form of the query's hash vector. */
+static char *hash_literal(const char *query)
+{
+    float v[KB_EMBED_DIM];
+    embed_hash_text(query, strlen(query), v);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    kb_buf_putc(&b, '[');
+    for (int i = 0; i < KB_EMBED_DIM; i++)
+        kb_buf_printf(&b, "%s%.9g", i ? "," : "", (double)v[i]);
+    kb_buf_putc(&b, ']');
+    return kb_buf_detach(&b);
+}
+
+static void search__logs_the_query(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'restore a dump'"),
+                     0);
+    json_t *arr = parse_json(out);
+    json_t *top = json_array_get(arr, 0);
+    char want[160];
+    snprintf(want, sizeof want, "restore a dump|knowledge|3|%s|%.4f",
+             json_string_value(json_object_get(top, "chunk_id")),
+             json_number_value(json_object_get(top, "similarity")));
+    expect(t, "SELECT q.query_text || '|' || q.search_type || '|' || q.result_count || '|' ||"
+              " q.top_result_id || '|' || round(q.top_result_similarity::numeric, 4)"
+              " FROM search_queries q JOIN projects p ON p.id = q.project_id"
+              " WHERE p.name = '" PROJECT "'", want);
+    /* the logged embedding is the query's hash vector, the one that was searched with */
+    char *lit = hash_literal("restore a dump");
+    char *sql = kb_xasprintf("SELECT round((query_embedding <=> '%s')::numeric, 6) = 0"
+                             " FROM search_queries", lit);
+    expect(t, sql, "t");
+    free(sql);
+    free(lit);
+    expect(t, "SELECT round((1 - (q.query_embedding <=> c.embedding))::numeric, 6) ="
+              " round(q.top_result_similarity::numeric, 6)"
+              " FROM search_queries q JOIN knowledge_chunks c ON c.id = q.top_result_id", "t");
+    expect(t, "SELECT filters->>'k' || ',' || (filters->>'min_similarity')::float8 || ',' ||"
+              " (metadata->>'embedding_model') FROM search_queries", "3,0,kbpipe-hash-v1");
+    json_decref(arr);
+    free(out);
+    free(errout);
+
+    /* a search that finds nothing is logged too: count 0, no top result */
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --min-similarity 0.99 "
+                                           "'restore a dump'"), 0);
+    expect_in("empty result", out, "no chunks in project '" PROJECT "' match");
+    expect(t, "SELECT result_count || ',' || (top_result_id IS NULL) || ','"
+              " || (top_result_similarity IS NULL) FROM search_queries"
+              " ORDER BY created_at DESC LIMIT 1", "0,true,true");
+    expect(t, "SELECT count(*) FROM search_queries", "2");
+    free(out);
+    free(errout);
+}
+
+static void search__learnings_and_use(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 1);
+    char *out, *errout;
+    /* without --use nothing is counted */
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --learnings -k 1 "
+                                           "'index foreign keys'"), 0);
+    expect_in("learning", out, " 1. 0.");
+    expect_in("learning", out, "Index foreign key columns  [best_practice; database; "
+                               "confidence 0.80]\n");
+    expect(t, "SELECT sum(usage_count) FROM learnings", "0");
+    free(out);
+    free(errout);
+
+    /* --use counts one use of each learning shown, and only of those */
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(search(&out, &errout, "--project " PROJECT " --learnings --category "
+                                               "database -k 2 --use --json 'index foreign "
+                                               "keys'"), 0);
+        json_t *arr = parse_json(out);
+        assert_int_equal(json_array_size(arr), 2);
+        for (size_t i = 0; i < 2; i++) {
+            json_t *o = json_array_get(arr, i);
+            assert_string_equal(json_string_value(json_object_get(o, "category")), "database");
+            assert_int_equal(json_integer_value(json_object_get(o, "usage_count")), round);
+            assert_true(json_is_string(json_object_get(o, "learning_id")));
+        }
+        assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "title")),
+                            "Index foreign key columns");
+        char want[64];
+        snprintf(want, sizeof want, "%d,%d,0", round, round);
+        expect(t, "SELECT string_agg(usage_count::text, ',' ORDER BY category, title DESC)"
+                  " FROM learnings", want);
+        expect(t, "SELECT count(*) FROM learnings WHERE last_used_at IS NOT NULL", "2");
+        /* the log: learnings search, top learning in metadata (top_result_id is a chunk's) */
+        char *sql = kb_xasprintf(
+            "SELECT search_type || ',' || result_count || ',' || (top_result_id IS NULL) || ','"
+            " || (metadata->>'top_learning_id' = '%s') || ',' || (filters->>'category')"
+            " FROM search_queries ORDER BY created_at DESC LIMIT 1",
+            json_string_value(json_object_get(json_array_get(arr, 0), "learning_id")));
+        expect(t, sql, "learnings,2,true,true,database");
+        free(sql);
+        json_decref(arr);
+        free(out);
+        free(errout);
+    }
+}
+
+static void search__refuses_rows_of_another_model(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, "remote-proj", "text-embedding-3-small", N_DOCS, 0);
+    load_project(t, "mixed-proj", NULL, N_DOCS, 0);
+    char *out, *errout;
+    int rc = search(&out, &errout, "--project remote-proj 'rotate the key'");
+    assert_int_not_equal(rc, 0);
+    assert_string_equal(out, "");
+    expect_in("refusal", errout, "kbpipe: project 'remote-proj' was embedded with model "
+                                 "'text-embedding-3-small'");
+    expect_in("refusal", errout, "add --pipeline FILE");
+    free(out);
+    free(errout);
+
+    rc = search(&out, &errout, "--project mixed-proj 'rotate the key'");
+    assert_int_equal(rc, 1);
+    expect_in("refusal", errout, "project 'mixed-proj' has chunks embedded with 2 models: "
+                                 "'model-a' (2 rows), 'model-b' (2 rows)");
+    free(out);
+    free(errout);
+    expect(t, "SELECT count(*) FROM search_queries", "0");
+}
+
+static void search__unknown_project(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project nope 'anything'"), 1);
+    expect_in("error", errout, "kbpipe: no project named 'nope': the database has no projects");
+    free(out);
+    free(errout);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, 1, 0);
+    assert_int_equal(search(&out, &errout, "--project nope 'anything'"), 1);
+    expect_in("error", errout, "kbpipe: no project named 'nope'; the projects are: " PROJECT);
+    assert_string_equal(out, "");
+    free(out);
+    free(errout);
+}
+
+static void search__bad_options_exit_2(void **state)
+{
+    (void)state;   /* no database: these fail before connecting */
+    static const struct { const char *args, *message; } cases[] = {
+        { "--project p -k 0 q", "-k '0' is not a count" },
+        { "--project p -k many q", "-k 'many' is not a count" },
+        { "--project p -k", "option '-k' needs a value" },
+        { "--project p --min-similarity 1.5 q", "--min-similarity '1.5' is not a similarity" },
+        { "--project p --min-similarity x q", "--min-similarity 'x' is not a similarity" },
+        { "--project p --frobnicate q", "unknown option '--frobnicate'" },
+        { "--project p -z q", "unknown option '-z'" },
+        { "'some query'", "search needs --project NAME" },
+        { "--project p", "search needs the query text" },
+        { "--project p --use q", "--use counts uses of learnings; add --learnings" },
+        { "--project p --category db q", "--category filters learnings; add --learnings" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out, *errout;
+        int rc = kbtest_sh(&out, &errout, "%s --db 'host=/nonexistent' search %s",
+                           kbtest_bin(), cases[i].args);
+        if (rc != 2 || strstr(errout, cases[i].message) == NULL)
+            fail_msg("search %s: exit %d, stderr:\n%s\nwant exit 2 and \"%s\"", cases[i].args,
+                     rc, errout, cases[i].message);
+        free(out);
+        free(errout);
+    }
+    char *out, *errout;
+    assert_int_equal(kbtest_sh(&out, &errout, "%s search --help", kbtest_bin()), 0);
+    expect_in("--help", out, "usage: kbpipe search --project NAME");
+    expect_in("--help", out, "Examples:\n  kbpipe search --project ");
+    free(out);
+    free(errout);
+}
+
+/* ---- a remote model through --pipeline ---------------------------------- */
+
+/* One-thread OpenAI-compatible stub: answers each POST with hash vectors. */
+struct stub {
+    int fd, port, n_requests;
+    char model[64];
+    pthread_t thread;
+};
+
+static void stub_serve(struct stub *s, int fd)
+{
+    struct kb_buf in;
+    kb_buf_init(&in);
+    char buf[8192];
+    size_t body_at = 0, content_length = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k <= 0)
+            break;
+        kb_buf_append(&in, buf, (size_t)k);
+        if (!body_at) {
+            char *e = strstr(in.data, "\r\n\r\n");
+            if (!e)
+                continue;
+            body_at = (size_t)(e + 4 - in.data);
+            char *cl = strcasestr(in.data, "content-length:");
+            content_length = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        }
+        if (in.len >= body_at + content_length)
+            break;
+    }
+    json_t *req = body_at ? json_loadb(in.data + body_at, in.len - body_at, 0, NULL) : NULL;
+    json_t *inputs = json_object_get(req, "input");
+    if (req) {
+        const char *model = json_string_value(json_object_get(req, "model"));
+        s->n_requests++;
+        snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+    }
+    json_t *data = json_array();
+    float v[KB_EMBED_DIM];
+    for (size_t i = 0; i < json_array_size(inputs); i++) {
+        const char *text = json_string_value(json_array_get(inputs, i));
+        embed_hash_text(text, strlen(text), v);
+        json_t *vec = json_array();
+        for (int j = 0; j < KB_EMBED_DIM; j++)
+            json_array_append_new(vec, json_real(v[j]));
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding",
+                                              "index", (json_int_t)i, "embedding", vec));
+    }
+    json_t *root = json_pack("{s:s, s:o, s:s}", "object", "list", "data", data, "model", "stub");
+    char *body = json_dumps(root, JSON_COMPACT);
+    char *head = kb_xasprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+    send(fd, head, strlen(head), MSG_NOSIGNAL);
+    send(fd, body, strlen(body), MSG_NOSIGNAL);
+    free(head);
+    free(body);
+    json_decref(root);
+    json_decref(req);
+    kb_buf_release(&in);
+}
+
+static void *stub_loop(void *arg)
+{
+    struct stub *s = arg;
+    for (;;) {
+        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            return NULL;   /* shut down */
+        stub_serve(s, c);
+        close(c);
+    }
+}
+
+static void stub_start(struct stub *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(s->fd, 8) != 0 || getsockname(s->fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("cannot start the stub server");
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->thread, NULL, stub_loop, s);
+}
+
+static void stub_stop(struct stub *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
+}
+
+static void search__remote_model_through_pipeline(void **state)
+{
+    struct kbtest_db *t = *state;
+    NEED_DB(t);
+    load_project(t, "remote-proj", "stub-embed-1", N_DOCS, 0);
+    struct stub s;
+    stub_start(&s);
+    char *dir = kbtest_tmpdir();
+    char *good = kb_xasprintf("%s/good.yaml", dir), *other = kb_xasprintf("%s/other.yaml", dir);
+    static const char PIPELINE[] =
+        "name: remote\nproject: remote-proj\n"
+        "embedding:\n  provider: openai\n  model: %s\n  dimensions: 1536\n"
+        "  base_url: http://127.0.0.1:%d/v1\n  api_key_env: KBT_SEARCH_KEY\n  max_retries: 0\n"
+        "sources:\n  - name: docs\n    type: files\n    roots: [docs]\n";
+    char *text = kb_xasprintf(PIPELINE, "stub-embed-1", s.port);
+    kbtest_write(good, text);
+    free(text);
+    text = kb_xasprintf(PIPELINE, "stub-embed-2", s.port);
+    kbtest_write(other, text);
+    free(text);
+    setenv("KBT_SEARCH_KEY", "sk-test", 1);
+    setenv("NO_PROXY", "127.0.0.1", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+
+    char *out, *errout;
+    char *args = kb_xasprintf("--project remote-proj --pipeline '%s' -k 1 'restore a pg_dump'",
+                              good);
+    int rc = search(&out, &errout, args);
+    if (rc != 0)
+        fail_msg("search through the stub failed (%d):\n%s", rc, errout);
+    expect_in("remote result", out, " 1. 0.");
+    expect_in("remote result", out, "Backups  (ops/backups.md)");
+    assert_int_equal(s.n_requests, 1);
+    assert_string_equal(s.model, "stub-embed-1");
+    expect(t, "SELECT metadata->>'embedding_model' FROM search_queries", "stub-embed-1");
+    free(args);
+    free(out);
+    free(errout);
+
+    /* a pipeline of another model is refused before any request */
+    args = kb_xasprintf("--project remote-proj --pipeline '%s' 'restore a pg_dump'", other);
+    rc = search(&out, &errout, args);
+    assert_int_not_equal(rc, 0);
+    expect_in("refusal", errout, "the pipeline's model is 'stub-embed-2', but project "
+                                 "'remote-proj' was embedded with 'stub-embed-1'");
+    expect_in("refusal", errout, "other.yaml:");   /* the origin: where the model is set */
+    assert_int_equal(s.n_requests, 1);
+    free(args);
+    free(out);
+    free(errout);
+
+    /* a hash project searched with a remote pipeline: refused too */
+    load_project(t, PROJECT, EMBED_HASH_MODEL, 1, 0);
+    args = kb_xasprintf("--project " PROJECT " --pipeline '%s' 'x'", good);
+    assert_int_not_equal(search(&out, &errout, args), 0);
+    expect_in("refusal", errout, "search without --pipeline");
+    free(args);
+    free(out);
+    free(errout);
+
+    stub_stop(&s);
+    unsetenv("KBT_SEARCH_KEY");
+    kbtest_rmtree(dir);
+    free(dir);
+    free(good);
+    free(other);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(search__ranks_the_relevant_document_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__json_has_the_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__logs_the_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__learnings_and_use, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__refuses_rows_of_another_model, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__unknown_project, setup, teardown),
+        cmocka_unit_test(search__bad_options_exit_2),
+        cmocka_unit_test_setup_teardown(search__remote_model_through_pipeline, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cmd_search.c", tests, NULL, NULL) ? 1 : 0;
+}
