@@ -286,16 +286,6 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
  */
 enum kb_code cmd_search(int argc, char **argv, struct kb_err *err);
 
-/*
- * `kbpipe search --project NAME [-k N] [--learnings] [--category C]
- * [--min-similarity S] [--pipeline FILE] [--use] [--json] QUERY...`
- * (cmd_search.c): embed the query with the model of the project's rows,
- * print the ranked results on stdout, log the query in search_queries.
- * KB_E_INPUT for an unknown project or rows of several (or unrecorded)
- * models; KB_E_CONFIG when the rows' model needs settings not given.
- */
-enum kb_code cmd_search(int argc, char **argv, struct kb_err *err);
-
 /* ---- the main job (cmd_run.c) ------------------------------------------- */
 
 /* `kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N] [--report F]` */
