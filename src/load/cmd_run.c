@@ -927,6 +927,7 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
         rc = wrc;
     }
     progress(&r, r.p->name, 1);
+    rep.load_seconds = kb_now() - r.started;
 
     /* the dedup pass over the learnings this run added or changed */
     struct load_dedup_result dres = { 0 };
@@ -948,8 +949,10 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
     if (is_full && rc == KB_OK && r.rejected > 0)
         log_warn("--full: deletions skipped because %ld input(s) were rejected; fix them and "
                  "run again", r.rejected);
+    double t_finish = kb_now();
     if (rc == KB_OK)
         rc = load_session_finish(r.sess, do_full, err);
+    rep.finish_seconds = kb_now() - t_finish;
     const char *status = rc != KB_OK ? "failed" : a->is_dry_run ? "dry-run"
                          : r.rejected ? "partial" : "succeeded";
     rep.pipeline = r.p->name;

@@ -224,6 +224,8 @@ struct load_report {
     const char *pipeline, *project, *status;   /* status: succeeded|partial|failed|dry-run */
     char started_at[32];                        /* ISO 8601, UTC */
     double seconds;
+    double load_seconds;                        /* start to the last batch committed */
+    double finish_seconds;                      /* --full deletions + HNSW rebuild */
     int is_dry_run, is_full, shard_k, shard_n;
     const char *embedding_model;
     struct load_source_stats *sources;

@@ -121,6 +121,8 @@ char *load_report_json(const struct load_report *r)
                              "sources", sources, "load", load,
                              "rejected", (json_int_t)r->rejected,
                              "reject_file", r->reject_file, "error", r->error);
+    json_object_set_new(root, "load_seconds", json_real(r->load_seconds));
+    json_object_set_new(root, "finish_seconds", json_real(r->finish_seconds));
     if (r->shard_n > 0)
         json_object_set_new(root, "shard", json_pack("{s:i, s:i}", "k", r->shard_k,
                                                      "n", r->shard_n));
