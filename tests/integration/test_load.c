@@ -12,40 +12,6 @@
 
 #include "load/load.h"
 
-static int setup(void **state)
-{
-    struct kbtest_db *t = kb_xcalloc(1, sizeof *t);
-    if (!kbtest_db_open(t)) {
-        free(t);
-        *state = NULL;
-        return 0;
-    }
-    struct kb_err err = { 0 };
-    char *dir = kb_xasprintf("%s/migrations", kbtest_root());
-    int n;
-    if (db_migrate_up(t->conn, dir, 0, &n, &err) != KB_OK)
-        fail_msg("migrate up failed: %s: %s", err.origin, err.msg);
-    free(dir);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct kbtest_db *t = *state;
-    if (t) {
-        kbtest_db_close(t);
-        free(t);
-    }
-    return 0;
-}
-
-#define NEED_DB(t)     \
-    do {               \
-        if ((t) == NULL) \
-            skip();    \
-    } while (0)
-
 static void opts_for(struct load_opts *o, const char *pipeline)
 {
     load_opts_defaults(o);
@@ -115,7 +81,7 @@ static void expect(struct kbtest_db *t, const char *sql, const char *want)
 static void load_batch_flush__writes_sources_and_chunks(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "p1");
@@ -148,7 +114,7 @@ static void load_batch_flush__writes_sources_and_chunks(void **state)
 static void load_source_unchanged__and_replacement(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "p1");
@@ -180,7 +146,7 @@ static void load_source_unchanged__and_replacement(void **state)
 static void load_batch_flush__fault_leaves_database_as_before(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "p1");
@@ -209,7 +175,7 @@ static void load_batch_flush__fault_leaves_database_as_before(void **state)
 static void load_session_close__full_deletes_unseen_only(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "p1");
@@ -243,7 +209,7 @@ static void load_session_close__full_deletes_unseen_only(void **state)
 static void load_session_open__second_run_of_a_pipeline_is_refused(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "locked");
@@ -267,7 +233,7 @@ static void load_session_open__second_run_of_a_pipeline_is_refused(void **state)
 static void load_index__rebuild_strategy_and_repair(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     const char *count_hnsw =
         "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
@@ -323,7 +289,7 @@ static void load_index__rebuild_strategy_and_repair(void **state)
 static void load_batch_add_issue__upserts_issues_and_comments(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     struct kb_err err = { 0 };
     struct load_opts o;
     opts_for(&o, "issues");
@@ -360,17 +326,17 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest batch_tests[] = {
-        cmocka_unit_test_setup_teardown(load_batch_flush__writes_sources_and_chunks, setup, teardown),
-        cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, setup, teardown),
-        cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, setup, teardown),
-        cmocka_unit_test_setup_teardown(load_batch_add_issue__upserts_issues_and_comments, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_batch_flush__writes_sources_and_chunks, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_batch_add_issue__upserts_issues_and_comments, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     const struct CMUnitTest session_tests[] = {
-        cmocka_unit_test_setup_teardown(load_session_close__full_deletes_unseen_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(load_session_open__second_run_of_a_pipeline_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_session_close__full_deletes_unseen_only, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_session_open__second_run_of_a_pipeline_is_refused, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     const struct CMUnitTest index_tests[] = {
-        cmocka_unit_test_setup_teardown(load_index__rebuild_strategy_and_repair, setup, teardown),
+        cmocka_unit_test_setup_teardown(load_index__rebuild_strategy_and_repair, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     int failed = cmocka_run_group_tests_name("batch.c", batch_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("session.c", session_tests, NULL, NULL);

@@ -61,40 +61,6 @@ static const struct learning LEARNINGS[] = {
 };
 #define N_LEARNINGS (int)(sizeof LEARNINGS / sizeof LEARNINGS[0])
 
-static int setup(void **state)
-{
-    struct kbtest_db *t = kb_xcalloc(1, sizeof *t);
-    if (!kbtest_db_open(t)) {
-        free(t);
-        *state = NULL;
-        return 0;
-    }
-    struct kb_err err = { 0 };
-    char *dir = kb_xasprintf("%s/migrations", kbtest_root());
-    int n;
-    if (db_migrate_up(t->conn, dir, 0, &n, &err) != KB_OK)
-        fail_msg("migrate up failed: %s: %s", err.origin, err.msg);
-    free(dir);
-    kbtest_db_export(t);   /* the kbpipe we run uses t's schema */
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct kbtest_db *t = *state;
-    if (t) {
-        kbtest_db_close(t);
-        free(t);
-    }
-    return 0;
-}
-
-#define NEED_DB(t)       \
-    do {                 \
-        if ((t) == NULL) \
-            skip();      \
-    } while (0)
 
 static void hash_of(const char *text, char out[65])
 {
@@ -205,7 +171,7 @@ static json_t *parse_json(const char *text)
 static void search__ranks_the_relevant_document_first(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
     static const struct { const char *query, *first, *snippet_word; } cases[] = {
         { "how do I rotate the master encryption key?", "Secrets handbook", "re-encrypt" },
@@ -246,7 +212,7 @@ static void search__ranks_the_relevant_document_first(void **state)
 static void search__json_has_the_fields(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
     char *out, *errout;
     assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'rotate the "
@@ -318,7 +284,7 @@ static char *hash_literal(const char *query)
 static void search__logs_the_query(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
     char *out, *errout;
     assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'restore a dump'"),
@@ -364,7 +330,7 @@ static void search__logs_the_query(void **state)
 static void search__learnings_and_use(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 1);
     char *out, *errout;
     /* without --use nothing is counted */
@@ -414,7 +380,7 @@ static void search__learnings_and_use(void **state)
 static void search__refuses_rows_of_another_model(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, "remote-proj", "text-embedding-3-small", N_DOCS, 0);
     load_project(t, "mixed-proj", NULL, N_DOCS, 0);
     char *out, *errout;
@@ -439,7 +405,7 @@ static void search__refuses_rows_of_another_model(void **state)
 static void search__unknown_project(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     char *out, *errout;
     assert_int_equal(search(&out, &errout, "--project nope 'anything'"), 1);
     expect_in("error", errout, "kbpipe: no project named 'nope': the database has no projects");
@@ -584,7 +550,7 @@ static void stub_stop(struct stub *s)
 static void search__remote_model_through_pipeline(void **state)
 {
     struct kbtest_db *t = *state;
-    NEED_DB(t);
+    KBTEST_NEED_DB(t);
     load_project(t, "remote-proj", "stub-embed-1", N_DOCS, 0);
     struct stub s;
     stub_start(&s);
@@ -654,14 +620,14 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(search__ranks_the_relevant_document_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(search__json_has_the_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(search__logs_the_query, setup, teardown),
-        cmocka_unit_test_setup_teardown(search__learnings_and_use, setup, teardown),
-        cmocka_unit_test_setup_teardown(search__refuses_rows_of_another_model, setup, teardown),
-        cmocka_unit_test_setup_teardown(search__unknown_project, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__ranks_the_relevant_document_first, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__json_has_the_fields, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__logs_the_query, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__learnings_and_use, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__refuses_rows_of_another_model, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__unknown_project, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test(search__bad_options_exit_2),
-        cmocka_unit_test_setup_teardown(search__remote_model_through_pipeline, setup, teardown),
+        cmocka_unit_test_setup_teardown(search__remote_model_through_pipeline, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     return cmocka_run_group_tests_name("cmd_search.c", tests, NULL, NULL) ? 1 : 0;
 }

@@ -144,3 +144,32 @@ char *kbtest_query(struct kbtest_db *t, const char *sql)
     db_rows_free(rows);
     return v;
 }
+
+int kbtest_migrated_setup(void **state)
+{
+    struct kbtest_db *t = kb_xcalloc(1, sizeof *t);
+    if (!kbtest_db_open(t)) {
+        free(t);
+        *state = NULL;
+        return 0;
+    }
+    struct kb_err err = { 0 };
+    char *dir = kb_xasprintf("%s/migrations", kbtest_root());
+    int n;
+    if (db_migrate_up(t->conn, dir, 0, &n, &err) != KB_OK)
+        fail_msg("migrate up failed: %s: %s", err.origin, err.msg);
+    free(dir);
+    kbtest_db_export(t);
+    *state = t;
+    return 0;
+}
+
+int kbtest_migrated_teardown(void **state)
+{
+    struct kbtest_db *t = *state;
+    if (t) {
+        kbtest_db_close(t);
+        free(t);
+    }
+    return 0;
+}

@@ -33,6 +33,19 @@ int kbtest_db_open(struct kbtest_db *t);
 /* Drop the schema and disconnect. */
 void kbtest_db_close(struct kbtest_db *t);
 
+/*
+ * cmocka group fixtures: a kbtest_db with every migration of migrations/
+ * applied, exported for child kbpipe processes, in *state (NULL when there
+ * is no KBPIPE_TEST_DSN: tests then KBTEST_NEED_DB and skip).
+ */
+int kbtest_migrated_setup(void **state);
+int kbtest_migrated_teardown(void **state);
+#define KBTEST_NEED_DB(t) \
+    do {                  \
+        if ((t) == NULL)  \
+            skip();       \
+    } while (0)
+
 /* Environment a child kbpipe needs to use t's schema: sets PGOPTIONS etc. */
 void kbtest_db_export(const struct kbtest_db *t);
 
