@@ -84,6 +84,7 @@ struct run {
     double started, last_progress;
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
+    int has_estimate, is_scan_done;
 };
 
 static const char RUN_USAGE[] =
@@ -320,6 +321,7 @@ static void remember_row_stat(struct run *r, int stat_index)
 }
 
 static enum kb_code flush_batch(struct run *r, struct kb_err *err);
+static long estimate_rows(struct run *r);
 
 /* plan lists this many documents by name, then counts the rest */
 #define PLAN_MAX_NAMED 200
@@ -653,6 +655,15 @@ static enum kb_code flush_batch(struct run *r, struct kb_err *err)
 {
     int n_reused = 0;
     enum kb_code rc = KB_OK;
+    /* index strategy auto decides at the first batch written: on the exact
+     * count when the scan is over, else on the look-ahead's estimate (an
+     * unchanged re-run fills no batch, so it never reads anything twice) */
+    if (!r->has_estimate && load_batch_rows(r->batch) > 0 && !r->args->is_dry_run &&
+        r->p->load.index_strategy == PIPELINE_INDEX_AUTO) {
+        r->has_estimate = 1;
+        r->rows_expected = r->is_scan_done ? r->chunks_done : estimate_rows(r);
+        load_session_expect_rows(r->sess, r->rows_expected);
+    }
     if (load_batch_rows(r->batch) > 0) {
         /* a read: a dry run also says what would be reused */
         rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
@@ -667,12 +678,12 @@ static enum kb_code flush_batch(struct run *r, struct kb_err *err)
 }
 
 /*
- * Index strategy auto's look-ahead: read every source once, hash each
- * document, and estimate the rows the changed ones will write (their bytes
- * over the chunk stride; one row per learning).  Reading and hashing run
- * at hundreds of MB/s, a small price next to sending a large load through
- * the HNSW index row by row.  Inputs that fail to read are left to the
- * real pass, which reports them.
+ * Index strategy auto's look-ahead, when the first batch is full: read every
+ * source from the start, hash each document, and estimate the rows the
+ * changed ones will write (their bytes over the chunk stride; one row per
+ * learning).  Reading and hashing run at hundreds of MB/s, a small price
+ * next to sending a large load through the HNSW index row by row.  Inputs
+ * that fail to read are left to the real pass, which reports them.
  */
 static long estimate_rows(struct run *r)
 {
@@ -683,6 +694,7 @@ static long estimate_rows(struct run *r)
     if (stride < 1)
         stride = 1;
     long rows = 0;
+    struct kb_arena *arena = kb_arena_new();   /* the run's holds the current document */
     for (int si = 0; si < r->p->n_sources; si++) {
         struct ingest_reader *rd;
         struct kb_err ignored = { 0 };
@@ -690,9 +702,9 @@ static long estimate_rows(struct run *r)
             continue;
         for (;;) {
             struct kb_document *d = NULL;
-            enum kb_code rc = ingest_next(rd, r->arena, &d, &ignored);
+            enum kb_code rc = ingest_next(rd, arena, &d, &ignored);
             if (rc == KB_E_INPUT) {
-                kb_arena_reset(r->arena);
+                kb_arena_reset(arena);
                 continue;   /* a bad input: the reader is on the next one */
             }
             if (rc != KB_OK || d == NULL)
@@ -702,10 +714,11 @@ static long estimate_rows(struct run *r)
             if (load_in_shard(r->sess, d->source_type, d->source_id) &&
                 !load_source_is_stored(r->sess, d->source_type, d->source_id, doc_hash))
                 rows += d->target == KB_TARGET_LEARNINGS ? 1 : 1 + (long)d->len / stride;
-            kb_arena_reset(r->arena);
+            kb_arena_reset(arena);
         }
         ingest_close(rd);
     }
+    kb_arena_free(arena);
     log_debug("look-ahead: about %ld rows to write (%.2f s)", rows, kb_now() - t0);
     return rows;
 }
@@ -911,12 +924,9 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
         return rc;
     }
     int is_full = a->is_full || r.p->mode == PIPELINE_FULL;
-    if (r.p->load.index_strategy == PIPELINE_INDEX_AUTO && !a->is_dry_run) {
-        r.rows_expected = estimate_rows(&r);
-        load_session_expect_rows(r.sess, r.rows_expected);
-    }
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
+    r.is_scan_done = 1;
     if (rc == KB_OK)
         rc = flush_batch(&r, err);
     /* every batch written (or the first failure) before what comes next */
