@@ -83,7 +83,7 @@ kb_mb=$(sql "SELECT round(sum(octet_length(content))::numeric / 1048576, 1) FROM
 rebuilt=$(jq -r .load.index_rebuilt "$out/run1.json")
 echo
 echo "(a) kbpipe run, fresh database: $chunks chunks ($kb_mb MiB of text) in ${t_run} s = $(div "$chunks" "$t_run" %.0f) chunks/s (index rebuilt after the load: $rebuilt)"
-jq -r '.sources[] | "    source \(.name): read \(.read), chunks \(.chunks), vectors computed \(.vectors_computed), \(.seconds) s"' "$out/run1.json"
+jq -r '.sources[] | "    source \(.name): read \(.read), chunks \(.chunks), vectors computed \(.vectors_computed), \(.seconds * 100 | round / 100) s"' "$out/run1.json"
 
 # (c) unchanged re-run
 kbrun "$db" run2
@@ -105,7 +105,8 @@ t2=$(now_ns)
 t_copy=$(secs "$t0" "$t1") t_index=$(secs "$t1" "$t2") t_floor=$(secs "$t0" "$t2")
 echo "(b) floor: COPY FROM file (binary) ${t_copy} s + HNSW build ${t_index} s = ${t_floor} s = $(div "$chunks" "$t_floor" %.0f) chunks/s"
 echo "    kbpipe / floor throughput: $(div "$t_floor" "$t_run" %.3f) (target >= 0.85)"
-t_kload=$(jq -r .load_seconds "$out/run1.json") t_kfinish=$(jq -r .finish_seconds "$out/run1.json")
+t_kload=$(jq -r '.load_seconds * 100 | round / 100' "$out/run1.json")
+t_kfinish=$(jq -r '.finish_seconds * 100 | round / 100' "$out/run1.json")
 echo "    the load alone (no index build on either side): COPY ${t_copy} s vs kbpipe ${t_kload} s (read, chunk, embed, COPY): $(div "$t_copy" "$t_kload" %.3f) of the floor"
 echo "    the index build alone: floor ${t_index} s vs kbpipe's rebuild ${t_kfinish} s (same statement; the difference is noise)"
 
