@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on the bundled samples, from an empty database:
 # migrate, seed, run the sample pipelines (docs, issues, learnings with the
-# dedup pass), run them again (nothing to do), show a few loaded rows, then
-# search the sample corpus.  Run through `make demo`, which installs,
+# dedup pass), run one again (nothing to do), show a few loaded rows and
+# the stats, then end with searches over the sample corpus.  Run through `make demo`, which installs,
 # builds and starts the database first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,13 +35,14 @@ psql -X -P pager=off -v ON_ERROR_STOP=1 -c "
          metadata->>'duplicate_of' IS NOT NULL AS marked_duplicate
     FROM learnings ORDER BY (metadata ? 'duplicate_of') DESC, title LIMIT 5"
 
+step "kbpipe stats --project supervisor-service"
+$kb stats --project supervisor-service
+
 step "kbpipe search --project supervisor-service -k 3 'how do I rotate a secret?'"
 $kb search --project supervisor-service -k 3 "how do I rotate a secret?"
 
 step "kbpipe search --project supervisor-service -k 3 --learnings 'HNSW index bulk load'"
 $kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
 
-step "kbpipe stats --project supervisor-service"
-$kb stats --project supervisor-service
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."
