@@ -18,7 +18,8 @@ pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       postgresql-$PGVER postgresql-client-$PGVER postgresql-server-dev-$PGVER
       postgresql-$PGVER-pgtap libtap-parser-sourcehandler-pgtap-perl
       procps python3
-      time)   # /usr/bin/time -v: peak RSS in bench/load.sh, run by the docs tests
+      jq      # the shell tests read run reports with it
+      time)   # /usr/bin/time -v: peak RSS in bench/load.sh
 # node + npm only serve the reference tokenizer in tests; kbpipe never needs them
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm  >/dev/null 2>&1 || pkgs+=(npm)
