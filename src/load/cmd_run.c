@@ -124,6 +124,7 @@ static const char PLAN_USAGE[] =
     "Example:\n"
     "  kbpipe plan pipelines/docs.yaml\n";
 
+/* "K/N" with 1 <= K <= N into *k, *n; KB_E_USAGE otherwise. */
 static enum kb_code parse_shard(const char *s, int *k, int *n, struct kb_err *err)
 {
     char *end;
@@ -138,6 +139,7 @@ static enum kb_code parse_shard(const char *s, int *k, int *n, struct kb_err *er
     return KB_OK;
 }
 
+/* run/plan options into *a; KB_PARTIAL after --help (printed), KB_E_USAGE on a bad one. */
 static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct kb_err *err)
 {
     static const struct option longopts[] = {
@@ -219,6 +221,8 @@ static void chunk_opts_from(const struct kb_pipeline *p, struct chunk_opts *o)
     o->overlap = p->chunking.overlap;
 }
 
+/* The pipeline's load: block and the command line as src/load options; the
+ * lock is per pipeline, or per shard ("docs#2/4"). */
 static void load_opts_from(const struct kb_pipeline *p, const struct run_args *a,
                            struct load_opts *o, char *lock_name, size_t lock_len)
 {
@@ -310,6 +314,7 @@ static void document_hash(struct run *r, const struct kb_document *d, char out[6
     kb_buf_release(&b);
 }
 
+/* The batch's newest row belongs to pipeline source stat_index (for the report). */
 static void remember_row_stat(struct run *r, int stat_index)
 {
     int n = load_batch_rows(r->batch);
@@ -780,6 +785,7 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
     return rc;
 }
 
+/* The current time as ISO 8601 UTC ("2026-11-25T02:30:00Z"). */
 static void iso_now(char *buf, size_t n)
 {
     time_t t = time(NULL);
@@ -788,6 +794,8 @@ static void iso_now(char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* The JSON report to path ("-": stdout), through a temporary file and a
+ * rename, so a reader never sees half a report. */
 static enum kb_code write_report(const char *path, const char *json, struct kb_err *err)
 {
     if (strcmp(path, "-") == 0) {
@@ -819,6 +827,7 @@ static enum kb_code write_report(const char *path, const char *json, struct kb_e
     return rc;
 }
 
+/* The pipeline's dedup.action as src/load's enum. */
 static enum load_dedup_action dedup_action_from(const struct kb_pipeline *p)
 {
     /* the default is mark; an explicit `dedup.action` wins */
@@ -829,6 +838,7 @@ static enum load_dedup_action dedup_action_from(const struct kb_pipeline *p)
                                                      : LOAD_DEDUP_MARK;
 }
 
+/* "report", "mark" or "merge". */
 static const char *dedup_action_name(enum load_dedup_action a)
 {
     return a == LOAD_DEDUP_REPORT ? "report" : a == LOAD_DEDUP_MERGE ? "merge" : "mark";
@@ -887,6 +897,7 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     return rc;
 }
 
+/* Stop the writer and free everything run_open made (any part may be missing). */
 static void run_close(struct run *r)
 {
     struct kb_err ignored;
@@ -907,6 +918,11 @@ static void run_close(struct run *r)
     kb_buf_release(&r->planned);
 }
 
+/*
+ * One run, start to end: open, scan every source, write the last batch,
+ * dedup, --full deletions and the index rebuild, record and print the
+ * report.  KB_PARTIAL when it finished with rejected inputs.
+ */
 static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
 {
     struct run r = { 0 };
@@ -1021,6 +1037,7 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
     return rc;
 }
 
+/* See load.h. */
 enum kb_code cmd_run(int argc, char **argv, struct kb_err *err)
 {
     struct run_args a = { 0 };
@@ -1032,6 +1049,7 @@ enum kb_code cmd_run(int argc, char **argv, struct kb_err *err)
     return run_pipeline(&a, err);
 }
 
+/* See load.h. */
 enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err)
 {
     struct run_args a = { .is_plan = 1 };
