@@ -177,7 +177,7 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
     return KB_OK;
 }
 
-/* ---- progress: a terminal only, never with -q, at most twice a second ---- */
+/* ---- progress: a bar on a terminal, a log line every 10 s off one, nothing with -q ---- */
 
 static void progress(struct run *r, const char *source, int is_final)
 {
