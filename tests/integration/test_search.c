@@ -466,25 +466,9 @@ static void stub_serve(struct stub *s, int fd)
 {
     struct kb_buf in;
     kb_buf_init(&in);
-    char buf[8192];
-    size_t body_at = 0, content_length = 0;
-    for (;;) {
-        ssize_t k = recv(fd, buf, sizeof buf, 0);
-        if (k <= 0)
-            break;
-        kb_buf_append(&in, buf, (size_t)k);
-        if (!body_at) {
-            char *e = strstr(in.data, "\r\n\r\n");
-            if (!e)
-                continue;
-            body_at = (size_t)(e + 4 - in.data);
-            char *cl = strcasestr(in.data, "content-length:");
-            content_length = cl ? strtoul(cl + 15, NULL, 10) : 0;
-        }
-        if (in.len >= body_at + content_length)
-            break;
-    }
-    json_t *req = body_at ? json_loadb(in.data + body_at, in.len - body_at, 0, NULL) : NULL;
+    size_t body_len;
+    size_t body_at = kbtest_http_read(fd, &in, &body_len);
+    json_t *req = body_at ? json_loadb(in.data + body_at, body_len, 0, NULL) : NULL;
     json_t *inputs = json_object_get(req, "input");
     if (req) {
         const char *model = json_string_value(json_object_get(req, "model"));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,4 +173,30 @@ int kbtest_migrated_teardown(void **state)
         free(t);
     }
     return 0;
+}
+
+size_t kbtest_http_read(int fd, struct kb_buf *in, size_t *body_len)
+{
+    char buf[65536];
+    size_t body_at = 0, content_length = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf, sizeof buf, 0);
+        if (k <= 0)
+            break;
+        kb_buf_append(in, buf, (size_t)k);
+        if (!body_at) {
+            char *e = strstr(in->data, "\r\n\r\n");
+            if (!e)
+                continue;
+            body_at = (size_t)(e + 4 - in->data);
+            char *cl = strcasestr(in->data, "content-length:");
+            content_length = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        }
+        if (in->len >= body_at + content_length)
+            break;
+    }
+    if (body_at && in->len < body_at + content_length)
+        content_length = in->len - body_at;   /* the peer closed early */
+    *body_len = content_length;
+    return body_at;
 }

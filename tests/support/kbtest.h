@@ -46,6 +46,14 @@ int kbtest_migrated_teardown(void **state);
             skip();       \
     } while (0)
 
+/*
+ * Read one HTTP request from a socket into *in (initialized by the caller):
+ * headers, then Content-Length bytes of body.  Returns the body's offset
+ * in in->data (its length in *body_len), or 0 when the peer closed before
+ * the headers ended.  For the stub servers of the embedding tests.
+ */
+size_t kbtest_http_read(int fd, struct kb_buf *in, size_t *body_len);
+
 /* Environment a child kbpipe needs to use t's schema: sets PGOPTIONS etc. */
 void kbtest_db_export(const struct kbtest_db *t);
 

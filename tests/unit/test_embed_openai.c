@@ -109,24 +109,8 @@ static void *handle(void *arg)
     struct stub *s = c->s;
     struct kb_buf in;
     kb_buf_init(&in);
-    char buf[65536];
-    size_t body_at = 0, content_length = 0;
-    for (;;) {
-        ssize_t k = recv(c->fd, buf, sizeof buf, 0);
-        if (k <= 0)
-            break;
-        kb_buf_append(&in, buf, (size_t)k);
-        if (!body_at) {
-            char *e = strstr(in.data, "\r\n\r\n");
-            if (!e)
-                continue;
-            body_at = (size_t)(e + 4 - in.data);
-            char *cl = strcasestr(in.data, "content-length:");
-            content_length = cl ? strtoul(cl + 15, NULL, 10) : 0;
-        }
-        if (in.len >= body_at + content_length)
-            break;
-    }
+    size_t content_length;
+    size_t body_at = kbtest_http_read(c->fd, &in, &content_length);
     if (!body_at) {
         close(c->fd);
         kb_buf_release(&in);
