@@ -25,7 +25,7 @@
 #include "db/db.h"
 #include "embed/embed.h"
 #include "ingest/ingest.h"
-#include "load/load.h"
+#include "load/load_int.h"
 #include "pipeline/pipeline.h"
 #include "util/util.h"
 
@@ -438,23 +438,26 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
     return KB_OK;
 }
 
-/* The embedder the pipeline's embedding: block describes. */
-static enum kb_code run_embedder_open(struct run *r, struct kb_err *err)
+/* See load_int.h. */
+void load_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o)
 {
-    const struct pipeline_embedding *pe = &r->p->embedding;
-    struct embed_opts *o = &r->eopts;
     embed_opts_defaults(o);
     o->provider = pe->provider == PIPELINE_EMBED_IMPORT   ? EMBED_IMPORT
                   : pe->provider == PIPELINE_EMBED_OPENAI ? EMBED_OPENAI
                                                           : EMBED_HASH;
     o->model = pe->model;
     if (o->provider == EMBED_OPENAI) {
-        o->openai.base_url = pe->base_url;
-        o->openai.api_key_env = pe->api_key_env;
+        if (pe->base_url)
+            o->openai.base_url = pe->base_url;
+        if (pe->api_key_env)
+            o->openai.api_key_env = pe->api_key_env;
         o->openai.dimensions = pe->dimensions;
-        o->openai.max_items_per_request = pe->batch_size;
-        o->openai.timeout_ms = pe->timeout_ms;
-        o->openai.max_retries = pe->max_retries;
+        if (pe->batch_size > 0)
+            o->openai.max_items_per_request = pe->batch_size;
+        if (pe->timeout_ms > 0)
+            o->openai.timeout_ms = pe->timeout_ms;
+        if (pe->max_retries >= 0)
+            o->openai.max_retries = pe->max_retries;
     } else if (o->provider == EMBED_IMPORT) {
         o->import.path = pe->import_file;
         o->import.format = pe->import_format == PIPELINE_IMPORT_CSV ? EMBED_IMPORT_CSV
@@ -462,6 +465,13 @@ static enum kb_code run_embedder_open(struct run *r, struct kb_err *err)
                                ? EMBED_IMPORT_OPENAI_BATCH
                                : EMBED_IMPORT_JSONL;
     }
+}
+
+/* The embedder the pipeline's embedding: block describes. */
+static enum kb_code run_embedder_open(struct run *r, struct kb_err *err)
+{
+    struct embed_opts *o = &r->eopts;
+    load_embed_opts(&r->p->embedding, o);
     enum kb_code rc = embed_embedder_new(o, &r->emb, err);
     if (rc == KB_OK)
         r->model = embed_embedder_model(r->emb);

@@ -36,7 +36,7 @@
 
 #include "db/db.h"
 #include "embed/embed.h"
-#include "load/load.h"
+#include "load/load_int.h"
 #include "pipeline/pipeline.h"
 #include "util/util.h"
 
@@ -277,20 +277,7 @@ static enum kb_code embed_remote(const struct pipeline_embedding *pe, const char
                                  float out[KB_EMBED_DIM], struct kb_err *err)
 {
     struct embed_opts eo;
-    embed_opts_defaults(&eo);
-    eo.provider = EMBED_OPENAI;
-    eo.model = pe->model;
-    if (pe->base_url)
-        eo.openai.base_url = pe->base_url;
-    if (pe->api_key_env)
-        eo.openai.api_key_env = pe->api_key_env;
-    eo.openai.dimensions = pe->dimensions;
-    if (pe->batch_size > 0)
-        eo.openai.max_items_per_request = pe->batch_size;
-    if (pe->timeout_ms > 0)
-        eo.openai.timeout_ms = pe->timeout_ms;
-    if (pe->max_retries >= 0)
-        eo.openai.max_retries = pe->max_retries;
+    load_embed_opts(pe, &eo);   /* the caller checked that pe is openai */
     struct embed_embedder *e;
     enum kb_code rc = embed_embedder_new(&eo, &e, err);
     if (rc != KB_OK)

@@ -34,6 +34,14 @@ int load_uuid_parse(const char *text, unsigned char out[16]);
 /* ---- sql_array.c: text[] literals for set-based statements ------------- */
 
 /* Append one element to a PostgreSQL array literal under construction. */
+/*
+ * The embed options a pipeline's embedding: block describes (cmd_run.c;
+ * also used by cmd_search.c for a remote model).  Strings are borrowed.
+ */
+struct pipeline_embedding;
+struct embed_opts;
+void load_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o);
+
 /* pgvector's binary send format (dim, unused, big-endian floats) -> out[KB_LOAD_DIM];
  * 0 when the length or dimension is not the schema's. */
 int load_vector_from_binary(const unsigned char *p, int len, float *out);
