@@ -61,11 +61,13 @@ bin/kbpipe: $(BUILD)/kbpipe
 	cp $< $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/kbpipe: $(BUILD)/obj/src/main.o $(REL_OBJ)
-	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
 
 # the same program built with fault points, for integration tests
 $(BUILD)/kbpipe-test: $(BUILD)/tobj/src/main.o $(TEST_OBJ)
-	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -79,11 +81,13 @@ $(BUILD)/tobj/%.o: %.c $(HDRS)
 
 $(BUILD)/tests/%: $(BUILD)/tobj/tests/unit/%.o $(TEST_OBJ) $(TSUP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 $(BUILD)/tests/%: $(BUILD)/tobj/tests/integration/%.o $(TEST_OBJ) $(TSUP_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 build: bin/kbpipe $(BUILD)/kbpipe-test $(UNIT_BIN) $(ITEST_BIN)
 
