@@ -3,7 +3,8 @@
 #   make demo     install what is missing, build, start the local database,
 #                 migrate, seed and run the sample pipelines
 #   make check    install what is missing, build, start the local database,
-#                 run every test (SAN=1: under ASan + UBSan)
+#                 run every test (SAN=1: under ASan + UBSan; T=NAME: only
+#                 the tests whose name contains NAME)
 #   make bench    benchmarks (figures printed, never asserted)
 #
 # Sources are found by wildcard: a new src/<module>/*.c or tests/unit/test_*.c
@@ -104,7 +105,7 @@ db-stop:
 check: deps
 	@$(MAKE) --no-print-directory build
 	@bash scripts/db.sh start
-	@bash tests/run.sh "$(BUILD)"
+	@bash tests/run.sh "$(BUILD)" "$(T)"
 
 migrate: deps
 	@$(MAKE) --no-print-directory bin/kbpipe
