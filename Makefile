@@ -12,7 +12,7 @@
 
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl libpcre2-8
+PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl
 SAN     ?= 0
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \

@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       libpq-dev libyaml-dev libcsv-dev libopenblas-dev libsodium-dev
-      libcmocka-dev libjansson-dev libcurl4-openssl-dev libpcre2-dev
+      libcmocka-dev libjansson-dev libcurl4-openssl-dev
       postgresql-$PGVER postgresql-client-$PGVER postgresql-server-dev-$PGVER
       postgresql-$PGVER-pgtap libtap-parser-sourcehandler-pgtap-perl
       procps python3
