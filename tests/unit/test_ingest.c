@@ -9,17 +9,23 @@
  *
  * Cases that cannot be committed (a 10 MB line, a symlink loop, an
  * unreadable file) are made at test time in a temporary folder; their
- * expected lines spell that folder as @TMP@.  KBPIPE_REGEN=1 rewrites the
+ * expected lines spell that folder as @TMP@.  The unreadable file is read
+ * by a child running as `nobody` when the tests run as root (as in CI),
+ * since root opens a mode-000 file.  KBPIPE_REGEN=1 rewrites the
  * .expected files from what the readers do (review the diff!).
  * Groups: files.c, csv.c, issues.c, glob.c, reject.c.  Runs from the
  * repository root ($KBPIPE_ROOT).
  */
 #include "kbtest.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ingest/ingest.h"
@@ -80,14 +86,14 @@ static char *read_text(const char *path)
     return kb_buf_detach(&b);
 }
 
-/* Replace every @TMP@ in s with tmp_dir. */
-static char *expand(const char *s)
+/* Replace every @TMP@ in s with tmp. */
+static char *expand(const char *s, const char *tmp)
 {
     struct kb_buf b;
     kb_buf_init(&b);
     for (const char *p = s; *p;) {
-        if (tmp_dir && strncmp(p, "@TMP@", 5) == 0) {
-            kb_buf_puts(&b, tmp_dir);
+        if (tmp && strncmp(p, "@TMP@", 5) == 0) {
+            kb_buf_puts(&b, tmp);
             p += 5;
         } else {
             kb_buf_putc(&b, *p++);
@@ -96,13 +102,13 @@ static char *expand(const char *s)
     return kb_buf_detach(&b);
 }
 
-static char *unexpand(const char *s)
+static char *unexpand(const char *s, const char *tmp)
 {
     struct kb_buf b;
     kb_buf_init(&b);
-    size_t n = tmp_dir ? strlen(tmp_dir) : 0;
+    size_t n = tmp ? strlen(tmp) : 0;
     for (const char *p = s; *p;) {
-        if (n && strncmp(p, tmp_dir, n) == 0) {
+        if (n && strncmp(p, tmp, n) == 0) {
             kb_buf_puts(&b, "@TMP@");
             p += n;
         } else {
@@ -112,13 +118,13 @@ static char *unexpand(const char *s)
     return kb_buf_detach(&b);
 }
 
-/* Compare the outcome with BAD<name>.expected (or write it with KBPIPE_REGEN=1). */
-static void expect_case(const char *name, const struct ingest_source *src)
+/* Compare an outcome line with BAD<name>.expected, @TMP@ standing for `tmp`
+ * (or write it with KBPIPE_REGEN=1). */
+static void expect_line(const char *name, const char *got, const char *tmp)
 {
-    char *got = outcome(src);
     char *path = kb_xasprintf(BAD "%s.expected", name);
     if (getenv("KBPIPE_REGEN")) {
-        char *u = unexpand(got);
+        char *u = unexpand(got, tmp);
         FILE *f = fopen(path, "w");
         assert_non_null(f);
         fprintf(f, "%s\n", u);
@@ -128,12 +134,19 @@ static void expect_case(const char *name, const struct ingest_source *src)
     char *want_raw = read_text(path);
     if (want_raw == NULL)
         fail_msg("%s: missing; it would hold:\n%s", path, got);
-    char *want = expand(want_raw);
+    char *want = expand(want_raw, tmp);
     if (strcmp(got, want) != 0)
         fail_msg("case %s:\n  expected: %s\n  got:      %s", name, want, got);
     free(want);
     free(want_raw);
     free(path);
+}
+
+/* The outcome of src against BAD<name>.expected. */
+static void expect_case(const char *name, const struct ingest_source *src)
+{
+    char *got = outcome(src);
+    expect_line(name, got, tmp_dir);
     free(got);
 }
 
@@ -257,24 +270,74 @@ static void ingest_files__symlink_outside_root_not_followed(void **state)
     free(link);
 }
 
+/*
+ * The outcome of src in a child process running as `nobody`, written back
+ * through a pipe: root opens a mode-000 file, so as root (CI) the reader
+ * must run without root's rights for the case to exist at all.  Groups are
+ * dropped first, then the gid, then the uid (the order setuid needs).
+ */
+static char *outcome_as_nobody(const struct ingest_source *src)
+{
+    const struct passwd *pw = getpwnam("nobody");
+    uid_t uid = pw ? pw->pw_uid : 65534;
+    gid_t gid = pw ? pw->pw_gid : 65534;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        char *line;
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+            line = kb_xasprintf("child: cannot drop to uid %ld: %s", (long)uid, strerror(errno));
+        else if (geteuid() == 0)
+            line = kb_xasprintf("child: still root after setuid(%ld)", (long)uid);
+        else
+            line = outcome(src);
+        size_t n = strlen(line), off = 0;
+        while (off < n) {
+            ssize_t w = write(fds[1], line + off, n - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        _exit(off == n ? 0 : 1);   /* no atexit handlers: cmocka's are the parent's */
+    }
+    close(fds[1]);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    char chunk[512];
+    ssize_t n;
+    while ((n = read(fds[0], chunk, sizeof chunk)) > 0)
+        kb_buf_append(&b, chunk, (size_t)n);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return b.data ? kb_buf_detach(&b) : kb_xstrdup("");
+}
+
 static void ingest_files__unreadable(void **state)
 {
     (void)state;
-    char *path = kb_xasprintf("%s/unreadable.md", tmp_dir);
+    /* a folder of its own under /tmp, open to everyone (mkdtemp makes it
+     * 0700, and $TMPDIR may be private): only the file's mode stops the reader */
+    char *dir = kb_xstrdup("/tmp/kbtest-unreadable.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    char *path = kb_xasprintf("%s/unreadable.md", dir);
     kbtest_write(path, "# locked\n");
-    chmod(path, 0);
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        /* root reads mode-000 files: the case cannot happen here */
-        close(fd);
-        free(path);
-        skip();
-    }
+    assert_int_equal(chmod(path, 0), 0);
     const char *root[] = { path };
     struct ingest_source s;
     files_src(&s, root);
-    expect_case("unreadable.md", &s);
+    char *got = geteuid() == 0 ? outcome_as_nobody(&s) : outcome(&s);
+    expect_line("unreadable.md", got, dir);
+    free(got);
+    kbtest_rmtree(dir);
     free(path);
+    free(dir);
 }
 
 static void ingest_files__sample_tree(void **state)
