@@ -429,6 +429,7 @@ static void ingest_csv__bad_inputs(void **state)
     static const char *const cases[] = {
         "unterminated-quote.csv", "ragged-rows.csv", "malformed-quote.csv", "csv-empty.csv",
         "csv-invalid-utf8.csv", "csv-empty-key.csv", "csv-crlf-bom.csv",
+        "csv-nul-title.csv", "csv-nul-content.csv", "csv-duplicate-header.csv",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);
@@ -549,6 +550,93 @@ static void ingest_csv__unknown_column_fails_open(void **state)
     for (int i = 0; i < n; i++)
         free(cols[i]);
     free(cols);
+}
+
+/* Every document of a reader: "SOURCE_ID" joined by spaces; the first one in *first. */
+static char *read_all(const struct ingest_source *src, struct kb_arena *arena,
+                      struct kb_document **first, long *n_bad)
+{
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    if (ingest_open(src, ".", &rd, &err) != KB_OK)
+        return kb_xasprintf("open failed: %s: %s", err.origin, err.msg);
+    struct kb_buf ids;
+    kb_buf_init(&ids);
+    struct kb_arena *scratch = kb_arena_new();
+    *first = NULL;
+    for (int guard = 0; guard < 1000; guard++) {
+        struct kb_document *doc;
+        /* the first document stays in `arena`, the others in a scratch arena */
+        enum kb_code rc = ingest_next(rd, *first ? scratch : arena, &doc, &err);
+        if (rc == KB_E_INPUT)
+            continue;
+        if (rc != KB_OK || doc == NULL)
+            break;
+        kb_buf_printf(&ids, "%s%s", ids.len ? " " : "", doc->source_id);
+        if (*first == NULL)
+            *first = doc;
+        kb_arena_reset(scratch);
+    }
+    *n_bad = ingest_reader_stats(rd)->n_bad;
+    ingest_close(rd);
+    kb_arena_free(scratch);
+    return ids.data ? kb_buf_detach(&ids) : kb_xstrdup("");
+}
+
+static void ingest_csv__delimiter_quote_and_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        char delim, quote;
+        const char *key[2];
+        const char *csv;
+        const char *ids, *title, *text, *meta;   /* every source_id; the first document's */
+    } cases[] = {
+        { "';' delimiter: ',' is text, quoted ';', doubled quotes, a newline", ';', '"', { 0 },
+          "id;title;content\n1;\"Ports; retries\";\"a, b\nand \"\"c\"\"\"\n2;B;plain\n",
+          "1 2", "Ports; retries", "a, b\nand \"c\"", "{\"id\":\"1\"}" },
+        { "tab delimiter, quote \"'\": '\"' is plain text", '\t', '\'', { 0 },
+          "id\ttitle\tcontent\tteam\n7\t'It''s a\ttab'\t'say \"hi\"\nline two'\tops\n",
+          "7", "It's a\ttab", "say \"hi\"\nline two", "{\"id\":\"7\",\"team\":\"ops\"}" },
+        { "'|' quote with ',' delimiter", ',', '|', { 0 },
+          "id,title,content\n3,|a, b|,|x ||y|| z|\n", "3", "a, b", "x |y| z", "{\"id\":\"3\"}" },
+        { "key of two columns: joined with '/', in the key's order", ',', '"',
+          { "project", "id" },
+          "id,project,content\n7,alpha,first\n7,beta,second\n8,alpha,third\n",
+          "alpha/7 beta/7 alpha/8", NULL, "first", "{\"id\":\"7\",\"project\":\"alpha\"}" },
+        { "the same two columns the other way round", ';', '"', { "id", "project" },
+          "id;project;content\n7;alpha;first\n", "7/alpha", NULL, "first",
+          "{\"id\":\"7\",\"project\":\"alpha\"}" },
+    };
+    char *path = kb_xasprintf("%s/options.csv", tmp_dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kbtest_write(path, cases[i].csv);
+        struct ingest_source s;
+        csv_src(&s, path);
+        s.u.csv.delimiter = cases[i].delim;
+        s.u.csv.quote = cases[i].quote;
+        const char *key[2] = { cases[i].key[0], cases[i].key[1] };
+        s.u.csv.key.v = key;
+        s.u.csv.key.n = cases[i].key[1] ? 2 : cases[i].key[0] ? 1 : 0;
+        struct kb_arena *arena = kb_arena_new();
+        struct kb_document *d;
+        long n_bad = 0;
+        char *ids = read_all(&s, arena, &d, &n_bad);
+        if (strcmp(ids, cases[i].ids) != 0 || n_bad != 0 || d == NULL)
+            fail_msg("%s: source ids '%s' (%ld bad), expected '%s'", cases[i].what, ids, n_bad,
+                     cases[i].ids);
+        if (cases[i].title)
+            assert_string_equal(d->title, cases[i].title);
+        else
+            assert_null(d->title);
+        assert_string_equal(d->text, cases[i].text);
+        assert_string_equal(d->metadata_json, cases[i].meta);
+        free(ids);
+        kb_arena_free(arena);
+    }
+    unlink(path);
+    free(path);
 }
 
 /* ---- issues.c ------------------------------------------------------------ */
@@ -736,6 +824,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_csv__huge_field_streams),
         cmocka_unit_test(ingest_csv__sample_learnings),
         cmocka_unit_test(ingest_csv__unknown_column_fails_open),
+        cmocka_unit_test(ingest_csv__delimiter_quote_and_key),
     };
     const struct CMUnitTest issues_tests[] = {
         cmocka_unit_test(ingest_issues__bad_inputs),
