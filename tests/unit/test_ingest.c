@@ -654,7 +654,8 @@ static void ingest_issues__bad_inputs(void **state)
     static const char *const cases[] = {
         "malformed.json", "wrong-shape.json", "not-objects.json", "missing-title.json",
         "missing-number.json", "truncated.json", "missing-comma.json", "no-repo.json",
-        "issues-empty.json", "not-json.json",
+        "issues-empty.json", "not-json.json", "issues-nul-body.json", "issues-invalid-utf8.json",
+        "issues-bom.json", "issues-bom.jsonl",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);
@@ -746,6 +747,198 @@ static void ingest_issues__rest_jsonl_with_comments(void **state)
     kb_arena_free(arena);
 }
 
+#define ISSUES "tests/data/ingest/issues/"
+
+static void ingest_issues__rest_array_with_comments(void **state)
+{
+    (void)state;
+    /* an array of GET /repos/{o}/{r}/issues (an issue, a pull request, an
+     * issue with a null body) and its comments as JSON Lines, interleaved */
+    struct ingest_source s;
+    issues_src(&s, ISSUES "rest-issues.json");
+    s.u.issues.comments_path = ISSUES "rest-comments.jsonl";
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    struct kb_arena *arena = kb_arena_new();
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_document *doc;
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_non_null(doc);
+    const struct ingest_issue *is = doc->issue;
+    assert_string_equal(doc->source_type, "github_issue");
+    assert_string_equal(doc->source_id, "acme/port-broker#41");   /* from repository_url */
+    assert_string_equal(doc->url, "https://github.com/acme/port-broker/issues/41");
+    assert_string_equal(doc->author, "lnguyen");
+    assert_string_equal(is->github_id, "2100000041");
+    assert_string_equal(is->state, "closed");
+    assert_string_equal(is->closed_at, "2024-02-06T16:30:00Z");
+    assert_int_equal(is->n_labels, 2);
+    assert_string_equal(is->labels[1], "leases");
+    assert_int_equal(is->n_comments, 2);                           /* in the export's order */
+    assert_string_equal(is->comments[0].author, "akim");
+    assert_string_equal(is->comments[1].github_id, "3100000003");
+    assert_string_equal(is->comments[1].url,
+                        "https://github.com/acme/port-broker/issues/41#issuecomment-3100000003");
+    assert_string_equal(doc->text,
+        "# Lease renewal races with expiry\n\n"
+        "A lease renewed in the last second before expiry is sometimes released anyway.\n"
+        "Seen twice on the staging broker.\n"                        /* CR LF became LF */
+        "\n---\nComment by akim on 2024-02-02T10:00:00Z:\n\n"
+        "Reproduced: renewal and the expiry sweep run in separate transactions.\n"
+        "\n---\nComment by lnguyen on 2024-02-06T16:00:00Z:\n\n"
+        "Fixed by taking the row lock in the sweep too.\n");
+    assert_string_equal(doc->metadata_json,
+        "{\"repo\":\"acme/port-broker\",\"number\":41,\"state\":\"closed\","
+        "\"labels\":[\"bug\",\"leases\"],\"author\":\"lnguyen\","
+        "\"created_at\":\"2024-02-01T09:00:00Z\",\"updated_at\":\"2024-02-06T16:30:00Z\","
+        "\"closed_at\":\"2024-02-06T16:30:00Z\",\"comments\":2}");
+    kb_arena_reset(arena);
+    /* #42 is a pull request: skipped with a note; #43 has a null body */
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_non_null(doc);
+    assert_string_equal(doc->source_id, "acme/port-broker#43");
+    assert_null(doc->issue->body);
+    assert_int_equal(doc->issue->n_comments, 1);
+    assert_string_equal(doc->text, "# Document the port ranges per environment\n\n"
+                                   "\n---\nComment by lnguyen on 2024-02-11T09:00:00Z:\n\n"
+                                   "dev: 3000-3999, staging: 4000-4999.\n");
+    kb_arena_reset(arena);
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_null(doc);
+    const struct ingest_stats *st = ingest_reader_stats(rd);
+    assert_int_equal(st->n_documents, 2);
+    assert_int_equal(st->n_skipped, 1);
+    assert_non_null(strstr(st->last_note, "rest-issues.json:"));
+    assert_non_null(strstr(st->last_note, "#42 is a pull request, skipped"));
+    ingest_close(rd);
+
+    /* without the comments export: the same issues, no comments (REST gives a count) */
+    s.u.issues.comments_path = NULL;
+    long n_bad = 0;
+    char *ids = read_all(&s, arena, &doc, &n_bad);
+    assert_string_equal(ids, "acme/port-broker#41 acme/port-broker#43");
+    assert_int_equal(n_bad, 0);
+    assert_int_equal(doc->issue->n_comments, 0);
+    assert_non_null(strstr(doc->metadata_json, "\"comments\":0}"));
+    free(ids);
+    /* include_pull_requests: the pull request is a document too */
+    s.u.issues.include_pull_requests = 1;
+    kb_arena_reset(arena);
+    ids = read_all(&s, arena, &doc, &n_bad);
+    assert_string_equal(ids, "acme/port-broker#41 acme/port-broker#42 acme/port-broker#43");
+    free(ids);
+    kb_arena_free(arena);
+}
+
+static void ingest_issues__bad_issue_is_rejected_with_its_number(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *good; long number, line; } cases[] = {
+        { "issues-nul-body.json", "acme/port-broker#60", 61, 3 },
+        { "issues-invalid-utf8.json", "acme/port-broker#65", 66, 17 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = kb_xasprintf(BAD "%s", cases[i].name);
+        struct ingest_source s;
+        issues_src(&s, path);
+        struct ingest_reader *rd;
+        struct kb_err err = { 0 };
+        struct kb_arena *arena = kb_arena_new();
+        assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+        struct kb_document *doc;
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+        assert_string_equal(doc->source_id, cases[i].good);
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_E_INPUT);
+        const struct ingest_bad *bad = ingest_last_bad(rd);
+        assert_int_equal(bad->issue_number, cases[i].number);   /* for the reject file */
+        assert_int_equal(bad->at.line, cases[i].line);
+        assert_true(kb_starts_with(bad->input, "{"));
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);   /* then the end */
+        assert_null(doc);
+        ingest_close(rd);
+        kb_arena_free(arena);
+        free(path);
+    }
+}
+
+static void ingest_issues__rest_comment_with_nul_is_skipped(void **state)
+{
+    (void)state;
+    /* a comment of the second export holding \u0000 is left out with a
+     * warning, as a malformed comment is; its issue still loads */
+    char *path = kb_xasprintf("%s/nul-comments.jsonl", tmp_dir);
+    kbtest_write(path, "{\"issue_url\": \"https://api.github.com/repos/acme/port-broker/issues/43\", "
+                       "\"id\": 1, \"user\": {\"login\": \"x\"}, \"body\": \"cut\\u0000here\"}\n"
+                       "{\"issue_url\": \"https://api.github.com/repos/acme/port-broker/issues/43\", "
+                       "\"id\": 2, \"user\": {\"login\": \"y\"}, \"body\": \"kept\"}\n");
+    struct ingest_source s;
+    issues_src(&s, ISSUES "rest-issues.json");
+    s.u.issues.comments_path = path;
+    struct kb_arena *arena = kb_arena_new();
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_document *doc;
+    int n = 0;
+    while (ingest_next(rd, arena, &doc, &err) == KB_OK && doc) {
+        if (doc->issue->number == 43) {
+            assert_int_equal(doc->issue->n_comments, 1);
+            assert_string_equal(doc->issue->comments[0].body, "kept");
+        }
+        n++;
+        kb_arena_reset(arena);
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(ingest_reader_stats(rd)->n_skipped, 2);   /* the comment, the pull request */
+    ingest_close(rd);
+    kb_arena_free(arena);
+    unlink(path);
+    free(path);
+}
+
+static void ingest_issues__gh_jsonl(void **state)
+{
+    (void)state;
+    /* JSON Lines of gh issue list --json number,title,body,author,labels,state,
+     * comments,createdAt,updatedAt,closedAt,url: one issue per line */
+    static const enum ingest_issue_format formats[] = { INGEST_ISSUES_AUTO, INGEST_ISSUES_GH };
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        struct ingest_source s;
+        issues_src(&s, ISSUES "gh-issues.jsonl");
+        s.u.issues.format = formats[f];
+        struct kb_arena *arena = kb_arena_new();
+        struct kb_document *doc;
+        long n_bad = 0;
+        char *ids = read_all(&s, arena, &doc, &n_bad);
+        assert_string_equal(ids, "acme/port-broker#57 acme/port-broker#58");
+        assert_int_equal(n_bad, 0);
+        const struct ingest_issue *is = doc->issue;
+        assert_int_equal(doc->origin.line, 1);
+        assert_string_equal(doc->author, "rpatel");
+        assert_string_equal(is->state, "closed");                    /* gh says CLOSED */
+        assert_null(is->github_id);                                  /* gh: id not asked for */
+        assert_int_equal(is->n_comments, 2);
+        assert_string_equal(is->comments[1].author, "rpatel");
+        assert_string_equal(is->comments[0].created_at, "2024-03-02T10:00:00Z");
+        assert_string_equal(is->comments[0].github_id, "IC_kwDOPB570");
+        assert_string_equal(doc->url, "https://github.com/acme/port-broker/issues/57");
+        assert_string_equal(doc->text,
+            "# Broker restarts lose in-flight leases\n\n"
+            "After a restart, leases granted in the last batch are gone.\n"
+            "\n---\nComment by akim on 2024-03-02T10:00:00Z:\n\n"
+            "Flush the lease table before acknowledging.\n"
+            "\n---\nComment by rpatel on 2024-03-04T12:00:00Z:\n\n"
+            "Confirmed fixed in v0.4.1.\n");
+        assert_string_equal(doc->metadata_json,
+            "{\"repo\":\"acme/port-broker\",\"number\":57,\"state\":\"closed\","
+            "\"labels\":[\"bug\",\"durability\"],\"author\":\"rpatel\","
+            "\"created_at\":\"2024-03-01T08:00:00Z\",\"updated_at\":\"2024-03-04T12:30:00Z\","
+            "\"closed_at\":\"2024-03-04T12:30:00Z\",\"comments\":2}");
+        free(ids);
+        kb_arena_free(arena);
+    }
+}
+
 /* ---- glob.c -------------------------------------------------------------- */
 
 static void ingest_glob_match__cases(void **state)
@@ -831,6 +1024,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_issues__malformed_element_is_skipped),
         cmocka_unit_test(ingest_issues__gh_sample),
         cmocka_unit_test(ingest_issues__rest_jsonl_with_comments),
+        cmocka_unit_test(ingest_issues__rest_array_with_comments),
+        cmocka_unit_test(ingest_issues__gh_jsonl),
+        cmocka_unit_test(ingest_issues__bad_issue_is_rejected_with_its_number),
+        cmocka_unit_test(ingest_issues__rest_comment_with_nul_is_skipped),
     };
     const struct CMUnitTest glob_tests[] = {
         cmocka_unit_test(ingest_glob_match__cases),
