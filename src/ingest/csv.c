@@ -7,8 +7,9 @@
  * The first record is the header.  Mapped columns default to the columns
  * of the same name (title, content, url, author and the learnings
  * columns); `key` (default: an `id` column) forms the source_id, joined
- * with '/' when several.  A bad record (malformed quoting, a field count
- * that differs from the header's, an empty key, invalid UTF-8) is
+ * with '/' when several.  A header naming a column twice fails the open.
+ * A bad record (malformed quoting, a field count that differs from the
+ * header's, an empty key, a NUL byte in any field, invalid UTF-8) is
  * KB_E_INPUT with its line; the next call goes on with the next record.
  * An unterminated quote swallows the rest of the file: it is reported
  * once, at the line the record starts on.
@@ -220,6 +221,15 @@ static enum kb_code header_names(struct ingest_reader *rd, struct csv_state *st,
         st->cols[i] = kb_xstrdup(name);
     }
     rec_release(h);
+    /* columns are looked up by name (mappings, key, metadata keys), so a
+     * second column of the same name could only be ignored or overwrite the
+     * first: neither is what the file means */
+    for (int i = 1; i < st->n_cols; i++)
+        for (int k = 0; k < i; k++)
+            if (strcmp(st->cols[i], st->cols[k]) == 0)
+                return KB_FAIL(err, KB_E_INPUT, &at, "the header names column '%.80s' twice "
+                               "(columns %d and %d); columns are found by name, so rename one",
+                               st->cols[i], k + 1, i + 1);
     return KB_OK;
 }
 
@@ -274,6 +284,13 @@ static enum kb_code read_header(struct ingest_reader *rd, struct csv_state *st, 
     return KB_OK;
 }
 
+/* Bytes of field i (its NUL terminator excluded; a NUL inside counts). */
+static size_t rec_field_len(const struct record *r, int i)
+{
+    size_t end = i + 1 < r->n ? r->off[i + 1] : r->bytes.len;
+    return end - 1 - r->off[i];
+}
+
 static const char *field_or_null(struct kb_arena *arena, const struct record *r, int col)
 {
     if (col < 0 || rec_field(r, col)[0] == '\0')
@@ -299,6 +316,14 @@ static enum kb_code make_document(struct ingest_reader *rd, struct csv_state *st
         return KB_FAIL(err, KB_E_INPUT, &at, "row %ld has %d field%s, the header has %d; "
                        "quote fields that hold the delimiter '%c'", row, r->n,
                        r->n == 1 ? "" : "s", st->n_cols, o->delimiter);
+    /* fields are used as C strings from here on: a NUL would cut one short */
+    for (int i = 0; i < r->n; i++) {
+        const char *nul = memchr(rec_field(r, i), '\0', rec_field_len(r, i));
+        if (nul)
+            return KB_FAIL(err, KB_E_INPUT, &at, "row %ld, column '%.40s', has a NUL byte at "
+                           "byte %zu of the field; remove it (CSV text never holds NUL)", row,
+                           st->cols[i], (size_t)(nul - rec_field(r, i)));
+    }
     struct kb_buf id;
     kb_buf_init(&id);
     for (int i = 0; i < st->n_key; i++) {
@@ -318,8 +343,7 @@ static enum kb_code make_document(struct ingest_reader *rd, struct csv_state *st
     d->origin.path = kb_arena_strdup(arena, st->path);
     d->file_path = d->origin.path;
     const char *content = rec_field(r, st->col_content);
-    size_t clen = (st->col_content + 1 < r->n ? r->off[st->col_content + 1] - 1
-                                               : r->bytes.len - 1) - r->off[st->col_content];
+    size_t clen = rec_field_len(r, st->col_content);
     char *text;
     size_t tlen;
     char what[128];

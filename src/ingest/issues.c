@@ -15,7 +15,11 @@
  * is indexed once at open (issue number, byte range: 24 bytes a comment)
  * and each issue's comments are read back with pread, so neither file
  * sits in memory whole.  source_id is owner/repo#number, the repository
- * from `repo:` or the issue's url.
+ * from `repo:` or the issue's url.  An issue whose bytes are not UTF-8, or
+ * whose strings hold \u0000 (kept by JSON_ALLOW_NUL, so that it is found
+ * and named rather than cutting a C string short), is KB_E_INPUT naming
+ * the issue number; such a comment of the REST comments export is skipped
+ * with a warning, as a malformed one is.
  */
 #include "ingest_int.h"
 
@@ -93,6 +97,50 @@ static const char *repo_of(struct kb_arena *a, const char *url)
     return kb_arena_strndup(a, p, n);
 }
 
+static void cut(struct kb_buf *b, size_t len)
+{
+    b->len = len;
+    if (b->data)
+        b->data[len] = '\0';
+}
+
+/*
+ * The first string in v (depth first, in document order) holding a NUL
+ * character (\u0000, which jansson keeps under JSON_ALLOW_NUL but C
+ * strings would cut short): 1, its path in `path` ("body",
+ * "comments[1].body") and the NUL's byte offset in *nul_at; else 0.
+ */
+static int find_nul(json_t *v, struct kb_buf *path, size_t *nul_at)
+{
+    size_t mark = path->len;
+    if (json_is_string(v)) {
+        const char *p = memchr(json_string_value(v), '\0', json_string_length(v));
+        if (p)
+            *nul_at = (size_t)(p - json_string_value(v));
+        return p != NULL;
+    }
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *m;
+        json_object_foreach(v, key, m) {
+            kb_buf_printf(path, "%s%.60s", path->len ? "." : "", key);
+            if (find_nul(m, path, nul_at))
+                return 1;
+            cut(path, mark);
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(v, i, m) {
+            kb_buf_printf(path, "[%zu]", i);
+            if (find_nul(m, path, nul_at))
+                return 1;
+            cut(path, mark);
+        }
+    }
+    return 0;
+}
+
 static int cref_cmp(const void *a, const void *b)
 {
     const struct cref *x = a, *y = b;
@@ -132,13 +180,27 @@ static enum kb_code index_comments(struct ingest_reader *rd, struct issues_state
         const char *iu = jstr(c, "issue_url");
         const char *slash = iu ? strrchr(iu, '/') : NULL;
         long number = slash ? strtol(slash + 1, NULL, 10) : 0;
+        struct kb_buf nul_path;
+        kb_buf_init(&nul_path);
+        size_t nul_at = 0;
+        int has_nul = find_nul(c, &nul_path, &nul_at);
         json_decref(c);
         if (number <= 0) {
             n_bad++;
             log_warn("%s:%ld: comment without an issue_url ending in the issue number "
                      "(comment skipped)", st->comments_path, line);
+            kb_buf_release(&nul_path);
             continue;
         }
+        if (has_nul) {
+            n_bad++;
+            log_warn("%s:%ld: a comment of issue #%ld holds a NUL character (\\u0000) in %s "
+                     "at byte %zu; the export is damaged: export it again (comment skipped)",
+                     st->comments_path, line, number, nul_path.data, nul_at);
+            kb_buf_release(&nul_path);
+            continue;
+        }
+        kb_buf_release(&nul_path);
         if (st->n_crefs == cap) {
             cap = cap ? cap * 2 : 256;
             st->crefs = kb_xrealloc(st->crefs, sizeof *st->crefs * (size_t)cap);
@@ -252,6 +314,18 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
                        "gh issue list --json number,title,... or the REST API", idx, first);
     }
     long number = (long)json_integer_value(num);
+    struct kb_buf nul_path;
+    kb_buf_init(&nul_path);
+    size_t nul_at = 0;
+    if (find_nul(o, &nul_path, &nul_at)) {
+        enum kb_code rc = KB_FAIL(err, KB_E_INPUT, at, "issue #%ld: %s holds a NUL character "
+                                  "(\\u0000) at byte %zu; GitHub text never does, so the export "
+                                  "is damaged: export the issue again or remove the \\u0000",
+                                  number, nul_path.data, nul_at);
+        kb_buf_release(&nul_path);
+        return rc;
+    }
+    kb_buf_release(&nul_path);
     const char *title = jstr(o, "title");
     if (title == NULL || title[0] == '\0')
         return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld has no 'title' (a string); add "
@@ -369,6 +443,42 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
     return KB_OK;
 }
 
+/*
+ * The element in st->elem is not UTF-8 from byte `bad` on (jansson would
+ * say only "unable to decode byte"): name the line, the file offset and,
+ * when a copy with U+FFFD for the bad bytes parses, the issue number.
+ */
+static enum kb_code invalid_utf8(struct ingest_reader *rd, struct issues_state *st,
+                                 struct kb_arena *arena, long line, off_t off, size_t bad,
+                                 struct kb_err *err)
+{
+    long l, col;
+    ingest_text_position(st->elem.data, bad, &l, &col);
+    struct kb_origin at = { .path = st->path, .line = line + l - 1 };
+    long number = 0;
+    char *fixed;
+    size_t flen;
+    struct kb_err ignored = { 0 };
+    if (ingest_text_normalize(st->elem.data, st->elem.len, INGEST_UTF8_REPLACE, &at, "", arena,
+                              &fixed, &flen, &ignored) == KB_OK) {
+        json_t *o = json_loadb(fixed, flen, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+        json_t *num = json_is_object(o) ? json_object_get(o, "number") : NULL;
+        if (json_is_integer(num) && json_integer_value(num) > 0)
+            number = (long)json_integer_value(num);
+        json_decref(o);
+    }
+    ingest_bad_set(rd, &at, number, st->elem.data, st->elem.len);
+    char what[64];
+    if (number > 0)
+        snprintf(what, sizeof what, "issue #%ld", number);
+    else
+        snprintf(what, sizeof what, "element %ld", jscan_index(st->js));
+    return KB_FAIL(err, KB_E_INPUT, &at, "%s is not valid UTF-8 (byte 0x%02x at byte offset "
+                   "%lld of the file); GitHub exports are UTF-8: export it again, or convert "
+                   "the file (iconv -f LATIN1 -t UTF-8)", what, (unsigned char)st->elem.data[bad],
+                   (long long)off + (long long)bad);
+}
+
 static enum kb_code issues_next(struct ingest_reader *rd, struct kb_arena *arena,
                                 struct kb_document **out, struct kb_err *err)
 {
@@ -385,6 +495,9 @@ static enum kb_code issues_next(struct ingest_reader *rd, struct kb_arena *arena
         if (st->elem.len == 0)
             return KB_OK;
         struct kb_origin at = { .path = st->path, .line = line };
+        size_t n_ok = kb_utf8_valid_prefix(st->elem.data, st->elem.len);
+        if (n_ok < st->elem.len)
+            return invalid_utf8(rd, st, arena, line, off, n_ok, err);
         json_t *o;
         rc = jscan_parse(st->path, st->elem.data, st->elem.len, line, &o, err);
         if (rc == KB_OK) {

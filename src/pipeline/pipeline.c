@@ -164,6 +164,8 @@ static void check_file(struct kb_pipeline *p, const char *base_dir, const char *
         pipeline_diag_add(p, at, "%s: '%.80s' %s (relative paths start at %s)", key, full,
                           errno == ENOENT ? "does not exist" : strerror(errno),
                           where_from(base_dir));
+    else if (S_ISDIR(sb.st_mode))
+        pipeline_diag_add(p, at, "%s: '%.80s' is a folder; name the file itself", key, full);
     else if (!S_ISREG(sb.st_mode))
         pipeline_diag_add(p, at, "%s: '%.80s' is not a file", key, full);
     else if (access(full, R_OK) != 0)

@@ -9,17 +9,23 @@
  *
  * Cases that cannot be committed (a 10 MB line, a symlink loop, an
  * unreadable file) are made at test time in a temporary folder; their
- * expected lines spell that folder as @TMP@.  KBPIPE_REGEN=1 rewrites the
+ * expected lines spell that folder as @TMP@.  The unreadable file is read
+ * by a child running as `nobody` when the tests run as root (as in CI),
+ * since root opens a mode-000 file.  KBPIPE_REGEN=1 rewrites the
  * .expected files from what the readers do (review the diff!).
  * Groups: files.c, csv.c, issues.c, glob.c, reject.c.  Runs from the
  * repository root ($KBPIPE_ROOT).
  */
 #include "kbtest.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ingest/ingest.h"
@@ -80,14 +86,14 @@ static char *read_text(const char *path)
     return kb_buf_detach(&b);
 }
 
-/* Replace every @TMP@ in s with tmp_dir. */
-static char *expand(const char *s)
+/* Replace every @TMP@ in s with tmp. */
+static char *expand(const char *s, const char *tmp)
 {
     struct kb_buf b;
     kb_buf_init(&b);
     for (const char *p = s; *p;) {
-        if (tmp_dir && strncmp(p, "@TMP@", 5) == 0) {
-            kb_buf_puts(&b, tmp_dir);
+        if (tmp && strncmp(p, "@TMP@", 5) == 0) {
+            kb_buf_puts(&b, tmp);
             p += 5;
         } else {
             kb_buf_putc(&b, *p++);
@@ -96,13 +102,13 @@ static char *expand(const char *s)
     return kb_buf_detach(&b);
 }
 
-static char *unexpand(const char *s)
+static char *unexpand(const char *s, const char *tmp)
 {
     struct kb_buf b;
     kb_buf_init(&b);
-    size_t n = tmp_dir ? strlen(tmp_dir) : 0;
+    size_t n = tmp ? strlen(tmp) : 0;
     for (const char *p = s; *p;) {
-        if (n && strncmp(p, tmp_dir, n) == 0) {
+        if (n && strncmp(p, tmp, n) == 0) {
             kb_buf_puts(&b, "@TMP@");
             p += n;
         } else {
@@ -112,13 +118,13 @@ static char *unexpand(const char *s)
     return kb_buf_detach(&b);
 }
 
-/* Compare the outcome with BAD<name>.expected (or write it with KBPIPE_REGEN=1). */
-static void expect_case(const char *name, const struct ingest_source *src)
+/* Compare an outcome line with BAD<name>.expected, @TMP@ standing for `tmp`
+ * (or write it with KBPIPE_REGEN=1). */
+static void expect_line(const char *name, const char *got, const char *tmp)
 {
-    char *got = outcome(src);
     char *path = kb_xasprintf(BAD "%s.expected", name);
     if (getenv("KBPIPE_REGEN")) {
-        char *u = unexpand(got);
+        char *u = unexpand(got, tmp);
         FILE *f = fopen(path, "w");
         assert_non_null(f);
         fprintf(f, "%s\n", u);
@@ -128,12 +134,19 @@ static void expect_case(const char *name, const struct ingest_source *src)
     char *want_raw = read_text(path);
     if (want_raw == NULL)
         fail_msg("%s: missing; it would hold:\n%s", path, got);
-    char *want = expand(want_raw);
+    char *want = expand(want_raw, tmp);
     if (strcmp(got, want) != 0)
         fail_msg("case %s:\n  expected: %s\n  got:      %s", name, want, got);
     free(want);
     free(want_raw);
     free(path);
+}
+
+/* The outcome of src against BAD<name>.expected. */
+static void expect_case(const char *name, const struct ingest_source *src)
+{
+    char *got = outcome(src);
+    expect_line(name, got, tmp_dir);
     free(got);
 }
 
@@ -257,24 +270,74 @@ static void ingest_files__symlink_outside_root_not_followed(void **state)
     free(link);
 }
 
+/*
+ * The outcome of src in a child process running as `nobody`, written back
+ * through a pipe: root opens a mode-000 file, so as root (CI) the reader
+ * must run without root's rights for the case to exist at all.  Groups are
+ * dropped first, then the gid, then the uid (the order setuid needs).
+ */
+static char *outcome_as_nobody(const struct ingest_source *src)
+{
+    const struct passwd *pw = getpwnam("nobody");
+    uid_t uid = pw ? pw->pw_uid : 65534;
+    gid_t gid = pw ? pw->pw_gid : 65534;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        char *line;
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+            line = kb_xasprintf("child: cannot drop to uid %ld: %s", (long)uid, strerror(errno));
+        else if (geteuid() == 0)
+            line = kb_xasprintf("child: still root after setuid(%ld)", (long)uid);
+        else
+            line = outcome(src);
+        size_t n = strlen(line), off = 0;
+        while (off < n) {
+            ssize_t w = write(fds[1], line + off, n - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        _exit(off == n ? 0 : 1);   /* no atexit handlers: cmocka's are the parent's */
+    }
+    close(fds[1]);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    char chunk[512];
+    ssize_t n;
+    while ((n = read(fds[0], chunk, sizeof chunk)) > 0)
+        kb_buf_append(&b, chunk, (size_t)n);
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return b.data ? kb_buf_detach(&b) : kb_xstrdup("");
+}
+
 static void ingest_files__unreadable(void **state)
 {
     (void)state;
-    char *path = kb_xasprintf("%s/unreadable.md", tmp_dir);
+    /* a folder of its own under /tmp, open to everyone (mkdtemp makes it
+     * 0700, and $TMPDIR may be private): only the file's mode stops the reader */
+    char *dir = kb_xstrdup("/tmp/kbtest-unreadable.XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    char *path = kb_xasprintf("%s/unreadable.md", dir);
     kbtest_write(path, "# locked\n");
-    chmod(path, 0);
-    int fd = open(path, O_RDONLY);
-    if (fd >= 0) {
-        /* root reads mode-000 files: the case cannot happen here */
-        close(fd);
-        free(path);
-        skip();
-    }
+    assert_int_equal(chmod(path, 0), 0);
     const char *root[] = { path };
     struct ingest_source s;
     files_src(&s, root);
-    expect_case("unreadable.md", &s);
+    char *got = geteuid() == 0 ? outcome_as_nobody(&s) : outcome(&s);
+    expect_line("unreadable.md", got, dir);
+    free(got);
+    kbtest_rmtree(dir);
     free(path);
+    free(dir);
 }
 
 static void ingest_files__sample_tree(void **state)
@@ -366,6 +429,7 @@ static void ingest_csv__bad_inputs(void **state)
     static const char *const cases[] = {
         "unterminated-quote.csv", "ragged-rows.csv", "malformed-quote.csv", "csv-empty.csv",
         "csv-invalid-utf8.csv", "csv-empty-key.csv", "csv-crlf-bom.csv",
+        "csv-nul-title.csv", "csv-nul-content.csv", "csv-duplicate-header.csv",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);
@@ -488,6 +552,93 @@ static void ingest_csv__unknown_column_fails_open(void **state)
     free(cols);
 }
 
+/* Every document of a reader: "SOURCE_ID" joined by spaces; the first one in *first. */
+static char *read_all(const struct ingest_source *src, struct kb_arena *arena,
+                      struct kb_document **first, long *n_bad)
+{
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    if (ingest_open(src, ".", &rd, &err) != KB_OK)
+        return kb_xasprintf("open failed: %s: %s", err.origin, err.msg);
+    struct kb_buf ids;
+    kb_buf_init(&ids);
+    struct kb_arena *scratch = kb_arena_new();
+    *first = NULL;
+    for (int guard = 0; guard < 1000; guard++) {
+        struct kb_document *doc;
+        /* the first document stays in `arena`, the others in a scratch arena */
+        enum kb_code rc = ingest_next(rd, *first ? scratch : arena, &doc, &err);
+        if (rc == KB_E_INPUT)
+            continue;
+        if (rc != KB_OK || doc == NULL)
+            break;
+        kb_buf_printf(&ids, "%s%s", ids.len ? " " : "", doc->source_id);
+        if (*first == NULL)
+            *first = doc;
+        kb_arena_reset(scratch);
+    }
+    *n_bad = ingest_reader_stats(rd)->n_bad;
+    ingest_close(rd);
+    kb_arena_free(scratch);
+    return ids.data ? kb_buf_detach(&ids) : kb_xstrdup("");
+}
+
+static void ingest_csv__delimiter_quote_and_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        char delim, quote;
+        const char *key[2];
+        const char *csv;
+        const char *ids, *title, *text, *meta;   /* every source_id; the first document's */
+    } cases[] = {
+        { "';' delimiter: ',' is text, quoted ';', doubled quotes, a newline", ';', '"', { 0 },
+          "id;title;content\n1;\"Ports; retries\";\"a, b\nand \"\"c\"\"\"\n2;B;plain\n",
+          "1 2", "Ports; retries", "a, b\nand \"c\"", "{\"id\":\"1\"}" },
+        { "tab delimiter, quote \"'\": '\"' is plain text", '\t', '\'', { 0 },
+          "id\ttitle\tcontent\tteam\n7\t'It''s a\ttab'\t'say \"hi\"\nline two'\tops\n",
+          "7", "It's a\ttab", "say \"hi\"\nline two", "{\"id\":\"7\",\"team\":\"ops\"}" },
+        { "'|' quote with ',' delimiter", ',', '|', { 0 },
+          "id,title,content\n3,|a, b|,|x ||y|| z|\n", "3", "a, b", "x |y| z", "{\"id\":\"3\"}" },
+        { "key of two columns: joined with '/', in the key's order", ',', '"',
+          { "project", "id" },
+          "id,project,content\n7,alpha,first\n7,beta,second\n8,alpha,third\n",
+          "alpha/7 beta/7 alpha/8", NULL, "first", "{\"id\":\"7\",\"project\":\"alpha\"}" },
+        { "the same two columns the other way round", ';', '"', { "id", "project" },
+          "id;project;content\n7;alpha;first\n", "7/alpha", NULL, "first",
+          "{\"id\":\"7\",\"project\":\"alpha\"}" },
+    };
+    char *path = kb_xasprintf("%s/options.csv", tmp_dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kbtest_write(path, cases[i].csv);
+        struct ingest_source s;
+        csv_src(&s, path);
+        s.u.csv.delimiter = cases[i].delim;
+        s.u.csv.quote = cases[i].quote;
+        const char *key[2] = { cases[i].key[0], cases[i].key[1] };
+        s.u.csv.key.v = key;
+        s.u.csv.key.n = cases[i].key[1] ? 2 : cases[i].key[0] ? 1 : 0;
+        struct kb_arena *arena = kb_arena_new();
+        struct kb_document *d;
+        long n_bad = 0;
+        char *ids = read_all(&s, arena, &d, &n_bad);
+        if (strcmp(ids, cases[i].ids) != 0 || n_bad != 0 || d == NULL)
+            fail_msg("%s: source ids '%s' (%ld bad), expected '%s'", cases[i].what, ids, n_bad,
+                     cases[i].ids);
+        if (cases[i].title)
+            assert_string_equal(d->title, cases[i].title);
+        else
+            assert_null(d->title);
+        assert_string_equal(d->text, cases[i].text);
+        assert_string_equal(d->metadata_json, cases[i].meta);
+        free(ids);
+        kb_arena_free(arena);
+    }
+    unlink(path);
+    free(path);
+}
+
 /* ---- issues.c ------------------------------------------------------------ */
 
 static void issues_src(struct ingest_source *s, const char *path)
@@ -503,7 +654,8 @@ static void ingest_issues__bad_inputs(void **state)
     static const char *const cases[] = {
         "malformed.json", "wrong-shape.json", "not-objects.json", "missing-title.json",
         "missing-number.json", "truncated.json", "missing-comma.json", "no-repo.json",
-        "issues-empty.json", "not-json.json",
+        "issues-empty.json", "not-json.json", "issues-nul-body.json", "issues-invalid-utf8.json",
+        "issues-bom.json", "issues-bom.jsonl",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);
@@ -595,6 +747,198 @@ static void ingest_issues__rest_jsonl_with_comments(void **state)
     kb_arena_free(arena);
 }
 
+#define ISSUES "tests/data/ingest/issues/"
+
+static void ingest_issues__rest_array_with_comments(void **state)
+{
+    (void)state;
+    /* an array of GET /repos/{o}/{r}/issues (an issue, a pull request, an
+     * issue with a null body) and its comments as JSON Lines, interleaved */
+    struct ingest_source s;
+    issues_src(&s, ISSUES "rest-issues.json");
+    s.u.issues.comments_path = ISSUES "rest-comments.jsonl";
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    struct kb_arena *arena = kb_arena_new();
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_document *doc;
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_non_null(doc);
+    const struct ingest_issue *is = doc->issue;
+    assert_string_equal(doc->source_type, "github_issue");
+    assert_string_equal(doc->source_id, "acme/port-broker#41");   /* from repository_url */
+    assert_string_equal(doc->url, "https://github.com/acme/port-broker/issues/41");
+    assert_string_equal(doc->author, "lnguyen");
+    assert_string_equal(is->github_id, "2100000041");
+    assert_string_equal(is->state, "closed");
+    assert_string_equal(is->closed_at, "2024-02-06T16:30:00Z");
+    assert_int_equal(is->n_labels, 2);
+    assert_string_equal(is->labels[1], "leases");
+    assert_int_equal(is->n_comments, 2);                           /* in the export's order */
+    assert_string_equal(is->comments[0].author, "akim");
+    assert_string_equal(is->comments[1].github_id, "3100000003");
+    assert_string_equal(is->comments[1].url,
+                        "https://github.com/acme/port-broker/issues/41#issuecomment-3100000003");
+    assert_string_equal(doc->text,
+        "# Lease renewal races with expiry\n\n"
+        "A lease renewed in the last second before expiry is sometimes released anyway.\n"
+        "Seen twice on the staging broker.\n"                        /* CR LF became LF */
+        "\n---\nComment by akim on 2024-02-02T10:00:00Z:\n\n"
+        "Reproduced: renewal and the expiry sweep run in separate transactions.\n"
+        "\n---\nComment by lnguyen on 2024-02-06T16:00:00Z:\n\n"
+        "Fixed by taking the row lock in the sweep too.\n");
+    assert_string_equal(doc->metadata_json,
+        "{\"repo\":\"acme/port-broker\",\"number\":41,\"state\":\"closed\","
+        "\"labels\":[\"bug\",\"leases\"],\"author\":\"lnguyen\","
+        "\"created_at\":\"2024-02-01T09:00:00Z\",\"updated_at\":\"2024-02-06T16:30:00Z\","
+        "\"closed_at\":\"2024-02-06T16:30:00Z\",\"comments\":2}");
+    kb_arena_reset(arena);
+    /* #42 is a pull request: skipped with a note; #43 has a null body */
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_non_null(doc);
+    assert_string_equal(doc->source_id, "acme/port-broker#43");
+    assert_null(doc->issue->body);
+    assert_int_equal(doc->issue->n_comments, 1);
+    assert_string_equal(doc->text, "# Document the port ranges per environment\n\n"
+                                   "\n---\nComment by lnguyen on 2024-02-11T09:00:00Z:\n\n"
+                                   "dev: 3000-3999, staging: 4000-4999.\n");
+    kb_arena_reset(arena);
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_null(doc);
+    const struct ingest_stats *st = ingest_reader_stats(rd);
+    assert_int_equal(st->n_documents, 2);
+    assert_int_equal(st->n_skipped, 1);
+    assert_non_null(strstr(st->last_note, "rest-issues.json:"));
+    assert_non_null(strstr(st->last_note, "#42 is a pull request, skipped"));
+    ingest_close(rd);
+
+    /* without the comments export: the same issues, no comments (REST gives a count) */
+    s.u.issues.comments_path = NULL;
+    long n_bad = 0;
+    char *ids = read_all(&s, arena, &doc, &n_bad);
+    assert_string_equal(ids, "acme/port-broker#41 acme/port-broker#43");
+    assert_int_equal(n_bad, 0);
+    assert_int_equal(doc->issue->n_comments, 0);
+    assert_non_null(strstr(doc->metadata_json, "\"comments\":0}"));
+    free(ids);
+    /* include_pull_requests: the pull request is a document too */
+    s.u.issues.include_pull_requests = 1;
+    kb_arena_reset(arena);
+    ids = read_all(&s, arena, &doc, &n_bad);
+    assert_string_equal(ids, "acme/port-broker#41 acme/port-broker#42 acme/port-broker#43");
+    free(ids);
+    kb_arena_free(arena);
+}
+
+static void ingest_issues__bad_issue_is_rejected_with_its_number(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *good; long number, line; } cases[] = {
+        { "issues-nul-body.json", "acme/port-broker#60", 61, 3 },
+        { "issues-invalid-utf8.json", "acme/port-broker#65", 66, 17 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *path = kb_xasprintf(BAD "%s", cases[i].name);
+        struct ingest_source s;
+        issues_src(&s, path);
+        struct ingest_reader *rd;
+        struct kb_err err = { 0 };
+        struct kb_arena *arena = kb_arena_new();
+        assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+        struct kb_document *doc;
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+        assert_string_equal(doc->source_id, cases[i].good);
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_E_INPUT);
+        const struct ingest_bad *bad = ingest_last_bad(rd);
+        assert_int_equal(bad->issue_number, cases[i].number);   /* for the reject file */
+        assert_int_equal(bad->at.line, cases[i].line);
+        assert_true(kb_starts_with(bad->input, "{"));
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);   /* then the end */
+        assert_null(doc);
+        ingest_close(rd);
+        kb_arena_free(arena);
+        free(path);
+    }
+}
+
+static void ingest_issues__rest_comment_with_nul_is_skipped(void **state)
+{
+    (void)state;
+    /* a comment of the second export holding \u0000 is left out with a
+     * warning, as a malformed comment is; its issue still loads */
+    char *path = kb_xasprintf("%s/nul-comments.jsonl", tmp_dir);
+    kbtest_write(path, "{\"issue_url\": \"https://api.github.com/repos/acme/port-broker/issues/43\", "
+                       "\"id\": 1, \"user\": {\"login\": \"x\"}, \"body\": \"cut\\u0000here\"}\n"
+                       "{\"issue_url\": \"https://api.github.com/repos/acme/port-broker/issues/43\", "
+                       "\"id\": 2, \"user\": {\"login\": \"y\"}, \"body\": \"kept\"}\n");
+    struct ingest_source s;
+    issues_src(&s, ISSUES "rest-issues.json");
+    s.u.issues.comments_path = path;
+    struct kb_arena *arena = kb_arena_new();
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_document *doc;
+    int n = 0;
+    while (ingest_next(rd, arena, &doc, &err) == KB_OK && doc) {
+        if (doc->issue->number == 43) {
+            assert_int_equal(doc->issue->n_comments, 1);
+            assert_string_equal(doc->issue->comments[0].body, "kept");
+        }
+        n++;
+        kb_arena_reset(arena);
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(ingest_reader_stats(rd)->n_skipped, 2);   /* the comment, the pull request */
+    ingest_close(rd);
+    kb_arena_free(arena);
+    unlink(path);
+    free(path);
+}
+
+static void ingest_issues__gh_jsonl(void **state)
+{
+    (void)state;
+    /* JSON Lines of gh issue list --json number,title,body,author,labels,state,
+     * comments,createdAt,updatedAt,closedAt,url: one issue per line */
+    static const enum ingest_issue_format formats[] = { INGEST_ISSUES_AUTO, INGEST_ISSUES_GH };
+    for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+        struct ingest_source s;
+        issues_src(&s, ISSUES "gh-issues.jsonl");
+        s.u.issues.format = formats[f];
+        struct kb_arena *arena = kb_arena_new();
+        struct kb_document *doc;
+        long n_bad = 0;
+        char *ids = read_all(&s, arena, &doc, &n_bad);
+        assert_string_equal(ids, "acme/port-broker#57 acme/port-broker#58");
+        assert_int_equal(n_bad, 0);
+        const struct ingest_issue *is = doc->issue;
+        assert_int_equal(doc->origin.line, 1);
+        assert_string_equal(doc->author, "rpatel");
+        assert_string_equal(is->state, "closed");                    /* gh says CLOSED */
+        assert_null(is->github_id);                                  /* gh: id not asked for */
+        assert_int_equal(is->n_comments, 2);
+        assert_string_equal(is->comments[1].author, "rpatel");
+        assert_string_equal(is->comments[0].created_at, "2024-03-02T10:00:00Z");
+        assert_string_equal(is->comments[0].github_id, "IC_kwDOPB570");
+        assert_string_equal(doc->url, "https://github.com/acme/port-broker/issues/57");
+        assert_string_equal(doc->text,
+            "# Broker restarts lose in-flight leases\n\n"
+            "After a restart, leases granted in the last batch are gone.\n"
+            "\n---\nComment by akim on 2024-03-02T10:00:00Z:\n\n"
+            "Flush the lease table before acknowledging.\n"
+            "\n---\nComment by rpatel on 2024-03-04T12:00:00Z:\n\n"
+            "Confirmed fixed in v0.4.1.\n");
+        assert_string_equal(doc->metadata_json,
+            "{\"repo\":\"acme/port-broker\",\"number\":57,\"state\":\"closed\","
+            "\"labels\":[\"bug\",\"durability\"],\"author\":\"rpatel\","
+            "\"created_at\":\"2024-03-01T08:00:00Z\",\"updated_at\":\"2024-03-04T12:30:00Z\","
+            "\"closed_at\":\"2024-03-04T12:30:00Z\",\"comments\":2}");
+        free(ids);
+        kb_arena_free(arena);
+    }
+}
+
 /* ---- glob.c -------------------------------------------------------------- */
 
 static void ingest_glob_match__cases(void **state)
@@ -673,12 +1017,17 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_csv__huge_field_streams),
         cmocka_unit_test(ingest_csv__sample_learnings),
         cmocka_unit_test(ingest_csv__unknown_column_fails_open),
+        cmocka_unit_test(ingest_csv__delimiter_quote_and_key),
     };
     const struct CMUnitTest issues_tests[] = {
         cmocka_unit_test(ingest_issues__bad_inputs),
         cmocka_unit_test(ingest_issues__malformed_element_is_skipped),
         cmocka_unit_test(ingest_issues__gh_sample),
         cmocka_unit_test(ingest_issues__rest_jsonl_with_comments),
+        cmocka_unit_test(ingest_issues__rest_array_with_comments),
+        cmocka_unit_test(ingest_issues__gh_jsonl),
+        cmocka_unit_test(ingest_issues__bad_issue_is_rejected_with_its_number),
+        cmocka_unit_test(ingest_issues__rest_comment_with_nul_is_skipped),
     };
     const struct CMUnitTest glob_tests[] = {
         cmocka_unit_test(ingest_glob_match__cases),

@@ -139,6 +139,49 @@ static void pipeline_load__defaults_and_origins(void **state)
     pipeline_free(p);
 }
 
+static void pipeline_load__csv_options(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;   /* the source's option lines */
+        char delim, quote;
+        int n_key;
+        const char *key0, *key1;
+    } cases[] = {
+        { "delimiter: \";\"\n    quote: \"'\"\n", ';', '\'', 0, NULL, NULL },
+        { "delimiter: \"\\t\"\n", '\t', '"', 0, NULL, NULL },     /* the escape */
+        { "delimiter: tab\n    quote: \"|\"\n", '\t', '|', 0, NULL, NULL },
+        { "delimiter: \"\t\"\n", '\t', '"', 0, NULL, NULL },      /* a real tab */
+        { "key: [project, id]\n", ',', '"', 2, "project", "id" },
+        { "key: uid\n", ',', '"', 1, "uid", NULL },
+    };
+    char *dir = kbtest_tmpdir();
+    char *path = kb_xasprintf("%s/csv.yaml", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *text = kb_xasprintf("name: t\nproject: p\nsources:\n  - name: rows\n    type: csv\n"
+                                  "    path: samples/learnings/learnings.csv\n    %s",
+                                  cases[i].yaml);
+        kbtest_write(path, text);
+        struct kb_pipeline *p;
+        struct kb_err err = { 0 };
+        if (pipeline_load(path, &p, &err) != KB_OK)
+            fail_msg("case %zu: %s: %s", i, err.origin, err.msg);
+        const struct ingest_csv_opts *o = &p->sources[0].u.csv;
+        assert_int_equal(o->delimiter, cases[i].delim);
+        assert_int_equal(o->quote, cases[i].quote);
+        assert_int_equal(o->key.n, cases[i].n_key);
+        if (cases[i].key0)
+            assert_string_equal(o->key.v[0], cases[i].key0);
+        if (cases[i].key1)
+            assert_string_equal(o->key.v[1], cases[i].key1);
+        pipeline_free(p);
+        free(text);
+    }
+    kbtest_rmtree(dir);
+    free(path);
+    free(dir);
+}
+
 static void pipeline_interpolate__variables(void **state)
 {
     (void)state;
@@ -203,6 +246,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(pipeline_load__ready_pipelines_are_valid),
         cmocka_unit_test(pipeline_load__bad_files),
         cmocka_unit_test(pipeline_load__defaults_and_origins),
+        cmocka_unit_test(pipeline_load__csv_options),
         cmocka_unit_test(cmd_validate__exit_codes),
     };
     const struct CMUnitTest yaml_tests[] = {
