@@ -139,4 +139,4 @@ clean:
 
 # One target per pipelines/*.yaml: `make -j4 pipelines` (pipelines/pipelines.mk)
 include pipelines/pipelines.mk
-$(addprefix pipeline-,$(PIPELINE_NAMES)): bin/kbpipe
+$(addprefix pipeline-,$(PIPELINE_NAMES)) $(SHARD_TARGETS): bin/kbpipe

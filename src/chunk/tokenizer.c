@@ -35,10 +35,6 @@
 #include "chunk/tokenizer.h"
 #include "chunk/tokenizer_int.h"
 
-#ifndef KB_DATADIR
-#define KB_DATADIR "/usr/local/share/kbpipe"
-#endif
-
 #define NO_RANK UINT32_MAX
 #ifndef HEAP_MIN_LEN
 #define HEAP_MIN_LEN 64           /* pieces this long or longer merge with a heap */
@@ -285,7 +281,8 @@ enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out
                                   struct kb_err *err)
 {
     static const char rel[] = ".cache/kbpipe/cl100k_base.json";
-    static const char sys[] = KB_DATADIR "/cl100k_base.json";
+    char sys[4200];
+    snprintf(sys, sizeof sys, "%s/cl100k_base.json", kb_datadir());
     const char *env = getenv("KBPIPE_TOKENIZER_FILE");
 
     *out = NULL;

@@ -25,7 +25,8 @@ struct chunk_tokenizer;   /* fields live in tokenizer.c */
  * Load the cl100k_base rank table from `path`, or when path is NULL from the
  * first that exists of: $KBPIPE_TOKENIZER_FILE (when set, only it is tried),
  * .cache/kbpipe/cl100k_base.json relative to the current directory,
- * KB_DATADIR "/cl100k_base.json".  On success *out is the caller's, freed with
+ * kb_datadir() "/cl100k_base.json" (BIN/../share/kbpipe, else KB_DATADIR).
+ * On success *out is the caller's, freed with
  * chunk_tokenizer_free().  KB_E_CONFIG names the paths tried and says to run
  * 'make deps' when no file is there; KB_E_IO when it cannot be read;
  * KB_E_INPUT when it is not a cl100k_base table.  On failure *out is NULL.

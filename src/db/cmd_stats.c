@@ -23,7 +23,7 @@ static const char USAGE[] =
     "  --json           one JSON object with the four lists, for scripts\n"
     "\n"
     "Example:\n"
-    "  kbpipe stats --project supervisor-docs\n";
+    "  kbpipe stats --project supervisor-service\n";
 
 struct section {
     const char *key, *title, *sql;
@@ -32,7 +32,8 @@ struct section {
 static const struct section sections[] = {
     { "coverage", "Knowledge coverage",
       "SELECT project_name AS project, source_count AS sources, chunk_count AS chunks,"
-      " learning_count AS learnings, total_tokens AS tokens, source_types"
+      " learning_count AS learnings, total_tokens AS tokens,"
+      " array_to_string(source_types, ',') AS source_types"
       " FROM knowledge_coverage_by_project"
       " WHERE $1::text IS NULL OR project_name = $1 ORDER BY project_name" },
     { "learnings", "Learnings by use",
@@ -40,7 +41,7 @@ static const struct section sections[] = {
       " e.usage_count AS uses, e.application_count AS applied,"
       " e.success_rate_percent AS success_pct"
       " FROM learning_effectiveness e JOIN learnings l ON l.id = e.id"
-      " JOIN projects p ON p.id = l.project_id"
+      " LEFT JOIN projects p ON p.id = l.project_id"
       " WHERE $1::text IS NULL OR p.name = $1"
       " ORDER BY e.usage_count DESC NULLS LAST, e.title LIMIT 10" },
     { "queries", "Popular search queries",

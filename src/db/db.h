@@ -91,7 +91,8 @@ const char *db_target(const struct db_conn *conn);
  */
 
 /* The folder to read: override (--dir), else $KBPIPE_MIGRATIONS_DIR, else
- * ./migrations when it exists, else KB_DATADIR/migrations.  Borrowed. */
+ * ./migrations when it exists, else kb_datadir()/migrations (the installed
+ * PREFIX/share/kbpipe next to the executable, else KB_DATADIR).  Borrowed. */
 const char *db_migrations_dir(const char *override);
 
 /*

@@ -73,7 +73,9 @@ const char *db_migrations_dir(const char *override)
     struct stat st;
     if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode))
         return "migrations";
-    return KB_DATADIR "/migrations";
+    static char installed[4200];
+    snprintf(installed, sizeof installed, "%s/migrations", kb_datadir());
+    return installed;
 }
 
 static void sha256_hex(const void *data, size_t len, char out[65])

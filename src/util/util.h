@@ -211,4 +211,12 @@ double kb_now(void);
 /* 1 when s starts with prefix. */
 int kb_starts_with(const char *s, const char *prefix);
 
+/*
+ * The installed data folder (migrations/, cl100k_base.json): BIN/../share/kbpipe
+ * when that folder exists next to the running executable (/proc/self/exe),
+ * else KB_DATADIR (PREFIX/share/kbpipe at build time).  Computed once;
+ * borrowed, never NULL; safe from any thread.
+ */
+const char *kb_datadir(void);
+
 #endif /* KB_UTIL_H */
