@@ -56,10 +56,19 @@ export KBPIPE_ROOT = $(CURDIR)
 
 all: bin/kbpipe
 
-# copy, then rename: a kbpipe still running from bin/ keeps its old file
+# bin/kbpipe is always the release build, also under SAN=1 (the sanitizer
+# build is $(BUILD)/kbpipe-test, which the tests run): a `make check SAN=1`
+# must not leave an ASan binary behind for `make demo` or `make install`.
+# Copy, then rename: a kbpipe still running from bin/ keeps its old file.
+ifeq ($(SAN),1)
+bin/kbpipe: FORCE
+	@$(MAKE) --no-print-directory SAN=0 bin/kbpipe
+FORCE:
+else
 bin/kbpipe: $(BUILD)/kbpipe
 	@mkdir -p bin
 	cp $< $@.tmp && mv -f $@.tmp $@
+endif
 
 $(BUILD)/kbpipe: $(BUILD)/obj/src/main.o $(REL_OBJ)
 	@echo "  LD      $@"
