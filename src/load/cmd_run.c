@@ -458,6 +458,10 @@ void load_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o)
             o->openai.timeout_ms = pe->timeout_ms;
         if (pe->max_retries >= 0)
             o->openai.max_retries = pe->max_retries;
+        if (pe->max_in_flight > 0)
+            o->openai.max_in_flight = pe->max_in_flight;
+        if (pe->max_tokens_per_request > 0)
+            o->openai.max_tokens_per_request = pe->max_tokens_per_request;
     } else if (o->provider == EMBED_IMPORT) {
         o->import.path = pe->import_file;
         o->import.format = pe->import_format == PIPELINE_IMPORT_CSV ? EMBED_IMPORT_CSV
