@@ -4,8 +4,8 @@
  *                Lines {"content_hash": ..., "text": ...} (export.c)
  *   similarity   the kbpipe-hash-v1 cosine similarity of two texts, to
  *                check a dedup threshold by hand (docs/embeddings.md)
- * Inside `kbpipe run` the chunks that lack vectors come from the database;
- * this command is the file-to-file form.
+ * This is the file-to-file form; `kbpipe embed export PIPELINE.yaml`, the
+ * chunks of a pipeline that lack vectors, is src/load's (main.c routes).
  */
 #include "embed/embed_int.h"
 
@@ -16,10 +16,15 @@
 #include <string.h>
 
 static const char USAGE[] =
-    "usage: kbpipe embed export --model MODEL [-o FILE] [CHUNKS.jsonl]\n"
+    "usage: kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]\n"
+    "       kbpipe embed export --model MODEL [-o FILE] [CHUNKS.jsonl]\n"
     "       kbpipe embed similarity TEXT_A TEXT_B\n"
     "\n"
-    "export: write the request file of OpenAI's Batch API (one POST\n"
+    "export PIPELINE.yaml: the Batch API request file for the pipeline's chunks\n"
+    "that have no vector yet, neither stored nor in its import file (the\n"
+    "pipeline needs provider: import; 'kbpipe embed export P.yaml --help').\n"
+    "\n"
+    "export --model: write the request file of OpenAI's Batch API (one POST\n"
     "/v1/embeddings per chunk, custom_id = the chunk's content_hash,\n"
     "dimensions 1536) for the chunks read from CHUNKS.jsonl (default: stdin),\n"
     "one JSON object per line with \"content_hash\" and \"text\".  Upload the\n"

@@ -161,6 +161,14 @@ enum kb_code embed_batch_compute(struct embed_embedder *e, struct embed_batch *b
                                  struct kb_err *err);
 
 /*
+ * 1 when the import provider's file holds a vector for the row (by
+ * content_hash, else source_id + chunk_index), good or bad; 0 when it has
+ * none, and always 0 for the other providers.  What `kbpipe embed export`
+ * asks, without computing or normalizing anything.
+ */
+int embed_embedder_has_vector(const struct embed_embedder *e, const struct embed_row *r);
+
+/*
  * The number of HTTP requests the openai embedder sent so far, retries
  * included (0 for the other providers): what a reuse test checks.
  */
@@ -235,6 +243,9 @@ enum kb_code embed_export_write(FILE *out, const char *out_name, const char *mod
 /*
  * `kbpipe embed export --model M [-o FILE] [INPUT.jsonl]`: the request file
  * for chunks given as JSON Lines {"content_hash":..,"text":..} (cmd_embed.c).
+ * The pipeline form, `kbpipe embed export PIPELINE.yaml`, needs the
+ * database and lives in src/load (cmd_embed_export_pipeline, load.h);
+ * main.c routes between the two.
  */
 enum kb_code cmd_embed(int argc, char **argv, struct kb_err *err);
 

@@ -69,8 +69,11 @@ char *openai_body_build(const char *model, int dimensions, const struct embed_ba
  * Parse a 200 response for b->rows[rows[0..n)]: data[k].embedding goes to
  * row rows[data[k].index], which must be a permutation of 0..n-1, each
  * vector KB_EMBED_DIM long.  Vectors are written as received (not yet
- * normalized).  KB_E_EMBED naming the fault otherwise; `what` names the
- * request in messages ("request of 64 chunks starting at docs/a.md#0").
+ * normalized); NaN, Infinity and null elements (not JSON, but servers send
+ * them) are read as NaN / +-Inf for normalization to reject the row.
+ * KB_E_EMBED naming the fault otherwise; `what` names the request in
+ * messages ("request of 64 chunks starting at docs/a.md#0"), the message
+ * names the chunk of a wrong vector.
  */
 enum kb_code openai_response_parse(const char *body, size_t len, struct embed_batch *b,
                                    const int *rows, int n, const char *what,

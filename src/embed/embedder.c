@@ -162,6 +162,16 @@ const char *embed_embedder_model(const struct embed_embedder *e)
     return e->model;
 }
 
+int embed_embedder_has_vector(const struct embed_embedder *e, const struct embed_row *r)
+{
+    long line;
+    if (!e->store)
+        return 0;
+    if (r->content_hash && import_store_find_hash(e->store, r->content_hash, &line))
+        return 1;
+    return r->source_id && import_store_find_source(e->store, r->source_id, r->chunk_index, &line);
+}
+
 long embed_embedder_requests(const struct embed_embedder *e)
 {
     return e->client ? openai_client_requests(e->client) : 0;

@@ -20,6 +20,7 @@
 #include "embed/embed_int.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,46 @@ static size_t on_data(char *p, size_t size, size_t n, void *user)
     return size * n;
 }
 
+/*
+ * The wait one response header line asks for, in ms: "retry-after-ms: 150"
+ * -> 150 (*is_ms = 1; it wins over Retry-After), "Retry-After: 2" -> 2000,
+ * "Retry-After: Wed, 21 Oct 2015 07:28:00 GMT" -> the ms from `now` until
+ * then (0 when it is past).  -1 for any other line or value.  Unit-tested
+ * in test_embed_openai.c (retry_after_header_ms__forms).
+ */
+KB_TESTABLE long retry_after_header_ms(const char *line, time_t now, int *is_ms)
+{
+    *is_ms = 0;
+    size_t name_len;
+    if (strncasecmp(line, "retry-after-ms:", 15) == 0) {
+        *is_ms = 1;
+        name_len = 15;
+    } else if (strncasecmp(line, "retry-after:", 12) == 0) {
+        name_len = 12;
+    } else {
+        return -1;
+    }
+    char v[128];
+    snprintf(v, sizeof v, "%s", line + name_len);
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        v[--n] = '\0';
+    const char *p = v + strspn(v, " \t");
+    if (*p >= '0' && *p <= '9' && p[strspn(p, "0123456789")] == '\0') {
+        errno = 0;
+        long x = strtol(p, NULL, 10);
+        if (errno || x > 86400L * 1000)   /* more than a day: clamp, never overflow */
+            x = 86400L * 1000;
+        return *is_ms ? x : (x > 86400 ? 86400L * 1000 : x * 1000);
+    }
+    if (*is_ms)
+        return -1;
+    time_t t = curl_getdate(p, &now);   /* an HTTP date */
+    if (t < 0)
+        return -1;
+    return t > now ? (t - now > 86400 ? 86400L * 1000 : (long)(t - now) * 1000) : 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *user)
 {
     struct request *rq = user;
@@ -152,24 +193,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
         return len;
     memcpy(line, p, len);
     line[len] = '\0';
-    if (strncasecmp(line, "retry-after-ms:", 15) == 0) {
-        long ms = strtol(line + 15, NULL, 10);
-        if (ms >= 0)
-            rq->retry_after_ms = ms;
-    } else if (strncasecmp(line, "retry-after:", 12) == 0 && rq->retry_after_ms < 0) {
-        char *v = line + 12, *end;
-        while (*v == ' ')
-            v++;
-        long s = strtol(v, &end, 10);
-        if (end != v && s >= 0) {
-            rq->retry_after_ms = s * 1000;
-        } else {
-            time_t t = curl_getdate(v, NULL);   /* an HTTP date */
-            time_t now = time(NULL);
-            if (t > 0)
-                rq->retry_after_ms = t > now ? (long)(t - now) * 1000 : 0;
-        }
-    }
+    int is_ms;
+    long ms = retry_after_header_ms(line, time(NULL), &is_ms);
+    if (ms >= 0 && (is_ms || rq->retry_after_ms < 0))
+        rq->retry_after_ms = ms;
     return len;
 }
 

@@ -7,13 +7,20 @@
  *              "index": 0, "embedding": [1536 numbers]}, ...], ...}
  *   error     {"error": {"message": "...", "type": ..., "code": ...}}
  * A response is trusted only when every input comes back once (by index,
- * in any order) with exactly 1536 numbers.
+ * in any order) with exactly 1536 numbers.  Non-finite values are not JSON,
+ * but servers write them: Python's json as NaN / Infinity / -Infinity, C's
+ * printf as nan / inf, JavaScript as null.  They are read as NaN and +-Inf
+ * (an answer that fails to parse is read again with those words quoted), so
+ * that normalization rejects the one row, naming its origin, instead of the
+ * whole request failing as "not JSON".
  */
 #include "embed/embed_int.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 char *openai_body_build(const char *model, int dimensions, const struct embed_batch *b,
                         const int *rows, int n)
@@ -34,12 +41,93 @@ char *openai_body_build(const char *model, int dimensions, const struct embed_ba
     return s;
 }
 
+/* The length of a non-finite literal at p (NaN, Infinity, inf, -Infinity, ...,
+ * any case) and its value in *v; 0 when p holds none. */
+static size_t nonfinite_at(const char *p, const char *end, double *v)
+{
+    static const char *const words[] = { "infinity", "inf", "nan" };
+    const char *q = p;
+    int is_neg = 0;
+    if (q < end && (*q == '-' || *q == '+'))
+        is_neg = *q++ == '-';
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t n = strlen(words[w]);
+        if ((size_t)(end - q) < n || strncasecmp(q, words[w], n) != 0)
+            continue;
+        const char *after = q + n;
+        if (after < end && ((*after >= 'a' && *after <= 'z') || (*after >= 'A' && *after <= 'Z')))
+            continue;   /* part of a longer word */
+        *v = w == 2 ? NAN : is_neg ? -INFINITY : INFINITY;
+        return (size_t)(after - p);
+    }
+    return 0;
+}
+
+/* body with every non-finite literal outside strings quoted ("NaN",
+ * "Infinity", "-Infinity"); caller frees. */
+static char *quote_nonfinite(const char *body, size_t len, size_t *out_len)
+{
+    struct kb_buf b;
+    kb_buf_init(&b);
+    const char *end = body + len;
+    int is_in_string = 0;
+    for (const char *p = body; p < end; p++) {
+        double v;
+        size_t n;
+        if (is_in_string) {
+            if (*p == '\\' && p + 1 < end) {
+                kb_buf_append(&b, p, 2);
+                p++;
+                continue;
+            }
+            if (*p == '"')
+                is_in_string = 0;
+        } else if (*p == '"') {
+            is_in_string = 1;
+        } else if ((n = nonfinite_at(p, end, &v)) > 0) {
+            kb_buf_puts(&b, isnan(v) ? "\"NaN\"" : v < 0 ? "\"-Infinity\"" : "\"Infinity\"");
+            p += n - 1;
+            continue;
+        }
+        kb_buf_putc(&b, *p);
+    }
+    *out_len = b.len;
+    return kb_buf_detach(&b);
+}
+
+/* An element of an embedding: a number, a quoted non-finite word, or null
+ * (JavaScript's NaN); 0 when it is none of these. */
+static int element_value(const json_t *x, float *out)
+{
+    if (json_is_number(x)) {
+        *out = (float)json_number_value(x);
+        return 1;
+    }
+    if (json_is_null(x)) {
+        *out = NAN;
+        return 1;
+    }
+    double v;
+    const char *s = json_string_value(x);
+    if (s && nonfinite_at(s, s + strlen(s), &v) == strlen(s) && s[0]) {
+        *out = (float)v;
+        return 1;
+    }
+    return 0;
+}
+
 enum kb_code openai_response_parse(const char *body, size_t len, struct embed_batch *b,
                                    const int *rows, int n, const char *what,
                                    struct kb_err *err)
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, 0, &jerr);
+    if (!root) {
+        size_t qlen;
+        char *quoted = quote_nonfinite(body, len, &qlen);
+        root = json_loadb(quoted, qlen, 0, NULL);   /* jerr keeps the first error */
+        free(quoted);
+    }
     json_t *data = json_object_get(root, "data");
     enum kb_code rc = KB_OK;
     unsigned char *seen = kb_xcalloc((size_t)n + 1, 1);
@@ -70,24 +158,24 @@ enum kb_code openai_response_parse(const char *body, size_t len, struct embed_ba
         }
         seen[i] = 1;
         if (!json_is_array(vec) || json_array_size(vec) != KB_EMBED_DIM) {
+            const char *origin = b->rows[rows[i]].origin;
             rc = KB_FAIL_AT(err, KB_E_EMBED, what,
-                            "the server returned a vector of %zu dimensions, kbpipe needs %d; "
-                            "use a model that supports \"dimensions\": %d (e.g. "
+                            "the server returned a vector of %zu dimensions for %.120s, kbpipe "
+                            "needs %d; use a model that supports \"dimensions\": %d (e.g. "
                             "text-embedding-3-small) or one that makes %d-dimension vectors",
-                            json_is_array(vec) ? json_array_size(vec) : 0, KB_EMBED_DIM,
-                            KB_EMBED_DIM, KB_EMBED_DIM);
+                            json_is_array(vec) ? json_array_size(vec) : 0,
+                            origin ? origin : "?", KB_EMBED_DIM, KB_EMBED_DIM, KB_EMBED_DIM);
             break;
         }
         float *dst = embed_batch_row(b, rows[i]);
         for (size_t j = 0; j < KB_EMBED_DIM; j++) {
-            json_t *x = json_array_get(vec, j);
-            if (!json_is_number(x)) {
+            if (!element_value(json_array_get(vec, j), &dst[j])) {
+                const char *origin = b->rows[rows[i]].origin;
                 rc = KB_FAIL_AT(err, KB_E_EMBED, what,
-                                "element %zu of embedding %lld is not a number; the server's "
-                                "answer is malformed", j, (long long)i);
+                                "element %zu of the embedding for %.120s is not a number; the "
+                                "server's answer is malformed", j, origin ? origin : "?");
                 break;
             }
-            dst[j] = (float)json_number_value(x);
         }
     }
     free(seen);

@@ -34,6 +34,7 @@ struct run_args {
     int is_dry_run, is_full, is_plan, no_wait;
     int shard_k, shard_n;
     const char *report_path;
+    const char *export_path;           /* --export-batch: a dry run writing requests */
 };
 
 /*
@@ -69,6 +70,7 @@ struct run {
     char chunker_sig[CHUNK_SIGNATURE_MAX];
     struct embed_opts eopts;
     struct embed_embedder *emb;
+    struct load_export *export;        /* --export-batch (export_batch.c) */
     struct embed_row *erows;           /* the batch's rows as the embedder sees them */
     int cap_erows;
     const char *model;
@@ -105,6 +107,8 @@ static const char RUN_USAGE[] =
     "                   stored in kbpipe_runs\n"
     "  --no-wait        exit 1 at once if another run of this pipeline holds its\n"
     "                   lock, instead of waiting for it\n"
+    "  --export-batch F a dry run that writes the Batch API request file F for the\n"
+    "                   chunks with no vector (as 'kbpipe embed export')\n"
     "  -q, -v           nothing but errors / more detail\n"
     "\n"
     "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage, 3 finished\n"
@@ -146,6 +150,7 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
         { "dry-run", no_argument, NULL, 'n' },   { "full", no_argument, NULL, 'f' },
         { "shard", required_argument, NULL, 's' }, { "report", required_argument, NULL, 'r' },
         { "no-wait", no_argument, NULL, 'w' },   { "help", no_argument, NULL, 'h' },
+        { "export-batch", required_argument, NULL, 'x' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -162,6 +167,7 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
             break;
         case 'r': a->report_path = optarg; break;
         case 'w': a->no_wait = 1; break;
+        case 'x': a->export_path = optarg; a->is_dry_run = 1; break;
         case 'h': fputs(a->is_plan ? PLAN_USAGE : RUN_USAGE, stdout); return KB_PARTIAL;
         default:
             return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
@@ -458,6 +464,10 @@ void load_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o)
             o->openai.timeout_ms = pe->timeout_ms;
         if (pe->max_retries >= 0)
             o->openai.max_retries = pe->max_retries;
+        if (pe->max_in_flight > 0)
+            o->openai.max_in_flight = pe->max_in_flight;
+        if (pe->max_tokens_per_request > 0)
+            o->openai.max_tokens_per_request = pe->max_tokens_per_request;
     } else if (o->provider == EMBED_IMPORT) {
         o->import.path = pe->import_file;
         o->import.format = pe->import_format == PIPELINE_IMPORT_CSV ? EMBED_IMPORT_CSV
@@ -504,7 +514,8 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
     }
     struct embed_batch eb;
     embed_batch_wrap(&eb, load_batch_matrix(r->batch), r->erows, n);
-    enum kb_code rc = r->args->is_dry_run ? KB_OK : embed_batch_compute(r->emb, &eb, err);
+    enum kb_code rc = r->export ? load_export_rows(r->export, r->emb, &eb, err)
+                      : r->args->is_dry_run ? KB_OK : embed_batch_compute(r->emb, &eb, err);
     for (int i = 0; i < n; i++) {
         struct load_source_stats *st = &r->stats[r->row_stat[i]];
         switch (r->erows[i].state) {
@@ -874,6 +885,9 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     chunk_opts_signature(&r->copts, r->chunker_sig);
     if ((rc = chunk_tokenizer_open(NULL, &r->tok, err)) != KB_OK)
         return rc;
+    if (r->args->export_path &&
+        (rc = load_export_open(r->args->export_path, r->p, &r->export, err)) != KB_OK)
+        return rc;
     if ((rc = run_embedder_open(r, err)) != KB_OK)
         return rc;
     if (r->p->connection && kb_cli.db == NULL)
@@ -919,6 +933,7 @@ static void run_close(struct run *r)
     db_close(r->read_conn);
     kb_arena_free(r->arena);
     embed_embedder_free(r->emb);
+    load_export_free(r->export);
     free(r->erows);
     chunk_tokenizer_free(r->tok);
     db_close(r->conn);
@@ -955,6 +970,8 @@ static enum kb_code run_pipeline(const struct run_args *a, struct kb_err *err)
     r.is_scan_done = 1;
     if (rc == KB_OK)
         rc = flush_batch(&r, err);
+    if (rc == KB_OK && r.export)
+        rc = load_export_finish(r.export, err);
     /* every batch written (or the first failure) before what comes next */
     struct kb_err werr = { 0 };
     enum kb_code wrc = writer_stop(&r, &werr);

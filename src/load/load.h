@@ -294,5 +294,13 @@ enum kb_code cmd_search(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_run(int argc, char **argv, struct kb_err *err);
 /* `kbpipe plan PIPELINE.yaml`: a dry run with the table on stdout. */
 enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
+/*
+ * `kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]`
+ * (export_batch.c): the OpenAI Batch API request file for the pipeline's
+ * chunks that have neither a stored vector nor one in its import file; a
+ * dry run (`kbpipe run --export-batch FILE`), nothing written to the
+ * database.  argv[0] is "export".
+ */
+enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_LOAD_H */

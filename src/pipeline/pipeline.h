@@ -48,6 +48,8 @@ struct pipeline_embedding {
     int batch_size;                    /* texts per request; default 64 */
     int timeout_ms;                    /* per request; default 60000 */
     int max_retries;                   /* default 5 */
+    int max_in_flight;                 /* openai: requests at once, 1-64; default 4 */
+    int max_tokens_per_request;        /* openai: tokens per request; default 300000 */
     const char *import_file;           /* import: vectors file */
     enum pipeline_import_format import_format;   /* default jsonl */
 };

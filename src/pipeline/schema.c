@@ -370,6 +370,8 @@ static void read_embedding(struct ctx *c, const struct node *root)
     e->batch_size = 64;
     e->timeout_ms = 60000;
     e->max_retries = 5;
+    e->max_in_flight = 4;
+    e->max_tokens_per_request = 300000;
     const struct node *m = want_map(c, lookup(root, "embedding"), "embedding",
                                     "embedding: {provider: hash}");
     if (m == NULL) {
@@ -378,7 +380,8 @@ static void read_embedding(struct ctx *c, const struct node *root)
     }
     static const char *const keys[] = { "provider", "model", "dimensions", "base_url",
                                         "api_key_env", "batch_size", "timeout_ms",
-                                        "max_retries", "file", "format", NULL };
+                                        "max_retries", "max_in_flight",
+                                        "max_tokens_per_request", "file", "format", NULL };
     check_keys(c, m, "embedding", keys);
     static const char *const providers[] = { "hash", "import", "openai", NULL };
     static const char *const formats[] = { "jsonl", "csv", "openai_batch", NULL };
@@ -397,6 +400,12 @@ static void read_embedding(struct ctx *c, const struct node *root)
              "timeout_ms: 60000", &e->timeout_ms);
     want_int(c, lookup(m, "max_retries"), "embedding.max_retries", 0, 100, "max_retries: 5",
              &e->max_retries);
+    /* 64: more connections than a rate limit usefully allows (openai.c checks it too) */
+    want_int(c, lookup(m, "max_in_flight"), "embedding.max_in_flight", 1, 64,
+             "max_in_flight: 4", &e->max_in_flight);
+    /* OpenAI's own limit is 300,000 per request; a local server may want far fewer */
+    want_int(c, lookup(m, "max_tokens_per_request"), "embedding.max_tokens_per_request", 1,
+             10000000, "max_tokens_per_request: 300000", &e->max_tokens_per_request);
     const struct node *dn = lookup(m, "dimensions");
     long dims;
     if (dn && want_long(c, dn, "embedding.dimensions", 1, 100000, "dimensions: 1536", &dims) &&

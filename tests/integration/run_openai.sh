@@ -2,7 +2,8 @@
 # tests/integration/run_openai.sh - `kbpipe run` with the OpenAI-compatible
 # provider against a local stub server (tests/data/run/openai_stub.py):
 #   1. a first run embeds every chunk through the server, in requests of at
-#      most batch_size texts, sending the key from api_key_env, which never
+#      most batch_size texts and max_tokens_per_request tokens, at most
+#      max_in_flight at once, sending the key from api_key_env, which never
 #      appears in kbpipe's output, even with -v -v
 #   2. an unchanged re-run sends no request at all
 #   3. one edited paragraph sends exactly one text
@@ -35,6 +36,16 @@ n_chunks=$(sql "$db" "SELECT count(*) FROM knowledge_chunks")
 check "chunks were loaded" test "$n_chunks" -gt 4
 check_eq "every chunk's text went to the server once" "$n_chunks" "$(texts)"
 check_eq "no request held more than batch_size (4) texts" 0 "$(awk '$1 > 4' "$log" | wc -l)"
+check "more than two requests (so the default of four in flight would show)" test "$(requests)" -gt 2
+check_eq "the server never saw more than max_in_flight (2) requests at once" 2 \
+  "$(awk '$3 > m {m = $3} END {print m}' "$log")"
+sql "$db" "SELECT content_hash || ' ' || token_count FROM knowledge_chunks" >"$tmp/tokens"
+check_eq "every text sent is a stored chunk (its SHA-256 is the content_hash)" 0 \
+  "$(awk 'NR == FNR {t[$1] = $2; next} {n = split($4, h, ","); for (i = 1; i <= n; i++) if (!(h[i] in t)) bad++}
+          END {print bad + 0}' "$tmp/tokens" "$log")"
+check_eq "no request of several texts held more than max_tokens_per_request (100) tokens" 0 \
+  "$(awk 'NR == FNR {t[$1] = $2; next} $1 > 1 {n = split($4, h, ","); s = 0; for (i = 1; i <= n; i++) s += t[h[i]];
+          if (s > 100) bad++} END {print bad + 0}' "$tmp/tokens" "$log")"
 check_eq "every request carried the key (Bearer + the variable's value)" 0 \
   "$(awk -v n=$((7 + ${#RUN_API_KEY})) '$2 != n' "$log" | wc -l)"
 check_eq "every chunk records the model and has a unit vector" 0 \

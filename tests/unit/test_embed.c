@@ -10,7 +10,9 @@
  *   hash.c        determinism (stored values of kbpipe-hash-v1: if this
  *                 fails the model changed and needs a new name), no zero
  *                 vectors, the labelled pairs of tests/data/embed/pairs.tsv
- *                 within the ranges docs/embeddings.md gives
+ *                 within the ranges docs/embeddings.md gives, every
+ *                 near-duplicate above every unrelated pair, the label
+ *                 means in order, the dedup threshold 0.70 between them
  *   embedder.c    compute: only PENDING rows, counts, rejections; options
  *   import.c      jsonl / csv / openai_batch read and looked up by content
  *                 hash and by (source_id, chunk_index); each bad file of
@@ -229,6 +231,10 @@ static const struct {
     { "unrelated", -0.15, 0.15 },
 };
 
+/* The dedup threshold of kbpipe-hash-v1 (docs/loading.md, load_dedup_default_threshold):
+ * every near-duplicate must reach it and no unrelated pair may. */
+#define HASH_DEDUP_THRESHOLD 0.70
+
 static void embed_hash_text__labelled_pairs(void **state)
 {
     (void)state;
@@ -238,6 +244,13 @@ static void embed_hash_text__labelled_pairs(void **state)
     size_t cap = 0;
     int n = 0, n_bad = 0;
     float a[DIM], b[DIM];
+    /* per label (RANGES order): count, sum, min, max */
+    int count[N_OF(RANGES)] = { 0 };
+    double sum[N_OF(RANGES)] = { 0 }, min[N_OF(RANGES)], max[N_OF(RANGES)];
+    for (size_t k = 0; k < N_OF(RANGES); k++) {
+        min[k] = 2;
+        max[k] = -2;
+    }
     while (getline(&line, &cap, f) > 0) {
         if (line[0] == '#' || line[0] == '\n')
             continue;
@@ -257,12 +270,41 @@ static void embed_hash_text__labelled_pairs(void **state)
                           RANGES[k].hi, s, t1 + 1, t2 + 1);
             n_bad++;
         }
+        count[k]++;
+        sum[k] += s;
+        min[k] = s < min[k] ? s : min[k];
+        max[k] = s > max[k] ? s : max[k];
         n++;
     }
     free(line);
     fclose(f);
     assert_true(n >= 45);
     assert_int_equal(n_bad, 0);
+    enum { NEAR, RELATED, UNRELATED };   /* the order of RANGES */
+    assert_string_equal(RANGES[NEAR].label, "near");
+    assert_string_equal(RANGES[UNRELATED].label, "unrelated");
+    for (int k = NEAR; k <= UNRELATED; k++)
+        assert_true(count[k] >= 10);
+    double mean[3];
+    for (int k = NEAR; k <= UNRELATED; k++)
+        mean[k] = sum[k] / count[k];
+    print_message("near %.3f..%.3f (mean %.3f), related %.3f..%.3f (mean %.3f), unrelated "
+                  "%.3f..%.3f (mean %.3f)\n", min[NEAR], max[NEAR], mean[NEAR], min[RELATED],
+                  max[RELATED], mean[RELATED], min[UNRELATED], max[UNRELATED], mean[UNRELATED]);
+    /* what the issue asks of a lexical embedder: near-duplicates above everything
+     * unrelated, the means in label order, and the dedup threshold between them */
+    if (!(min[NEAR] > max[UNRELATED]))
+        fail_msg("a near-duplicate pair (%.3f) scores at or below an unrelated one (%.3f)",
+                 min[NEAR], max[UNRELATED]);
+    if (!(mean[NEAR] > mean[RELATED] && mean[RELATED] > mean[UNRELATED]))
+        fail_msg("means out of order: near %.3f, related %.3f, unrelated %.3f", mean[NEAR],
+                 mean[RELATED], mean[UNRELATED]);
+    if (!(min[NEAR] > HASH_DEDUP_THRESHOLD))
+        fail_msg("a near-duplicate pair scores %.3f, below the dedup threshold %.2f", min[NEAR],
+                 HASH_DEDUP_THRESHOLD);
+    if (!(max[UNRELATED] < HASH_DEDUP_THRESHOLD))
+        fail_msg("an unrelated pair scores %.3f, above the dedup threshold %.2f",
+                 max[UNRELATED], HASH_DEDUP_THRESHOLD);
 }
 
 /* ---- embedder.c ---------------------------------------------------------- */

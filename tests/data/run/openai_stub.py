@@ -2,14 +2,18 @@
 """openai_stub.py - an OpenAI-compatible POST /v1/embeddings server for the
 run tests (tests/integration/run_openai.sh).  Each text gets a deterministic
 1536-dim vector drawn from its SHA-256; every request is appended to LOG as
-one line: the number of texts, then the bearer token's length (never the
-token).  Prints the port it listens on, then serves until killed.
+one line: the number of texts, the bearer token's length (never the token),
+the number of requests being served when it arrived (itself included: each
+is held 50 ms, so requests in flight overlap) and the texts' SHA-256s,
+comma-separated.  Prints the port it listens on, then serves until killed.
 
     python3 openai_stub.py LOG
 """
-import hashlib, http.server, json, random, sys
+import hashlib, http.server, json, random, sys, threading, time
 
 LOG = sys.argv[1]
+lock = threading.Lock()
+active = 0
 
 
 def vector(text):
@@ -25,8 +29,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         auth = self.headers.get("Authorization", "")
-        with open(LOG, "a") as f:
-            f.write(f"{len(texts)} {len(auth)}\n")
+        global active
+        hashes = ",".join(hashlib.sha256(t.encode()).hexdigest() for t in texts)
+        with lock:
+            active += 1
+            with open(LOG, "a") as f:
+                f.write(f"{len(texts)} {len(auth)} {active} {hashes}\n")
+        time.sleep(0.05)
+        with lock:
+            active -= 1
         out = json.dumps({
             "object": "list", "model": body["model"],
             "data": [{"object": "embedding", "index": i, "embedding": vector(t)}
