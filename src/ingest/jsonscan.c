@@ -121,6 +121,17 @@ static enum kb_code scan_element(struct jscan *js, struct kb_buf *elem, long sta
                      "line %ld; the export is truncated or not JSON", start_line);
             return structure_error(js, what, err);
         }
+        /* A stray ',' or ']' between the values of a stream is taken as a
+         * one-byte element (jansson then reports it): returned empty, it
+         * would leave the scan on the same byte, and every later call would
+         * return it again (tests/fuzz/regress/fuzz_issues/stray-comma.jsonl).
+         * In an array, jscan_next consumes a ',' itself. */
+        if (is_scalar && *total == 0 && !js->is_array && (c == ',' || c == ']')) {
+            get(js);
+            kb_buf_putc(elem, (char)c);
+            *total = 1;
+            return KB_OK;
+        }
         if (is_scalar && (c == ',' || c == ']' || c == ' ' || c == '\n' || c == '\r' ||
                           c == '\t'))
             return KB_OK;

@@ -535,6 +535,38 @@ static void ingest_issues__malformed_element_is_skipped(void **state)
     kb_arena_free(arena);
 }
 
+/* Found by tests/fuzz/fuzz_issues: a stray ',' or ']' between the values of
+ * a JSON Lines export was returned as an empty element forever. */
+static void ingest_issues__stray_comma_in_stream(void **state)
+{
+    (void)state;
+    static const struct { enum kb_code rc; const char *id; long line; } want[] = {
+        { KB_OK, "o/r#1", 0 }, { KB_E_INPUT, NULL, 2 }, { KB_OK, "o/r#2", 0 },
+        { KB_E_INPUT, NULL, 4 }, { KB_OK, NULL, 0 },
+    };
+    struct ingest_source s;
+    issues_src(&s, "tests/fuzz/regress/fuzz_issues/stray-comma.jsonl");
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    struct kb_arena *arena = kb_arena_new();
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct kb_document *doc;
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), want[i].rc);
+        if (want[i].rc == KB_E_INPUT) {
+            assert_int_equal(ingest_last_bad(rd)->at.line, want[i].line);
+            assert_non_null(strstr(err.msg, "malformed JSON"));
+        } else if (want[i].id) {
+            assert_string_equal(doc->source_id, want[i].id);
+        } else {
+            assert_null(doc);
+        }
+        kb_arena_reset(arena);
+    }
+    ingest_close(rd);
+    kb_arena_free(arena);
+}
+
 static void ingest_issues__gh_sample(void **state)
 {
     (void)state;
@@ -677,6 +709,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest issues_tests[] = {
         cmocka_unit_test(ingest_issues__bad_inputs),
         cmocka_unit_test(ingest_issues__malformed_element_is_skipped),
+        cmocka_unit_test(ingest_issues__stray_comma_in_stream),
         cmocka_unit_test(ingest_issues__gh_sample),
         cmocka_unit_test(ingest_issues__rest_jsonl_with_comments),
     };
