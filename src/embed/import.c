@@ -215,11 +215,12 @@ static enum kb_code parse_json(struct reader *rd, const char *line, size_t len, 
                                struct kb_err *err)
 {
     json_error_t jerr;
+    char q[4 * sizeof jerr.text + 1];
     *out = json_loadb(line, len, 0, &jerr);
     if (!*out)
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "not valid JSON (%s at column %d); each line must be one JSON object",
-                          jerr.text, jerr.column);
+                          quoted(q, jerr.text, sizeof jerr.text), jerr.column);
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;

@@ -273,8 +273,19 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
                                 .col = je.column > 0 ? je.column : 0 };
         if (at.col == 0)
             at.line = line;
+        /* jansson quotes the token it stopped at, raw: a line break in it
+         * would break the one-line message (found by fuzz_issues) */
+        char text[4 * sizeof je.text];
+        size_t o = 0;
+        for (const char *c = je.text; *c; c++) {
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                o += (size_t)sprintf(text + o, "\\x%02x", (unsigned char)*c);
+            else
+                text[o++] = *c;
+        }
+        text[o] = '\0';
         return KB_FAIL(err, KB_E_INPUT, &at, "malformed JSON: %s; fix the export (jq . FILE "
-                       "shows the spot)", je.text);
+                       "shows the spot)", text);
     }
     return KB_OK;
 }
