@@ -6,6 +6,9 @@
 #                 run every test (SAN=1: under ASan + UBSan; T=NAME: only
 #                 the tests whose name contains NAME)
 #   make bench    benchmarks (figures printed, never asserted)
+#   make fuzz     the fuzz harnesses of tests/fuzz, longer: libFuzzer when
+#                 clang is installed (FUZZ_SECONDS each), else the gcc
+#                 driver under ASan + UBSan (FUZZ_RUNS mutated inputs each)
 #
 # Sources are found by wildcard: a new src/<module>/*.c or tests/unit/test_*.c
 # needs no Makefile change.
@@ -38,6 +41,22 @@ ITEST_SRC := $(sort $(wildcard tests/integration/test_*.c))
 ITEST_BIN := $(ITEST_SRC:tests/integration/%.c=$(BUILD)/tests/%)
 TSUP_SRC  := $(sort $(wildcard tests/support/*.c))
 TSUP_OBJ  := $(TSUP_SRC:%.c=$(BUILD)/tobj/%.o)
+comma     := ,
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/%.c=%)
+
+# make fuzz: libFuzzer when clang is there (never installed by deps), else
+# the gcc driver; FUZZ_ENGINE=driver forces the driver
+FUZZ_ENGINE  ?= $(if $(shell command -v clang 2>/dev/null),libfuzzer,driver)
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 100000
+LF           := build/fuzz-lf
+LF_CFLAGS    := $(filter-out -O2 -fsanitize=address$(comma)undefined,$(CFLAGS_BASE)) -O1 \
+                -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+LF_OBJ       := $(LIB_SRC:%.c=$(LF)/obj/%.o)
+LF_BIN       := $(FUZZ_NAMES:%=$(LF)/bin/%)
 
 # The database the demo and tests use: the project-local cluster (scripts/db.sh)
 PGDIR := $(shell scripts/db.sh dir)
@@ -99,7 +118,25 @@ $(BUILD)/tests/%: $(BUILD)/tobj/tests/integration/%.o $(TEST_OBJ) $(TSUP_OBJ)
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
-build: bin/kbpipe $(BUILD)/kbpipe-test $(UNIT_BIN) $(ITEST_BIN)
+# a fuzz harness with the replay-and-mutate driver (tests/fuzz/driver.c)
+$(FUZZ_SRC:%.c=$(BUILD)/obj/%.o): tests/fuzz/fuzz.h
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/driver.o $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
+
+# the same harness linked with libFuzzer (make fuzz, clang only)
+$(LF)/obj/%.o: %.c $(HDRS) tests/fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@echo "  CC(lf)  $<"
+	@clang $(LF_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LF)/bin/%: $(LF)/obj/tests/fuzz/%.o $(LF_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(PKG_LIBS)
+
+build: bin/kbpipe $(BUILD)/kbpipe-test $(UNIT_BIN) $(ITEST_BIN) $(FUZZ_BIN)
 
 deps:
 	@bash scripts/deps.sh
@@ -133,6 +170,16 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bash scripts/db.sh start
 	@bash bench/run.sh "$(BUILD)"
+
+# no database needed: the harnesses read scratch files only
+fuzz: deps
+ifeq ($(FUZZ_ENGINE),libfuzzer)
+	@$(MAKE) --no-print-directory $(LF_BIN)
+	@bash tests/fuzz/run.sh -t $(FUZZ_SECONDS) -e libfuzzer $(LF)/bin $(FUZZ_NAMES)
+else
+	@$(MAKE) --no-print-directory SAN=1 $(FUZZ_SRC:tests/fuzz/%.c=build/san/fuzz/%)
+	@bash tests/fuzz/run.sh -n $(FUZZ_RUNS) build/san/fuzz $(FUZZ_NAMES)
+endif
 
 install: bin/kbpipe
 	@[ -f .cache/kbpipe/cl100k_base.json ] || bash scripts/fetch-tokenizer.sh

@@ -4,6 +4,8 @@
 # "N passed, N failed".  Exits non-zero when anything failed.
 #
 #   1. cmocka binaries: BUILD_DIR/tests/test_*  (unit and integration)
+#      and a smoke run of each fuzz harness: BUILD_DIR/fuzz/fuzz_* on its
+#      seeds, regressions and 3000 mutated inputs (KBPIPE_FUZZ_RUNS)
 #   2. SQL tests: tests/sql/run.sh (pgTAP through pg_prove)
 #   3. shell tests: tests/integration/*.sh and tests/docs/*.sh
 #
@@ -38,6 +40,11 @@ run_one() {   # name, command...
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   run_one "$(basename "$t")" "$t"
+done
+for f in "$build"/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  run_one "$(basename "$f")" bash tests/fuzz/run.sh -n "${KBPIPE_FUZZ_RUNS:-3000}" \
+    "$build/fuzz" "$(basename "$f")"
 done
 [ -x tests/sql/run.sh ] && run_one sql-pgtap bash tests/sql/run.sh
 for s in tests/integration/*.sh tests/docs/*.sh; do

@@ -47,6 +47,25 @@ static const char *at(struct reader *rd)
     return rd->at;
 }
 
+/*
+ * Up to max bytes of s for a message, control bytes and '\' as \xNN, so the
+ * message stays one line whatever the file holds (fuzz_embed_import found a
+ * CSV vector cell with a line break quoted raw).  buf needs 4 * max + 1.
+ */
+static const char *quoted(char *buf, const char *s, size_t max)
+{
+    size_t o = 0;
+    for (size_t i = 0; s[i] && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            o += (size_t)sprintf(buf + o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 static enum kb_code wrong_dim(struct reader *rd, long got, struct kb_err *err)
 {
     return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
@@ -164,10 +183,11 @@ static int is_hex64(const char *s)
 static enum kb_code check_keys(struct reader *rd, const char *hash, const char *source_id,
                                long chunk_index, int has_index, struct kb_err *err)
 {
+    char q[4 * 80 + 1];
     if (hash && !is_hex64(hash))
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                          "content_hash '%.80s' is not 64 hex digits (a SHA-256); use the "
-                          "content_hash kbpipe stores with the chunk", hash);
+                          "content_hash '%s' is not 64 hex digits (a SHA-256); use the "
+                          "content_hash kbpipe stores with the chunk", quoted(q, hash, 80));
     if (source_id && (!has_index || chunk_index < 0 || chunk_index > 0x7fffffff))
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "source_id needs a chunk_index (0, 1, ...); give both, or a "
@@ -195,11 +215,12 @@ static enum kb_code parse_json(struct reader *rd, const char *line, size_t len, 
                                struct kb_err *err)
 {
     json_error_t jerr;
+    char q[4 * sizeof jerr.text + 1];
     *out = json_loadb(line, len, 0, &jerr);
     if (!*out)
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "not valid JSON (%s at column %d); each line must be one JSON object",
-                          jerr.text, jerr.column);
+                          quoted(q, jerr.text, sizeof jerr.text), jerr.column);
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
@@ -239,8 +260,9 @@ static enum kb_code jsonl_line(struct reader *rd, const char *line, size_t len,
 static void note_failed(struct reader *rd, const char *why)
 {
     if (rd->n_failed++ == 0) {
+        char q[4 * 40 + 1];
         rd->first_failed_line = rd->line;
-        snprintf(rd->first_failed, sizeof rd->first_failed, "%s", why);
+        snprintf(rd->first_failed, sizeof rd->first_failed, "%s", quoted(q, why, 40));
     }
 }
 
@@ -251,6 +273,7 @@ static enum kb_code batch_line(struct reader *rd, const char *line, size_t len,
     enum kb_code rc = parse_json(rd, line, len, &o, err);
     if (rc != KB_OK)
         return rc;
+    char q[4 * 80 + 1];
     json_t *cid = json_object_get(o, "custom_id");
     json_t *resp = json_object_get(o, "response");
     json_t *error = json_object_get(o, "error");
@@ -262,8 +285,8 @@ static enum kb_code batch_line(struct reader *rd, const char *line, size_t len,
                         "batch?");
     } else if (!is_hex64(json_string_value(cid))) {
         rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                        "custom_id '%.80s' is not a content hash; make the batch's request "
-                        "file with 'kbpipe embed export'", json_string_value(cid));
+                        "custom_id '%s' is not a content hash; make the batch's request "
+                        "file with 'kbpipe embed export'", quoted(q, json_string_value(cid), 80));
     } else if ((error && !json_is_null(error)) || !json_is_integer(status) ||
                json_integer_value(status) != 200) {
         json_t *msg = json_object_get(error ? error : json_object_get(json_object_get(
@@ -453,11 +476,12 @@ static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
         if (rc != KB_OK)
             break;
         const char *bad = NULL;
+        char q[4 * 20 + 1];
         int dim = embed_parse_vector_text(text.data + starts[col_vec], rd->v, KB_EMBED_DIM, &bad);
         if (dim < 0) {
             rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                            "column '%s' is not a vector at '%.20s'; write it as "
-                            "[0.1,0.2,...]", vec_name, bad);
+                            "column '%s' is not a vector at '%s'; write it as "
+                            "[0.1,0.2,...]", vec_name, quoted(q, bad, 20));
             break;
         }
         if (dim != KB_EMBED_DIM) {

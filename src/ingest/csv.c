@@ -161,6 +161,11 @@ static enum kb_code fill(struct ingest_reader *rd, struct csv_state *st, struct 
             ingest_bad_set(rd, &at, 0, st->raw.data, st->raw.len);
             rec_clear(&st->cur);
             parser_reset(st, o);
+            /* records the line completed before the bad quote (a lone CR
+             * ends one) go with it, into the reject: free them
+             * (tests/fuzz/regress/fuzz_csv/cr-record-then-bad-quote.csv) */
+            for (int i = st->ready_head; i < st->n_ready; i++)
+                rec_release(&st->ready[i]);
             st->n_ready = st->ready_head = 0;
             return KB_FAIL(err, KB_E_INPUT, &at, "malformed quoting in '%s' (a quote inside an "
                            "unquoted field, or text after a closing quote); quote the whole "

@@ -121,6 +121,17 @@ static enum kb_code scan_element(struct jscan *js, struct kb_buf *elem, long sta
                      "line %ld; the export is truncated or not JSON", start_line);
             return structure_error(js, what, err);
         }
+        /* A stray ',' or ']' between the values of a stream is taken as a
+         * one-byte element (jansson then reports it): returned empty, it
+         * would leave the scan on the same byte, and every later call would
+         * return it again (tests/fuzz/regress/fuzz_issues/stray-comma.jsonl).
+         * In an array, jscan_next consumes a ',' itself. */
+        if (is_scalar && *total == 0 && !js->is_array && (c == ',' || c == ']')) {
+            get(js);
+            kb_buf_putc(elem, (char)c);
+            *total = 1;
+            return KB_OK;
+        }
         if (is_scalar && (c == ',' || c == ']' || c == ' ' || c == '\n' || c == '\r' ||
                           c == '\t'))
             return KB_OK;
@@ -262,8 +273,19 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
                                 .col = je.column > 0 ? je.column : 0 };
         if (at.col == 0)
             at.line = line;
+        /* jansson quotes the token it stopped at, raw: a line break in it
+         * would break the one-line message (found by fuzz_issues) */
+        char text[4 * sizeof je.text];
+        size_t o = 0;
+        for (const char *c = je.text; *c; c++) {
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                o += (size_t)sprintf(text + o, "\\x%02x", (unsigned char)*c);
+            else
+                text[o++] = *c;
+        }
+        text[o] = '\0';
         return KB_FAIL(err, KB_E_INPUT, &at, "malformed JSON: %s; fix the export (jq . FILE "
-                       "shows the spot)", je.text);
+                       "shows the spot)", text);
     }
     return KB_OK;
 }

@@ -107,11 +107,17 @@ static void node_push(struct kb_arena *arena, struct node *parent, struct node *
     parent->n++;
 }
 
+/* Deeper than any pipeline nests (sources[0].columns.metadata is 4): read_node
+ * recurses once per level, and "[[[[..." 200,000 deep overflowed the stack
+ * (tests/fuzz/regress/fuzz_pipeline/deep-nesting.yaml). */
+#define MAX_DEPTH 64
+
 struct reader {
     struct kb_pipeline *p;
     struct kb_arena *arena;
     yaml_parser_t parser;
     int failed;
+    int depth;             /* of the mapping or sequence being read */
 };
 
 static int next_event(struct reader *r, yaml_event_t *ev)
@@ -163,12 +169,21 @@ static struct node *read_node(struct reader *r, yaml_event_t *ev)
         int is_map = ev->type == YAML_MAPPING_START_EVENT;
         n = node_new(r->arena, is_map ? NODE_MAP : NODE_SEQ, &ev->start_mark, path);
         yaml_event_delete(ev);
+        if (r->depth >= MAX_DEPTH) {
+            pipeline_diag_add(r->p, &n->at, "lists and mappings nested more than %d deep; "
+                              "a pipeline nests a few levels (see docs/pipelines.md)",
+                              MAX_DEPTH);
+            r->failed = 1;
+            return NULL;
+        }
+        r->depth++;
         for (;;) {
             yaml_event_t e;
             if (!next_event(r, &e))
                 return NULL;
             if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
                 yaml_event_delete(&e);
+                r->depth--;
                 return n;
             }
             struct node *key = NULL;

@@ -549,6 +549,7 @@ static void embed_import__bad_files(void **state)
         { "no_key.jsonl", EMBED_IMPORT_JSONL },
         { "no_chunk_index.jsonl", EMBED_IMPORT_JSONL },
         { "csv_no_column.csv", EMBED_IMPORT_CSV },
+        { "csv_line_break.csv", EMBED_IMPORT_CSV },   /* the message stays one line */
         { "batch_custom_id.jsonl", EMBED_IMPORT_OPENAI_BATCH },
         { "missing.jsonl", EMBED_IMPORT_JSONL },
     };

@@ -476,6 +476,29 @@ static void ingest_csv__continues_after_a_bad_row(void **state)
     kb_arena_free(arena);
 }
 
+/* Found by tests/fuzz/fuzz_csv under ASan: the record a lone CR ends, on the
+ * line of a bad quote, leaked.  Run with SAN=1 to see the leak come back. */
+static void ingest_csv__bad_quote_after_cr_record(void **state)
+{
+    (void)state;
+    struct ingest_source s;
+    csv_src(&s, "tests/fuzz/regress/fuzz_csv/cr-record-then-bad-quote.csv");
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    struct kb_arena *arena = kb_arena_new();
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_document *doc;
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_E_INPUT);
+    assert_int_equal(ingest_last_bad(rd)->at.line, 2);
+    assert_non_null(strstr(err.msg, "malformed quoting"));
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_string_equal(doc->source_id, "3");
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_null(doc);
+    ingest_close(rd);
+    kb_arena_free(arena);
+}
+
 static void ingest_csv__huge_field_streams(void **state)
 {
     (void)state;
@@ -683,6 +706,38 @@ static void ingest_issues__malformed_element_is_skipped(void **state)
     assert_true(kb_starts_with(ingest_last_bad(rd)->input, "{\"number\": 2"));
     assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
     assert_null(doc);
+    ingest_close(rd);
+    kb_arena_free(arena);
+}
+
+/* Found by tests/fuzz/fuzz_issues: a stray ',' or ']' between the values of
+ * a JSON Lines export was returned as an empty element forever. */
+static void ingest_issues__stray_comma_in_stream(void **state)
+{
+    (void)state;
+    static const struct { enum kb_code rc; const char *id; long line; } want[] = {
+        { KB_OK, "o/r#1", 0 }, { KB_E_INPUT, NULL, 2 }, { KB_OK, "o/r#2", 0 },
+        { KB_E_INPUT, NULL, 4 }, { KB_OK, NULL, 0 },
+    };
+    struct ingest_source s;
+    issues_src(&s, "tests/fuzz/regress/fuzz_issues/stray-comma.jsonl");
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    struct kb_arena *arena = kb_arena_new();
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        struct kb_document *doc;
+        assert_int_equal(ingest_next(rd, arena, &doc, &err), want[i].rc);
+        if (want[i].rc == KB_E_INPUT) {
+            assert_int_equal(ingest_last_bad(rd)->at.line, want[i].line);
+            assert_non_null(strstr(err.msg, "malformed JSON"));
+        } else if (want[i].id) {
+            assert_string_equal(doc->source_id, want[i].id);
+        } else {
+            assert_null(doc);
+        }
+        kb_arena_reset(arena);
+    }
     ingest_close(rd);
     kb_arena_free(arena);
 }
@@ -1014,6 +1069,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest csv_tests[] = {
         cmocka_unit_test(ingest_csv__bad_inputs),
         cmocka_unit_test(ingest_csv__continues_after_a_bad_row),
+        cmocka_unit_test(ingest_csv__bad_quote_after_cr_record),
         cmocka_unit_test(ingest_csv__huge_field_streams),
         cmocka_unit_test(ingest_csv__sample_learnings),
         cmocka_unit_test(ingest_csv__unknown_column_fails_open),
@@ -1022,6 +1078,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest issues_tests[] = {
         cmocka_unit_test(ingest_issues__bad_inputs),
         cmocka_unit_test(ingest_issues__malformed_element_is_skipped),
+        cmocka_unit_test(ingest_issues__stray_comma_in_stream),
         cmocka_unit_test(ingest_issues__gh_sample),
         cmocka_unit_test(ingest_issues__rest_jsonl_with_comments),
         cmocka_unit_test(ingest_issues__rest_array_with_comments),

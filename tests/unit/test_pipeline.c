@@ -214,6 +214,39 @@ static void pipeline_interpolate__variables(void **state)
     free(path);
 }
 
+/* "[[[[..." 200,000 deep overflowed the stack of the node reader. */
+static void pipeline_load__deep_nesting(void **state)
+{
+    (void)state;
+    static const struct { const char *open; int depth; int is_ok; } cases[] = {
+        { "[", 200000, 0 },
+        { "{a: ", 200000, 0 },
+        { "[", 65, 0 },     /* one past the limit */
+        { "[", 60, 1 },     /* deep, but read: the problem is then name: not being text */
+    };
+    char *dir = kbtest_tmpdir();
+    char *path = kb_xasprintf("%s/deep.yaml", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kb_buf b;
+        kb_buf_init(&b);
+        kb_buf_puts(&b, "name: ");
+        for (int k = 0; k < cases[i].depth; k++)
+            kb_buf_puts(&b, cases[i].open);
+        kbtest_write(path, b.data);
+        kb_buf_release(&b);
+        struct kb_pipeline *p;
+        struct kb_err err = { 0 };
+        assert_int_equal(pipeline_load(path, &p, &err), KB_E_CONFIG);
+        const char *msg = pipeline_diag(p, 0, NULL);
+        assert_non_null(msg);
+        assert_int_equal(strstr(msg, "nested more than 64 deep") != NULL, !cases[i].is_ok);
+        pipeline_free(p);
+    }
+    kbtest_rmtree(dir);
+    free(dir);
+    free(path);
+}
+
 static void cmd_validate__exit_codes(void **state)
 {
     (void)state;
@@ -251,6 +284,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest yaml_tests[] = {
         cmocka_unit_test(pipeline_interpolate__variables),
+        cmocka_unit_test(pipeline_load__deep_nesting),
     };
     int failed = cmocka_run_group_tests_name("pipeline.c", pipeline_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("yaml.c", yaml_tests, NULL, NULL);

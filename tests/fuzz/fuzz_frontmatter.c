@@ -1,0 +1,82 @@
+/*
+ * fuzz_frontmatter.c - Markdown front matter (src/ingest/frontmatter.c
+ * through the files reader: the "---" block, its flat YAML subset, title
+ * and learnings fields) on any bytes as one .md file.  The target
+ * (knowledge or learnings) follows a hash of the input.
+ *
+ * Invariants, besides the reader's (ingest_check.h): one document or one
+ * one-line KB_E_INPUT naming the file; a document's metadata holds
+ * "path" and "format": "markdown", and "front_matter" (an object) exactly
+ * when the text starts with a "---" line and the block was read; the
+ * document's text is then the input after the block; a title is never
+ * NULL; learnings have an impact level of the schema's four.
+ */
+#include "ingest_check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int is_init;
+    if (!is_init) {
+        log_set_level(KB_LOG_QUIET);
+        is_init = 1;
+    }
+    uint64_t h = kbfuzz_hash(data, size);
+    const char *path = kbfuzz_write("page.md", data, size);
+    const char *roots[] = { path };
+    struct ingest_source src;
+    ingest_source_defaults(&src, INGEST_FILES);
+    src.name = "fuzz";
+    src.u.files.roots.v = roots;
+    src.u.files.roots.n = 1;
+    src.u.files.front_matter = 1;
+    src.u.files.on_invalid_utf8 = INGEST_UTF8_REPLACE;
+    src.target = h & 1 ? KB_TARGET_LEARNINGS : KB_TARGET_KNOWLEDGE;
+
+    struct ingest_reader *rd = NULL;
+    struct kb_err err = { 0 };
+    KBFUZZ_CHECK(ingest_open(&src, NULL, &rd, &err) == KB_OK, "open: %s", err.msg);
+    struct kb_arena *arena = kb_arena_new();
+    struct kb_document *d = NULL;
+    enum kb_code rc = ingest_next(rd, arena, &d, &err);
+    if (rc == KB_OK && d) {
+        kbfuzz_check_doc(d);
+        KBFUZZ_CHECK(d->title != NULL, "no title");
+        json_t *meta = json_loads(d->metadata_json, 0, NULL);
+        KBFUZZ_CHECK(json_is_string(json_object_get(meta, "path")), "no path in metadata");
+        KBFUZZ_CHECK(json_is_string(json_object_get(meta, "format")) &&
+                     !strcmp(json_string_value(json_object_get(meta, "format")), "markdown"),
+                     "format is not markdown");
+        json_t *fm = json_object_get(meta, "front_matter");
+        size_t bom = size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+        int starts_block = size - bom >= 4 && (memcmp(data + bom, "---\n", 4) == 0 ||
+                                               memcmp(data + bom, "---\r", 4) == 0);
+        KBFUZZ_CHECK(fm == NULL || json_is_object(fm), "front_matter is not an object");
+        if (starts_block)
+            KBFUZZ_CHECK(fm != NULL, "a '---' block read without front_matter");
+        if (fm == NULL && !starts_block && memchr(data, '\r', size) == NULL &&
+            kbfuzz_utf8((const char *)data + bom, size - bom))
+            KBFUZZ_CHECK(d->len == size - bom && memcmp(d->text, data + bom, d->len) == 0,
+                         "text without front matter differs from the input");
+        json_decref(meta);
+        if (d->target == KB_TARGET_LEARNINGS && d->impact_level) {
+            static const char *const levels[] = { "low", "medium", "high", "critical" };
+            int ok = 0;
+            for (int i = 0; i < 4; i++)
+                ok |= strcmp(d->impact_level, levels[i]) == 0;
+            KBFUZZ_CHECK(ok, "impact_level '%s'", d->impact_level);
+        }
+    } else if (rc != KB_OK) {
+        kbfuzz_check_err(rc, &err);
+        KBFUZZ_CHECK(rc == KB_E_INPUT, "next returned %d", (int)rc);
+        KBFUZZ_CHECK(strstr(err.origin, "page.md") != NULL, "origin '%s' names no file",
+                     err.origin);
+    }
+    kb_arena_reset(arena);
+    d = NULL;
+    KBFUZZ_CHECK(ingest_next(rd, arena, &d, &err) == KB_OK && d == NULL,
+                 "a second item from one file");
+    ingest_close(rd);
+    kb_arena_free(arena);
+    kbfuzz_unlink("page.md");
+    return 0;
+}
