@@ -125,8 +125,9 @@ static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
         db_rows_free(rows);
         if (got)
             return KB_OK;
-        log_info("pipeline %s: another run holds its lock; waiting for it to finish",
-                 s->opts.lock_name);
+        /* shown at the default level: a waiting run must not look hung */
+        log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
+                 "(--no-wait exits instead)", s->opts.lock_name);
         return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
                        NULL, err);
     }
