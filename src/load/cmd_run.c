@@ -178,7 +178,8 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
     return KB_OK;
 }
 
-/* ---- progress: a bar on a terminal, a log line every 10 s off one, nothing with -q ---- */
+/* ---- progress: a bar on a terminal; off one a log line every 10 s at -v
+ * (log_info: nightly runs stay silent on success); nothing with -q ---- */
 
 static void progress(struct run *r, const char *source, int is_final)
 {

@@ -88,7 +88,7 @@ static void table_reserve(struct load_session *s, size_t n)
 struct source_entry *load_table_insert(struct load_session *s, const unsigned char key[16])
 {
     if ((s->used + 1) * 4 > s->cap * 3)
-        table_reserve(s, s->used < 1024 ? 2048 : s->used * 2);
+        table_reserve(s, s->used < 1024 ? 2048 : s->used / 2 * 3);
     size_t i = slot_of(key, s->cap);
     while (s->table[i].state != 0) {
         if (memcmp(s->table[i].key, key, 16) == 0)
@@ -211,19 +211,23 @@ static enum kb_code each_stored_source(struct load_session *s,
     if (!PQsendQueryParams(pg,
                            "SELECT source_type, source_id, coalesce(doc_hash, ''), id "
                            "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2",
-                           2, NULL, p, NULL, NULL, 0) ||
-        !PQsetSingleRowMode(pg))
-        return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %s; check the "
-                       "server is up", PQerrorMessage(pg));
+                           2, NULL, p, NULL, NULL, 0)) {
+        const char *msg = PQerrorMessage(pg);
+        return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %.*s; check the "
+                       "server is up", (int)strcspn(msg, "\n"), msg);
+    }
+    (void)PQsetSingleRowMode(pg);   /* if refused, the rows come as one result: still right */
     enum kb_code rc = KB_OK;
     PGresult *res;
     while ((res = PQgetResult(pg)) != NULL) {
         ExecStatusType st = PQresultStatus(res);
-        if (st == PGRES_SINGLE_TUPLE && rc == KB_OK) {
-            const char *cols[4];
-            for (int c = 0; c < 4; c++)
-                cols[c] = PQgetvalue(res, 0, c);
-            rc = fn(s, cols, ctx, err);
+        if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && rc == KB_OK) {
+            for (int r = 0; r < PQntuples(res) && rc == KB_OK; r++) {
+                const char *cols[4];
+                for (int c = 0; c < 4; c++)
+                    cols[c] = PQgetvalue(res, r, c);
+                rc = fn(s, cols, ctx, err);
+            }
         } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == KB_OK) {
             rc = db_result_error(s->conn, res, "reading the stored sources", err);
         }
