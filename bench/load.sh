@@ -12,11 +12,23 @@
 #   (d) index strategy auto vs keep on an import into an empty indexed table
 #       (target: auto >= 4x faster);
 #   (e) peak RSS of kbpipe (/usr/bin/time -v) in (a), (c) and keep (target
-#       < 100 MiB).
+#       < 100 MiB);
+#   (f) peak RSS of an unchanged re-run over BENCH_MEM_SOURCES (200,000)
+#       stored sources vs 2,000 (a generated CSV, one short chunk per row,
+#       no HNSW index so the first loads are quick): the memory a session
+#       spends per stored source (its table of source keys and hashes);
+#   (g) learnings go through a staging table (a merge that keeps id, usage
+#       and verification): BENCH_LEARN_ROWS (5,000) learnings loaded by
+#       kbpipe, then the same rows by server-side binary COPY straight into
+#       learnings vs COPY into a temporary table + INSERT ... SELECT ... ON
+#       CONFLICT DO UPDATE (kbpipe's statement), HNSW index of learnings
+#       dropped for both so the difference is the staging's alone.
 # Figures are printed, nothing is asserted.  Run by `make bench`
 # (bench/run.sh) or alone:  KBPIPE_BIN=bin/kbpipe bash bench/load.sh
 # Knobs: BENCH_FILES (2500), BENCH_KEEP=0 skips the slow keep run,
-# BENCH_KEEP_FILES (default BENCH_FILES) sizes the auto-vs-keep corpus.
+# BENCH_KEEP_FILES (default BENCH_FILES) sizes the auto-vs-keep corpus,
+# BENCH_MEM_SOURCES (200000) the large run of (f), BENCH_MEM_ONLY=1 runs (f)
+# alone, BENCH_LEARN_ROWS (5000) sizes (g), BENCH_LEARN_ONLY=1 runs (g) alone.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -37,7 +49,7 @@ dump=/var/tmp/kbpipe-bench-$$.bin
 [ -x /usr/bin/time ] || { echo "load.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 cleanup() {
   rm -f "$dump"
-  for d in $db ${db}_auto ${db}_keep; do
+  for d in $db ${db}_auto ${db}_keep ${db}_mem ${db}_learn; do
     psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
   done
 }
@@ -62,6 +74,122 @@ kbrun() {
   t=$(secs "$t0" "$(now_ns)")
   rss=$(rss_mib "$out/$label.time")
 }
+
+# (f) memory per stored source: unchanged re-runs over N stored sources
+mem_sources=${BENCH_MEM_SOURCES:-200000}
+mem_run() {   # N: first load, then the measured unchanged re-run; sets $rss, $t
+  local n=$1 csv=$out/mem-$1.csv
+  [ -f "$csv" ] || python3 - "$csv" "$n" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    f.write("id,title,content\n")
+    for i in range(n):
+        f.write("M-%07d,row %d,Row %d of the memory benchmark: a short text of its own.\n" % (i, i, i))
+PY
+  cat >"$out/mem.yaml" <<YAML
+name: bench-mem
+project: bench-mem
+embedding:
+  provider: hash
+load:
+  batch_rows: 1000
+sources:
+  - name: rows
+    type: csv
+    path: $csv
+    key: id
+YAML
+  fresh_db ${db}_mem
+  psql -X -q -d ${db}_mem -c "DROP INDEX IF EXISTS idx_knowledge_chunks_embedding"
+  "$bin" -q --db "dbname=${db}_mem" run "$out/mem.yaml" ||
+    { echo "load.sh: the first load of $n sources failed" >&2; exit 1; }
+  local t0; t0=$(now_ns)
+  /usr/bin/time -v -o "$out/mem-$n.time" "$bin" -q --db "dbname=${db}_mem" run "$out/mem.yaml" \
+    --report "$out/mem-$n.json" || { echo "load.sh: the re-run of $n sources failed" >&2; exit 1; }
+  t=$(secs "$t0" "$(now_ns)")
+  rss=$(awk '/Maximum resident set size/ { print $NF }' "$out/mem-$n.time")   # KiB
+  psql -X -q -d postgres -c "DROP DATABASE ${db}_mem WITH (FORCE)"
+}
+bench_mem() {
+  mem_run 2000; rss_small=$rss t_small=$t
+  mem_run "$mem_sources"; rss_large=$rss t_large=$t
+  echo "(f) unchanged re-run, peak RSS: 2,000 stored sources $(div "$rss_small" 1024 %.1f) MiB (${t_small} s), $mem_sources stored sources $(div "$rss_large" 1024 %.1f) MiB (${t_large} s)"
+  echo "    per stored source: $(div "$(( (rss_large - rss_small) * 1024 ))" "$((mem_sources - 2000))" %.1f) bytes (the table: 32 bytes an entry at load factor <= 3/4, about 43 bytes a source)"
+}
+if [ "${BENCH_MEM_ONLY:-0}" = 1 ]; then
+  bench_mem
+  exit 0
+fi
+
+# (g) the staging of learnings, measured on a learnings-only load
+bench_learn() {
+  local n=${BENCH_LEARN_ROWS:-5000} csv=$out/learn-${BENCH_LEARN_ROWS:-5000}.csv ld=${db}_learn
+  [ -f "$csv" ] || python3 - "$csv" "$n" <<'PY'
+import sys, random
+path, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(7)
+# a vocabulary of 4,000 made-up words: the learnings are distinct texts
+words = ["".join(rnd.choice("bcdfghklmnprstvz") + rnd.choice("aeiou") for _ in range(3))
+         for _ in range(4000)]
+with open(path, "w") as f:
+    f.write("id,title,content,learning_type,category,tags,confidence_score,impact_level\n")
+    for i in range(n):
+        text = " ".join(rnd.choice(words) for _ in range(60))
+        f.write("L-%06d,Learning %d about %s,%s,insight,bench,%s;%s,0.%d,medium\n"
+                % (i, i, rnd.choice(words), text, rnd.choice(words), rnd.choice(words), rnd.randint(1, 9)))
+PY
+  cat >"$out/learn.yaml" <<YAML
+name: bench-learn
+project: bench-learn
+embedding:
+  provider: hash
+load:
+  batch_rows: 1000
+sources:
+  - name: learnings
+    type: csv
+    path: $csv
+    key: id
+    target: learnings
+    tags_separator: ";"
+dedup:
+  enabled: false
+YAML
+  fresh_db $ld
+  local t0; t0=$(now_ns)
+  "$bin" -q --db "dbname=$ld" run "$out/learn.yaml" --report "$out/learn.json" ||
+    { echo "load.sh: the learnings load failed" >&2; exit 1; }
+  local t_kb; t_kb=$(secs "$t0" "$(now_ns)")
+  local lsql="psql -X -At -v ON_ERROR_STOP=1 -d $ld"
+  local lcols="project_id, knowledge_source_id, title, content, learning_type, category, confidence_score, impact_level, tags, embedding, metadata"
+  $lsql -c "COPY (SELECT $lcols FROM learnings) TO '$dump' WITH (FORMAT binary)" >/dev/null
+  $lsql -c "DROP INDEX idx_learnings_embedding" -c "TRUNCATE learnings CASCADE" -c CHECKPOINT >/dev/null
+  t0=$(now_ns)
+  $lsql -c "COPY learnings ($lcols) FROM '$dump' WITH (FORMAT binary)" >/dev/null
+  local t_direct; t_direct=$(secs "$t0" "$(now_ns)")
+  $lsql -c "TRUNCATE learnings CASCADE" -c CHECKPOINT >/dev/null
+  t0=$(now_ns)
+  $lsql >/dev/null <<SQL
+BEGIN;
+CREATE TEMP TABLE stage (LIKE learnings INCLUDING DEFAULTS) ON COMMIT DROP;
+COPY stage ($lcols) FROM '$dump' WITH (FORMAT binary);
+INSERT INTO learnings ($lcols) SELECT $lcols FROM stage
+ ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET
+  title = EXCLUDED.title, content = EXCLUDED.content, learning_type = EXCLUDED.learning_type,
+  category = EXCLUDED.category, confidence_score = EXCLUDED.confidence_score,
+  impact_level = EXCLUDED.impact_level, tags = EXCLUDED.tags, embedding = EXCLUDED.embedding,
+  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now();
+COMMIT;
+SQL
+  local t_staged; t_staged=$(secs "$t0" "$(now_ns)")
+  psql -X -q -d postgres -c "DROP DATABASE $ld WITH (FORCE)"
+  echo "(g) $n learnings: kbpipe run ${t_kb} s (into the live HNSW index of learnings); without that index, server-side binary COPY straight into learnings ${t_direct} s vs staged (COPY into a temp table + INSERT ... ON CONFLICT) ${t_staged} s: staging costs $(div "$t_staged" "$t_direct")x the direct COPY"
+}
+if [ "${BENCH_LEARN_ONLY:-0}" = 1 ]; then
+  bench_learn
+  exit 0
+fi
 
 # the corpus, made once per size (deterministic)
 corpus=$out/corpus-$files
@@ -138,3 +266,5 @@ else
   rss_keep=-
 fi
 echo "(e) peak RSS of kbpipe: first run ${rss_run} MiB, re-run ${rss_rerun} MiB, keep run ${rss_keep} MiB (target < 100 MiB)"
+bench_mem
+bench_learn

@@ -87,6 +87,7 @@ struct run {
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
+    int is_duplicate;                  /* add_document's KB_E_INPUT: a repeated source_id */
 };
 
 static const char RUN_USAGE[] =
@@ -183,7 +184,8 @@ static enum kb_code parse_args(int argc, char **argv, struct run_args *a, struct
     return KB_OK;
 }
 
-/* ---- progress: a bar on a terminal, a log line every 10 s off one, nothing with -q ---- */
+/* ---- progress: a bar on a terminal; off one a log line every 10 s at -v
+ * (log_info: nightly runs stay silent on success); nothing with -q ---- */
 
 static void progress(struct run *r, const char *source, int is_final)
 {
@@ -352,7 +354,19 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
     char doc_hash[65];
     document_hash(r, d, doc_hash);
     long new_before = load_session_counts(r->sess)->sources_new;
-    if (load_source_unchanged(r->sess, d->source_type, d->source_id, doc_hash)) {
+    char first_at[300];
+    enum load_source_verdict v = load_source_check(r->sess, d->source_type, d->source_id,
+                                                   doc_hash, &d->origin, first_at,
+                                                   sizeof first_at);
+    if (v == LOAD_SOURCE_DUPLICATE) {
+        /* the first occurrence is loaded; this one is rejected whatever
+         * on_error says (run_source), so one bad key never fails a batch */
+        r->is_duplicate = 1;
+        return KB_FAIL(err, KB_E_INPUT, &d->origin,
+                       "duplicate source_id '%.80s' (first at %s); give each document "
+                       "its own key", d->source_id, first_at);
+    }
+    if (v == LOAD_SOURCE_UNCHANGED) {
         st->unchanged++;
         return KB_OK;
     }
@@ -766,10 +780,13 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         rc = ingest_next(rd, r->arena, &doc, err);
         if (rc == KB_OK && doc == NULL)
             break;
+        int from_reader = rc != KB_OK;
+        r->is_duplicate = 0;
         if (rc == KB_OK)
             rc = add_document(r, si, doc, err);
-        const struct ingest_bad *bad = rc == KB_E_INPUT ? ingest_last_bad(rd) : NULL;
-        if (rc == KB_E_INPUT && src->on_error == INGEST_ON_ERROR_SKIP) {
+        const struct ingest_bad *bad = rc == KB_E_INPUT && from_reader ? ingest_last_bad(rd)
+                                                                       : NULL;
+        if (rc == KB_E_INPUT && (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
             /* a bad input: to the reject file, counted, and on to the next */
             struct kb_err werr = { 0 };
             if (!r->args->is_dry_run &&
@@ -777,8 +794,8 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                 *err = werr;
                 rc = KB_E_IO;
             } else {
-                log_warn("%s%s%s (skipped: on_error is skip)", err->origin,
-                         err->origin[0] ? ": " : "", err->msg);
+                log_warn("%s%s%s (skipped: %s)", err->origin, err->origin[0] ? ": " : "",
+                         err->msg, r->is_duplicate ? "a duplicate" : "on_error is skip");
                 st->rejected++;
                 r->rejected++;
                 rc = KB_OK;

@@ -6,7 +6,9 @@
  * within the candidates, all pairs at once by blocked sgemm on their unit
  * vectors (embed_similar_pairs); against the rest of the project, the
  * schema's own find_similar_learnings(embedding, project_id, threshold),
- * which ranks by cosine similarity through the HNSW index.
+ * which ranks by cosine similarity through the HNSW index.  Over a whole
+ * project (`kbpipe dedup`) every learning is a candidate, so there is no
+ * rest to query and the in-set pass alone finds every pair.
  *
  * In a pair the keeper is the verified learning when exactly one is
  * verified, else the older (created_at; learnings loaded in one
@@ -225,8 +227,12 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     free(m);
     char threshold[32];
     snprintf(threshold, sizeof threshold, "%.6f", o->threshold);
-    rc = db_matches(conn, project_id, c, n, threshold, with_marked, &pairs, &n_pairs, &cap,
-                    err);
+    /* the whole project (ids NULL): every learning that could match is a
+     * candidate, compared in-set already, so no find_similar_learnings
+     * query could add a pair */
+    if (ids != NULL)
+        rc = db_matches(conn, project_id, c, n, threshold, with_marked, &pairs, &n_pairs, &cap,
+                        err);
     if (rc == KB_OK && n_pairs > 1)
         qsort(pairs, (size_t)n_pairs, sizeof *pairs, by_similarity_desc);
     result->n_candidates = n;

@@ -7,9 +7,13 @@
  *
  *   keep     always insert into the live index;
  *   rebuild  drop it before the first batch, rebuild after the load;
- *   auto     drop it once this run's rows reach rebuild_min_rows and exceed
- *            rebuild_ratio x the rows the table had when the run began
- *            (docs/loading.md gives the measurement behind the default).
+ *   auto     drop it before the first batch when the whole load's rows
+ *            (the exact count when the scan is over, else the look-ahead's
+ *            estimate, load_session_expect_rows; else the rows written so
+ *            far plus this batch) are at least rebuild_min_rows (default
+ *            1000) and more than rebuild_ratio (default 0.2) x the rows the
+ *            table had when the run began; otherwise keep it
+ *            (docs/loading.md gives the measurement behind the defaults).
  *
  * The drop happens inside a batch's transaction and records the index's
  * definition in kbpipe_dropped_indexes in that same transaction, so a run

@@ -98,6 +98,25 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
 int load_source_unchanged(struct load_session *s, const char *source_type,
                           const char *source_id, const char *doc_hash);
 
+enum load_source_verdict {
+    LOAD_SOURCE_CHANGED = 0,       /* new or changed: load it */
+    LOAD_SOURCE_UNCHANGED,         /* stored with this doc_hash: skip it */
+    LOAD_SOURCE_DUPLICATE,         /* already seen in this run: reject it */
+};
+
+/*
+ * load_source_unchanged, and also: a source_id seen earlier in this run (a
+ * duplicate CSV key, one relative path under two roots) is
+ * LOAD_SOURCE_DUPLICATE, and then first_at (first_len bytes) gets the
+ * first occurrence's origin ("rows.csv: row 3").  `at` is this document's
+ * origin, remembered for a later duplicate (may be NULL).  A duplicate
+ * changes no count.
+ */
+enum load_source_verdict load_source_check(struct load_session *s, const char *source_type,
+                                           const char *source_id, const char *doc_hash,
+                                           const struct kb_origin *at, char *first_at,
+                                           size_t first_len);
+
 /*
  * Is this source stored with this doc_hash?  No side effect: for a
  * look-ahead pass before the run (see load_session_expect_rows).

@@ -86,12 +86,24 @@ enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_
 
 /* ---- session internals shared with batch.c and index.c ----------------- */
 
-struct source_entry {
-    unsigned char key[16];     /* blake2b of source_type \0 source_id */
-    unsigned char hash[16];    /* first 16 bytes of the stored doc_hash */
-    unsigned char id[16];      /* knowledge_sources.id */
-    unsigned char state;       /* 0 empty, 1 stored, 2 stored+seen, 3 new+seen */
+/* bytes of a stored doc_hash kept per source (120 bits: a changed document
+ * passes as unchanged with probability 2^-120) */
+#define KB_SRC_HASH 15
+
+enum source_state {
+    SRC_EMPTY = 0,
+    SRC_STORED,          /* stored, not seen yet in this run */
+    SRC_SEEN_SAME,       /* stored, seen with the stored doc_hash */
+    SRC_NEW_SEEN,        /* not stored, seen */
+    SRC_SEEN_CHANGED,    /* stored, seen with another doc_hash */
 };
+
+struct source_entry {    /* 32 bytes: the whole per-source cost of a session */
+    unsigned char key[16];            /* blake2b of source_type \0 source_id */
+    unsigned char hash[KB_SRC_HASH];  /* stored doc_hash prefix; once seen: where (seen_at) */
+    unsigned char state;              /* enum source_state */
+};
+_Static_assert(sizeof(struct source_entry) == 32, "a source entry is 32 bytes");
 
 struct load_session {
     struct db_conn *conn;
@@ -101,6 +113,8 @@ struct load_session {
     long run_id;
     struct source_entry *table;
     size_t cap, used;
+    char **stems;              /* origin paths (minus the source_id) seen this run */
+    int n_stems;
     struct load_counts counts;
     long rows_at_start;        /* knowledge_chunks rows when the run began */
     long rows_written;

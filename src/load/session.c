@@ -4,15 +4,24 @@
  * sources that decides, before anything is chunked or embedded, which
  * documents are unchanged.
  *
- * The source table is open addressing over 16-byte keys (BLAKE2b of
- * source_type NUL source_id); an entry keeps the first 16 bytes of the
- * stored doc_hash and the row's uuid: 49 bytes per stored source, so a
- * million sources cost about 64 MB.  Entries are marked seen during the
- * scan; `--full` deletes the stored ones never seen.
+ * The source table is open addressing (linear probing, load factor at most
+ * 3/4) over 16-byte keys (BLAKE2b of source_type NUL source_id); an entry
+ * is 32 bytes: the key, the first 15 bytes of the stored doc_hash and a
+ * state.  The stored sources are read row by row (libpq single-row mode),
+ * never as one result, and the table is sized once from their count, so a
+ * session holds 32 x cap bytes with cap = 4/3 x sources + 1024: about 43
+ * bytes per stored source (docs/loading.md, "Memory", has the measurement).
+ *
+ * Entries are marked seen during the scan.  Once seen, an entry's stored
+ * hash is no longer needed, and its bytes hold where the source was first
+ * seen instead (see struct seen_at), so a second document with the same
+ * source_id in one run is rejected naming both origins.  `--full` reads the
+ * stored sources again and deletes the ones never seen.
  */
 #include "load/load_int.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,15 +48,15 @@ void load_source_key(const char *source_type, const char *source_id, unsigned ch
 static size_t slot_of(const unsigned char key[16], size_t cap)
 {
     uint64_t h;
-    memcpy(&h, key, 8);
-    return (size_t)(h & (cap - 1));
+    memcpy(&h, key + 8, 8);   /* bytes 0-7 pick the shard; 8-15 the slot */
+    return (size_t)(h % cap);
 }
 
 struct source_entry *load_table_find(struct load_session *s, const unsigned char key[16])
 {
     if (s->cap == 0)
         return NULL;
-    for (size_t i = slot_of(key, s->cap);; i = (i + 1) & (s->cap - 1)) {
+    for (size_t i = slot_of(key, s->cap);; i = i + 1 == s->cap ? 0 : i + 1) {
         struct source_entry *e = &s->table[i];
         if (e->state == 0)
             return NULL;
@@ -56,18 +65,21 @@ struct source_entry *load_table_find(struct load_session *s, const unsigned char
     }
 }
 
-static void table_grow(struct load_session *s)
+/* Make room for n entries at load factor 3/4 (rehashing what is there). */
+static void table_reserve(struct load_session *s, size_t n)
 {
+    if (n * 4 <= s->cap * 3)
+        return;
     size_t old_cap = s->cap;
     struct source_entry *old = s->table;
-    s->cap = old_cap ? old_cap * 2 : 1024;
+    s->cap = n / 3 * 4 + 1024;
     s->table = kb_xcalloc(s->cap, sizeof *s->table);
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i].state == 0)
             continue;
         size_t j = slot_of(old[i].key, s->cap);
         while (s->table[j].state != 0)
-            j = (j + 1) & (s->cap - 1);
+            j = j + 1 == s->cap ? 0 : j + 1;
         s->table[j] = old[i];
     }
     free(old);
@@ -76,26 +88,28 @@ static void table_grow(struct load_session *s)
 struct source_entry *load_table_insert(struct load_session *s, const unsigned char key[16])
 {
     if ((s->used + 1) * 4 > s->cap * 3)
-        table_grow(s);
+        table_reserve(s, s->used < 1024 ? 2048 : s->used / 2 * 3);
     size_t i = slot_of(key, s->cap);
     while (s->table[i].state != 0) {
         if (memcmp(s->table[i].key, key, 16) == 0)
             return &s->table[i];
-        i = (i + 1) & (s->cap - 1);
+        i = i + 1 == s->cap ? 0 : i + 1;
     }
     struct source_entry *e = &s->table[i];
     memcpy(e->key, key, 16);
-    e->state = 3;
+    e->state = SRC_NEW_SEEN;
     s->used++;
     return e;
 }
 
-static int hex16(const char *hex, unsigned char out[16])
+/* The first KB_SRC_HASH bytes of a hex doc hash; 0 when it is not hex. */
+static int hash_prefix(const char *hex, unsigned char out[KB_SRC_HASH])
 {
     size_t bin_len = 0;
-    if (strlen(hex) < 32)
+    if (strlen(hex) < 2 * KB_SRC_HASH)
         return 0;
-    return sodium_hex2bin(out, 16, hex, 32, NULL, &bin_len, NULL) == 0 && bin_len == 16;
+    return sodium_hex2bin(out, KB_SRC_HASH, hex, 2 * KB_SRC_HASH, NULL, &bin_len, NULL) == 0 &&
+           bin_len == KB_SRC_HASH;
 }
 
 static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
@@ -111,8 +125,9 @@ static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
         db_rows_free(rows);
         if (got)
             return KB_OK;
-        log_info("pipeline %s: another run holds its lock; waiting for it to finish",
-                 s->opts.lock_name);
+        /* shown at the default level: a waiting run must not look hung */
+        log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
+                 "(--no-wait exits instead)", s->opts.lock_name);
         return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
                        NULL, err);
     }
@@ -179,29 +194,77 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
     return rc;
 }
 
-/* Load (source_type, source_id, doc_hash, id) of the pipeline's stored sources. */
+/*
+ * Call fn for each stored source of the pipeline, (source_type, source_id,
+ * doc_hash or "", id), reading one row at a time (libpq single-row mode):
+ * no result ever holds the whole set, so memory does not grow with the
+ * number of stored sources.  Stops at fn's first failure.
+ */
+static enum kb_code each_stored_source(struct load_session *s,
+                                       enum kb_code (*fn)(struct load_session *s,
+                                                          const char *const *cols, void *ctx,
+                                                          struct kb_err *err),
+                                       void *ctx, struct kb_err *err)
+{
+    PGconn *pg = db_conn_pg(s->conn);
+    const char *p[] = { s->project_id, s->opts.pipeline };
+    if (!PQsendQueryParams(pg,
+                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id "
+                           "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2",
+                           2, NULL, p, NULL, NULL, 0)) {
+        const char *msg = PQerrorMessage(pg);
+        return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %.*s; check the "
+                       "server is up", (int)strcspn(msg, "\n"), msg);
+    }
+    (void)PQsetSingleRowMode(pg);   /* if refused, the rows come as one result: still right */
+    enum kb_code rc = KB_OK;
+    PGresult *res;
+    while ((res = PQgetResult(pg)) != NULL) {
+        ExecStatusType st = PQresultStatus(res);
+        if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && rc == KB_OK) {
+            for (int r = 0; r < PQntuples(res) && rc == KB_OK; r++) {
+                const char *cols[4];
+                for (int c = 0; c < 4; c++)
+                    cols[c] = PQgetvalue(res, r, c);
+                rc = fn(s, cols, ctx, err);
+            }
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == KB_OK) {
+            rc = db_result_error(s->conn, res, "reading the stored sources", err);
+        }
+        PQclear(res);   /* on a failure, read on: the connection must end the query */
+    }
+    return rc;
+}
+
+static enum kb_code remember_stored(struct load_session *s, const char *const *cols, void *ctx,
+                                    struct kb_err *err)
+{
+    (void)ctx;
+    (void)err;
+    unsigned char key[16];
+    load_source_key(cols[0], cols[1], key);
+    struct source_entry *e = load_table_insert(s, key);
+    e->state = SRC_STORED;
+    if (!hash_prefix(cols[2], e->hash))
+        memset(e->hash, 0, sizeof e->hash);
+    return KB_OK;
+}
+
+/* The table of the pipeline's stored sources, sized once from their count. */
 static enum kb_code load_known_sources(struct load_session *s, struct kb_err *err)
 {
     const char *p[] = { s->project_id, s->opts.pipeline };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
-                              "SELECT source_type, source_id, coalesce(doc_hash, ''), id "
-                              "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2",
+                              "SELECT count(*) FROM knowledge_sources "
+                              "WHERE project_id = $1 AND pipeline = $2",
                               2, p, &rows, err);
     if (rc != KB_OK)
         return rc;
-    int n = db_rows_count(rows);
-    for (int i = 0; i < n; i++) {
-        unsigned char key[16];
-        load_source_key(db_rows_get(rows, i, 0), db_rows_get(rows, i, 1), key);
-        struct source_entry *e = load_table_insert(s, key);
-        e->state = 1;
-        if (!hex16(db_rows_get(rows, i, 2), e->hash))
-            memset(e->hash, 0, 16);
-        load_uuid_parse(db_rows_get(rows, i, 3), e->id);
-    }
+    size_t n = (size_t)atol(db_rows_get(rows, 0, 0));
     db_rows_free(rows);
-    return KB_OK;
+    table_reserve(s, n + 1);
+    return each_stored_source(s, remember_stored, NULL, err);
 }
 
 /* Width in bytes of an integer column (2, 4 or 8), for binary COPY. */
@@ -320,35 +383,117 @@ int load_in_shard(const struct load_session *s, const char *source_type, const c
     return key_in_shard(s, key);
 }
 
-int load_source_unchanged(struct load_session *s, const char *source_type,
-                          const char *source_id, const char *doc_hash)
+/*
+ * Where a source was first seen, kept in the bytes of its entry's stored
+ * hash (not needed once the source is seen):
+ *   SIZE  DESCRIPTION
+ *   2     index into s->stems (origin path minus a trailing source_id), or
+ *         0xffff when the run has seen too many distinct paths
+ *   1     1: the path is stem + source_id (a files source); 0: the stem
+ *   4     line (0: none)
+ *   4     row (0: none)
+ * A CSV file or an export gives one stem for all its documents, a root of
+ * a files source one for all its files: a handful per pipeline.
+ */
+#define SEEN_NO_STEM 0xffff
+
+static void seen_at_store(struct load_session *s, struct source_entry *e, const char *source_id,
+                          const struct kb_origin *at)
 {
-    unsigned char key[16], hash[16];
+    memset(e->hash, 0, sizeof e->hash);
+    uint16_t stem = SEEN_NO_STEM;
+    unsigned char has_id = 0;
+    uint32_t line = 0, row = 0;
+    if (at && at->path) {
+        size_t plen = strlen(at->path), ilen = strlen(source_id);
+        has_id = ilen > 0 && plen >= ilen && strcmp(at->path + plen - ilen, source_id) == 0;
+        size_t slen = has_id ? plen - ilen : plen;
+        int i = 0;
+        while (i < s->n_stems && !(strlen(s->stems[i]) == slen &&
+                                   memcmp(s->stems[i], at->path, slen) == 0))
+            i++;
+        if (i == s->n_stems && s->n_stems < SEEN_NO_STEM) {
+            s->stems = kb_xrealloc(s->stems, (size_t)(s->n_stems + 1) * sizeof *s->stems);
+            s->stems[s->n_stems++] = kb_xstrndup(at->path, slen);
+        }
+        if (i < s->n_stems)
+            stem = (uint16_t)i;
+        line = at->line > 0 && at->line <= UINT32_MAX ? (uint32_t)at->line : 0;
+        row = at->row > 0 && at->row <= UINT32_MAX ? (uint32_t)at->row : 0;
+    }
+    memcpy(e->hash, &stem, 2);
+    e->hash[2] = has_id;
+    memcpy(e->hash + 3, &line, 4);
+    memcpy(e->hash + 7, &row, 4);
+}
+
+static void seen_at_format(const struct load_session *s, const struct source_entry *e,
+                           const char *source_id, char *buf, size_t n)
+{
+    uint16_t stem;
+    uint32_t line, row;
+    memcpy(&stem, e->hash, 2);
+    memcpy(&line, e->hash + 3, 4);
+    memcpy(&row, e->hash + 7, 4);
+    if (stem == SEEN_NO_STEM || stem >= s->n_stems) {
+        snprintf(buf, n, "earlier in this run");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s%s", s->stems[stem], e->hash[2] ? source_id : "");
+    struct kb_origin at = { .path = path, .line = (long)line, .row = (long)row };
+    kb_origin_format(&at, buf, n);
+}
+
+enum load_source_verdict load_source_check(struct load_session *s, const char *source_type,
+                                           const char *source_id, const char *doc_hash,
+                                           const struct kb_origin *at, char *first_at,
+                                           size_t first_len)
+{
+    unsigned char key[16], hash[KB_SRC_HASH];
     load_source_key(source_type, source_id, key);
     struct source_entry *e = load_table_find(s, key);
+    if (e && e->state != SRC_STORED) {
+        if (first_at && first_len)
+            seen_at_format(s, e, source_id, first_at, first_len);
+        return LOAD_SOURCE_DUPLICATE;
+    }
     s->counts.sources_seen++;
     if (e == NULL) {
-        e = load_table_insert(s, key);   /* new: state 3 (new + seen) */
+        e = load_table_insert(s, key);   /* SRC_NEW_SEEN */
         s->counts.sources_new++;
-        return 0;
+        seen_at_store(s, e, source_id, at);
+        return LOAD_SOURCE_CHANGED;
     }
-    int same = hex16(doc_hash, hash) && e->state != 3 && memcmp(e->hash, hash, 16) == 0;
-    if (e->state == 1)
-        e->state = 2;
+    int same = hash_prefix(doc_hash, hash) && memcmp(e->hash, hash, KB_SRC_HASH) == 0;
+    e->state = same ? SRC_SEEN_SAME : SRC_SEEN_CHANGED;
+    seen_at_store(s, e, source_id, at);
     if (same)
         s->counts.sources_unchanged++;
     else
         s->counts.sources_changed++;
-    return same;
+    return same ? LOAD_SOURCE_UNCHANGED : LOAD_SOURCE_CHANGED;
+}
+
+int load_source_unchanged(struct load_session *s, const char *source_type,
+                          const char *source_id, const char *doc_hash)
+{
+    return load_source_check(s, source_type, source_id, doc_hash, NULL, NULL, 0) ==
+           LOAD_SOURCE_UNCHANGED;
 }
 
 int load_source_is_stored(struct load_session *s, const char *source_type,
                           const char *source_id, const char *doc_hash)
 {
-    unsigned char key[16], hash[16];
+    unsigned char key[16], hash[KB_SRC_HASH];
     load_source_key(source_type, source_id, key);
     const struct source_entry *e = load_table_find(s, key);
-    return e && e->state != 3 && hex16(doc_hash, hash) && memcmp(e->hash, hash, 16) == 0;
+    if (e == NULL)
+        return 0;
+    if (e->state == SRC_SEEN_SAME)
+        return 1;   /* the scan found it unchanged; its hash bytes now hold its origin */
+    return e->state == SRC_STORED && hash_prefix(doc_hash, hash) &&
+           memcmp(e->hash, hash, KB_SRC_HASH) == 0;
 }
 
 void load_session_set_read_conn(struct load_session *s, struct db_conn *conn)
@@ -373,62 +518,80 @@ int load_session_touched_learnings(const struct load_session *s, const char *con
     return s->n_touched;
 }
 
-/* Delete the pipeline's stored sources this (complete) scan did not see. */
+/* Delete up to 5000 sources (a uuid[] literal) with their chunks, in one transaction. */
+static enum kb_code delete_sources(struct load_session *s, const char *ids, int n,
+                                   struct kb_err *err)
+{
+    if (s->opts.is_dry_run) {
+        s->counts.sources_deleted += n;
+        return KB_OK;
+    }
+    const char *p[] = { ids };
+    struct db_rows *rows;
+    enum kb_code rc = db_begin(s->conn, err);
+    if (rc == KB_OK)
+        rc = db_exec(s->conn,
+                     "WITH c AS (DELETE FROM knowledge_chunks WHERE source_id = ANY($1::uuid[]) "
+                     "RETURNING 1) SELECT count(*) FROM c", 1, p, &rows, err);
+    if (rc == KB_OK) {
+        s->counts.chunks_deleted += atol(db_rows_get(rows, 0, 0));
+        db_rows_free(rows);
+        rc = db_exec(s->conn,
+                     "WITH d AS (DELETE FROM knowledge_sources WHERE id = ANY($1::uuid[]) "
+                     "RETURNING 1) SELECT count(*) FROM d", 1, p, &rows, err);
+    }
+    if (rc == KB_OK) {
+        s->counts.sources_deleted += atol(db_rows_get(rows, 0, 0));
+        db_rows_free(rows);
+        rc = db_commit(s->conn, err);
+    }
+    if (rc != KB_OK)
+        db_rollback(s->conn);
+    return rc;
+}
+
+/* The ids (uuid text, 36 bytes each, back to back) of the stored sources
+ * this scan did not see, of this shard. */
+static enum kb_code collect_unseen(struct load_session *s, const char *const *cols, void *ctx,
+                                   struct kb_err *err)
+{
+    (void)err;
+    struct kb_buf *ids = ctx;
+    unsigned char key[16];
+    load_source_key(cols[0], cols[1], key);
+    const struct source_entry *e = load_table_find(s, key);
+    if (e != NULL && e->state == SRC_STORED && key_in_shard(s, key) && strlen(cols[3]) == 36)
+        kb_buf_append(ids, cols[3], 36);
+    return KB_OK;
+}
+
+/*
+ * Delete the pipeline's stored sources this (complete) scan did not see.
+ * The table keeps no row ids, so the stored sources are read again, row by
+ * row; the ids to delete are collected first (nothing else can be sent
+ * while the connection streams), 36 bytes per source going away, and
+ * deleted in transactions of at most 5000 sources.
+ */
 static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
 {
-    struct kb_buf ids;
+    struct kb_buf ids, part;
     kb_buf_init(&ids);
-    enum kb_code rc = KB_OK;
-    size_t i = 0;
-    while (rc == KB_OK && i < s->cap) {
-        load_array_open(&ids);
-        int n = 0;
-        for (; i < s->cap && n < 5000; i++) {
-            struct source_entry *e = &s->table[i];
-            if (e->state != 1 || !key_in_shard(s, e->key))
-                continue;
-            char text[37];
-            static const char *hexd = "0123456789abcdef";
-            int k = 0;
-            for (int j = 0; j < 16; j++) {
-                if (j == 4 || j == 6 || j == 8 || j == 10)
-                    text[k++] = '-';
-                text[k++] = hexd[e->id[j] >> 4];
-                text[k++] = hexd[e->id[j] & 15];
-            }
-            text[k] = '\0';
-            load_array_add(&ids, text);
-            n++;
+    kb_buf_init(&part);
+    enum kb_code rc = each_stored_source(s, collect_unseen, &ids, err);
+    size_t n_ids = ids.len / 36;
+    for (size_t i = 0; rc == KB_OK && i < n_ids; i += 5000) {
+        load_array_open(&part);
+        size_t end = i + 5000 < n_ids ? i + 5000 : n_ids;
+        for (size_t k = i; k < end; k++) {
+            char id[37];
+            memcpy(id, ids.data + k * 36, 36);
+            id[36] = '\0';
+            load_array_add(&part, id);
         }
-        load_array_close(&ids);
-        if (n == 0)
-            break;
-        if (s->opts.is_dry_run) {
-            s->counts.sources_deleted += n;
-            continue;
-        }
-        const char *p[] = { ids.data };
-        struct db_rows *rows;
-        rc = db_begin(s->conn, err);
-        if (rc == KB_OK)
-            rc = db_exec(s->conn,
-                         "WITH c AS (DELETE FROM knowledge_chunks WHERE source_id = ANY($1::uuid[]) "
-                         "RETURNING 1) SELECT count(*) FROM c", 1, p, &rows, err);
-        if (rc == KB_OK) {
-            s->counts.chunks_deleted += atol(db_rows_get(rows, 0, 0));
-            db_rows_free(rows);
-            rc = db_exec(s->conn,
-                         "WITH d AS (DELETE FROM knowledge_sources WHERE id = ANY($1::uuid[]) "
-                         "RETURNING 1) SELECT count(*) FROM d", 1, p, &rows, err);
-        }
-        if (rc == KB_OK) {
-            s->counts.sources_deleted += atol(db_rows_get(rows, 0, 0));
-            db_rows_free(rows);
-            rc = db_commit(s->conn, err);
-        }
-        if (rc != KB_OK)
-            db_rollback(s->conn);
+        load_array_close(&part);
+        rc = delete_sources(s, part.data, (int)(end - i), err);
     }
+    kb_buf_release(&part);
     kb_buf_release(&ids);
     return rc;
 }
@@ -473,6 +636,9 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
     for (int i = 0; i < s->n_touched; i++)
         free(s->touched[i]);
     free(s->touched);
+    for (int i = 0; i < s->n_stems; i++)
+        free(s->stems[i]);
+    free(s->stems);
     free(s->table);
     free(s);
     return rc;

@@ -12,6 +12,9 @@
 #   8. two pipelines at once both succeed; two runs of one pipeline never
 #      interleave (the second waits), and with --no-wait the second exits 1
 #   9. dedup report/mark/merge on learnings with planted near-duplicates
+#  10. dedup against the database: a later run adds a near-duplicate of a
+#      stored learning; mark gives it duplicate_of, merge (in the run) folds
+#      it into the stored one
 # Each part uses its own fresh database (lib.sh); run from anywhere:
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_e2e.sh
 # shellcheck source=tests/integration/lib.sh
@@ -310,7 +313,10 @@ export RUN_DOCS=$tmp/c1 RUN_PIPELINE=it-c1 RUN_PROJECT=it-c1
 bg "$conc" "$tmp/a" run "$G" -q; pa=$bg_pid
 if poll 60 lock_held; then
   bg "$conc" "$tmp/b" run "$G"; pb=$bg_pid
-  if poll 60 lock_waiting; then ok "the second run of the same pipeline waits for the lock"
+  if poll 60 lock_waiting; then
+    ok "the second run of the same pipeline waits for the lock"
+    check "... and says so at the default log level (a waiting run must not look hung)" \
+      poll 10 grep -q "another run holds its lock; waiting" "$tmp/b.err"
   else note "SKIP: the first run ended before the second was seen waiting"; fi
   bg_wait $pa; ra=$rc; bg_wait $pb; rb=$rc
   check_eq "same pipeline twice: both exit 0" "0 0" "$ra $rb"
@@ -395,5 +401,50 @@ check "dedup of an unknown project fails (1 or 2) naming it" \
   sh -c "[ $rc = 1 -o $rc = 2 ] && grep -q no-such-project '$tmp/err'"
 kb "$dd" dedup --project it-dedup --action delete
 check_rc "dedup --action delete (unknown action): exit 2" 2
+
+##############################################################################
+echo "# 10. dedup against the database: a later run adds a near-duplicate"
+# the first run loads D-01..D-10; the second adds D-11 (a near-duplicate of
+# D-01): the only candidate of its pass, so the pair can only come from
+# find_similar_learnings over the stored learnings
+for action in mark merge; do
+  d10=$(new_db "dd$action")
+  l10() { sql "$d10" "SELECT l.id FROM learnings l JOIN knowledge_sources s ON s.id = l.knowledge_source_id
+                      WHERE s.source_id = '$1'"; }
+  head -n 11 tests/data/run/dedup.csv >"$tmp/dd10.csv"
+  RUN_LEARNINGS=$tmp/dd10.csv RUN_DEDUP=true RUN_DEDUP_ACTION=$action kb "$d10" run "$D" -q --report "$tmp/d10a.json"
+  check_rc "$action: loading D-01..D-10 exits 0" 0
+  check_eq "$action: ... no pair among them" 0 "$(jget "$tmp/d10a.json" .dedup.pairs)"
+  sql "$d10" "UPDATE learnings l SET usage_count = 2, created_at = now() - interval '1 day'
+              FROM knowledge_sources s WHERE s.id = l.knowledge_source_id AND s.source_id = 'D-01'" >/dev/null
+  d01=$(l10 D-01)
+  grep '^D-11,' tests/data/run/dedup.csv >>"$tmp/dd10.csv"
+  RUN_LEARNINGS=$tmp/dd10.csv RUN_DEDUP=true RUN_DEDUP_ACTION=$action kb "$d10" run "$D" -q --report "$tmp/d10b.json"
+  check_rc "$action: the run adding D-11 exits 0" 0
+  check_eq "$action: ... its pass had 1 candidate (D-11) and found 1 pair, in the database" "1 1" \
+    "$(jget "$tmp/d10b.json" .dedup.candidates) $(jget "$tmp/d10b.json" .dedup.pairs)"
+  if [ "$action" = mark ]; then
+    check_eq "mark: D-11 gets duplicate_of the stored D-01, with its similarity" "$d01 t" \
+      "$(sql "$d10" "SELECT (l.metadata->>'duplicate_of') || ' ' || CASE WHEN (l.metadata->>'similarity')::float8 >= 0.7 THEN 't' ELSE 'f' END
+                     FROM learnings l WHERE l.id = '$(l10 D-11)'")"
+    check_eq "mark: D-01 is untouched and nothing else is marked" 1 \
+      "$(sql "$d10" "SELECT count(*) FROM learnings WHERE metadata ? 'duplicate_of'")"
+    check_eq "mark: the report counts 1 marked" 1 "$(jget "$tmp/d10b.json" .dedup.marked)"
+  else
+    check_eq "merge: D-11 (the newer) is deleted" "D-01 D-02 D-03 D-04 D-05 D-06 D-07 D-08 D-09 D-10" \
+      "$(sql "$d10" "SELECT string_agg(s.source_id, ' ' ORDER BY s.source_id) FROM learnings l
+                     JOIN knowledge_sources s ON s.id = l.knowledge_source_id")"
+    check_eq "merge: D-01 keeps its id, gets the union of tags, the higher confidence (0.9 of D-11), the summed usage, merged_from" \
+      "$d01|autovacuum,bloat,vacuum|0.9000|2|1" \
+      "$(sql "$d10" "SELECT l.id || '|' || (SELECT string_agg(t, ',' ORDER BY t) FROM unnest(l.tags) t) || '|' ||
+                     l.confidence_score || '|' || l.usage_count || '|' || jsonb_array_length(l.metadata->'merged_from')
+                     FROM learnings l WHERE l.id = '$d01'")"
+    check_eq "merge: the report counts 1 merged" 1 "$(jget "$tmp/d10b.json" .dedup.merged)"
+    RUN_LEARNINGS=$tmp/dd10.csv RUN_DEDUP=true RUN_DEDUP_ACTION=$action kb "$d10" run "$D" -q --report "$tmp/d10c.json"
+    check_rc "merge: a re-run exits 0" 0
+    check_eq "merge: ... and does not bring D-11 back (its source stays recorded)" "10 0" \
+      "$(sql "$d10" "SELECT count(*) FROM learnings") $(jget "$tmp/d10c.json" .load.learnings_written)"
+  fi
+done
 
 finish
