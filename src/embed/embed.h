@@ -212,11 +212,18 @@ struct embed_pair {
     float similarity;
 };
 
+/* How many partners above the threshold each row keeps (similarity.c). */
+#define EMBED_PAIRS_PER_ROW 16
+
 /*
- * Every pair of rows of the row-major n x dim matrix m (unit vectors) whose
+ * The pairs of rows of the row-major n x dim matrix m (unit vectors) whose
  * dot product is at least threshold, by blocked cblas_sgemm (256 rows at a
- * time, so memory is 256 x n floats whatever n is).  *pairs_out (caller
- * frees; NULL when none) gets them in row order; returns how many.
+ * time, so memory is 256 x n floats whatever n is).  Each row keeps its
+ * EMBED_PAIRS_PER_ROW most similar partners and a pair is returned when
+ * either row kept it, so there are at most EMBED_PAIRS_PER_ROW x n pairs;
+ * below that bound every pair above the threshold is returned.  *pairs_out
+ * (caller frees; NULL when none) gets them with i < j, in row order;
+ * returns how many.
  */
 int embed_similar_pairs(const float *m, int n, int dim, float threshold,
                         struct embed_pair **pairs_out);

@@ -641,6 +641,99 @@ static void embed_export_write__lines(void **state)
     free(path);
 }
 
+/* ---- similarity.c -------------------------------------------------------- */
+
+/* n unit rows: random directions, with row 3k+1 (and 3k+2 when k is even)
+ * a small perturbation of row 3k, so groups of 2-3 near-duplicates. */
+static float *planted_rows(int n)
+{
+    float *m = malloc((size_t)n * DIM * sizeof *m);
+    for (int r = 0; r < n; r++) {
+        float *v = m + (size_t)r * DIM;
+        int base = r - r % 3;
+        int is_copy = r % 3 == 1 || (r % 3 == 2 && (base / 3) % 2 == 0);
+        fill(v, (unsigned)(is_copy ? base : r) + 1, 1.0);
+        if (is_copy) {
+            float noise[DIM];
+            fill(noise, (unsigned)r + 7001, 0.05);
+            for (int i = 0; i < DIM; i++)
+                v[i] += noise[i];
+        }
+        double nn = norm_of(v, DIM);
+        for (int i = 0; i < DIM; i++)
+            v[i] = (float)(v[i] / nn);
+    }
+    return m;
+}
+
+static void embed_similar_pairs__matches_brute_force(void **state)
+{
+    (void)state;
+    const int n = 300;   /* more than one 256-row block */
+    float *m = planted_rows(n);
+    struct embed_pair *pairs = NULL;
+    int got = embed_similar_pairs(m, n, DIM, 0.8f, &pairs);
+    int want = 0, k = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++) {
+            double c = cosine(m + (size_t)i * DIM, m + (size_t)j * DIM);
+            assert_true(c > 0.95 || c < 0.2);   /* nothing near the threshold */
+            if (c < 0.8)
+                continue;
+            want++;
+            assert_true(k < got);
+            assert_int_equal(pairs[k].i, i);   /* in row order, i < j */
+            assert_int_equal(pairs[k].j, j);
+            assert_true(fabs(pairs[k].similarity - c) < 1e-4);
+            k++;
+        }
+    assert_int_equal(got, want);
+    assert_int_equal(want, 100 + 50 * 2);   /* 100 groups: 50 pairs, 50 triples */
+    free(pairs);
+    free(m);
+}
+
+static void embed_similar_pairs__bounded_per_row(void **state)
+{
+    (void)state;
+    /* 100 near-identical rows: 4,950 pairs above 0.8, capped per row */
+    const int n = 100;
+    float *m = malloc((size_t)n * DIM * sizeof *m);
+    for (int r = 0; r < n; r++) {
+        float *v = m + (size_t)r * DIM, noise[DIM];
+        fill(v, 42, 1.0);
+        fill(noise, (unsigned)r + 1, 0.05);
+        for (int i = 0; i < DIM; i++)
+            v[i] += noise[i];
+        double nn = norm_of(v, DIM);
+        for (int i = 0; i < DIM; i++)
+            v[i] = (float)(v[i] / nn);
+    }
+    struct embed_pair *pairs = NULL;
+    int got = embed_similar_pairs(m, n, DIM, 0.8f, &pairs);
+    assert_true(got <= EMBED_PAIRS_PER_ROW * n);
+    assert_true(got >= EMBED_PAIRS_PER_ROW * n / 2);
+    int seen[100] = { 0 };
+    for (int k = 0; k < got; k++) {
+        assert_true(pairs[k].i < pairs[k].j);
+        assert_true(pairs[k].similarity >= 0.8f);
+        if (k > 0)   /* sorted, no pair twice */
+            assert_true(pairs[k - 1].i < pairs[k].i ||
+                        (pairs[k - 1].i == pairs[k].i && pairs[k - 1].j < pairs[k].j));
+        seen[pairs[k].i]++;
+        seen[pairs[k].j]++;
+    }
+    for (int r = 0; r < n; r++)   /* every row keeps its best partners */
+        assert_true(seen[r] >= EMBED_PAIRS_PER_ROW);
+    free(pairs);
+    /* none and one row: no pairs */
+    assert_int_equal(embed_similar_pairs(m, 0, DIM, 0.8f, &pairs), 0);
+    assert_null(pairs);
+    assert_int_equal(embed_similar_pairs(m, 1, DIM, 0.8f, &pairs), 0);
+    assert_null(pairs);
+    free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -667,11 +760,16 @@ int main(int argc, char **argv)
     const struct CMUnitTest export_c[] = {
         cmocka_unit_test(embed_export_write__lines),
     };
+    const struct CMUnitTest similarity_c[] = {
+        cmocka_unit_test(embed_similar_pairs__matches_brute_force),
+        cmocka_unit_test(embed_similar_pairs__bounded_per_row),
+    };
     int failed = 0;
     failed += cmocka_run_group_tests_name("normalize.c", normalize_c, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("hash.c", hash_c, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("embedder.c", embedder_c, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("import.c", import_c, group_setup, group_teardown);
     failed += cmocka_run_group_tests_name("export.c", export_c, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("similarity.c", similarity_c, NULL, NULL);
     return failed ? 1 : 0;
 }
