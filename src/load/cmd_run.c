@@ -87,6 +87,7 @@ struct run {
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
+    int is_over_max_errors;            /* a source rejected more than its max_errors */
     int is_duplicate;                  /* add_document's KB_E_INPUT: a repeated source_id */
 };
 
@@ -503,6 +504,24 @@ static enum kb_code run_embedder_open(struct run *r, struct kb_err *err)
 }
 
 /*
+ * KB_E_INPUT (naming the source and the reject file) once source si has
+ * rejected more than its max_errors inputs, whether the reader, the
+ * chunker or the embedder rejected them; KB_OK below the limit or with
+ * none (max_errors 0).
+ */
+static enum kb_code over_max_errors(struct run *r, int si, struct kb_err *err)
+{
+    const struct ingest_source *src = &r->p->sources[si];
+    if (src->max_errors <= 0 || r->stats[si].rejected <= src->max_errors)
+        return KB_OK;
+    r->is_over_max_errors = 1;   /* a stop, not one more input to skip */
+    return KB_FAIL_AT(err, KB_E_INPUT, src->name,
+                      "more than max_errors (%ld) inputs rejected; the run stops (see %s)",
+                      src->max_errors,
+                      r->rejects ? ingest_rejects_path(r->rejects) : "the log");
+}
+
+/*
  * Embed the batch's rows that have no vector yet.  Rows the embedder
  * rejects (not in the import file, a bad vector) take their whole source
  * out of the batch, into the reject file: the source stays fully old and
@@ -572,6 +591,8 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
                 r->stats[r->row_stat[i]].rejected++;
                 r->rejected++;
                 prev = g;
+                if (rc == KB_OK)
+                    rc = over_max_errors(r, r->row_stat[i], err);
             }
         }
         /* keep row_stat aligned with the rows that stay */
@@ -786,7 +807,8 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
             rc = add_document(r, si, doc, err);
         const struct ingest_bad *bad = rc == KB_E_INPUT && from_reader ? ingest_last_bad(rd)
                                                                        : NULL;
-        if (rc == KB_E_INPUT && (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
+        if (rc == KB_E_INPUT && !r->is_over_max_errors &&
+            (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
             /* a bad input: to the reject file, counted, and on to the next */
             struct kb_err werr = { 0 };
             if (!r->args->is_dry_run &&
@@ -798,12 +820,7 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                          err->msg, r->is_duplicate ? "a duplicate" : "on_error is skip");
                 st->rejected++;
                 r->rejected++;
-                rc = KB_OK;
-                if (src->max_errors > 0 && st->rejected > src->max_errors)
-                    rc = KB_FAIL_AT(err, KB_E_INPUT, src->name,
-                                    "more than max_errors (%ld) inputs rejected; the run stops "
-                                    "(see %s)", src->max_errors,
-                                    r->rejects ? ingest_rejects_path(r->rejects) : "the log");
+                rc = over_max_errors(r, si, err);
             }
         }
         kb_arena_reset(r->arena);

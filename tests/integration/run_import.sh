@@ -7,6 +7,9 @@
 #      half-loaded source), every other document stored
 #   3. with the vector added, the next run loads that document and writes
 #      nothing else
+#   4. max_errors counts the embedder's rejects too: two documents without
+#      vectors and max_errors 1 stop the run (exit 1, the message naming the
+#      source), the run recorded as failed, neither document stored
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_import.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -63,5 +66,19 @@ check_eq "the document is stored now" "$n_ports" \
                  WHERE s.source_id = 'guide/ports.md'")"
 check_eq "report: one new source, the rest unchanged" "1 $(( $(jget "$tmp/r3.json" .load.sources_seen) - 1 ))" \
   "$(jget "$tmp/r3.json" '[.load.sources_new, .load.sources_unchanged] | join(" ")')"
+
+echo "# 4. max_errors counts the documents the embedder rejects"
+db4=$(new_db import_max_errors)
+missing2=$(sql "$src" "SELECT c.content_hash FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id
+                       WHERE s.source_id = 'guide/setup.md' AND c.chunk_index = 0")
+grep -v -e "$missing" -e "$missing2" "$tmp/all.jsonl" >"$RUN_VECTORS"
+RUN_MAX_ERRORS=1 kb "$db4" run "$P" --report "$tmp/r4.json"
+check_rc "two rejects past max_errors 1: exit 1" 1
+check "the message names the source and the limit" grep -q 'docs: more than max_errors (1) inputs rejected' "$tmp/err"
+check_eq "the run is recorded as failed" failed "$(sql "$db4" "SELECT status FROM kbpipe_runs")"
+check_eq "neither document is stored" 0 \
+  "$(sql "$db4" "SELECT count(*) FROM knowledge_sources WHERE source_id IN ('guide/ports.md', 'guide/setup.md')")"
+RUN_MAX_ERRORS=2 kb "$db4" run "$P" -q
+check_rc "with max_errors 2 the same run finishes with exit 3" 3
 
 finish
