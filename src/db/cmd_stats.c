@@ -100,9 +100,17 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
     enum kb_code rc = db_open(&conn, err);
     if (rc != KB_OK)
         return rc;
-    if (is_json)
-        fputs("{", stdout);
     const char *p[] = { project, runs };
+    if (project) {   /* a misspelt name is an error, not four empty tables */
+        struct db_rows *rows = NULL;
+        rc = db_exec(conn, "SELECT 1 FROM projects WHERE name = $1", 1, p, &rows, err);
+        if (rc == KB_OK && db_rows_count(rows) == 0)
+            rc = KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.80s'; 'kbpipe stats' "
+                                                "without --project lists the projects", project);
+        db_rows_free(rows);
+    }
+    if (rc == KB_OK && is_json)
+        fputs("{", stdout);
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == KB_OK; i++) {
         struct db_rows *rows;
         rc = db_exec(conn, sections[i].sql, strstr(sections[i].sql, "$2") ? 2 : 1, p, &rows,

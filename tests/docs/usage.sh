@@ -55,9 +55,13 @@ check_eq "stats --runs 2 lists two runs" "2" "$(awk '/^Recent runs/{s=1; next} s
 kb "$db" stats --runs 0
 check_rc "stats --runs 0 is a usage error" 2
 check "  ... that says what a count is" grep -q "is not a count" "$tmp/err"
+kb "$db" stats --project supervisor-service --json
+check_eq "stats --project limits every list to it" "supervisor-service" \
+  "$(jq -r '[.coverage[].project] | unique | join(" ")' "$tmp/out")"
 kb "$db" stats --project no-such-project --json
-check_eq "stats --project limits every list to it" "0 0 0 0" \
-  "$(jq -r '[.coverage, .learnings, .queries, .runs | length] | join(" ")' "$tmp/out")"
+check_rc "stats --project with an unknown name fails" 1
+check "  ... naming it, with nothing on stdout" \
+  bash -c "grep -q \"no project named 'no-such-project'\" '$tmp/err' && test ! -s '$tmp/out'"
 
 # searches of the demo (scripts/demo.sh) ------------------------------------
 grep -q "search --project supervisor-service -k 3 --learnings \"HNSW index bulk load\"" scripts/demo.sh &&
