@@ -25,11 +25,7 @@ static long count_lines(const uint8_t *d, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int is_init;
-    if (!is_init) {
-        log_set_level(KB_LOG_QUIET);
-        is_init = 1;
-    }
+    kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
     const char *path = kbfuzz_write("rows.csv", data, size);
     struct ingest_source src;

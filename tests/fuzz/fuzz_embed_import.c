@@ -30,11 +30,7 @@ static int is_hex(uint8_t c)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int is_init;
-    if (!is_init) {
-        log_set_level(KB_LOG_QUIET);
-        is_init = 1;
-    }
+    kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
     struct embed_opts opts;
     embed_opts_defaults(&opts);

@@ -15,11 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int is_init;
-    if (!is_init) {
-        log_set_level(KB_LOG_QUIET);
-        is_init = 1;
-    }
+    kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
     const char *path = kbfuzz_write("page.md", data, size);
     const char *roots[] = { path };

@@ -36,11 +36,7 @@ static void each(const struct kb_document *d, void *ctx)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static int is_init;
-    if (!is_init) {
-        log_set_level(KB_LOG_QUIET);
-        is_init = 1;
-    }
+    kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
     size_t n_issues = size;
     const uint8_t *ff = NULL;
