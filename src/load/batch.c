@@ -186,7 +186,12 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct inge
 }
 
 int load_batch_rows(const struct load_batch *b) { return b->n_rows; }
-int load_batch_is_full(const struct load_batch *b) { return b->n_rows >= b->max_rows; }
+/* Full at max_rows rows, or max_rows sources: documents with no chunk
+ * (an empty file) add a source and no row, and must not pile up. */
+int load_batch_is_full(const struct load_batch *b)
+{
+    return b->n_rows >= b->max_rows || b->n_sources >= b->max_rows;
+}
 float *load_batch_matrix(struct load_batch *b) { return b->matrix; }
 unsigned char *load_batch_has_vector(struct load_batch *b) { return b->has_vector; }
 

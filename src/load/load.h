@@ -155,8 +155,9 @@ void load_batch_add_learning(struct load_batch *b, int src_index, const struct l
  */
 void load_batch_add_issue(struct load_batch *b, int src_index, const struct ingest_issue *issue);
 
-/* Rows (chunks + learnings) in the batch; 1 when it reached batch_rows. */
+/* Rows (chunks + learnings) in the batch. */
 int load_batch_rows(const struct load_batch *b);
+/* 1 when the batch holds batch_rows rows or batch_rows sources. */
 int load_batch_is_full(const struct load_batch *b);
 
 /*

@@ -111,6 +111,38 @@ static void load_batch_flush__writes_sources_and_chunks(void **state)
     expect(t, "SELECT count(*) FROM projects WHERE name = 'load-test'", "1");
 }
 
+/* A batch is full at batch_rows rows, and at batch_rows sources with no row
+ * (empty documents), which would otherwise pile up in one batch. */
+static void load_batch_is_full__rows_or_sources(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "p1");
+    o.batch_rows = 4;
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "a.md", 3, "v1");
+    assert_false(load_batch_is_full(b));
+    add_doc(b, "b.md", 1, "v1");
+    assert_true(load_batch_is_full(b));          /* 4 rows */
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    static const char *const empty[] = { "e1.md", "e2.md", "e3.md", "e4.md" };
+    for (int i = 0; i < 4; i++) {
+        assert_false(load_batch_is_full(b));
+        add_doc(b, empty[i], 0, "v1");
+    }
+    assert_int_equal(load_batch_rows(b), 0);
+    assert_true(load_batch_is_full(b));          /* 4 sources, no row */
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+    expect(t, "SELECT count(*) FROM knowledge_sources", "6");
+    expect(t, "SELECT count(*) FROM knowledge_chunks", "4");
+    load_batch_free(b);
+}
+
 static void load_source_unchanged__and_replacement(void **state)
 {
     struct kbtest_db *t = *state;
@@ -327,6 +359,7 @@ int main(int argc, char **argv)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest batch_tests[] = {
         cmocka_unit_test_setup_teardown(load_batch_flush__writes_sources_and_chunks, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_batch_is_full__rows_or_sources, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(load_batch_add_issue__upserts_issues_and_comments, kbtest_migrated_setup, kbtest_migrated_teardown),
