@@ -7,6 +7,7 @@
  */
 #include "embed/embed_int.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,13 +178,48 @@ long embed_embedder_requests(const struct embed_embedder *e)
     return e->client ? openai_client_requests(e->client) : 0;
 }
 
+/* A share of a batch's rows for hash_rows(): first, first + step, ... */
+struct hash_share {
+    struct embed_batch *b;
+    int first, step;
+};
+
+/* The kbpipe-hash-v1 vectors of rows first, first + step, ... (pending only). */
+static void *hash_rows(void *arg)
+{
+    struct hash_share *h = arg;
+    for (int i = h->first; i < h->b->n; i += h->step) {
+        struct embed_row *r = &h->b->rows[i];
+        if (r->state == EMBED_ROW_PENDING)
+            embed_hash_text(r->text, r->len, embed_batch_row(h->b, i));
+    }
+    return NULL;
+}
+
+/*
+ * The hash embedder is the run thread's main cost (docs/loading.md), and
+ * pure: a batch of HASH_MIN_SHARED rows or more is shared with one helper
+ * thread (the machines have two cores; the writer thread mostly waits on
+ * the server), interleaved so both halves get alike texts.  The rows'
+ * states and counts are set afterwards, by this thread alone.
+ */
+#define HASH_MIN_SHARED 64
+
 static enum kb_code compute_hash(struct embed_batch *b)
 {
+    struct hash_share mine = { b, 0, 1 }, other = { b, 1, 2 };
+    pthread_t helper;
+    int is_shared = b->n >= HASH_MIN_SHARED &&
+                    pthread_create(&helper, NULL, hash_rows, &other) == 0;
+    if (is_shared)
+        mine.step = 2;
+    hash_rows(&mine);
+    if (is_shared)
+        pthread_join(helper, NULL);
     for (int i = 0; i < b->n; i++) {
         struct embed_row *r = &b->rows[i];
         if (r->state != EMBED_ROW_PENDING)
             continue;
-        embed_hash_text(r->text, r->len, embed_batch_row(b, i));
         r->state = EMBED_ROW_COMPUTED;
         b->counts.computed++;
     }
