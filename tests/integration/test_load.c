@@ -2,11 +2,14 @@
  * test_load.c - src/load against real PostgreSQL with the full schema
  * (migrations 001-006 applied into a private schema): batches, atomic
  * replacement, change detection, --full deletion, faults, the index
- * strategy and its repair.  Groups: batch.c, session.c, index.c.
+ * strategy and its repair; and `kbpipe run` through the OpenAI-compatible
+ * client against a stub server (tests/support), for the reuse of stored
+ * vectors.  Groups: batch.c, session.c, index.c, cmd_run.c.
  */
 #include "kbtest.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,6 +356,106 @@ static void load_batch_add_issue__upserts_issues_and_comments(void **state)
     expect(t, "SELECT count(*) || ':' || min(author) || ':' || min(content) FROM comments", "1:ann:first");
 }
 
+/* ---- cmd_run.c: vectors reused by (content_hash, model) ----------------- */
+
+static const char RUN_PIPELINE[] =
+    "name: %s\nproject: %s\n"
+    "chunking: {splitter: markdown, size: 40, overlap: 0}\n"
+    "embedding:\n  provider: openai\n  model: stub-embed-1\n  dimensions: 1536\n"
+    "  base_url: http://127.0.0.1:%d/v1\n  api_key_env: KBT_RUN_KEY\n  max_retries: 0\n"
+    "sources:\n  - name: docs\n    type: files\n    roots: [docs]\n"
+    "dedup: {enabled: false}\n";
+
+static const char RUN_DOC[] =
+    "# Ports\n\n## Allocate\n\nCall allocate_port with the project, the range and the service "
+    "name; it returns a port that no other service holds.\n\n"
+    "## Release\n\nCall release_port when the service stops, so the port returns to %s.\n\n"
+    "## Expire\n\nReservations that pass their expiry are removed by "
+    "cleanup_expired_reservations, which the nightly job runs.\n";
+
+/* `kbpipe run NAME.yaml -q` in dir; fails the test unless it exits 0. */
+static void run_pipeline(const char *dir, const char *name)
+{
+    char *err_out = NULL;
+    int rc = kbtest_sh(NULL, &err_out, "cd '%s' && '%s' --db \"$KBPIPE_TEST_DSN\" -q run %s.yaml",
+                       dir, kbtest_bin(), name);
+    if (rc != 0)
+        fail_msg("kbpipe run %s exited %d:\n%s", name, rc, err_out);
+    free(err_out);
+}
+
+static void write_run_files(const char *dir, const char *name, const char *project, int port,
+                            const char *pool)
+{
+    char *path = kb_xasprintf("%s/%s.yaml", dir, name);
+    char *text = kb_xasprintf(RUN_PIPELINE, name, project, port);
+    kbtest_write(path, text);
+    free(text);
+    free(path);
+    path = kb_xasprintf("%s/docs/ports.md", dir);
+    text = kb_xasprintf(RUN_DOC, pool);
+    kbtest_write(path, text);
+    free(text);
+    free(path);
+}
+
+/*
+ * The embedder is asked only for chunks whose (content_hash, model) has no
+ * stored vector: an unchanged re-run requests nothing, another pipeline and
+ * project over the same text reuse the first one's vectors, and an edited
+ * paragraph sends that paragraph's chunk alone.
+ */
+static void cmd_run__reuse_requests_nothing(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct kbtest_stub s;
+    kbtest_stub_start(&s);
+    setenv("KBT_RUN_KEY", "sk-test", 1);
+    char *ranks = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    setenv("KBPIPE_TOKENIZER_FILE", ranks, 0);   /* the runs start in a temporary folder */
+    free(ranks);
+    setenv("NO_PROXY", "127.0.0.1", 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    char *dir = kbtest_tmpdir();
+    char *docs = kb_xasprintf("%s/docs", dir);
+    assert_int_equal(kbtest_sh(NULL, NULL, "mkdir -p '%s'", docs), 0);
+
+    write_run_files(dir, "p1", "reuse-a", s.port, "the pool");
+    run_pipeline(dir, "p1");
+    char *n = kbtest_query(t, "SELECT count(*) FROM knowledge_chunks");
+    int n_chunks = atoi(n);
+    free(n);
+    assert_true(n_chunks >= 3);                  /* one chunk per section at least */
+    assert_int_equal(s.n_inputs, n_chunks);      /* every chunk embedded once */
+    assert_string_equal(s.model, "stub-embed-1");
+    int n_requests = s.n_requests;
+
+    run_pipeline(dir, "p1");                     /* unchanged */
+    assert_int_equal(s.n_requests, n_requests);
+    assert_int_equal(s.n_inputs, n_chunks);
+
+    write_run_files(dir, "p2", "reuse-b", s.port, "the pool");
+    run_pipeline(dir, "p2");                     /* same texts, another project */
+    assert_int_equal(s.n_requests, n_requests);
+    char want[32];
+    snprintf(want, sizeof want, "2:%d", 2 * n_chunks);
+    expect(t, "SELECT count(DISTINCT project_id) || ':' || count(*) FROM knowledge_chunks", want);
+
+    write_run_files(dir, "p1", "reuse-a", s.port, "the range's free pool");
+    run_pipeline(dir, "p1");                     /* one paragraph edited */
+    assert_int_equal(s.n_requests, n_requests + 1);
+    assert_int_equal(s.n_inputs, n_chunks + 1);
+    expect(t, "SELECT count(*) FROM knowledge_chunks c JOIN projects p ON p.id = c.project_id "
+              "WHERE p.name = 'reuse-a' AND c.content LIKE '%free pool%'", "1");
+
+    kbtest_stub_stop(&s);
+    unsetenv("KBT_RUN_KEY");
+    kbtest_rmtree(dir);
+    free(docs);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -371,8 +474,12 @@ int main(int argc, char **argv)
     const struct CMUnitTest index_tests[] = {
         cmocka_unit_test_setup_teardown(load_index__rebuild_strategy_and_repair, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
+    const struct CMUnitTest run_tests[] = {
+        cmocka_unit_test_setup_teardown(cmd_run__reuse_requests_nothing, kbtest_migrated_setup, kbtest_migrated_teardown),
+    };
     int failed = cmocka_run_group_tests_name("batch.c", batch_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("session.c", session_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("index.c", index_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("cmd_run.c", run_tests, NULL, NULL);
     return failed ? 1 : 0;
 }

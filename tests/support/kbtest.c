@@ -3,12 +3,17 @@
  */
 #include "kbtest.h"
 
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "embed/embed.h"
 
 static int schema_seq;
 
@@ -199,4 +204,77 @@ size_t kbtest_http_read(int fd, struct kb_buf *in, size_t *body_len)
         content_length = in->len - body_at;   /* the peer closed early */
     *body_len = content_length;
     return body_at;
+}
+
+/* ---- the embeddings stub server ------------------------------------------ */
+
+static void stub_serve(struct kbtest_stub *s, int fd)
+{
+    struct kb_buf in;
+    kb_buf_init(&in);
+    size_t body_len;
+    size_t body_at = kbtest_http_read(fd, &in, &body_len);
+    json_t *req = body_at ? json_loadb(in.data + body_at, body_len, 0, NULL) : NULL;
+    json_t *inputs = json_object_get(req, "input");
+    if (req) {
+        const char *model = json_string_value(json_object_get(req, "model"));
+        s->n_requests++;
+        s->n_inputs += (int)json_array_size(inputs);
+        snprintf(s->model, sizeof s->model, "%s", model ? model : "");
+    }
+    json_t *data = json_array();
+    float v[KB_EMBED_DIM];
+    for (size_t i = 0; i < json_array_size(inputs); i++) {
+        const char *text = json_string_value(json_array_get(inputs, i));
+        embed_hash_text(text, strlen(text), v);
+        json_t *vec = json_array();
+        for (int j = 0; j < KB_EMBED_DIM; j++)
+            json_array_append_new(vec, json_real(v[j]));
+        json_array_append_new(data, json_pack("{s:s, s:I, s:o}", "object", "embedding",
+                                              "index", (json_int_t)i, "embedding", vec));
+    }
+    json_t *root = json_pack("{s:s, s:o, s:s}", "object", "list", "data", data, "model", "stub");
+    char *body = json_dumps(root, JSON_COMPACT);
+    char *head = kb_xasprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(body));
+    send(fd, head, strlen(head), MSG_NOSIGNAL);
+    send(fd, body, strlen(body), MSG_NOSIGNAL);
+    free(head);
+    free(body);
+    json_decref(root);
+    json_decref(req);
+    kb_buf_release(&in);
+}
+
+static void *stub_loop(void *arg)
+{
+    struct kbtest_stub *s = arg;
+    for (;;) {
+        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            return NULL;   /* shut down */
+        stub_serve(s, c);
+        close(c);
+    }
+}
+
+/* See kbtest.h. */
+void kbtest_stub_start(struct kbtest_stub *s)
+{
+    memset(s, 0, sizeof *s);
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof a;
+    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        listen(s->fd, 8) != 0 || getsockname(s->fd, (struct sockaddr *)&a, &len) != 0)
+        fail_msg("cannot start the stub server");
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->thread, NULL, stub_loop, s);
+}
+
+void kbtest_stub_stop(struct kbtest_stub *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    pthread_join(s->thread, NULL);
+    close(s->fd);
 }

@@ -9,6 +9,7 @@
 #ifndef KB_TEST_H
 #define KB_TEST_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,6 +54,21 @@ int kbtest_migrated_teardown(void **state);
  * the headers ended.  For the stub servers of the embedding tests.
  */
 size_t kbtest_http_read(int fd, struct kb_buf *in, size_t *body_len);
+
+/*
+ * A one-thread OpenAI-compatible embeddings server on 127.0.0.1 (an
+ * ephemeral port in ->port) that answers each POST /v1/embeddings with the
+ * kbpipe-hash-v1 vectors of its inputs.  It counts the requests and the
+ * input texts it was sent, and keeps the last request's model.  Start and
+ * stop it from the test's thread; fails the test if it cannot listen.
+ */
+struct kbtest_stub {
+    int fd, port, n_requests, n_inputs;
+    char model[64];
+    pthread_t thread;
+};
+void kbtest_stub_start(struct kbtest_stub *s);
+void kbtest_stub_stop(struct kbtest_stub *s);
 
 /* Environment a child kbpipe needs to use t's schema: sets PGOPTIONS etc. */
 void kbtest_db_export(const struct kbtest_db *t);
