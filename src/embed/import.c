@@ -47,25 +47,6 @@ static const char *at(struct reader *rd)
     return rd->at;
 }
 
-/*
- * Up to max bytes of s for a message, control bytes and '\' as \xNN, so the
- * message stays one line whatever the file holds (fuzz_embed_import found a
- * CSV vector cell with a line break quoted raw).  buf needs 4 * max + 1.
- */
-static const char *quoted(char *buf, const char *s, size_t max)
-{
-    size_t o = 0;
-    for (size_t i = 0; s[i] && i < max; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            o += (size_t)sprintf(buf + o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 static enum kb_code wrong_dim(struct reader *rd, long got, struct kb_err *err)
 {
     return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
@@ -187,7 +168,8 @@ static enum kb_code check_keys(struct reader *rd, const char *hash, const char *
     if (hash && !is_hex64(hash))
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "content_hash '%s' is not 64 hex digits (a SHA-256); use the "
-                          "content_hash kbpipe stores with the chunk", quoted(q, hash, 80));
+                          "content_hash kbpipe stores with the chunk",
+                          kb_quote_line(q, sizeof q, hash, 80));
     if (source_id && (!has_index || chunk_index < 0 || chunk_index > 0x7fffffff))
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "source_id needs a chunk_index (0, 1, ...); give both, or a "
@@ -220,7 +202,7 @@ static enum kb_code parse_json(struct reader *rd, const char *line, size_t len, 
     if (!*out)
         return KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                           "not valid JSON (%s at column %d); each line must be one JSON object",
-                          quoted(q, jerr.text, sizeof jerr.text), jerr.column);
+                          kb_quote_line(q, sizeof q, jerr.text, sizeof jerr.text), jerr.column);
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
@@ -260,9 +242,8 @@ static enum kb_code jsonl_line(struct reader *rd, const char *line, size_t len,
 static void note_failed(struct reader *rd, const char *why)
 {
     if (rd->n_failed++ == 0) {
-        char q[4 * 40 + 1];
         rd->first_failed_line = rd->line;
-        snprintf(rd->first_failed, sizeof rd->first_failed, "%s", quoted(q, why, 40));
+        kb_quote_line(rd->first_failed, sizeof rd->first_failed, why, 40);
     }
 }
 
@@ -286,7 +267,8 @@ static enum kb_code batch_line(struct reader *rd, const char *line, size_t len,
     } else if (!is_hex64(json_string_value(cid))) {
         rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                         "custom_id '%s' is not a content hash; make the batch's request "
-                        "file with 'kbpipe embed export'", quoted(q, json_string_value(cid), 80));
+                        "file with 'kbpipe embed export'",
+                        kb_quote_line(q, sizeof q, json_string_value(cid), 80));
     } else if ((error && !json_is_null(error)) || !json_is_integer(status) ||
                json_integer_value(status) != 200) {
         json_t *msg = json_object_get(error ? error : json_object_get(json_object_get(
@@ -481,7 +463,7 @@ static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
         if (dim < 0) {
             rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
                             "column '%s' is not a vector at '%s'; write it as "
-                            "[0.1,0.2,...]", vec_name, quoted(q, bad, 20));
+                            "[0.1,0.2,...]", vec_name, kb_quote_line(q, sizeof q, bad, 20));
             break;
         }
         if (dim != KB_EMBED_DIM) {

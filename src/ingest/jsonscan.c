@@ -275,17 +275,10 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
             at.line = line;
         /* jansson quotes the token it stopped at, raw: a line break in it
          * would break the one-line message (found by fuzz_issues) */
-        char text[4 * sizeof je.text];
-        size_t o = 0;
-        for (const char *c = je.text; *c; c++) {
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                o += (size_t)sprintf(text + o, "\\x%02x", (unsigned char)*c);
-            else
-                text[o++] = *c;
-        }
-        text[o] = '\0';
+        char text[4 * sizeof je.text + 1];
         return KB_FAIL(err, KB_E_INPUT, &at, "malformed JSON: %s; fix the export (jq . FILE "
-                       "shows the spot)", text);
+                       "shows the spot)", kb_quote_line(text, sizeof text, je.text,
+                                                        sizeof je.text));
     }
     return KB_OK;
 }

@@ -6,6 +6,7 @@
  */
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,4 +81,21 @@ double kb_now(void)
 int kb_starts_with(const char *s, const char *prefix)
 {
     return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+const char *kb_quote_line(char *buf, size_t n, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && s[i]; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int is_escaped = c < 0x20 || c == 0x7f || c == '\\';
+        if (o + (is_escaped ? 4 : 1) >= n)
+            break;
+        if (is_escaped)
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o] = '\0';
+    return buf;
 }

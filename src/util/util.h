@@ -212,6 +212,13 @@ double kb_now(void);
 int kb_starts_with(const char *s, const char *prefix);
 
 /*
+ * s[0..len) (stopping at a NUL) for a one-line message: control bytes, DEL
+ * and '\\' written as \xNN, other bytes as they are, into buf[n] (cut
+ * short when buf is full; 4 * len + 1 bytes always suffice).  Returns buf.
+ */
+const char *kb_quote_line(char *buf, size_t n, const char *s, size_t len);
+
+/*
  * The installed data folder (migrations/, cl100k_base.json): BIN/../share/kbpipe
  * when that folder exists next to the running executable (/proc/self/exe),
  * else KB_DATADIR (PREFIX/share/kbpipe at build time).  Computed once;
