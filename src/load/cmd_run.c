@@ -87,7 +87,6 @@ struct run {
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
-    int is_over_max_errors;            /* a source rejected more than its max_errors */
     int is_duplicate;                  /* add_document's KB_E_INPUT: a repeated source_id */
 };
 
@@ -334,7 +333,6 @@ static void remember_row_stat(struct run *r, int stat_index)
     r->row_stat[n - 1] = stat_index;
 }
 
-static enum kb_code flush_batch(struct run *r, struct kb_err *err);
 static long estimate_rows(struct run *r);
 
 /* plan lists this many documents by name, then counts the rest */
@@ -342,7 +340,13 @@ static long estimate_rows(struct run *r);
 
 static const char *src_name(const struct run *r, int si) { return r->p->sources[si].name; }
 
-/* Queue one document's rows in the batch (or skip it as unchanged). */
+/*
+ * Queue one document's rows in the batch (or skip it as unchanged).
+ * KB_E_INPUT is about this document alone (a repeated source_id, text the
+ * chunker refuses): the caller may reject it and go on.  Flushing a full
+ * batch is the caller's, so that errors of a batch never pass for one
+ * document's.
+ */
 static enum kb_code add_document(struct run *r, int si, const struct kb_document *d,
                                  struct kb_err *err)
 {
@@ -454,8 +458,6 @@ static enum kb_code add_document(struct run *r, int si, const struct kb_document
         st->chunks += chunks.n;
         r->chunks_done += chunks.n;
     }
-    if (load_batch_is_full(r->batch))
-        return flush_batch(r, err);
     return KB_OK;
 }
 
@@ -514,7 +516,6 @@ static enum kb_code over_max_errors(struct run *r, int si, struct kb_err *err)
     const struct ingest_source *src = &r->p->sources[si];
     if (src->max_errors <= 0 || r->stats[si].rejected <= src->max_errors)
         return KB_OK;
-    r->is_over_max_errors = 1;   /* a stop, not one more input to skip */
     return KB_FAIL_AT(err, KB_E_INPUT, src->name,
                       "more than max_errors (%ld) inputs rejected; the run stops (see %s)",
                       src->max_errors,
@@ -807,8 +808,7 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
             rc = add_document(r, si, doc, err);
         const struct ingest_bad *bad = rc == KB_E_INPUT && from_reader ? ingest_last_bad(rd)
                                                                        : NULL;
-        if (rc == KB_E_INPUT && !r->is_over_max_errors &&
-            (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
+        if (rc == KB_E_INPUT && (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
             /* a bad input: to the reject file, counted, and on to the next */
             struct kb_err werr = { 0 };
             if (!r->args->is_dry_run &&
@@ -823,6 +823,8 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                 rc = over_max_errors(r, si, err);
             }
         }
+        if (rc == KB_OK && load_batch_is_full(r->batch))
+            rc = flush_batch(r, err);
         kb_arena_reset(r->arena);
         if (rc != KB_OK)
             break;
