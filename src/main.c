@@ -8,35 +8,11 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "embed/embed.h"
 #include "load/load.h"
 #include "pipeline/pipeline.h"
 #include "util/util.h"
 
-
-
 typedef enum kb_code (*cmd_fn)(int argc, char **argv, struct kb_err *err);
-
-/*
- * `kbpipe embed export PIPELINE.yaml` needs the database and the run loop,
- * so it lives in src/load (cmd_embed_export_pipeline); the file form and
- * `embed similarity` are src/embed's (cmd_embed).  An argument ending in
- * .yaml or .yml (not an option's value) picks the pipeline form.
- */
-static enum kb_code cmd_embed_routed(int argc, char **argv, struct kb_err *err)
-{
-    for (int i = 2; argc >= 2 && strcmp(argv[1], "export") == 0 && i < argc; i++) {
-        const char *a = argv[i];
-        size_t n = strlen(a);
-        if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--model") ||
-            !strcmp(a, "--shard"))
-            i++;   /* its value */
-        else if (a[0] != '-' && ((n > 5 && !strcmp(a + n - 5, ".yaml")) ||
-                                 (n > 4 && !strcmp(a + n - 4, ".yml"))))
-            return cmd_embed_export_pipeline(argc - 1, argv + 1, err);
-    }
-    return cmd_embed(argc, argv, err);
-}
 
 struct command {
     const char *name;
@@ -53,7 +29,7 @@ static const struct command commands[] = {
     { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
     { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },
     { "validate", cmd_validate, "check a pipeline file without touching the database" },
-    { "embed",   cmd_embed_routed, "write a Batch API request file; compare two texts (hash model)" },
+    { "embed",   cmd_embed_all,    "write a Batch API request file; compare two texts (hash model)" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

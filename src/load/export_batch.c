@@ -14,6 +14,8 @@
  *
  * The file is written under a temporary name and renamed when the scan
  * ends, so a failed export leaves no half file; "-" writes to stdout.
+ * `kbpipe embed` itself enters here (cmd_embed_all), which hands every
+ * other form to src/embed's cmd_embed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -243,4 +245,20 @@ enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err
     char *run_argv[] = { "run", argv[optind], "--export-batch", (char *)output,
                          shard ? "--shard" : NULL, (char *)shard, NULL };
     return cmd_run(shard ? 6 : 4, run_argv, err);
+}
+
+/* See load.h. */
+enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err)
+{
+    for (int i = 2; argc >= 2 && strcmp(argv[1], "export") == 0 && i < argc; i++) {
+        const char *a = argv[i];
+        size_t n = strlen(a);
+        if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--model") ||
+            !strcmp(a, "--shard"))
+            i++;   /* its value */
+        else if (a[0] != '-' && ((n > 5 && !strcmp(a + n - 5, ".yaml")) ||
+                                 (n > 4 && !strcmp(a + n - 4, ".yml"))))
+            return cmd_embed_export_pipeline(argc - 1, argv + 1, err);
+    }
+    return cmd_embed(argc, argv, err);
 }

@@ -323,4 +323,12 @@ enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
  */
 enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err);
 
+/*
+ * `kbpipe embed ...` as main.c dispatches it: `embed export` with an
+ * argument ending in .yaml or .yml (not an option's value) is the pipeline
+ * form above, which needs the database and the run loop, so it lives here;
+ * everything else is src/embed's cmd_embed (the file form, similarity).
+ */
+enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err);
+
 #endif /* KB_LOAD_H */
