@@ -17,23 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
-    const char *path = kbfuzz_write("page.md", data, size);
-    const char *roots[] = { path };
+    const char *roots[1];
     struct ingest_source src;
-    ingest_source_defaults(&src, INGEST_FILES);
-    src.name = "fuzz";
-    src.u.files.roots.v = roots;
-    src.u.files.roots.n = 1;
+    kbfuzz_files_source(&src, roots, kbfuzz_write("page.md", data, size));
     src.u.files.front_matter = 1;
     src.u.files.on_invalid_utf8 = INGEST_UTF8_REPLACE;
     src.target = h & 1 ? KB_TARGET_LEARNINGS : KB_TARGET_KNOWLEDGE;
 
-    struct ingest_reader *rd = NULL;
+    struct ingest_reader *rd;
+    struct kb_arena *arena;
+    struct kb_document *d;
     struct kb_err err = { 0 };
-    KBFUZZ_CHECK(ingest_open(&src, NULL, &rd, &err) == KB_OK, "open: %s", err.msg);
-    struct kb_arena *arena = kb_arena_new();
-    struct kb_document *d = NULL;
-    enum kb_code rc = ingest_next(rd, arena, &d, &err);
+    enum kb_code rc = kbfuzz_first_doc(&src, &rd, &arena, &d, &err);
     if (rc == KB_OK && d) {
         kbfuzz_check_doc(d);
         KBFUZZ_CHECK(d->title != NULL, "no title");

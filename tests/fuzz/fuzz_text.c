@@ -49,22 +49,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     kbfuzz_quiet();
     uint64_t h = kbfuzz_hash(data, size);
-    const char *path = kbfuzz_write("in.txt", data, size);
-    const char *roots[] = { path };
+    const char *roots[1];
     struct ingest_source src;
-    ingest_source_defaults(&src, INGEST_FILES);
-    src.name = "fuzz";
-    src.u.files.roots.v = roots;
-    src.u.files.roots.n = 1;
+    kbfuzz_files_source(&src, roots, kbfuzz_write("in.txt", data, size));
     src.u.files.on_invalid_utf8 = h & 1 ? INGEST_UTF8_REPLACE : INGEST_UTF8_REJECT;
     struct expect x = { data, size, src.u.files.on_invalid_utf8 == INGEST_UTF8_REJECT, 0 };
 
-    struct ingest_reader *rd = NULL;
+    struct ingest_reader *rd;
+    struct kb_arena *arena;
+    struct kb_document *d;
     struct kb_err err = { 0 };
-    KBFUZZ_CHECK(ingest_open(&src, NULL, &rd, &err) == KB_OK, "open: %s", err.msg);
-    struct kb_arena *arena = kb_arena_new();
-    struct kb_document *d = NULL;
-    enum kb_code rc = ingest_next(rd, arena, &d, &err);
+    enum kb_code rc = kbfuzz_first_doc(&src, &rd, &arena, &d, &err);
     const struct ingest_stats *st = ingest_reader_stats(rd);
     size_t bom = size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     int has_nul = memchr(data + bom, 0, size - bom) != NULL;

@@ -11,6 +11,32 @@
 #include "fuzz.h"
 #include "ingest/ingest.h"
 
+/*
+ * *src: a files source over the one file name (written with kbfuzz_write)
+ * as its root; roots is the caller's storage for the one-entry root list.
+ */
+static inline void kbfuzz_files_source(struct ingest_source *src, const char **roots,
+                                       const char *path)
+{
+    roots[0] = path;
+    ingest_source_defaults(src, INGEST_FILES);
+    src->name = "fuzz";
+    src->u.files.roots.v = roots;
+    src->u.files.roots.n = 1;
+}
+
+/* Open src, read its first document into *d (NULL at the end) from arena. */
+static inline enum kb_code kbfuzz_first_doc(const struct ingest_source *src,
+                                            struct ingest_reader **rd, struct kb_arena **arena,
+                                            struct kb_document **d, struct kb_err *err)
+{
+    *rd = NULL;
+    KBFUZZ_CHECK(ingest_open(src, NULL, rd, err) == KB_OK, "open: %s", err->msg);
+    *arena = kb_arena_new();
+    *d = NULL;
+    return ingest_next(*rd, *arena, d, err);
+}
+
 /* A returned document: fields set, text normalized, metadata a JSON object. */
 static inline void kbfuzz_check_doc(const struct kb_document *d)
 {
