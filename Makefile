@@ -119,14 +119,14 @@ $(BUILD)/tests/%: $(BUILD)/tobj/tests/integration/%.o $(TEST_OBJ) $(TSUP_OBJ)
 	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 # a fuzz harness with the replay-and-mutate driver (tests/fuzz/driver.c)
-$(FUZZ_SRC:%.c=$(BUILD)/obj/%.o): tests/fuzz/fuzz.h
+$(FUZZ_SRC:%.c=$(BUILD)/obj/%.o): $(wildcard tests/fuzz/*.h)
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/driver.o $(REL_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) -o $@ $^ $(LDFLAGS_SAN) $(PKG_LIBS)
 
 # the same harness linked with libFuzzer (make fuzz, clang only)
-$(LF)/obj/%.o: %.c $(HDRS) tests/fuzz/fuzz.h
+$(LF)/obj/%.o: %.c $(HDRS) $(wildcard tests/fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC(lf)  $<"
 	@clang $(LF_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
