@@ -37,6 +37,20 @@ static inline enum kb_code kbfuzz_first_doc(const struct ingest_source *src,
     return ingest_next(*rd, *arena, d, err);
 }
 
+/* After kbfuzz_first_doc on one file: no second item; close, free, remove name. */
+static inline void kbfuzz_one_file_done(struct ingest_reader *rd, struct kb_arena *arena,
+                                        const char *name)
+{
+    struct kb_document *d = NULL;
+    struct kb_err err = { 0 };
+    kb_arena_reset(arena);
+    KBFUZZ_CHECK(ingest_next(rd, arena, &d, &err) == KB_OK && d == NULL,
+                 "a second item from one file");
+    ingest_close(rd);
+    kb_arena_free(arena);
+    kbfuzz_unlink(name);
+}
+
 /* A returned document: fields set, text normalized, metadata a JSON object. */
 static inline void kbfuzz_check_doc(const struct kb_document *d)
 {
