@@ -7,11 +7,13 @@
  *
  * Mapping: state OPEN/open -> 'open', CLOSED/closed -> 'closed'; labels ->
  * labels text[]; a numeric REST id -> github_id (gh's node ids are not
- * numbers and go to metadata.node_id instead).
+ * numbers and go to metadata.node_id instead).  The metadata objects are
+ * built with jansson.
  */
 #include "load/load_int.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +25,22 @@ static int is_number(const char *s)
         if (!isdigit((unsigned char)*s))
             return 0;
     return 1;
+}
+
+/* s as a JSON string (the readers hand over UTF-8 only; null otherwise). */
+static json_t *json_text(const char *s)
+{
+    json_t *j = s ? json_string(s) : NULL;
+    return j ? j : json_null();
+}
+
+/* Append object o (released) to a jsonb[] literal under construction. */
+static void add_json_take(struct kb_buf *array, json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    load_array_add(array, text ? text : "{}");   /* json_dumps fails only out of memory */
+    free(text);
 }
 
 static const char *state_of(const char *state)
@@ -69,38 +87,22 @@ enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_
         load_array_add(&a[I_CREATED], is->created_at);
         load_array_add(&a[I_UPDATED], is->updated_at);
         load_array_add(&a[I_CLOSED], is->closed_at);
-        kb_buf_reset(&tmp);
-        kb_buf_puts(&tmp, "{\"repo\":\"");
-        for (const char *p = is->repo ? is->repo : ""; *p; p++)
-            if (*p != '"' && *p != '\\')
-                kb_buf_putc(&tmp, *p);
-        kb_buf_puts(&tmp, "\"");
-        if (is->github_id && !is_number(is->github_id)) {
-            kb_buf_puts(&tmp, ",\"node_id\":\"");
-            for (const char *p = is->github_id; *p; p++)
-                if (*p != '"' && *p != '\\')
-                    kb_buf_putc(&tmp, *p);
-            kb_buf_puts(&tmp, "\"");
-        }
-        kb_buf_puts(&tmp, ",\"source\":\"kbpipe\"}");
-        load_array_add(&a[I_META], tmp.data);
+        json_t *meta = json_object();
+        json_object_set_new(meta, "repo", json_text(is->repo ? is->repo : ""));
+        if (is->github_id && !is_number(is->github_id))
+            json_object_set_new(meta, "node_id", json_text(is->github_id));
+        json_object_set_new(meta, "source", json_string("kbpipe"));
+        add_json_take(&a[I_META], meta);
         for (int k = 0; k < is->n_comments; k++) {
             const struct load_comment *cm = &is->comments[k];
             load_array_add(&c[C_URL], is->url);
             load_array_add(&c[C_AUTHOR], cm->author ? cm->author : "ghost");
             load_array_add(&c[C_BODY], cm->body ? cm->body : "");
             load_array_add(&c[C_GHID], is_number(cm->github_id) ? cm->github_id : NULL);
-            kb_buf_reset(&tmp);
-            kb_buf_printf(&tmp, "{\"position\":%d", k);
-            if (cm->url) {
-                kb_buf_puts(&tmp, ",\"url\":\"");
-                for (const char *p = cm->url; *p; p++)
-                    if (*p != '"' && *p != '\\')
-                        kb_buf_putc(&tmp, *p);
-                kb_buf_puts(&tmp, "\"");
-            }
-            kb_buf_putc(&tmp, '}');
-            load_array_add(&c[C_META], tmp.data);
+            json_t *cmeta = json_pack("{s:i}", "position", k);
+            if (cm->url)
+                json_object_set_new(cmeta, "url", json_text(cm->url));
+            add_json_take(&c[C_META], cmeta);
             load_array_add(&c[C_CREATED], cm->created_at);
         }
     }

@@ -247,6 +247,8 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err);
 
 const struct load_counts *load_session_counts(const struct load_session *s);
+/* The counts as a JSON object (kbpipe_runs.counts, the run report's "load"); caller frees. */
+char *load_counts_json(const struct load_counts *c);
 const char *load_session_project_id(const struct load_session *s);
 long load_session_run_id(const struct load_session *s);
 

@@ -20,6 +20,7 @@
  */
 #include "load/load_int.h"
 
+#include <jansson.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -606,31 +607,41 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
     return rc;
 }
 
+/* See load.h. */
+char *load_counts_json(const struct load_counts *c)
+{
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+                          "sources_seen", (json_int_t)c->sources_seen,
+                          "sources_unchanged", (json_int_t)c->sources_unchanged,
+                          "sources_changed", (json_int_t)c->sources_changed,
+                          "sources_new", (json_int_t)c->sources_new,
+                          "sources_deleted", (json_int_t)c->sources_deleted,
+                          "chunks_written", (json_int_t)c->chunks_written,
+                          "chunks_deleted", (json_int_t)c->chunks_deleted,
+                          "learnings_written", (json_int_t)c->learnings_written,
+                          "vectors_reused", (json_int_t)c->vectors_reused,
+                          "batches", (json_int_t)c->batches, "index_rebuilt", c->index_rebuilt);
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    char *out = kb_xstrdup(text ? text : "{}");   /* json_dumps fails only out of memory */
+    free(text);
+    return out;
+}
+
 enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
     if (s->run_id > 0) {
-        struct kb_buf counts;
-        kb_buf_init(&counts);
-        const struct load_counts *c = &s->counts;
-        kb_buf_printf(&counts,
-                      "{\"sources_seen\":%ld,\"sources_unchanged\":%ld,\"sources_changed\":%ld,"
-                      "\"sources_new\":%ld,\"sources_deleted\":%ld,\"chunks_written\":%ld,"
-                      "\"chunks_deleted\":%ld,\"learnings_written\":%ld,\"vectors_reused\":%ld,"
-                      "\"batches\":%ld,\"index_rebuilt\":%s}",
-                      c->sources_seen, c->sources_unchanged, c->sources_changed, c->sources_new,
-                      c->sources_deleted, c->chunks_written, c->chunks_deleted,
-                      c->learnings_written, c->vectors_reused, c->batches,
-                      c->index_rebuilt ? "true" : "false");
+        char *counts = load_counts_json(&s->counts);
         char run_id[32];
         snprintf(run_id, sizeof run_id, "%ld", s->run_id);
-        const char *p[] = { run_id, status, counts.data, report_json };
+        const char *p[] = { run_id, status, counts, report_json };
         rc = db_exec(s->conn,
                      "UPDATE kbpipe_runs SET finished_at = now(), status = $2, "
                      "counts = $3::jsonb, report = $4::jsonb WHERE id = $1",
                      4, p, NULL, err);
-        kb_buf_release(&counts);
+        free(counts);
     }
     release_lock(s);
     for (int i = 0; i < s->n_touched; i++)

@@ -104,20 +104,14 @@ char *run_report_json(const struct run_report *r)
     json_t *sources = json_array();
     for (int i = 0; i < r->n_sources; i++)
         json_array_append_new(sources, source_json(&r->sources[i]));
-    const struct load_counts *c = &r->load;
-    json_t *load = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
-                             "sources_seen", (json_int_t)c->sources_seen,
-                             "sources_unchanged", (json_int_t)c->sources_unchanged,
-                             "sources_changed", (json_int_t)c->sources_changed,
-                             "sources_new", (json_int_t)c->sources_new,
-                             "sources_deleted", (json_int_t)(r->is_dry_run ? r->deleted_planned
-                                                                           : c->sources_deleted),
-                             "chunks_written", (json_int_t)c->chunks_written,
-                             "chunks_deleted", (json_int_t)c->chunks_deleted,
-                             "learnings_written", (json_int_t)c->learnings_written,
-                             "vectors_reused", (json_int_t)c->vectors_reused,
-                             "batches", (json_int_t)c->batches,
-                             "index_rebuilt", c->index_rebuilt);
+    /* src/load's counts, as kbpipe_runs.counts has them; a dry run's
+     * sources_deleted is what --full would delete */
+    struct load_counts c = r->load;
+    if (r->is_dry_run)
+        c.sources_deleted = r->deleted_planned;
+    char *counts = load_counts_json(&c);
+    json_t *load = json_loads(counts, 0, NULL);
+    free(counts);
     json_t *root = json_pack("{s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, s:s?, s:s?}",
                              "pipeline", r->pipeline, "project", r->project,
                              "status", r->status, "started_at", r->started_at,

@@ -2,30 +2,69 @@
  * run_document.c - one document of a run into the batch: the document hash
  * that decides "unchanged", the translation of src/ingest's document into
  * src/load's records (a source, its chunks from src/chunk or its learning,
- * a GitHub issue), their metadata, and the look-ahead that estimates the
+ * a GitHub issue), their metadata (built with jansson: the reader's object
+ * merged with the run's keys), and the look-ahead that estimates the
  * rows of a run for index strategy auto.
  *
  * Everything a document makes lives in the run's arena, reset by the
  * caller after the document; the batch copies what it keeps.
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline_int.h"
 
-static void json_escape_into(struct kb_buf *b, const char *s)
+/* s as a JSON string.  Readers and the pipeline hand over UTF-8 only (the
+ * one thing json_string refuses), so null stands for a broken invariant. */
+static json_t *json_text(const char *s)
 {
-    kb_buf_putc(b, '"');
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            kb_buf_printf(b, "\\%c", ch);
-        else if (ch < 0x20)
-            kb_buf_printf(b, "\\u%04x", ch);
-        else
-            kb_buf_putc(b, (char)ch);
+    json_t *j = s ? json_string(s) : NULL;
+    return j ? j : json_null();
+}
+
+/* o as compact JSON text, then o released; the caller frees the text. */
+static char *json_take_text(json_t *o)
+{
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    char *out = kb_xstrdup(text ? text : "{}");   /* json_dumps fails only out of memory */
+    free(text);
+    return out;
+}
+
+/*
+ * A learning's metadata: the reader's object with what reuse and dedup look
+ * up merged in (content_hash, embedding_model, source_id; these win over
+ * the reader's keys of the same name).  *out is the caller's to free.
+ * KB_E_INTERNAL when the reader's metadata is not a JSON object.
+ */
+static enum kb_code learning_metadata(const struct run *r, const struct kb_document *d,
+                                      const char *content_hash, char **out, struct kb_err *err)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(d->metadata_json, 0, &jerr);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return KB_FAIL(err, KB_E_INTERNAL, &d->origin, "internal error: the reader's metadata "
+                       "is not a JSON object (%s); please report it", jerr.text);
     }
-    kb_buf_putc(b, '"');
+    json_object_set_new(o, "content_hash", json_text(content_hash));
+    json_object_set_new(o, "embedding_model", json_text(r->model));
+    json_object_set_new(o, "source_id", json_text(d->source_id));
+    *out = json_take_text(o);
+    return KB_OK;
+}
+
+/* A chunk's metadata: the chunker's signature, the model, the heading path. */
+static char *chunk_metadata(const struct run *r, const struct kb_chunk *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "chunker", json_text(r->chunker_sig));
+    json_object_set_new(o, "embedding_model", json_text(r->model));
+    if (c->heading_path)
+        json_object_set_new(o, "heading_path", json_text(c->heading_path));
+    return json_take_text(o);
 }
 
 /* A PostgreSQL text[] literal of the tags, in the arena. */
@@ -178,21 +217,15 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
             snprintf(conf, sizeof conf, "%.4f", d->confidence_score);
             l.confidence_score = conf;
         }
-        struct kb_buf meta;
-        kb_buf_init(&meta);
-        /* the source's metadata object, plus what reuse and dedup look up */
-        size_t mlen = strlen(d->metadata_json);
-        kb_buf_append(&meta, d->metadata_json, mlen > 1 ? mlen - 1 : 1);
-        kb_buf_printf(&meta, "%s\"content_hash\":\"%s\",\"embedding_model\":",
-                      mlen > 2 ? "," : "", l.content_hash);
-        json_escape_into(&meta, r->model);
-        kb_buf_puts(&meta, ",\"source_id\":");
-        json_escape_into(&meta, d->source_id);
-        kb_buf_putc(&meta, '}');
-        l.metadata_json = meta.data;
-        load_batch_add_learning(r->batch, bi, &l);
-        kb_buf_release(&meta);
+        char *meta = NULL;
+        enum kb_code rc = learning_metadata(r, d, l.content_hash, &meta, err);
+        l.metadata_json = meta;
+        if (rc == KB_OK)
+            load_batch_add_learning(r->batch, bi, &l);
+        free(meta);
         free(embed_text);
+        if (rc != KB_OK)
+            return rc;
         remember_row_stat(r, si);
         st->chunks++;
         r->chunks_done++;
@@ -202,27 +235,16 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
                                          err);
         if (rc != KB_OK)
             return rc;
-        struct kb_buf meta;
-        kb_buf_init(&meta);
         for (int i = 0; i < chunks.n; i++) {
             const struct kb_chunk *c = &chunks.items[i];
-            kb_buf_reset(&meta);
-            kb_buf_puts(&meta, "{\"chunker\":");
-            json_escape_into(&meta, r->chunker_sig);
-            kb_buf_puts(&meta, ",\"embedding_model\":");
-            json_escape_into(&meta, r->model);
-            if (c->heading_path) {
-                kb_buf_puts(&meta, ",\"heading_path\":");
-                json_escape_into(&meta, c->heading_path);
-            }
-            kb_buf_putc(&meta, '}');
+            char *meta = chunk_metadata(r, c);
             struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
-                                     .token_count = c->token_count, .metadata_json = meta.data };
+                                     .token_count = c->token_count, .metadata_json = meta };
             memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);
             load_batch_add_chunk(r->batch, bi, &lc);
+            free(meta);
             remember_row_stat(r, si);
         }
-        kb_buf_release(&meta);
         st->chunks += chunks.n;
         r->chunks_done += chunks.n;
     }

@@ -11,7 +11,9 @@
 #   * no file of src/ over 700 lines;
 #   * every row of main.c's command table names, in a comment, the file that
 #     defines its handler;
-#   * no function of src/ builds an argv to call a command.
+#   * no function of src/ builds an argv to call a command;
+#   * no JSON is printed by hand (a "key": written into a buffer or stream):
+#     jansson builds it.
 # The checker itself is tested first on a made-up tree that breaks each rule.
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -68,6 +70,11 @@ argv_builders() {   # ROOT: arrays of strings named like an argv, filled in code
   grep -rnE 'char \*[a-z_]*argv[a-z_]*\[[^]]*\] *= *\{' "$1" --include='*.c' | sed "s|^$1/||"
 }
 
+hand_json() {   # ROOT: calls that print a JSON key into a buffer or a stream
+  grep -rnE '(kb_buf_(puts|printf|append)|[fs]?n?printf|fputs)\(.*\\"[A-Za-z_]+\\":' "$1" \
+    --include='*.c' | sed "s|^$1/||"
+}
+
 check_tree() {   # ROOT: every rule, one line of violations each
   local root=$1
   include_violations "$root"
@@ -78,6 +85,7 @@ check_tree() {   # ROOT: every rule, one line of violations each
   long_files "$root"
   table_violations "$root"
   argv_builders "$root"
+  hand_json "$root"
 }
 
 # the checker finds each kind of break in a made-up tree --------------------
@@ -103,12 +111,15 @@ printf '#include "search/search.h"\n' > "$bad/db/conn.c"
 seq 701 | sed 's/.*/int x;/' > "$bad/util/big.c"
 printf 'int f(void) { char *run_argv[] = { "run", "x.yaml", NULL }; return 0; }\n' \
   > "$bad/search/export.c"
+printf '%s\n' 'void g(struct kb_buf *b) { kb_buf_puts(b, "{\"repo\":\""); }' \
+  'void h(struct kb_buf *b) { kb_buf_printf(b, "%s\"content_hash\":\"%s\"", a, c); }' \
+  > "$bad/load/meta.c"
 got=$(check_tree "$bad")
 for want in 'load/load.h: #include "pipeline/pipeline.h"' 'load/load.h:2:#include "ingest/ingest.h"' \
             'pipeline/x.c: #include "load/load_int.h"' 'db/conn.c: #include "search/search.h"' \
             '^pipeline/x.c$' '^ingest/csv.c$' '^search/search.h$' '^util/big.c: 701$' \
             'main.c: cmd_search: src/load/cmd_search.c' 'main.c: cmd_stats: no file named' \
-            'search/export.c:1:'; do
+            'search/export.c:1:' 'load/meta.c:1:' 'load/meta.c:2:'; do
   if grep -qE -- "$want" <<<"$got"; then ok "the checker finds: $want"
   else fail "the checker finds: $want"; printf '#   got:\n%s\n' "$got" | sed 's/^/#   /'; fi
 done
@@ -129,6 +140,7 @@ check_eq "every command row names the file defining its handler" "" "$(table_vio
 check "main.c's table has every command (at least 9 rows read)" \
   test "$(sed -n '/^static const struct command commands\[\]/,/^};/p' src/main.c | grep -c '/\* src/')" -ge 9
 check_eq "no function builds an argv to call a command" "" "$(argv_builders src)"
+check_eq "no JSON printed by hand (jansson builds it)" "" "$(hand_json src)"
 check "src/pipeline and src/search have one public header and a private one" \
   test -f src/pipeline/pipeline.h -a -f src/pipeline/pipeline_int.h -a -f src/search/search.h \
        -a -f src/search/search_int.h

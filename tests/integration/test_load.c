@@ -357,6 +357,40 @@ static void load_batch_add_issue__upserts_issues_and_comments(void **state)
     expect(t, "SELECT count(*) || ':' || min(author) || ':' || min(content) FROM comments", "1:ann:first");
 }
 
+/*
+ * The issue's and comments' metadata keep every character of what they
+ * name: quotes, backslashes, control characters and non-ASCII text go in
+ * as JSON strings (jansson), not stripped or passed through unescaped.
+ */
+static void load_batch_add_issue__metadata_keeps_every_character(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    opts_for(&o, "issues-meta");
+    struct load_session *s;
+    struct load_comment comments[] = {
+        { .author = "ann", .body = "c", .url = "https://x/\"q\"\\\tend" },
+    };
+    struct load_issue is = { .repo = "o/\"r\\é", .number = 8, .github_id = "I_\"n\\\n",
+                             .title = "t", .body = "b", .state = "open",
+                             .url = "https://github.com/o/r/issues/8", .comments = comments,
+                             .n_comments = 1 };
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    add_doc(b, "o/r#8", 1, "v1");
+    load_batch_add_issue(b, 0, &is);
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    load_batch_free(b);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+    expect(t, "SELECT (metadata->>'repo' = E'o/\"r\\\\\u00e9') || ':' || "
+              "(metadata->>'node_id' = E'I_\"n\\\\\\n') || ':' || (metadata->>'source') FROM issues",
+           "true:true:kbpipe");
+    expect(t, "SELECT (metadata->>'url' = E'https://x/\"q\"\\\\\\tend') || ':' || "
+              "(metadata->>'position') FROM comments", "true:0");
+}
+
 /* ---- cmd_run.c: vectors reused by (content_hash, model) ----------------- */
 
 static const char RUN_PIPELINE[] =
@@ -467,6 +501,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(load_source_unchanged__and_replacement, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(load_batch_flush__fault_leaves_database_as_before, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(load_batch_add_issue__upserts_issues_and_comments, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(load_batch_add_issue__metadata_keeps_every_character, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     const struct CMUnitTest session_tests[] = {
         cmocka_unit_test_setup_teardown(load_session_close__full_deletes_unseen_only, kbtest_migrated_setup, kbtest_migrated_teardown),
