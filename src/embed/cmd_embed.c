@@ -4,8 +4,9 @@
  *                Lines {"content_hash": ..., "text": ...} (export.c)
  *   similarity   the kbpipe-hash-v1 cosine similarity of two texts, to
  *                check a dedup threshold by hand (docs/embeddings.md)
- * This is the file-to-file form; `kbpipe embed export PIPELINE.yaml`, the
- * chunks of a pipeline that lack vectors, is src/pipeline's (cmd_embed_all routes).
+ * This is the file-to-file form (export with --model); `kbpipe embed export
+ * PIPELINE.yaml`, the chunks of a pipeline that lack vectors, is
+ * src/pipeline's: cmd_embed_all routes every export without --model there.
  */
 #include "embed/embed_int.h"
 
@@ -16,13 +17,15 @@
 #include <string.h>
 
 static const char USAGE[] =
-    "usage: kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]\n"
+    "usage: kbpipe embed export [--pipeline] PIPELINE.yaml [-o FILE] [--shard K/N]\n"
     "       kbpipe embed export --model MODEL [-o FILE] [CHUNKS.jsonl]\n"
     "       kbpipe embed similarity TEXT_A TEXT_B\n"
     "\n"
     "export PIPELINE.yaml: the Batch API request file for the pipeline's chunks\n"
     "that have no vector yet, neither stored nor in its import file (the\n"
-    "pipeline needs provider: import; 'kbpipe embed export P.yaml --help').\n"
+    "pipeline needs provider: import; 'kbpipe embed export --help').  The form\n"
+    "is chosen by the arguments, not a file name: with --model the input is\n"
+    "chunks, without it a pipeline file, whatever it is called.\n"
     "\n"
     "export --model: write the request file of OpenAI's Batch API (one POST\n"
     "/v1/embeddings per chunk, custom_id = the chunk's content_hash,\n"

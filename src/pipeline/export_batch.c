@@ -192,7 +192,7 @@ void pipeline_export_free(struct pipeline_export *x)
 }
 
 static const char EXPORT_USAGE[] =
-    "usage: kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]\n"
+    "usage: kbpipe embed export [--pipeline] PIPELINE.yaml [-o FILE] [--shard K/N]\n"
     "       kbpipe embed export --model MODEL [-o FILE] [CHUNKS.jsonl]\n"
     "\n"
     "Write the request file of OpenAI's Batch API for the chunks of a pipeline\n"
@@ -202,9 +202,13 @@ static const char EXPORT_USAGE[] =
     "request per remaining content hash (custom_id = content_hash, model =\n"
     "embedding.model, dimensions 1536).  The pipeline needs provider: import;\n"
     "add the batch's output to its file (format: openai_batch) and run it.\n"
-    "Writes nothing to the database.  The second form converts a JSON Lines\n"
-    "file of {\"content_hash\", \"text\"} (see 'kbpipe embed --help').\n"
+    "Writes nothing to the database.\n"
     "\n"
+    "The form is chosen by the arguments, never by a file name: with --model the\n"
+    "input is a JSON Lines file of {\"content_hash\", \"text\"} (see 'kbpipe embed\n"
+    "--help'); without it, the argument (or --pipeline FILE) is a pipeline file.\n"
+    "\n"
+    "  --pipeline FILE     the pipeline file (the same as giving it alone)\n"
     "  -o, --output FILE   write to FILE (default: stdout); replaced only when\n"
     "                      the export succeeds\n"
     "  --shard K/N         only the Kth of N partitions of the sources\n"
@@ -212,11 +216,12 @@ static const char EXPORT_USAGE[] =
     "Example:\n"
     "  kbpipe embed export my-pipeline.yaml -o build/batch.jsonl\n";
 
-/* `kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]`; argv[0] is
- * "export".  A dry run of pipeline_run with export_path set. */
+/* `kbpipe embed export [--pipeline] PIPELINE [-o FILE] [--shard K/N]`; argv[0]
+ * is "export".  A dry run of pipeline_run with export_path set. */
 static enum kb_code embed_export_pipeline(int argc, char **argv, struct kb_err *err)
 {
     static const struct option longopts[] = {
+        { "pipeline", required_argument, NULL, 'p' },
         { "output", required_argument, NULL, 'o' },
         { "shard", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' },
@@ -227,39 +232,59 @@ static enum kb_code embed_export_pipeline(int argc, char **argv, struct kb_err *
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'p': a.path = optarg; break;
         case 'o': a.export_path = optarg; break;
         case 's':
             if ((rc = run_parse_shard(optarg, &a.shard_k, &a.shard_n, err)) != KB_OK)
                 return rc;
             break;
         case 'h': fputs(EXPORT_USAGE, stdout); return KB_OK;
+        case ':':
+            return KB_FAIL(err, KB_E_USAGE, NULL, "option '%.40s' needs a value; see 'kbpipe "
+                           "embed export --help'", argv[optind - 1]);
         default:
             return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s' for embed export of a "
                            "pipeline; see 'kbpipe embed export --help'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 1)
-        return KB_FAIL(err, KB_E_USAGE, NULL, "embed export takes one PIPELINE.yaml; see "
-                                              "'kbpipe embed export --help'");
+    int n_args = argc - optind;
+    if (n_args == 1 && a.path == NULL)
+        a.path = argv[optind];
+    else if (n_args > 0 || a.path == NULL)
+        return KB_FAIL(err, KB_E_USAGE, NULL, "embed export takes one pipeline file (or, with "
+                       "--model MODEL, one JSON Lines file of chunks); see 'kbpipe embed export "
+                       "--help'");
     /* the run loop does the work, as `kbpipe run PIPELINE --export-batch FILE` */
-    a.path = argv[optind];
     return pipeline_run(&a, err);
 }
 
-/* See pipeline.h. */
+/*
+ * Does the embed export command line (argv[0] "export") give --model, the
+ * option only the file form has?  An option's value is never taken for
+ * one (-o --model writes a file named --model); "--" ends the options.
+ */
+static int has_model_option(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if (strcmp(a, "--model") == 0 || strncmp(a, "--model=", 8) == 0)
+            return 1;
+        if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--shard") ||
+            !strcmp(a, "--pipeline"))
+            i++;   /* its value */
+    }
+    return 0;
+}
+
+/* See pipeline.h.  The route is the subcommand's own arguments: `embed
+ * export` without --model is the pipeline form, whatever the file's name. */
 enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err)
 {
-    for (int i = 2; argc >= 2 && strcmp(argv[1], "export") == 0 && i < argc; i++) {
-        const char *a = argv[i];
-        size_t n = strlen(a);
-        if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--model") ||
-            !strcmp(a, "--shard"))
-            i++;   /* its value */
-        else if (a[0] != '-' && ((n > 5 && !strcmp(a + n - 5, ".yaml")) ||
-                                 (n > 4 && !strcmp(a + n - 4, ".yml"))))
-            return embed_export_pipeline(argc - 1, argv + 1, err);
-    }
+    if (argc >= 2 && strcmp(argv[1], "export") == 0 && !has_model_option(argc - 1, argv + 1))
+        return embed_export_pipeline(argc - 1, argv + 1, err);
     return cmd_embed(argc, argv, err);
 }

@@ -15,6 +15,10 @@
 #   5. one edited paragraph: one request, for the new text
 #   6. a pipeline that cannot be exported (provider hash) exits 2 and leaves
 #      an existing request file as it was
+#   7. the form is chosen by the arguments, never by a file name: a pipeline
+#      named pipeline.conf, or given with --pipeline, exports as the .yaml
+#      does; a chunks file named chunks.yaml with --model is the file form;
+#      no file at all, or two, is a usage error (exit 2) naming both forms
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_export.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -103,5 +107,36 @@ check_rc "provider hash: exit 2" 2
 check "... saying what to set" grep -q 'provider import' "$tmp/err"
 check_eq "... and the request file is as it was" old "$(cat "$tmp/keep.jsonl")"
 check_eq "... no temporary file left" 0 "$(find "$tmp" -name 'keep.jsonl.tmp.*' | wc -l | tr -d ' ')"
+
+echo "# 7. the route is the arguments, not the file name"
+db7=$(new_db export7)
+: >"$tmp/empty.jsonl"
+export RUN_VECTORS=$tmp/empty.jsonl
+kb "$db7" embed export "$P" -o "$tmp/req7.jsonl"
+check_rc "the .yaml form exits 0" 0
+check "... and asks for something" test -s "$tmp/req7.jsonl"
+cp "$P" "$tmp/pipeline.conf"
+kb "$db7" embed export "$tmp/pipeline.conf" -o "$tmp/req7conf.jsonl"
+check_rc "a pipeline named pipeline.conf exits 0" 0
+check_same "... with the same requests" "$tmp/req7.jsonl" "$tmp/req7conf.jsonl"
+kb "$db7" embed export -o "$tmp/req7opt.jsonl" --pipeline "$tmp/pipeline.conf"
+check_rc "--pipeline FILE exits 0" 0
+check_same "... with the same requests" "$tmp/req7.jsonl" "$tmp/req7opt.jsonl"
+t='Restart the API server after the upgrade.'
+h=$(printf %s "$t" | sha256sum | cut -d' ' -f1)
+printf '{"content_hash":"%s","text":"%s"}\n' "$h" "$t" >"$tmp/chunks.yaml"
+kb "$db7" embed export --model m-1 -o "$tmp/req7file.jsonl" "$tmp/chunks.yaml"
+check_rc "chunks.yaml with --model is the file form: exit 0" 0
+check_eq "... one request for that chunk, model m-1" "$h m-1" \
+  "$(jq -r '"\(.custom_id) \(.body.model)"' "$tmp/req7file.jsonl")"
+kb "$db7" embed export --model=m-1 -o "$tmp/req7file2.jsonl" "$tmp/chunks.yaml"
+check_rc "--model=M too" 0
+check_same "... the same request" "$tmp/req7file.jsonl" "$tmp/req7file2.jsonl"
+kb "$db7" embed export
+check_rc "no file: usage error" 2
+check "... naming both forms" grep -q 'pipeline file.*--model' "$tmp/err"
+kb "$db7" embed export --pipeline "$P" "$P"
+check_rc "a pipeline given twice: usage error" 2
+check_eq "nothing written to the database" 0 "$(sql "$db7" "SELECT count(*) FROM knowledge_sources")"
 
 finish
