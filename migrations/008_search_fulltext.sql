@@ -5,8 +5,9 @@
 --  * projects.search_language: the text search configuration of a project's
 --    rows ('english' by default, 'simple' for no stemming, or any installed
 --    configuration).  Each chunk and learning copies it into search_config
---    (a BEFORE INSERT trigger fills it when the writer left it NULL, and a
---    change of the project's language rewrites the project's rows), and the
+--    (an AFTER INSERT statement trigger sets it on the new rows of a project
+--    whose language is not english, and a change of the project's language
+--    rewrites the project's rows), and the
 --    stored generated column search_tsv is to_tsvector(search_config, ...)
 --    of the row, under a GIN index.  The heading path (chunks) and the title
 --    (learnings) weigh A, the text B.  Only the first 65,536 characters of a
@@ -39,13 +40,24 @@ ALTER TABLE search_queries DROP CONSTRAINT search_queries_search_type_check;
 ALTER TABLE search_queries ADD CONSTRAINT search_queries_search_type_check
     CHECK (search_type IN ('knowledge', 'learnings', 'similar', 'hybrid', 'text'));
 
--- The language of a new row: its project's (english for a learning of no project).
+-- Statement trigger (TG_ARGV[0] = 'chunks' or 'learnings'): the inserted
+-- rows of a project whose language is not the column default (english) get
+-- it.  A statement trigger, not a row trigger: a BEFORE ROW trigger would
+-- take COPY's multi-row insert away from every load, and most projects
+-- keep the default.
 CREATE FUNCTION kbpipe_search_config_fill() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.search_config := coalesce((SELECT p.search_language FROM projects p
-                                    WHERE p.id = NEW.project_id), 'english');
-    RETURN NEW;
+    IF TG_ARGV[0] = 'chunks' THEN
+        UPDATE knowledge_chunks c SET search_config = p.search_language
+          FROM new_rows n JOIN projects p ON p.id = n.project_id
+         WHERE c.id = n.id AND n.search_config IS DISTINCT FROM p.search_language;
+    ELSE
+        UPDATE learnings l SET search_config = p.search_language
+          FROM new_rows n JOIN projects p ON p.id = n.project_id
+         WHERE l.id = n.id AND n.search_config IS DISTINCT FROM p.search_language;
+    END IF;
+    RETURN NULL;
 END;
 $$;
 
@@ -67,20 +79,20 @@ ALTER TABLE knowledge_chunks
     ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector(search_config, coalesce(metadata->>'heading_path', '')), 'A') ||
         setweight(to_tsvector(search_config, left(content, 65536)), 'B')) STORED;
-ALTER TABLE knowledge_chunks ALTER COLUMN search_config DROP DEFAULT;
 CREATE INDEX idx_knowledge_chunks_search_tsv ON knowledge_chunks USING gin (search_tsv);
-CREATE TRIGGER trg_knowledge_chunks_search_config BEFORE INSERT ON knowledge_chunks
-    FOR EACH ROW WHEN (NEW.search_config IS NULL) EXECUTE FUNCTION kbpipe_search_config_fill();
+CREATE TRIGGER trg_knowledge_chunks_search_config AFTER INSERT ON knowledge_chunks
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_search_config_fill('chunks');
 
 ALTER TABLE learnings
     ADD COLUMN search_config regconfig NOT NULL DEFAULT 'english',
     ADD COLUMN search_tsv tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector(search_config, left(title, 65536)), 'A') ||
         setweight(to_tsvector(search_config, left(content, 65536)), 'B')) STORED;
-ALTER TABLE learnings ALTER COLUMN search_config DROP DEFAULT;
 CREATE INDEX idx_learnings_search_tsv ON learnings USING gin (search_tsv);
-CREATE TRIGGER trg_learnings_search_config BEFORE INSERT ON learnings
-    FOR EACH ROW WHEN (NEW.search_config IS NULL) EXECUTE FUNCTION kbpipe_search_config_fill();
+CREATE TRIGGER trg_learnings_search_config AFTER INSERT ON learnings
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_search_config_fill('learnings');
 
 CREATE TRIGGER trg_projects_search_language AFTER UPDATE OF search_language ON projects
     FOR EACH ROW WHEN (OLD.search_language IS DISTINCT FROM NEW.search_language)
