@@ -176,28 +176,29 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER trg_knowledge_chunks_models_ins AFTER INSERT ON knowledge_chunks
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('chunks');
-CREATE TRIGGER trg_knowledge_chunks_models_upd AFTER UPDATE ON knowledge_chunks
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('chunks');
-CREATE TRIGGER trg_knowledge_chunks_models_del AFTER DELETE ON knowledge_chunks
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('chunks');
-CREATE TRIGGER trg_knowledge_chunks_models_trunc AFTER TRUNCATE ON knowledge_chunks
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_truncated('chunks');
-CREATE TRIGGER trg_learnings_models_ins AFTER INSERT ON learnings
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('learnings');
-CREATE TRIGGER trg_learnings_models_upd AFTER UPDATE ON learnings
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('learnings');
-CREATE TRIGGER trg_learnings_models_del AFTER DELETE ON learnings
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count('learnings');
-CREATE TRIGGER trg_learnings_models_trunc AFTER TRUNCATE ON learnings
-    FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_truncated('learnings');
+-- trg_<table>_models_ins / _upd / _del / _trunc on both tables
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('knowledge_chunks', 'chunks'), ('learnings', 'learnings'))
+                           AS v(tbl, target) LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count(%L)',
+                       'trg_' || t.tbl || '_models_ins', t.tbl, t.target);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %I'
+                       ' REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count(%L)',
+                       'trg_' || t.tbl || '_models_upd', t.tbl, t.target);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_count(%L)',
+                       'trg_' || t.tbl || '_models_del', t.tbl, t.target);
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %I'
+                       ' FOR EACH STATEMENT EXECUTE FUNCTION kbpipe_embedding_models_truncated(%L)',
+                       'trg_' || t.tbl || '_models_trunc', t.tbl, t.target);
+    END LOOP;
+END;
+$$;
 
 INSERT INTO kbpipe_embedding_models (project_id, target, model, n_rows)
 SELECT project_id, 'chunks', metadata->>'embedding_model', count(*) FROM knowledge_chunks
@@ -451,14 +452,18 @@ DROP FUNCTION kbpipe_glob_to_like(text);
 DROP FUNCTION kbpipe_search_tsqueries(regconfig, text);
 DROP AGGREGATE kbpipe_tsquery_and_agg(tsquery);
 DROP AGGREGATE kbpipe_tsquery_or_agg(tsquery);
-DROP TRIGGER trg_learnings_models_trunc ON learnings;
-DROP TRIGGER trg_learnings_models_del ON learnings;
-DROP TRIGGER trg_learnings_models_upd ON learnings;
-DROP TRIGGER trg_learnings_models_ins ON learnings;
-DROP TRIGGER trg_knowledge_chunks_models_trunc ON knowledge_chunks;
-DROP TRIGGER trg_knowledge_chunks_models_del ON knowledge_chunks;
-DROP TRIGGER trg_knowledge_chunks_models_upd ON knowledge_chunks;
-DROP TRIGGER trg_knowledge_chunks_models_ins ON knowledge_chunks;
+DO $$
+DECLARE
+    t text;
+    op text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['knowledge_chunks', 'learnings'] LOOP
+        FOREACH op IN ARRAY ARRAY['ins', 'upd', 'del', 'trunc'] LOOP
+            EXECUTE format('DROP TRIGGER %I ON %I', 'trg_' || t || '_models_' || op, t);
+        END LOOP;
+    END LOOP;
+END;
+$$;
 DROP FUNCTION kbpipe_embedding_models_truncated();
 DROP FUNCTION kbpipe_embedding_models_count();
 DROP TABLE kbpipe_embedding_models;
