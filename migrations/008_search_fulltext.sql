@@ -317,6 +317,7 @@ DECLARE
     v_cand integer;
     v_table text;
     v_where text;   -- the target's filters on its row r: $2 project, $4 filters, $5 duplicates
+    v_tie text;     -- the target's stable tie-breaker over its row r
     v_q tsquery[];
     v_vids uuid[];
     v_sims double precision[];
@@ -329,8 +330,11 @@ BEGIN
         RAISE EXCEPTION 'search mode "%" is not one of hybrid, vector, text', p_mode
             USING ERRCODE = '22023';
     END IF;
+    -- ties (equal distance or text rank) go by content, not by the random
+    -- id, so a search of the same rows always ranks them the same way
     IF p_target = 'chunks' THEN
         v_table := 'knowledge_chunks';
+        v_tie := 'r.content_hash';
         v_where := CASE WHEN v_filters ?| ARRAY['source_type', 'path', 'label', 'state', 'since', 'until']
                         THEN '(SELECT kbpipe_source_matches(s, $4) FROM knowledge_sources s'
                              ' WHERE s.id = r.source_id)'
@@ -341,6 +345,7 @@ BEGIN
                 USING ERRCODE = '22023';
         END IF;
         v_table := 'learnings';
+        v_tie := 'coalesce(r.metadata->>''content_hash'', r.title)';
         v_where := '($5 OR NOT r.metadata ? ''duplicate_of'')'
                    ' AND ($4->>''category'' IS NULL OR r.category = $4->>''category'')'
                    ' AND ($4->>''tag'' IS NULL OR r.tags @> ARRAY[$4->>''tag''])';
@@ -354,11 +359,12 @@ BEGIN
     -- the iterative scan (SET above), which goes on until the LIMIT is met
     PERFORM set_config('hnsw.ef_search', least(v_cand, 1000)::text, true);
     IF v_mode <> 'text' AND p_query_embedding IS NOT NULL THEN
-        EXECUTE format('SELECT array_agg(x.id ORDER BY x.dist, x.id),'
-                       '       array_agg(1 - x.dist ORDER BY x.dist, x.id)'
-                       '  FROM (SELECT r.id, r.embedding <=> $1 AS dist FROM %I r WHERE %s'
+        EXECUTE format('SELECT array_agg(x.id ORDER BY x.dist, x.tie, x.id),'
+                       '       array_agg(1 - x.dist ORDER BY x.dist, x.tie, x.id)'
+                       '  FROM (SELECT r.id, r.embedding <=> $1 AS dist, %s AS tie'
+                       '          FROM %I r WHERE %s'
                        '         ORDER BY r.embedding <=> $1 LIMIT $3) x'
-                       ' WHERE x.dist <> ''NaN''', v_table, v_where)
+                       ' WHERE x.dist <> ''NaN''', v_tie, v_table, v_where)
            INTO v_vids, v_sims
           USING p_query_embedding, p_project_id, v_cand, v_filters, p_with_duplicates;
     END IF;
@@ -368,13 +374,13 @@ BEGIN
     FOR i IN 1..2 LOOP
         EXIT WHEN v_mode = 'vector' OR cardinality(v_tids) >= v_cand;
         CONTINUE WHEN coalesce(numnode(v_q[i]), 0) = 0;
-        EXECUTE format('SELECT array_agg(x.id ORDER BY x.rank DESC, x.id),'
-                       '       array_agg(x.rank ORDER BY x.rank DESC, x.id)'
-                       '  FROM (SELECT m.id, ts_rank_cd(m.search_tsv, $6, 2) AS rank'
-                       '          FROM (SELECT r.id, r.search_tsv FROM %I r'
+        EXECUTE format('SELECT array_agg(x.id ORDER BY x.rank DESC, x.tie, x.id),'
+                       '       array_agg(x.rank ORDER BY x.rank DESC, x.tie, x.id)'
+                       '  FROM (SELECT m.id, ts_rank_cd(m.search_tsv, $6, 2) AS rank, m.tie'
+                       '          FROM (SELECT r.id, r.search_tsv, %s AS tie FROM %I r'
                        '                 WHERE r.search_tsv @@ $6 AND r.id <> ALL ($7) AND %s'
                        '                 LIMIT $8) m'
-                       '         ORDER BY 2 DESC, 1 LIMIT $3) x', v_table, v_where)
+                       '         ORDER BY 2 DESC, 3, 1 LIMIT $3) x', v_tie, v_table, v_where)
            INTO v_more_ids, v_more_ranks
           USING p_query_embedding, p_project_id, v_cand - cardinality(v_tids), v_filters,
                 p_with_duplicates, v_q[i], v_tids, 1000;
