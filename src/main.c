@@ -30,7 +30,9 @@ static const struct command commands[] = {
     { "dedup",    cmd_dedup,     /* src/load/cmd_dedup.c */
       "find duplicate learnings of a project and report, mark or merge" },
     { "search",   cmd_search,    /* src/search/cmd_search.c */
-      "semantic search over a project's chunks or learnings" },
+      "search a project's chunks or learnings (vector, text or hybrid)" },
+    { "eval",     cmd_eval,      /* src/search/cmd_eval.c */
+      "score a project's search on labelled questions (recall, MRR)" },
     { "migrate",  cmd_migrate,   /* src/db/cmd_migrate.c */
       "apply, roll back, list, verify or create schema migrations" },
     { "stats",    cmd_stats,     /* src/db/cmd_stats.c */

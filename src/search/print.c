@@ -1,8 +1,9 @@
 /*
  * print.c - the results of a search on stdout: for people, one line per
- * result with its similarity, title and source, the heading path when it
- * differs, and the snippet lines (the sample in cmd_search.c); with --json
- * an array of objects for scripts, built with jansson.
+ * result with its similarity (vector mode) or fused score (hybrid, text),
+ * title and source, the heading path when it differs, and the snippet
+ * lines (the sample in cmd_search.c); with --json an array of objects for
+ * scripts, built with jansson, that also has each leg's rank and score.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,25 @@ static json_t *put_snippet(const struct hit *h, const char *query, FILE *out)
     return arr;
 }
 
+/* A result column as a JSON number, integer or null. */
+static json_t *column_number(const struct db_rows *rows, int i, int col, int is_integer)
+{
+    if (db_rows_isnull(rows, i, col))
+        return json_null();
+    const char *v = db_rows_get(rows, i, col);
+    return is_integer ? json_integer(atoi(v)) : json_real(strtod(v, NULL));
+}
+
+/* score, similarity, text_score and each leg's rank of result row i into o. */
+static void put_scores(json_t *o, const struct db_rows *rows, int i)
+{
+    json_object_set_new(o, "score", column_number(rows, i, SEARCH_COL_SCORE, 0));
+    json_object_set_new(o, "similarity", column_number(rows, i, SEARCH_COL_SIMILARITY, 0));
+    json_object_set_new(o, "text_score", column_number(rows, i, SEARCH_COL_TEXT_SCORE, 0));
+    json_object_set_new(o, "vector_rank", column_number(rows, i, SEARCH_COL_VECTOR_RANK, 1));
+    json_object_set_new(o, "text_rank", column_number(rows, i, SEARCH_COL_TEXT_RANK, 1));
+}
+
 /*
  * See search_int.h.  Chunk rows: id, similarity, title, path, heading, content, chunk_index,
  * source_type, source_id, knowledge_source_id, url.  Learning rows: id,
@@ -48,7 +68,7 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
             const struct hit *h = &hits[i];
             json_t *o = json_object();
             json_object_set_new(o, "rank", json_integer(i + 1));
-            json_object_set_new(o, "similarity", json_real(h->similarity));
+            put_scores(o, rows, i);
             if (a->is_learnings) {
                 json_object_set_new(o, "learning_id", search_json_text(h->id));
                 json_object_set_new(o, "title", search_json_text(h->title));
@@ -59,6 +79,7 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
                                     json_real(atof(db_rows_get(rows, i, 8))));
                 if (h->usage_count >= 0)
                     json_object_set_new(o, "usage_count", json_integer(h->usage_count));
+                json_object_set_new(o, "duplicate_of", search_json_text(h->duplicate_of));
             } else {
                 json_object_set_new(o, "chunk_id", search_json_text(h->id));
                 json_object_set_new(o, "chunk_index", json_integer(atoi(db_rows_get(rows, i, 6))));
@@ -81,12 +102,17 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
         json_decref(arr);
         return;
     }
-    if (n == 0)
+    if (n == 0 && a->mode == SEARCH_VECTOR)
         printf("no %s in project '%s' match at similarity %.2f or above\n",
                a->is_learnings ? "learnings" : "chunks", a->project, a->min_similarity);
+    else if (n == 0)
+        printf("no %s in project '%s' match the query\n",
+               a->is_learnings ? "learnings" : "chunks", a->project);
     for (int i = 0; i < n; i++) {
         const struct hit *h = &hits[i];
-        printf("%2d. %.3f  %s", i + 1, h->similarity, h->title ? h->title : h->path);
+        /* a cosine similarity reads well in 3 decimals, a fusion score (<= 2/61) in 4 */
+        printf(a->mode == SEARCH_VECTOR ? "%2d. %.3f  %s" : "%2d. %.4f  %s", i + 1,
+               h->similarity, h->title ? h->title : h->path);
         if (a->is_learnings) {
             printf("  [%s", db_rows_get(rows, i, 6));
             if (!db_rows_isnull(rows, i, 7))
@@ -94,6 +120,8 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
             printf("; confidence %.2f", atof(db_rows_get(rows, i, 8)));
             if (h->usage_count >= 0)
                 printf("; used %d time%s", h->usage_count, h->usage_count == 1 ? "" : "s");
+            if (h->duplicate_of)
+                printf("; duplicate of %.8s", h->duplicate_of);
             printf("]\n");
         } else {
             if (h->title && h->path && strcmp(h->title, h->path) != 0)

@@ -1,11 +1,11 @@
 /*
- * query.c - the SQL of `kbpipe search`, through src/db: the project's id,
- * the models its rows were embedded with, and the search itself with its
- * log row and --use counts in one transaction, so the log never names
- * results that were not shown.  HNSW with a project filter may find fewer
- * than k rows among its ef_search candidates, so the transaction raises
- * hnsw.ef_search to k and, where pgvector has it (>= 0.8), turns on
- * hnsw.iterative_scan (docs/schema.md).
+ * query.c - the SQL of `kbpipe search` and `kbpipe eval`, through src/db:
+ * the project's id; the ranking, one call of search_hybrid_chunks or
+ * search_hybrid_learnings (migration 008: the vector and text legs,
+ * filters and reciprocal rank fusion in the server, with pgvector's
+ * iterative HNSW scan so a selective filter still yields k rows); and for
+ * search, the ranking with its log row and --use counts in one
+ * transaction, so the log never names results that were not shown.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,20 +13,91 @@
 #include "search_int.h"
 
 /* See search_int.h. */
-enum kb_code search_survey_models(struct db_conn *conn, const struct search_args *a,
-                                  const char *project_id, struct db_rows **rows_out,
-                                  struct kb_err *err)
+enum kb_code search_rank(struct db_conn *conn, const struct search_args *a,
+                         const char *project_id, const char *vec, struct db_rows **rows_out,
+                         struct kb_err *err)
 {
-    const char *sql = a->is_learnings
-        ? "SELECT metadata->>'embedding_model', count(*) FROM learnings"
-          " WHERE project_id = $1 AND embedding IS NOT NULL"
-          "   AND ($2::text IS NULL OR category = $2)"
-          " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 6"
-        : "SELECT metadata->>'embedding_model', count(*) FROM knowledge_chunks"
-          " WHERE project_id = $1 AND embedding IS NOT NULL"
-          " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 6";
-    const char *p[] = { project_id, a->category };
-    return db_exec(conn, sql, a->is_learnings ? 2 : 1, p, rows_out, err);
+    char k[16], minsim[32];
+    snprintf(k, sizeof k, "%d", a->k);
+    snprintf(minsim, sizeof minsim, "%.17g", a->min_similarity);
+    json_t *f = search_filters_json(a);
+    char *fj = json_dumps(f, JSON_COMPACT);
+    json_decref(f);
+    /* vector mode keeps its threshold (default 0); the fused modes have none */
+    const char *p[] = { vec, a->query, project_id, k, search_mode_names[a->mode], fj,
+                        a->mode == SEARCH_VECTOR ? minsim : NULL,
+                        a->is_with_duplicates ? "true" : "false" };
+    enum kb_code rc;
+    if (a->is_learnings)
+        rc = db_exec(conn,
+                     "SELECT r.learning_id, CASE WHEN $5 = 'vector' THEN r.similarity"
+                     "  ELSE r.score END, r.title, NULL, NULL, r.content, r.learning_type,"
+                     " r.category, r.confidence_score, NULL, NULL,"
+                     " r.score, r.similarity, r.text_rank, r.vector_position, r.text_position,"
+                     " NULL, r.metadata->>'duplicate_of'"
+                     " FROM search_hybrid_learnings($1::vector, $2, $3::uuid, $4::int, $5,"
+                     "                              $6::jsonb, $8::bool) WITH ORDINALITY r"
+                     " WHERE $7::float8 IS NULL OR r.similarity >= $7::float8"
+                     " ORDER BY r.ordinality", 8, p, rows_out, err);
+    else
+        rc = db_exec(conn,
+                     "SELECT r.chunk_id, CASE WHEN $5 = 'vector' THEN r.similarity"
+                     "  ELSE r.score END, s.title, coalesce(s.file_path, s.source_id),"
+                     " r.metadata->>'heading_path', r.content, c.chunk_index, s.source_type,"
+                     " s.source_id, s.id, s.url,"
+                     " r.score, r.similarity, r.text_rank, r.vector_position, r.text_position,"
+                     " s.file_path, NULL"
+                     " FROM search_hybrid_chunks($1::vector, $2, $3::uuid, $4::int, $5,"
+                     "                           $6::jsonb) WITH ORDINALITY r"
+                     " JOIN knowledge_sources s ON s.id = r.source_id"
+                     " JOIN knowledge_chunks c ON c.id = r.chunk_id"
+                     " WHERE $7::float8 IS NULL OR r.similarity >= $7::float8"
+                     " ORDER BY r.ordinality", 7, p, rows_out, err);
+    free(fj);
+    if (rc != KB_OK && strstr(err->msg, "does not exist"))
+        kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");
+    return rc;
+}
+
+/* The search_queries row of a search that found n rows (hits). */
+static enum kb_code log_query(struct db_conn *conn, const struct search_args *a,
+                              const char *project_id, const char *model, const char *vec,
+                              const struct db_rows *rows, const struct hit *hits, int n,
+                              struct kb_err *err)
+{
+    json_t *filters = search_filters_json(a);
+    json_object_set_new(filters, "k", json_integer(a->k));
+    json_object_set_new(filters, "mode", json_string(search_mode_names[a->mode]));
+    if (a->mode == SEARCH_VECTOR)
+        json_object_set_new(filters, "min_similarity", json_real(a->min_similarity));
+    if (a->is_with_duplicates)
+        json_object_set_new(filters, "with_duplicates", json_true());
+    json_t *meta = json_pack("{s:s, s:o, s:s}", "client", "kbpipe search", "embedding_model",
+                             search_json_text(model), "target",
+                             a->is_learnings ? "learnings" : "chunks");
+    /* top_result_id refers to knowledge_chunks, so a learning goes in metadata */
+    if (a->is_learnings && n > 0)
+        json_object_set_new(meta, "top_learning_id", search_json_text(hits[0].id));
+    char *fj = json_dumps(filters, JSON_COMPACT), *mj = json_dumps(meta, JSON_COMPACT);
+    char count[16];
+    snprintf(count, sizeof count, "%d", n);
+    const char *type = a->mode == SEARCH_HYBRID ? "hybrid" : a->mode == SEARCH_TEXT ? "text"
+                       : a->is_learnings ? "learnings" : "knowledge";
+    const char *top_sim = n > 0 && !db_rows_isnull(rows, 0, SEARCH_COL_SIMILARITY)
+                          ? db_rows_get(rows, 0, SEARCH_COL_SIMILARITY) : NULL;
+    const char *p[] = { project_id, a->query, vec, type, count,
+                        n > 0 && !a->is_learnings ? hits[0].id : NULL, top_sim, fj, mj };
+    enum kb_code rc = db_exec(conn,
+                              "INSERT INTO search_queries (project_id, query_text, query_embedding,"
+                              " search_type, result_count, top_result_id, top_result_similarity,"
+                              " filters, metadata)"
+                              " VALUES ($1::uuid, $2, $3::vector, $4, $5::int, $6::uuid,"
+                              "         $7::float8, $8::jsonb, $9::jsonb)", 9, p, NULL, err);
+    free(fj);
+    free(mj);
+    json_decref(filters);
+    json_decref(meta);
+    return rc;
 }
 
 /* See search_int.h. */
@@ -37,47 +108,8 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
     enum kb_code rc = db_begin(conn, err);
     if (rc != KB_OK)
         return rc;
-    /* the cast loads pgvector first, so current_setting sees its parameters */
-    struct db_rows *g = NULL;
-    char ef[16];
-    snprintf(ef, sizeof ef, "%d", a->k > 40 ? a->k : 40);
-    const char *pg[] = { ef };
-    rc = db_exec(conn, "SELECT '[1]'::vector IS NOT NULL,"
-                       " current_setting('hnsw.iterative_scan', true) IS NOT NULL", 0, NULL,
-                 &g, err);
-    if (rc == KB_OK)
-        rc = db_exec(conn, strcmp(db_rows_get(g, 0, 1), "t") == 0
-                     ? "SELECT set_config('hnsw.ef_search', $1, true),"
-                       " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-                     : "SELECT set_config('hnsw.ef_search', $1, true)", 1, pg, NULL, err);
-    db_rows_free(g);
-
-    char k[16], minsim[32];
-    snprintf(k, sizeof k, "%d", a->k);
-    snprintf(minsim, sizeof minsim, "%.17g", a->min_similarity);
     struct db_rows *rows = NULL;
-    if (a->is_learnings) {
-        const char *p[] = { vec, project_id, a->category, k, minsim };
-        if (rc == KB_OK)
-            rc = db_exec(conn,
-                         "SELECT r.learning_id, r.similarity, r.title, NULL, NULL, r.content,"
-                         " r.learning_type, r.category, r.confidence_score"
-                         " FROM search_learnings($1::vector, $2::uuid, $3::text, $4::int,"
-                         "                       $5::float8) r"
-                         " ORDER BY r.similarity DESC, r.learning_id", 5, p, &rows, err);
-    } else {
-        const char *p[] = { vec, project_id, k, minsim };
-        if (rc == KB_OK)
-            rc = db_exec(conn,
-                         "SELECT r.chunk_id, r.similarity, s.title,"
-                         " coalesce(s.file_path, s.source_id), r.metadata->>'heading_path',"
-                         " r.content, c.chunk_index, s.source_type, s.source_id, s.id, s.url"
-                         " FROM search_knowledge_chunks($1::vector, $2::uuid, $3::int,"
-                         "                              $4::float8) r"
-                         " JOIN knowledge_sources s ON s.id = r.source_id"
-                         " JOIN knowledge_chunks c ON c.id = r.chunk_id"
-                         " ORDER BY r.similarity DESC, r.chunk_id", 4, p, &rows, err);
-    }
+    rc = search_rank(conn, a, project_id, vec, &rows, err);
     int n = rows ? db_rows_count(rows) : 0;
     struct hit *hits = kb_xcalloc((size_t)n + 1, sizeof *hits);
     for (int i = 0; i < n; i++) {
@@ -89,40 +121,18 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
         h->path = db_rows_isnull(rows, i, 3) ? NULL : db_rows_get(rows, i, 3);
         h->heading = db_rows_isnull(rows, i, 4) ? NULL : db_rows_get(rows, i, 4);
         h->content = db_rows_get(rows, i, 5);
+        h->duplicate_of = db_rows_isnull(rows, i, SEARCH_COL_DUPLICATE_OF)
+                          ? NULL : db_rows_get(rows, i, SEARCH_COL_DUPLICATE_OF);
         h->usage_count = -1;
         if (h->title == NULL && h->path == NULL)
             h->title = h->id;
     }
-
-    /* the log: top_result_id refers to knowledge_chunks, so a learning goes in metadata */
-    if (rc == KB_OK) {
-        json_t *filters = json_pack("{s:i, s:f}", "k", a->k, "min_similarity", a->min_similarity);
-        if (a->category)
-            json_object_set_new(filters, "category", search_json_text(a->category));
-        json_t *meta = json_pack("{s:s, s:s}", "client", "kbpipe search",
-                                 "embedding_model", model);
-        if (a->is_learnings && n > 0)
-            json_object_set_new(meta, "top_learning_id", search_json_text(hits[0].id));
-        char *fj = json_dumps(filters, JSON_COMPACT), *mj = json_dumps(meta, JSON_COMPACT);
-        char count[16], top_sim[32];
-        snprintf(count, sizeof count, "%d", n);
-        snprintf(top_sim, sizeof top_sim, "%s", n > 0 ? db_rows_get(rows, 0, 1) : "");
-        const char *p[] = { project_id, a->query, vec,
-                            a->is_learnings ? "learnings" : "knowledge", count,
-                            n > 0 && !a->is_learnings ? hits[0].id : NULL,
-                            n > 0 ? top_sim : NULL, fj, mj };
-        rc = db_exec(conn,
-                     "INSERT INTO search_queries (project_id, query_text, query_embedding,"
-                     " search_type, result_count, top_result_id, top_result_similarity,"
-                     " filters, metadata)"
-                     " VALUES ($1::uuid, $2, $3::vector, $4, $5::int, $6::uuid, $7::float8,"
-                     "         $8::jsonb, $9::jsonb)", 9, p, NULL, err);
-        free(fj);
-        free(mj);
-        json_decref(filters);
-        json_decref(meta);
-    }
+    if (rc == KB_OK)
+        rc = log_query(conn, a, project_id, model, vec, rows, hits, n, err);
+    /* a duplicate (shown with --with-duplicates) is never counted: its keeper is the one used */
     for (int i = 0; rc == KB_OK && a->is_use && i < n; i++) {
+        if (hits[i].duplicate_of)
+            continue;
         struct db_rows *u;
         const char *p[] = { hits[i].id };
         rc = db_exec(conn, "SELECT increment_learning_usage($1::uuid)", 1, p, &u, err);
@@ -134,14 +144,30 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
         rc = db_commit(conn, err);
     if (rc != KB_OK) {
         db_rollback(conn);
-        if (strstr(err->msg, "does not exist"))
-            kb_err_prefix(err, "the schema is incomplete (run 'kbpipe migrate up')");
         db_rows_free(rows);
         free(hits);
         return rc;
     }
     *rows_out = rows;
     *hits_out = hits;
+    return KB_OK;
+}
+
+/* See search_int.h. */
+enum kb_code search_check_times(struct db_conn *conn, const struct search_args *a,
+                                struct kb_err *err)
+{
+    const char *opts[] = { "--since", "--until" }, *values[] = { a->since, a->until };
+    for (int i = 0; i < 2; i++) {
+        if (values[i] == NULL)
+            continue;
+        const char *p[] = { values[i] };
+        struct kb_err e2 = { 0 };
+        if (db_exec(conn, "SELECT $1::timestamptz", 1, p, NULL, &e2) != KB_OK)
+            return KB_FAIL(err, KB_E_USAGE, NULL, "%s '%.40s' is not a date or time; give one "
+                           "PostgreSQL reads, e.g. 2024-05-01 or '2024-05-01 12:00+02'",
+                           opts[i], values[i]);
+    }
     return KB_OK;
 }
 

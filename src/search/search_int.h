@@ -13,23 +13,149 @@
 #include "db/db.h"
 #include "search.h"
 
+struct kb_pipeline;
+struct pipeline_embedding;
+
 #define SEARCH_MAX_K 1000      /* hnsw.ef_search's own upper bound */
 #define SNIPPET_LINES 3
 #define SNIPPET_BYTES 160      /* a longer line is cut around its first match */
 
+#define SEARCH_MAX_SOURCE_TYPES 8
+
+enum search_mode { SEARCH_HYBRID = 0, SEARCH_VECTOR, SEARCH_TEXT };
+extern const char *const search_mode_names[];   /* by mode: "hybrid", "vector", "text" */
+
 struct search_args {
     const char *project, *category, *pipeline_path;
-    char *query;                   /* the words joined; owned */
-    int k, is_learnings, is_json, is_use;
+    char *query;                   /* the words joined; owned by cmd_search (borrowed in eval) */
+    int k, is_learnings, is_json, is_use, is_with_duplicates, has_min_similarity;
     double min_similarity;
+    enum search_mode mode;
+    /* filters (NULL / 0: none); docs/search.md */
+    const char *source_types[SEARCH_MAX_SOURCE_TYPES];
+    int n_source_types;
+    const char *path, *label, *state, *since, *until, *tag;
 };
 
 /* What one search found, borrowed from the result rows. */
 struct hit {
     const char *id, *title, *path, *heading, *content;
-    double similarity;
+    const char *duplicate_of;      /* learnings: the keeper's id when marked, else NULL */
+    double similarity;             /* the value shown: similarity (vector) or fused score */
     int usage_count;               /* --use: the new count; else -1 */
 };
+
+/*
+ * The columns of a result row (search_rank).  0-10 as search_print_results
+ * reads them: chunks id, shown value, title, path, heading, content,
+ * chunk_index, source_type, source_id, knowledge_source_id, url; learnings
+ * id, shown value, title, NULL, NULL, content, learning_type, category,
+ * confidence_score, NULL, NULL.  Then both:
+ */
+enum {
+    SEARCH_COL_SOURCE_ID = 8,      /* chunks only */
+    SEARCH_COL_SCORE = 11,         /* reciprocal rank fusion score */
+    SEARCH_COL_SIMILARITY,         /* cosine; NULL when the vector leg did not find the row */
+    SEARCH_COL_TEXT_SCORE,         /* ts_rank_cd; NULL when the text leg did not */
+    SEARCH_COL_VECTOR_RANK,        /* 1-based rank in each leg, or NULL */
+    SEARCH_COL_TEXT_RANK,
+    SEARCH_COL_FILE_PATH,          /* chunks: the source's file_path (may be NULL) */
+    SEARCH_COL_DUPLICATE_OF,       /* learnings: metadata duplicate_of, or NULL */
+};
+
+/* ---- options.c: what the command lines of search and eval share ---------- */
+
+/* *out = the mode named s; KB_E_USAGE for another word. */
+enum kb_code search_mode_parse(const char *s, enum search_mode *out, struct kb_err *err);
+
+/* *out = s as a whole number 1..max; KB_E_USAGE naming `option` otherwise. */
+enum kb_code search_parse_count(const char *option, const char *s, int max, int *out,
+                                struct kb_err *err);
+
+/* The KB_E_USAGE for getopt's answer c (':' or '?') of `kbpipe command`. */
+enum kb_code search_bad_option(const char *command, int c, int argc, char **argv,
+                               struct kb_err *err);
+
+/* The filters of a as the jsonb object the SQL functions read (caller decrefs). */
+json_t *search_filters_json(const struct search_args *a);
+
+/* ---- session.c: connection, project, model, query vector ------------------ */
+
+struct search_embedding {
+    const char *model;                          /* borrowed; NULL in text mode */
+    const struct pipeline_embedding *pipeline;  /* the provider to ask; NULL: kbpipe-hash-v1 */
+};
+
+struct search_session {
+    struct db_conn *conn;
+    struct kb_pipeline *pipeline;  /* --pipeline, or NULL */
+    char project_id[40];
+    struct db_rows *models;        /* the project's models (kbpipe_embedding_models) */
+    struct search_embedding emb;
+};
+
+/*
+ * Load a->pipeline_path, connect (--db, else the pipeline's connection:,
+ * else the environment), find a->project and, unless a->mode is text,
+ * choose the model the query must be embedded with.  KB_E_INPUT for an
+ * unknown project or rows of several (or unrecorded) models; KB_E_CONFIG
+ * when the rows' model needs settings not given.  *s is closed with
+ * search_session_close() also on failure.
+ */
+enum kb_code search_session_open(const struct search_args *a, struct search_session *s,
+                                 struct kb_err *err);
+
+/* The vector of `text` as pgvector text into *vec_out (caller frees); KB_E_EMBED from a provider. */
+enum kb_code search_embed_query(const struct search_embedding *e, const char *text,
+                                char **vec_out, struct kb_err *err);
+
+/* Disconnect and free; *s may be zeroed or half-opened. */
+void search_session_close(struct search_session *s);
+
+/* ---- eval.c: the question file of `kbpipe eval` and its scores ------------ */
+
+#define EVAL_MAX_EXPECTED 8
+
+struct eval_question {
+    const char *text;              /* points into the set's text */
+    const char *expected[EVAL_MAX_EXPECTED];
+    int n_expected;
+    long line;
+};
+
+struct eval_set {
+    struct eval_question *items;
+    int n, cap;
+    char *text;                    /* the file, split in place */
+};
+
+struct eval_score {
+    int n, n_at_1, n_at_k;
+    double rr_sum;                 /* sum of 1 / rank over ranks <= k */
+};
+
+/*
+ * Read the question file at path into *out (released with
+ * search_eval_release, also on failure).  KB_E_IO when it cannot be read;
+ * KB_E_INPUT naming file:line for a line that is not QUESTION<TAB>EXPECTED
+ * or not UTF-8, or for a file without questions.
+ */
+enum kb_code search_eval_read(const char *path, struct eval_set *out, struct kb_err *err);
+void search_eval_release(struct eval_set *s);
+
+/*
+ * The 1-based rank, among the distinct sources of the n result rows (in
+ * order of first appearance), of the first that q expects; 0 when none.
+ * file_paths may be NULL.
+ */
+int search_eval_rank(const struct eval_question *q, const char *const *source_ids,
+                     const char *const *file_paths, int n);
+
+/* Count one question answered at `rank` (0: not found) into s, cut-off k. */
+void search_eval_score_add(struct eval_score *s, int rank, int k);
+
+/* The p-th percentile (nearest rank) of v[0..n), which it sorts; 0 for n = 0. */
+double search_eval_percentile(double *v, int n, double p);
 
 /* ---- query.c: the SQL of search ------------------------------------------ */
 
@@ -38,18 +164,26 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, char id
                                  struct kb_err *err);
 
 /*
- * The embedding models of the project's searchable rows, most rows first.
- * *rows_out (caller frees) has (model or NULL, count) per model.
+ * Rank a->k rows for a->query (vector `vec`, NULL in text mode) with
+ * search_hybrid_chunks / search_hybrid_learnings: the mode, the filters,
+ * duplicates hidden unless a->is_with_duplicates; in vector mode rows
+ * under a->min_similarity are dropped.  *rows_out (caller frees) has the
+ * SEARCH_COL_* columns, best first.  Writes nothing.
  */
-enum kb_code search_survey_models(struct db_conn *conn, const struct search_args *a,
-                                  const char *project_id, struct db_rows **rows_out,
-                                  struct kb_err *err);
+enum kb_code search_rank(struct db_conn *conn, const struct search_args *a,
+                         const char *project_id, const char *vec, struct db_rows **rows_out,
+                         struct kb_err *err);
+
+/* KB_E_USAGE when --since or --until is not a time the server reads. */
+enum kb_code search_check_times(struct db_conn *conn, const struct search_args *a,
+                                struct kb_err *err);
 
 /*
- * In one transaction: widen the HNSW scan for k rows, run the search, log
- * it in search_queries, count --use.  *rows_out (caller frees) has the
- * rows search_print_results() reads; *hits_out (caller frees) one hit per
- * row, usage_count filled.  On failure the transaction is rolled back.
+ * In one transaction: search_rank, the search_queries row, and with --use
+ * one use of each learning shown that is not a duplicate.  *rows_out
+ * (caller frees) has the rows search_print_results() reads; *hits_out
+ * (caller frees) one hit per row, usage_count filled.  On failure the
+ * transaction is rolled back.
  */
 enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
                         const char *project_id, const char *model, const char *vec,

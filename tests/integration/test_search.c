@@ -1,12 +1,16 @@
 /*
- * test_search.c - `kbpipe search` (src/search/cmd_search.c) against real
- * PostgreSQL: the full schema (migrations 001-006) in a private schema,
+ * test_search.c - `kbpipe search` (src/search/cmd_search.c) and `kbpipe
+ * eval` (src/search/cmd_eval.c) against real PostgreSQL: the full schema
+ * (every migration) in a private schema,
  * projects loaded through src/load with real kbpipe-hash-v1 vectors, and
  * the kbpipe binary run as a user would run it.  Group cmd_search.c:
  * ranking, --json, the search_queries log, learnings with --use, models
  * that must be refused, an unknown project, bad options, and a remote model
  * reached through --pipeline (a stub OpenAI-compatible server on 127.0.0.1
- * that answers with kbpipe-hash-v1 vectors).
+ * that answers with kbpipe-hash-v1 vectors); the modes, the log's
+ * search_type, filters (a selective one still returns k rows), hidden
+ * duplicates and --use.  Group cmd_eval.c: the scores, the misses, a bad
+ * question line.
  */
 #include "kbtest.h"
 
@@ -211,8 +215,8 @@ static void search__json_has_the_fields(void **state)
     KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
     char *out, *errout;
-    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'rotate the "
-                                           "encryption key'"), 0);
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json --mode vector "
+                                           "'rotate the encryption key'"), 0);
     json_t *arr = parse_json(out);
     assert_true(json_is_array(arr));
     assert_int_equal(json_array_size(arr), 3);
@@ -254,8 +258,8 @@ static void search__json_has_the_fields(void **state)
     free(errout);
 
     /* nothing at or above the threshold: an empty array */
-    assert_int_equal(search(&out, &errout, "--project " PROJECT " --json --min-similarity 0.99 "
-                                           "'rotate the encryption key'"), 0);
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --json --mode vector "
+                                           "--min-similarity 0.99 'rotate the encryption key'"), 0);
     arr = parse_json(out);
     assert_int_equal(json_array_size(arr), 0);
     json_decref(arr);
@@ -283,8 +287,8 @@ static void search__logs_the_query(void **state)
     KBTEST_NEED_DB(t);
     load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
     char *out, *errout;
-    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json 'restore a dump'"),
-                     0);
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 3 --json --mode vector "
+                                           "'restore a dump'"), 0);
     json_t *arr = parse_json(out);
     json_t *top = json_array_get(arr, 0);
     char want[160];
@@ -312,8 +316,8 @@ static void search__logs_the_query(void **state)
     free(errout);
 
     /* a search that finds nothing is logged too: count 0, no top result */
-    assert_int_equal(search(&out, &errout, "--project " PROJECT " --min-similarity 0.99 "
-                                           "'restore a dump'"), 0);
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --mode vector "
+                                           "--min-similarity 0.99 'restore a dump'"), 0);
     expect_in("empty result", out, "no chunks in project '" PROJECT "' match");
     expect(t, "SELECT result_count || ',' || (top_result_id IS NULL) || ','"
               " || (top_result_similarity IS NULL) FROM search_queries"
@@ -342,8 +346,8 @@ static void search__learnings_and_use(void **state)
     /* --use counts one use of each learning shown, and only of those */
     for (int round = 1; round <= 2; round++) {
         assert_int_equal(search(&out, &errout, "--project " PROJECT " --learnings --category "
-                                               "database -k 2 --use --json 'index foreign "
-                                               "keys'"), 0);
+                                               "database -k 2 --use --json --mode vector "
+                                               "'index foreign keys'"), 0);
         json_t *arr = parse_json(out);
         assert_int_equal(json_array_size(arr), 2);
         for (size_t i = 0; i < 2; i++) {
@@ -430,6 +434,15 @@ static void search__bad_options_exit_2(void **state)
         { "--project p", "search needs the query text" },
         { "--project p --use q", "--use counts uses of learnings; add --learnings" },
         { "--project p --category db q", "--category filters learnings; add --learnings" },
+        { "--project p --tag db q", "--tag filters learnings; add --learnings" },
+        { "--project p --with-duplicates q", "--with-duplicates shows learnings; add --learnings" },
+        { "--project p --mode fuzzy q", "--mode 'fuzzy' is not a mode; give vector, text or hybrid" },
+        { "--project p --learnings --path 'a/*' q", "--path filters chunks by their source" },
+        { "--project p --learnings --source-type file q", "--source-type filters chunks" },
+        { "--project p --min-similarity 0.2 q", "--min-similarity is a cosine threshold of --mode vector" },
+        { "--project p --mode text --min-similarity 0.2 q", "in text mode" },
+        { "--project p --path '' q", "option '--path' needs a value, got an empty one" },
+        { "--project p --since", "option '--since' needs a value" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *out, *errout;
@@ -519,6 +532,245 @@ static void search__remote_model_through_pipeline(void **state)
     free(other);
 }
 
+/* ---- modes, filters, duplicates (issue 15) --------------------------------- */
+
+static void search__modes_and_the_log(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
+    static const struct { const char *mode, *logged, *shown; } cases[] = {
+        { "", "hybrid", " 1. 0.0" },             /* the default; a fusion score */
+        { "--mode hybrid", "hybrid", " 1. 0.0" },
+        { "--mode text", "text", " 1. 0.0" },
+        { "--mode vector", "knowledge", " 1. 0." },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out, *errout;
+        char *args = kb_xasprintf("--project " PROJECT " -k 2 %s 'restore the nightly pg_dump'",
+                                  cases[i].mode);
+        assert_int_equal(search(&out, &errout, args), 0);
+        expect_in("first result", out, cases[i].shown);
+        char *first_line = kb_xstrndup(out, strcspn(out, "\n"));
+        expect_in("first result", first_line, "Backups  (ops/backups.md)");
+        char want[64];
+        snprintf(want, sizeof want, "%s|%s", cases[i].logged,
+                 *cases[i].mode ? cases[i].mode + 7 : "hybrid");
+        expect(t, "SELECT search_type || '|' || (filters->>'mode') FROM search_queries"
+                  " ORDER BY created_at DESC, id LIMIT 1", want);
+        free(first_line);
+        free(args);
+        free(out);
+        free(errout);
+    }
+    /* text mode embeds nothing: no query_embedding logged, websearch syntax works */
+    expect(t, "SELECT count(*) FROM search_queries WHERE search_type = 'text'"
+              " AND query_embedding IS NULL", "1");
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --mode text --json "
+                                           "'port -lowest'"), 0);
+    json_t *arr = parse_json(out);
+    assert_int_equal(json_array_size(arr), 0);   /* the only 'port' chunk says 'lowest' */
+    json_decref(arr);
+    free(out);
+    free(errout);
+    /* a word only the text leg matches exactly: hybrid still puts its document first */
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " -k 1 --json pg_restore"), 0);
+    arr = parse_json(out);
+    json_t *top = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(top, "source_id")), "ops/backups.md");
+    assert_int_equal(json_integer_value(json_object_get(top, "text_rank")), 1);
+    assert_true(json_is_real(json_object_get(top, "score")));
+    assert_true(json_is_real(json_object_get(top, "text_score")));
+    json_decref(arr);
+    free(out);
+    free(errout);
+}
+
+/* Load n_common + n_rare one-chunk files: common/N.md about backups, rare/N.md about ports. */
+static void load_many(struct kbtest_db *t, int n_common, int n_rare)
+{
+    struct kb_err err = { 0 };
+    struct load_opts o;
+    load_opts_defaults(&o);
+    o.pipeline = "many";
+    o.project = "many";
+    struct load_session *s;
+    assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    struct load_batch *b = load_batch_new(s);
+    for (int i = 0; i < n_common + n_rare; i++) {
+        int is_rare = i >= n_common;
+        char path[64], text[200];
+        snprintf(path, sizeof path, "%s/%d.md", is_rare ? "rare" : "common", i);
+        snprintf(text, sizeof text, is_rare ? "Port ranges: note %d on the allocator.\n"
+                                            : "Backups: pg_dump runs nightly, note %d; restore "
+                                              "a dump with pg_restore.\n", i);
+        struct load_source src = { .source_type = is_rare ? "csv" : "file", .source_id = path,
+                                   .title = path, .file_path = path };
+        hash_of(text, src.doc_hash);
+        int si = load_batch_add_source(b, &src);
+        struct load_chunk c = { .chunk_index = 0, .content = text, .len = strlen(text),
+                                .token_count = 12,
+                                .metadata_json = "{\"embedding_model\":\"kbpipe-hash-v1\"}" };
+        hash_of(text, c.content_hash);
+        load_batch_add_chunk(b, si, &c);
+    }
+    embed_rows(b);
+    assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    load_batch_free(b);
+    assert_int_equal(load_session_finish(s, 0, &err), KB_OK);
+    assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+}
+
+static void search__filters(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    load_many(t, 200, 5);
+    /* the query is about backups: the 5 rare rows are far from it, yet a filter finds all */
+    static const struct { const char *filter; int n; const char *prefix; } cases[] = {
+        { "--path 'rare/*'", 5, "rare/" },
+        { "--source-type csv", 5, "rare/" },
+        { "--source-type csv --source-type file", 8, NULL },
+        { "--path 'rare/20?.md'", 5, "rare/" },
+        { "--path 'common/1?.md'", 8, "common/1" },
+        { "--path 'rare/*' --source-type file", 0, NULL },
+        { "--since 2000-01-01 --until 2999-01-01 --path 'rare/*'", 5, "rare/" },
+        { "--since 2999-01-01", 0, NULL },
+    };
+    for (size_t m = 0; m < 3; m++) {
+        static const char *const modes[] = { "vector", "hybrid", "text" };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char *out, *errout;
+            char *args = kb_xasprintf("--project many -k 8 --json --mode %s %s "
+                                      "'restore a nightly pg_dump with pg_restore'", modes[m],
+                                      cases[i].filter);
+            assert_int_equal(search(&out, &errout, args), 0);
+            json_t *arr = parse_json(out);
+            int want = cases[i].n;
+            if (m == 2 && cases[i].prefix && strcmp(cases[i].prefix, "rare/") == 0)
+                want = 0;   /* text: the rare rows share no word with the query */
+            if ((int)json_array_size(arr) != want)
+                fail_msg("%s %s: %zu results, want %d:\n%s", modes[m], cases[i].filter,
+                         json_array_size(arr), want, out);
+            for (size_t j = 0; cases[i].prefix && j < json_array_size(arr); j++)
+                expect_in("filtered result", json_string_value(json_object_get(
+                          json_array_get(arr, j), "source_id")), cases[i].prefix);
+            json_decref(arr);
+            free(args);
+            free(out);
+            free(errout);
+        }
+    }
+    expect(t, "SELECT filters->>'path' || ',' || (filters->'source_type')::text FROM search_queries"
+              " WHERE filters ? 'path' AND filters ? 'source_type' LIMIT 1",
+           "rare/*,[\"file\"]");
+}
+
+static void search__hides_duplicates(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 1);
+    /* what `kbpipe dedup --action mark` records */
+    expect(t, "WITH u AS (UPDATE learnings SET metadata = metadata || jsonb_build_object("
+              "'duplicate_of', (SELECT id FROM learnings WHERE title = 'Vacuum after bulk deletes'))"
+              " WHERE title = 'Index foreign key columns' RETURNING 1) SELECT count(*) FROM u", "1");
+    char *out, *errout;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(search(&out, &errout, "--project " PROJECT " --learnings -k 3 --use "
+                                               "'index foreign key columns'"), 0);
+        if (strstr(out, "Index foreign key columns"))
+            fail_msg("a marked duplicate was shown:\n%s", out);
+        expect_in("learnings", out, "Vacuum after bulk deletes");
+        free(out);
+        free(errout);
+    }
+    expect(t, "SELECT usage_count FROM learnings WHERE title = 'Index foreign key columns'", "0");
+    expect(t, "SELECT usage_count FROM learnings WHERE title = 'Vacuum after bulk deletes'", "2");
+    /* --with-duplicates shows it, and --use still does not count it */
+    assert_int_equal(search(&out, &errout, "--project " PROJECT " --learnings -k 3 --use "
+                                           "--with-duplicates 'index foreign key columns'"), 0);
+    expect_in("learnings", out, "Index foreign key columns");
+    expect_in("learnings", out, "duplicate of ");
+    expect(t, "SELECT usage_count FROM learnings WHERE title = 'Index foreign key columns'", "0");
+    free(out);
+    free(errout);
+}
+
+/* ---- kbpipe eval ----------------------------------------------------------- */
+
+static int eval(char **out, char **errout, const char *args)
+{
+    return kbtest_sh(out, errout, "%s --db \"$KBPIPE_TEST_DSN\" eval %s", kbtest_bin(), args);
+}
+
+static void eval__scores_the_modes(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    load_project(t, PROJECT, EMBED_HASH_MODEL, N_DOCS, 0);
+    char *dir = kbtest_tmpdir();
+    char *q = kb_xasprintf("%s/q.tsv", dir);
+    kbtest_write(q, "# question<TAB>expected\n"
+                    "how do I rotate the master encryption key?\tops/secrets.md\n"
+                    "restore the nightly pg_dump\tops/back*.md\n"
+                    "promote a release to production\tnothing.md\tops/deploy.md\n"
+                    "zebra giraffe okapi\tops/ports.md\n");
+    char *out, *errout;
+    char *args = kb_xasprintf("'%s' --project " PROJECT " -k 2 --json", q);
+    assert_int_equal(eval(&out, &errout, args), 0);
+    json_t *o = parse_json(out);
+    assert_int_equal(json_integer_value(json_object_get(o, "questions")), 4);
+    json_t *modes = json_object_get(o, "modes");
+    assert_int_equal(json_array_size(modes), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *m = json_array_get(modes, i);
+        json_t *misses = json_object_get(m, "misses");
+        /* three questions are answerable, the fourth shares no word with anything */
+        double r1 = json_number_value(json_object_get(m, "recall_at_1"));
+        assert_float_equal(r1, (4.0 - (double)json_array_size(misses)) / 4.0, 1e-9);
+        assert_true(json_array_size(misses) >= 1);
+        json_t *last = json_array_get(misses, json_array_size(misses) - 1);
+        assert_int_equal(json_integer_value(json_object_get(last, "line")), 5);
+        assert_true(json_number_value(json_object_get(m, "query_ms_p95")) >=
+                    json_number_value(json_object_get(m, "query_ms_p50")));
+    }
+    assert_string_equal(json_string_value(json_object_get(json_array_get(modes, 2), "mode")),
+                        "hybrid");
+    assert_float_equal(json_number_value(json_object_get(json_array_get(modes, 2), "recall_at_1")),
+                       0.75, 1e-9);
+    json_decref(o);
+    free(out);
+    free(errout);
+    free(args);
+    expect(t, "SELECT count(*) FROM search_queries", "0");   /* eval logs nothing */
+
+    /* the table for people, one mode */
+    args = kb_xasprintf("'%s' --project " PROJECT " --mode text", q);
+    assert_int_equal(eval(&out, &errout, args), 0);
+    expect_in("eval", out, "4 questions (");
+    expect_in("eval", out, "\ntext        0.750     0.750   0.750");
+    expect_in("eval", out, "misses (expected source not first):\n  text   ");
+    expect_in("eval", out, "q.tsv:5  not found  \"zebra giraffe okapi\"  expected ops/ports.md");
+    free(out);
+    free(errout);
+    free(args);
+
+    /* a bad line: its file:line, exit 1, nothing run */
+    kbtest_write(q, "good question\tops/a.md\nno tab on this line\n");
+    args = kb_xasprintf("'%s' --project " PROJECT, q);
+    assert_int_equal(eval(&out, &errout, args), 1);
+    expect_in("error", errout, "q.tsv:2: expected QUESTION<TAB>EXPECTED SOURCE");
+    assert_string_equal(out, "");
+    free(out);
+    free(errout);
+    free(args);
+    kbtest_rmtree(dir);
+    free(dir);
+    free(q);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -532,6 +784,14 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(search__unknown_project, kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test(search__bad_options_exit_2),
         cmocka_unit_test_setup_teardown(search__remote_model_through_pipeline, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__modes_and_the_log, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__filters, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(search__hides_duplicates, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
-    return cmocka_run_group_tests_name("cmd_search.c", tests, NULL, NULL) ? 1 : 0;
+    const struct CMUnitTest eval_tests[] = {
+        cmocka_unit_test_setup_teardown(eval__scores_the_modes, kbtest_migrated_setup, kbtest_migrated_teardown),
+    };
+    int failed = cmocka_run_group_tests_name("cmd_search.c", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("cmd_eval.c", eval_tests, NULL, NULL);
+    return failed ? 1 : 0;
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench/search.sh - the search benchmark of issue 15, measured in one run:
+#   (a) quality: the labelled set (bench/search/questions.tsv, 48 questions
+#       over bench/search/corpus) loaded at 512 and 128 tokens a chunk,
+#       scored by `kbpipe eval` in the three modes: recall@1, recall@5,
+#       MRR@5 (target: hybrid above both legs);
+#   (b) cost at scale: the corpus plus generated filler (bench/gen_corpus.py,
+#       one ~180-word chunk per section) in one project of
+#       BENCH_SEARCH_SIZES chunks (default "10000"; the issue's figure is
+#       "10000 200000"); for each size and mode, the 48 questions x
+#       BENCH_SEARCH_REPS (3): per-query server time (the search statement's
+#       round trip over the local socket, measured by `kbpipe eval`) p50/p95
+#       (target: p95 <= 20 ms at 200k);
+#   (c) `kbpipe search` process wall time on the tiny database of (a)
+#       (BENCH_SEARCH_RUNS runs, 30 by default), p50/p95 (target <= 50 ms),
+#       and its CPU time.
+# eval retrieves max(8 x k, 40) chunks a question (to see k distinct files),
+# so its legs rank 4 x the candidates of a `kbpipe search -k 5`.
+# Figures are printed, nothing is asserted.  Run by `make bench`
+# (bench/run.sh) or alone:  KBPIPE_BIN=bin/kbpipe bash bench/search.sh
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bin=${KBPIPE_BIN:-$top/bin/kbpipe}
+export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
+export PGOPTIONS="-c client_min_messages=warning"
+unset DATABASE_URL PGDATABASE KBPIPE_DB
+sizes=${BENCH_SEARCH_SIZES:-10000}
+reps=${BENCH_SEARCH_REPS:-3}
+runs=${BENCH_SEARCH_RUNS:-30}
+questions=bench/search/questions.tsv
+db=kbpipe_bench_search
+out=$top/bench/out/search
+mkdir -p "$out"
+cleanup() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+"$bin" -q --db "dbname=$db" migrate up
+kb() { "$bin" --db "dbname=$db" "$@"; }
+sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
+
+# (a) quality at two chunk sizes
+echo "(a) $(grep -vc '^#' "$questions") questions ($questions), k = 5, kbpipe-hash-v1"
+printf '%-6s %-7s %9s %9s %7s\n' chunk mode 'recall@1' 'recall@5' 'MRR@5'
+for chunk in 512 128; do
+  BENCH_CHUNK=$chunk BENCH_PROJECT=bench-$chunk kb -q run bench/search/corpus.yaml
+  kb eval "$questions" --project "bench-$chunk" -k 5 --json >"$out/eval-$chunk.json"
+  python3 - "$out/eval-$chunk.json" "$chunk" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for m in r["modes"]:
+    print("%-6s %-7s %9.3f %9.3f %7.3f" % (sys.argv[2], m["mode"], m["recall_at_1"],
+                                          m["recall_at_k"], m["mrr_at_k"]))
+EOF
+done
+
+# (b) per-query server time at scale
+echo
+echo "(b) per-query server time (ms), ${reps} x the questions, k = 5"
+printf '%-8s %-7s %7s %7s\n' chunks mode p50 p95
+for n in $sizes; do
+  files=$(( (n + 9) / 10 ))
+  python3 bench/gen_corpus.py "$out/filler" --files "$files" --sections 10 --words 180 >/dev/null
+  RUN_PIPELINE=bench-filler RUN_PROJECT=bench-scale RUN_CHUNK_SIZE=300 RUN_BATCH_ROWS=2000 \
+    RUN_DOCS="$out/filler" kb -q run tests/data/run/gen.yaml --full
+  BENCH_CHUNK=512 BENCH_PROJECT=bench-scale kb -q run bench/search/corpus.yaml
+  sql "VACUUM ANALYZE knowledge_chunks" >/dev/null
+  total=$(sql "SELECT count(*) FROM knowledge_chunks c JOIN projects p ON p.id = c.project_id
+               WHERE p.name = 'bench-scale'")
+  kb eval "$questions" --project bench-scale -k 5 --repeat "$reps" --json >"$out/scale-$n.json"
+  python3 - "$out/scale-$n.json" "$total" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for m in r["modes"]:
+    print("%-8s %-7s %7.2f %7.2f" % (sys.argv[2], m["mode"], m["query_ms_p50"], m["query_ms_p95"]))
+EOF
+  rm -rf "$out/filler"
+done
+
+# (c) kbpipe search, the whole process, on the tiny database of (a): wall
+# time, and its own CPU time (user + sys), which a busy machine inflates less
+echo
+n512=$(sql "SELECT count(*) FROM knowledge_chunks c JOIN projects p ON p.id = c.project_id
+            WHERE p.name = 'bench-512'")
+for i in $(seq "$runs"); do
+  /usr/bin/time -f '%e %U %S' -a -o "$out/search-times" "$bin" --db "dbname=$db" search \
+    --project bench-512 -k 5 "how do I pin exact versions so every install is the same?" >/dev/null
+done
+pct() {   # COLUMN-EXPRESSION P: the P-th percentile (ms) of the runs
+  awk "{ print ($1) * 1000 }" "$out/search-times" | sort -n |
+    awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); printf "%.0f", v[i < 1 ? 1 : i] }'
+}
+echo "(c) kbpipe search on a $n512-chunk database, $runs runs: wall p50 $(pct '$1' 50) ms," \
+     "p95 $(pct '$1' 95) ms; CPU (user + sys) p50 $(pct '$2 + $3' 50) ms, p95 $(pct '$2 + $3' 95) ms"
+rm -f "$out/search-times"
+echo "(load average during the run: $(cut -d' ' -f1-3 /proc/loadavg))"
