@@ -164,6 +164,11 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
     c->target = shown;
     /* NOTICEs (e.g. "relation already exists, skipping") are not news */
     PQclear(PQexec(pg, "SET client_min_messages = warning"));
+    enum kb_code rc = db_extensions_check(c, err);
+    if (rc != KB_OK) {
+        db_close(c);
+        return rc;
+    }
     *out = c;
     return KB_OK;
 }
@@ -178,6 +183,8 @@ void db_close(struct db_conn *conn)
 }
 
 PGconn *db_conn_pg(struct db_conn *conn) { return conn->pg; }
+
+const char *db_conn_sqlstate(const struct db_conn *conn) { return conn->sqlstate; }
 
 const char *db_target(const struct db_conn *conn) { return conn->target; }
 
