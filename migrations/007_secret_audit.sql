@@ -13,9 +13,10 @@
 --    but the owner (a read-only role made with GRANT SELECT ON ALL TABLES
 --    included); the migration calls it once, an owner calls it again after
 --    granting a schema-wide SELECT;
---  * EXECUTE is granted explicitly: get_secret and store_secret to PUBLIC
---    (each call logs, and decrypting still needs the passphrase); the key
---    functions and the internal helpers to the owner only.
+--  * secret_list(project) shows names and dates, never values, to any role;
+--  * EXECUTE is granted explicitly: get_secret, store_secret and secret_list
+--    to PUBLIC (each read logs, and decrypting still needs the passphrase);
+--    the key functions and the internal helpers to the owner only.
 -- The owner and superusers can still read the tables directly: no grant can
 -- stop them (docs/schema.md).
 
@@ -76,6 +77,22 @@ BEGIN
 END;
 $$;
 
+-- The secrets of a project (NULL: the shared ones), one row per name, with
+-- no value: what `kbpipe secret list` shows to any role.
+CREATE FUNCTION secret_list(p_project_id uuid)
+RETURNS TABLE (key_name text, secret_type text, description text, expires_at timestamptz,
+               next_rotation_at timestamptz, access_count integer,
+               last_accessed_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT ON (s.key_name) s.key_name, s.secret_type, s.description, s.expires_at,
+           (SELECT min(r.next_rotation_at) FROM secret_rotation_schedule r
+             WHERE r.secret_id = s.id),
+           s.access_count, s.last_accessed_at, s.updated_at
+      FROM secrets s
+     WHERE s.project_id IS NOT DISTINCT FROM p_project_id
+     ORDER BY s.key_name, s.created_at DESC
+$$;
+
 DO $$
 DECLARE
     v_path text;
@@ -97,7 +114,8 @@ BEGIN
         'create_encryption_key(text, text)',
         'rotate_encryption_key(text, text)',
         'rotate_master_key(text, text)',
-        'secret_revoke_direct_access()'] LOOP
+        'secret_revoke_direct_access()',
+        'secret_list(uuid)'] LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = %s', v_fn, v_path);
     END LOOP;
 END;
@@ -109,7 +127,7 @@ REVOKE EXECUTE ON FUNCTION secret_master_key(), secret_data_key(uuid),
     store_secret(uuid, text, text, text, text, timestamptz, text),
     get_secret(uuid, text, text, inet) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION get_secret(uuid, text, text, inet),
-    store_secret(uuid, text, text, text, text, timestamptz, text) TO PUBLIC;
+    store_secret(uuid, text, text, text, text, timestamptz, text), secret_list(uuid) TO PUBLIC;
 DO $$ BEGIN PERFORM secret_revoke_direct_access(); END $$;
 
 -- migrate:down
@@ -121,5 +139,6 @@ ALTER FUNCTION store_secret(uuid, text, text, text, text, timestamptz, text)
 ALTER FUNCTION get_secret(uuid, text, text, inet) SECURITY INVOKER RESET search_path;
 ALTER FUNCTION create_encryption_key(text, text) SECURITY INVOKER RESET search_path;
 ALTER FUNCTION rotate_encryption_key(text, text) SECURITY INVOKER RESET search_path;
+DROP FUNCTION secret_list(uuid);
 DROP FUNCTION secret_revoke_direct_access();
 DROP FUNCTION rotate_master_key(text, text);

@@ -155,5 +155,6 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_secret(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_DB_H */

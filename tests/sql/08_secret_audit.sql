@@ -67,6 +67,8 @@ BEGIN
     EXCEPTION WHEN insufficient_privilege THEN
         PERFORM set_config('kbt.keys', SQLSTATE, true);
     END;
+    PERFORM set_config('kbt.list', (SELECT string_agg(key_name || ':' || access_count, ',')
+                                      FROM secret_list('22222222-0000-0000-0000-000000000002')), true);
     BEGIN
         DELETE FROM secret_access_log;
         PERFORM set_config('kbt.erase', 'allowed', true);
@@ -92,6 +94,7 @@ SELECT is(current_setting('kbt.got'), 'pw-audit-1', 'the plain role reads the se
 SELECT is(current_setting('kbt.direct'), '42501', 'a direct SELECT on secrets is denied');
 SELECT is(current_setting('kbt.keys'), '42501', 'a direct SELECT on encryption_keys is denied');
 SELECT is(current_setting('kbt.erase'), '42501', 'the role cannot erase the audit log');
+SELECT is(current_setting('kbt.list'), 'DB_PASS:2', 'secret_list shows the role names and counts, no value');
 SELECT is(current_setting('kbt.shadow'), 'pw-audit-1', 'a temp table named secrets is not read');
 SELECT is((SELECT count(*) FROM secret_access_log)::int - current_setting('kbt.log_before')::int, 3,
           'each of the three reads left a log row');
