@@ -139,54 +139,46 @@ static enum kb_code do_get(struct db_conn *conn, const struct secret_args *a, co
 
 /* ---- list, audit ---------------------------------------------------------- */
 
-static enum kb_code print_query(struct db_conn *conn, const char *sql, int n,
-                                const char *const *p, int is_json, struct kb_err *err)
+/* list and audit: one query each, over the same parameters
+ * ($1 project id, $2 --since, $3 --name, $4 --limit) */
+static const struct {
+    const char *sub, *sql;
+    int n_params;
+} listings[] = {
+    { "list",
+      "SELECT key_name AS name, secret_type AS type, expires_at::timestamp(0) AS expires,"
+      " next_rotation_at::timestamp(0) AS rotate_by, access_count AS reads,"
+      " last_accessed_at::timestamp(0) AS last_read, updated_at::timestamp(0) AS updated,"
+      " description FROM secret_list($1::uuid) ORDER BY key_name", 1 },
+    { "audit",
+      "SELECT l.accessed_at::timestamp(0) AS at, l.accessed_by AS who,"
+      " l.access_type AS access, l.success AS ok,"
+      " coalesce(s.key_name, l.metadata->>'key_name') AS name, l.error_message AS error"
+      " FROM secret_access_log l LEFT JOIN secrets s ON s.id = l.secret_id"
+      " WHERE coalesce(s.project_id::text, l.metadata->>'project_id') IS NOT DISTINCT FROM $1"
+      "   AND ($2::timestamptz IS NULL OR l.accessed_at >= $2::timestamptz)"
+      "   AND ($3::text IS NULL OR coalesce(s.key_name, l.metadata->>'key_name') = $3)"
+      " ORDER BY l.accessed_at DESC, l.id LIMIT $4::int", 4 },
+};
+
+static enum kb_code do_listing(struct db_conn *conn, const struct secret_args *a,
+                               const char *pid, struct kb_err *err)
 {
+    const char *p[] = { pid, a->since, a->filter, a->limit ? a->limit : "50" };
+    size_t i = strcmp(a->sub, "list") == 0 ? 0 : 1;
     struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, sql, n, p, &rows, err);
+    enum kb_code rc = db_exec(conn, listings[i].sql, listings[i].n_params, p, &rows, err);
     if (rc != KB_OK)
         return rc;
-    if (is_json)
+    if (a->is_json)
         db_print_json(rows, stdout);
     else
         db_print_table(rows, stdout);
     db_rows_free(rows);
     if (fflush(stdout) != 0)
-        return KB_FAIL_AT(err, KB_E_IO, "standard output", "writing failed");
+        return KB_FAIL_AT(err, KB_E_IO, "standard output", "writing failed; check where "
+                                                             "stdout goes");
     return KB_OK;
-}
-
-static enum kb_code do_list(struct db_conn *conn, const struct secret_args *a, const char *pid,
-                            struct kb_err *err)
-{
-    const char *p[] = { pid };
-    return print_query(conn,
-                       "SELECT key_name AS name, secret_type AS type,"
-                       " expires_at::timestamp(0) AS expires,"
-                       " next_rotation_at::timestamp(0) AS rotate_by, access_count AS reads,"
-                       " last_accessed_at::timestamp(0) AS last_read,"
-                       " updated_at::timestamp(0) AS updated, description"
-                       " FROM secret_list($1::uuid) ORDER BY key_name",
-                       1, p, a->is_json, err);
-}
-
-static enum kb_code do_audit(struct db_conn *conn, const struct secret_args *a,
-                             const char *pid, struct kb_err *err)
-{
-    const char *p[] = { pid, a->since, a->filter, a->limit ? a->limit : "50" };
-    return print_query(conn,
-                       "SELECT l.accessed_at::timestamp(0) AS at, l.accessed_by AS who,"
-                       " l.access_type AS access, l.success AS ok,"
-                       " coalesce(s.key_name, l.metadata->>'key_name') AS name,"
-                       " l.error_message AS error"
-                       " FROM secret_access_log l LEFT JOIN secrets s ON s.id = l.secret_id"
-                       " WHERE coalesce(s.project_id::text, l.metadata->>'project_id')"
-                       "       IS NOT DISTINCT FROM $1"
-                       "   AND ($2::timestamptz IS NULL OR l.accessed_at >= $2::timestamptz)"
-                       "   AND ($3::text IS NULL"
-                       "        OR coalesce(s.key_name, l.metadata->>'key_name') = $3)"
-                       " ORDER BY l.accessed_at DESC, l.id LIMIT $4::int",
-                       4, p, a->is_json, err);
 }
 
 /* ---- rotate --------------------------------------------------------------- */
@@ -309,10 +301,8 @@ static enum kb_code run(const struct secret_args *a, const char *key, const char
             rc = do_set(conn, a, pid, value, err);
         else if (strcmp(a->sub, "get") == 0)
             rc = do_get(conn, a, pid, warning, err);
-        else if (strcmp(a->sub, "list") == 0)
-            rc = do_list(conn, a, pid, err);
-        else if (strcmp(a->sub, "audit") == 0)
-            rc = do_audit(conn, a, pid, err);
+        else if (strcmp(a->sub, "rotate") != 0)
+            rc = do_listing(conn, a, pid, err);
         else
             rc = do_rotate(conn, a, new_key, err);
     }
