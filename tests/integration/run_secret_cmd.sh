@@ -140,4 +140,25 @@ leaked=$(grep -l -e ValMark -e "$pass1" -e "$pass2" -e PassPhraseCharlie \
   "$tmp"/*.err "$tmp/list.out" "$tmp/listj.out" "$tmp"/audit*.out "$tmp/server.log" 2>/dev/null)
 check_eq "no value or passphrase in stderr, list, audit or the server log" "" "$leaked"
 
+echo "# 6. a plain role: reads through get_secret; warned about the server log"
+role=kbpipe_it_secrole_$$
+_extra_cleanup="psql -X -q -d postgres -c 'DROP ROLE IF EXISTS $role' >/dev/null 2>&1"
+psql -X -q -d postgres -c "CREATE ROLE $role LOGIN" >/dev/null
+sql "$db" "ALTER ROLE $role IN DATABASE $db SET log_statement = 'all'" >/dev/null
+rc=0
+PGOPTIONS="-c client_min_messages=warning" KBPIPE_MASTER_KEY=$pass2 "$bin" \
+  --db "dbname=$db user=$role" secret get --shared SHARED --as plain >"$tmp/role.out" 2>"$tmp/role.err" || rc=$?
+check_rc "a role that owns nothing reads a shared secret through get_secret" 0
+check_eq "... the value" "ValMark shared" "$(cat "$tmp/role.out")"
+check "... and is warned that the server may log the passphrase" \
+  grep -q "this role may not SET log_parameter_max_length = 0" "$tmp/role.err"
+check_eq "... the read is logged under --as" 1 \
+  "$(sql "$db" "SELECT count(*) FROM secret_access_log WHERE accessed_by = 'plain' AND success")"
+rc=0
+PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -d "$db" -U "$role" \
+  -c "SELECT count(*) FROM secrets" >/dev/null 2>"$tmp/role_direct.err" || rc=$?
+check "... while its direct SELECT on secrets is denied" grep -q "permission denied" "$tmp/role_direct.err"
+sql "$db" "ALTER ROLE $role IN DATABASE $db RESET log_statement" >/dev/null
+psql -X -q -d "$db" -c "DROP OWNED BY $role" >/dev/null 2>&1
+
 finish
