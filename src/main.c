@@ -39,6 +39,8 @@ static const struct command commands[] = {
       "what is loaded, per project, and the last runs" },
     { "seed",     cmd_seed,      /* src/db/cmd_seed.c */
       "load the development seed data (projects, ports, tasks, ...)" },
+    { "secret",   cmd_secret,    /* src/db/cmd_secret.c */
+      "store, read, list, audit and rotate a project's encrypted secrets" },
     { "validate", cmd_validate,  /* src/pipeline/cmd_validate.c */
       "check a pipeline file without touching the database" },
     { "embed",    cmd_embed_all, /* src/pipeline/export_batch.c (src/embed/cmd_embed.c) */

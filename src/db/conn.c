@@ -128,70 +128,7 @@ char *db_conninfo_resolve(const char *explicit_conninfo, const char **origin_out
 
 char *db_conninfo_redacted(const char *conninfo)
 {
-    struct kb_buf b;
-    kb_buf_init(&b);
-    if (kb_starts_with(conninfo, "postgres://") || kb_starts_with(conninfo, "postgresql://")) {
-        /* URL: scheme://user:PASSWORD@host... and ?password=... */
-        const char *auth = strstr(conninfo, "://") + 3;
-        const char *at = strchr(auth, '@');
-        const char *slash = strchr(auth, '/');
-        const char *colon = strchr(auth, ':');
-        if (at && (!slash || at < slash) && colon && colon < at) {
-            kb_buf_append(&b, conninfo, (size_t)(colon - conninfo) + 1);
-            kb_buf_puts(&b, "****");
-            conninfo = at;
-        }
-        const char *pw = strstr(conninfo, "password=");
-        while (pw) {
-            kb_buf_append(&b, conninfo, (size_t)(pw - conninfo) + 9);
-            kb_buf_puts(&b, "****");
-            conninfo = pw + 9;
-            while (*conninfo && *conninfo != '&')
-                conninfo++;
-            pw = strstr(conninfo, "password=");
-        }
-        kb_buf_puts(&b, conninfo);
-        return kb_buf_detach(&b);
-    }
-    /* key=value form: blank the value of password (quoted or not) */
-    const char *p = conninfo;
-    while (*p) {
-        const char *pw = strstr(p, "password");
-        if (pw == NULL || (pw > conninfo && !isspace((unsigned char)pw[-1]))) {
-            if (pw == NULL) {
-                kb_buf_puts(&b, p);
-                break;
-            }
-            kb_buf_append(&b, p, (size_t)(pw - p) + 8);
-            p = pw + 8;
-            continue;
-        }
-        const char *q = pw + 8;
-        while (isspace((unsigned char)*q))
-            q++;
-        if (*q != '=') {
-            kb_buf_append(&b, p, (size_t)(q - p));
-            p = q;
-            continue;
-        }
-        q++;
-        while (isspace((unsigned char)*q))
-            q++;
-        kb_buf_append(&b, p, (size_t)(q - p));
-        kb_buf_puts(&b, "****");
-        if (*q == '\'') {
-            for (q++; *q && *q != '\''; q++)
-                if (*q == '\\' && q[1])
-                    q++;
-            if (*q)
-                q++;
-        } else {
-            while (*q && !isspace((unsigned char)*q))
-                q++;
-        }
-        p = q;
-    }
-    return kb_buf_detach(&b);
+    return kb_redact(conninfo);   /* every form: src/util/redact.c */
 }
 
 enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_err *err)
@@ -227,6 +164,11 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
     c->target = shown;
     /* NOTICEs (e.g. "relation already exists, skipping") are not news */
     PQclear(PQexec(pg, "SET client_min_messages = warning"));
+    enum kb_code rc = db_extensions_check(c, err);
+    if (rc != KB_OK) {
+        db_close(c);
+        return rc;
+    }
     *out = c;
     return KB_OK;
 }
@@ -241,6 +183,8 @@ void db_close(struct db_conn *conn)
 }
 
 PGconn *db_conn_pg(struct db_conn *conn) { return conn->pg; }
+
+const char *db_conn_sqlstate(const struct db_conn *conn) { return conn->sqlstate; }
 
 const char *db_target(const struct db_conn *conn) { return conn->target; }
 

@@ -35,6 +35,14 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
 void db_close(struct db_conn *conn);   /* NULL is a no-op */
 
 /*
+ * KB_E_DB when kbpipe's migrations were applied here (schema_migrations
+ * exists) but an extension they need (uuid-ossp, pgcrypto, vector) is not
+ * installed: the message names it and the CREATE EXTENSION to run.
+ * db_connect() calls it on every connection.
+ */
+enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err);
+
+/*
  * Connect the way every command does: db_conninfo_resolve(kb_cli.db), then
  * db_connect().  With -v the (redacted) target and where it came from are
  * logged.
@@ -147,5 +155,6 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_secret(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_DB_H */

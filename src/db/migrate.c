@@ -328,8 +328,9 @@ static enum kb_code run_section(struct db_conn *conn, const struct migration *m,
         kb_err_prefix(err, "%s of %03ld_%s failed and was rolled back",
                       is_up ? "migration" : "rollback", m->version, m->name);
         size_t n = strlen(err->msg);
-        snprintf(err->msg + n, sizeof err->msg - n,
-                 "; fix the file and run 'kbpipe migrate %s' again", is_up ? "up" : "down");
+        if (strcmp(db_conn_sqlstate(conn), "42501") != 0)   /* privileges, not the file */
+            snprintf(err->msg + n, sizeof err->msg - n,
+                     "; fix the file and run 'kbpipe migrate %s' again", is_up ? "up" : "down");
         free(script);
         return rc;
     }

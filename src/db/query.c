@@ -14,6 +14,11 @@ enum kb_code db_result_error(struct db_conn *conn, const PGresult *res, const ch
     const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
     const char *hint = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_HINT) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(conn->sqlstate, sizeof conn->sqlstate, "%s", state ? state : "");
+    char ext[64];
+    if (db_extension_denied(state, primary, ext, sizeof ext))
+        return db_extension_denied_error(conn, ext, err);
     char buf[400];
     if (primary == NULL) {
         snprintf(buf, sizeof buf, "%s", PQerrorMessage(conn->pg));

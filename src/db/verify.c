@@ -4,6 +4,8 @@
  * knowledge_chunks.embedding and learnings.embedding, which a bulk load
  * drops and rebuilds (src/load, index strategy "auto"); a load killed
  * between the two leaves the table without its index, and this finds it.
+ * A missing embedding column (dropped along with the vector extension) is
+ * named as such, not blamed on a load.
  */
 #include "db/db_int.h"
 
@@ -12,24 +14,43 @@
 
 static const char *const vector_tables[] = { "knowledge_chunks", "learnings" };
 
-/* 1 when `table` exists in the current schema path and lacks an HNSW index. */
-static enum kb_code hnsw_missing(struct db_conn *conn, const char *table, int *missing,
-                                 struct kb_err *err)
+/* the dimension of the embedding columns (migrations/005) */
+#define KB_EMBED_DIM_DB 1536
+
+/* What the live schema has of `table`'s embedding: the table (in the
+ * current schema path), its embedding column, a valid HNSW index on it. */
+struct vector_state { int has_table, has_column, has_index; };
+
+static enum kb_code vector_state_read(struct db_conn *conn, const char *table,
+                                      struct vector_state *st, struct kb_err *err)
 {
     const char *p[] = { table };
     struct db_rows *rows;
     enum kb_code rc = db_exec(conn,
         "SELECT to_regclass($1) IS NOT NULL, EXISTS ("
+        "  SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($1)"
+        "  AND a.attname = 'embedding' AND NOT a.attisdropped), EXISTS ("
         "  SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
         "  JOIN pg_am am ON am.oid = c.relam"
         "  WHERE i.indrelid = to_regclass($1) AND am.amname = 'hnsw' AND i.indisvalid)",
         1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
-    *missing = strcmp(db_rows_get(rows, 0, 0), "t") == 0 &&
-               strcmp(db_rows_get(rows, 0, 1), "f") == 0;
+    st->has_table = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    st->has_column = strcmp(db_rows_get(rows, 0, 1), "t") == 0;
+    st->has_index = strcmp(db_rows_get(rows, 0, 2), "t") == 0;
     db_rows_free(rows);
     return KB_OK;
+}
+
+/* 1 when `table` exists with its embedding column and lacks an HNSW index. */
+static enum kb_code hnsw_missing(struct db_conn *conn, const char *table, int *missing,
+                                 struct kb_err *err)
+{
+    struct vector_state st;
+    enum kb_code rc = vector_state_read(conn, table, &st, err);
+    *missing = rc == KB_OK && st.has_table && st.has_column && !st.has_index;
+    return rc;
 }
 
 enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *err)
@@ -37,11 +58,21 @@ enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *er
     int n_missing = 0;
     const char *first = NULL;
     for (size_t i = 0; i < sizeof vector_tables / sizeof vector_tables[0]; i++) {
-        int missing = 0;
-        enum kb_code rc = hnsw_missing(conn, vector_tables[i], &missing, err);
+        struct vector_state st;
+        enum kb_code rc = vector_state_read(conn, vector_tables[i], &st, err);
         if (rc != KB_OK)
             return rc;
-        if (missing) {
+        if (st.has_table && !st.has_column) {
+            /* DROP EXTENSION vector CASCADE takes the column (and its index) along */
+            fprintf(out, "%s: the embedding column is missing\n", vector_tables[i]);
+            return KB_FAIL(err, KB_E_DB, NULL,
+                           "%s has no embedding column: it was dropped with the vector "
+                           "extension (DROP EXTENSION vector CASCADE); add it back with ALTER "
+                           "TABLE %s ADD COLUMN embedding vector(%d), then run "
+                           "'kbpipe migrate verify --repair' and the pipelines with --full",
+                           vector_tables[i], vector_tables[i], KB_EMBED_DIM_DB);
+        }
+        if (st.has_table && !st.has_index) {
             fprintf(out, "%s: the HNSW index on embedding is missing (a load was "
                          "interrupted after dropping it)\n", vector_tables[i]);
             if (!n_missing++)

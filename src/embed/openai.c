@@ -15,7 +15,8 @@
  * the server's message.  The key is read once from the environment
  * variable the pipeline names; it goes into the Authorization header and
  * nowhere else: never into a message or a log line (masked if a server
- * echoes it back).
+ * echoes it back).  A base_url holding user:PASSWORD@ is shown masked
+ * (kb_redact, through every KB_FAIL and log line).
  */
 #include "embed/embed_int.h"
 
@@ -56,10 +57,15 @@ struct request {
 static enum kb_code check_opts(const struct embed_openai_opts *o, struct kb_err *err)
 {
     if (!o->base_url || !(kb_starts_with(o->base_url, "http://") ||
-                          kb_starts_with(o->base_url, "https://")))
-        return KB_FAIL_AT(err, KB_E_CONFIG, "embedding.base_url",
-                          "base_url '%.80s' is not an http(s) URL; set it to the API root, "
-                          "e.g. https://api.openai.com/v1", o->base_url ? o->base_url : "");
+                          kb_starts_with(o->base_url, "https://"))) {
+        /* masked before it is cut to 80 bytes: a cut could hide the '@' */
+        char *shown = kb_redact(o->base_url ? o->base_url : "");
+        enum kb_code rc = KB_FAIL_AT(err, KB_E_CONFIG, "embedding.base_url",
+                                     "base_url '%.80s' is not an http(s) URL; set it to the "
+                                     "API root, e.g. https://api.openai.com/v1", shown);
+        free(shown);
+        return rc;
+    }
     if (o->dimensions != 0 && o->dimensions != KB_EMBED_DIM)
         return KB_FAIL_AT(err, KB_E_CONFIG, "embedding.dimensions",
                           "dimensions is %d; the schema stores %d-dimension vectors",

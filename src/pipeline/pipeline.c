@@ -40,6 +40,7 @@ void pipeline_diag_add(struct kb_pipeline *p, const struct kb_origin *at, const 
     va_start(ap, fmt);
     vsnprintf(d->msg, sizeof d->msg, fmt, ap);
     va_end(ap);
+    kb_redact_in(d->msg, sizeof d->msg);   /* a quoted base_url or conninfo shows no password */
     v->is_sorted = 0;
 }
 

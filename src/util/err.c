@@ -9,6 +9,23 @@
 
 #include <string.h>
 
+/*
+ * Format the message and mask any credential in it and in the origin
+ * (kb_redact): every printed error, report, reject line and kbpipe_runs row
+ * is made from these two fields.  Formatted at 4x the size first, so a
+ * password is never cut in half before the masking sees it whole.
+ */
+static void set_msg(struct kb_err *err, const char *fmt, va_list ap)
+{
+    char full[4 * sizeof err->msg];
+    vsnprintf(full, sizeof full, fmt, ap);
+    kb_redact_in(full, sizeof full);
+    size_t n = strnlen(full, sizeof err->msg - 1);   /* cut to fit, as vsnprintf would */
+    memcpy(err->msg, full, n);
+    err->msg[n] = '\0';
+    kb_redact_in(err->origin, sizeof err->origin);
+}
+
 enum kb_code kb_err_set(struct kb_err *err, enum kb_code code, const char *src_file,
                         int src_line, const struct kb_origin *at, const char *fmt, ...)
 {
@@ -22,7 +39,7 @@ enum kb_code kb_err_set(struct kb_err *err, enum kb_code code, const char *src_f
         kb_origin_format(at, err->origin, sizeof err->origin);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set_msg(err, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -38,7 +55,7 @@ enum kb_code kb_err_set_at(struct kb_err *err, enum kb_code code, const char *sr
     snprintf(err->origin, sizeof err->origin, "%s", origin ? origin : "");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    set_msg(err, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -64,6 +81,7 @@ void kb_err_prefix(struct kb_err *err, const char *fmt, ...)
         len = room;
     memcpy(err->msg + at, old, len);
     err->msg[at + len] = '\0';
+    kb_redact_in(err->msg, sizeof err->msg);
 }
 
 void kb_err_clear(struct kb_err *err)

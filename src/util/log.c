@@ -18,6 +18,7 @@ static void vlog(enum kb_log_level level, const char *tag, const char *fmt, va_l
         return;
     char line[2048];
     vsnprintf(line, sizeof line, fmt, ap);
+    kb_redact_in(line, sizeof line);   /* a URL or conninfo in it shows no password */
     fprintf(stderr, "kbpipe: %s%s\n", tag, line);
 }
 
@@ -39,10 +40,16 @@ void log_err(const struct kb_err *err)
 {
     if (current_level < KB_LOG_ERROR)
         return;
-    const char *sep = err->origin[0] ? ": " : "";
+    /* kb_err_set masked both fields; a caller may have written them itself */
+    char origin[sizeof err->origin], msg[sizeof err->msg];
+    snprintf(origin, sizeof origin, "%s", err->origin);
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    kb_redact_in(origin, sizeof origin);
+    kb_redact_in(msg, sizeof msg);
+    const char *sep = origin[0] ? ": " : "";
     if (current_level >= KB_LOG_DEBUG || err->code == KB_E_INTERNAL)
-        fprintf(stderr, "kbpipe: %s%s%s [%s:%d]\n", err->origin, sep, err->msg,
+        fprintf(stderr, "kbpipe: %s%s%s [%s:%d]\n", origin, sep, msg,
                 err->src_file ? err->src_file : "?", err->src_line);
     else
-        fprintf(stderr, "kbpipe: %s%s%s\n", err->origin, sep, err->msg);
+        fprintf(stderr, "kbpipe: %s%s%s\n", origin, sep, msg);
 }

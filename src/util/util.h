@@ -219,6 +219,22 @@ int kb_starts_with(const char *s, const char *prefix);
 const char *kb_quote_line(char *buf, size_t n, const char *s, size_t len);
 
 /*
+ * A copy of `text` with every credential masked as "****": URL userinfo
+ * passwords (user:PASS@ becomes user:****@; a lone token before '@' of a
+ * non-postgres URL becomes ****), password= / sslpassword= / api_key= /
+ * token= ... values in every libpq conninfo quoting form and as URL query
+ * parameters, JSON "key": "value" pairs, Authorization / X-Api-Key headers
+ * and Bearer tokens (the full list: src/util/redact.c).  Works on free
+ * text, so a whole message may be passed; masking twice changes nothing.
+ * The caller frees the result; never NULL.
+ */
+char *kb_redact(const char *text);
+
+/* kb_redact() in place: buf (a NUL-terminated string in n bytes) is
+ * replaced by its masked form, cut short if that no longer fits. */
+void kb_redact_in(char *buf, size_t n);
+
+/*
  * The installed data folder (migrations/, cl100k_base.json): BIN/../share/kbpipe
  * when that folder exists next to the running executable (/proc/self/exe),
  * else KB_DATADIR (PREFIX/share/kbpipe at build time).  Computed once;

@@ -1,0 +1,99 @@
+/*
+ * extensions.c - the PostgreSQL extensions kbpipe's schema is built on, and
+ * the two messages about them (issue 13 point 8):
+ *
+ *   * an extension missing from a migrated database (DROP EXTENSION vector
+ *     CASCADE): every connection checks pg_extension once, so `run`,
+ *     `search` and `migrate verify` name the extension and the CREATE
+ *     EXTENSION to run instead of `column "embedding" does not exist` or an
+ *     interrupted load;
+ *   * a role that may not create an extension (SQLSTATE 42501 from CREATE
+ *     EXTENSION during `migrate up`): the message points at privileges, not
+ *     at the migration file.
+ */
+#include "db/db_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* What migration 001 creates, and what each is for (for the message). */
+static const struct {
+    const char *name, *purpose;
+} kb_extensions[] = {
+    { "uuid-ossp", "uuid_generate_v4(), the default of every id" },
+    { "pgcrypto", "digest() and the encryption of secrets" },
+    { "vector", "pgvector: the embedding columns and their HNSW indexes" },
+};
+
+static const char *purpose_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof kb_extensions / sizeof kb_extensions[0]; i++)
+        if (strcmp(kb_extensions[i].name, name) == 0)
+            return kb_extensions[i].purpose;
+    return "kbpipe's schema";
+}
+
+enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err)
+{
+    /* only once migration 001 (which creates them) is applied here: before,
+     * or after it failed, migrate up is what creates them */
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0,
+                              NULL, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    int has_table = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    db_rows_free(rows);
+    if (!has_table)
+        return KB_OK;
+    /* version::text: a schema_migrations of another tool must not break the
+     * connection; if it cannot be read this way, the check says nothing */
+    struct kb_err ignored;
+    if (db_exec(conn,
+                "SELECT e.name FROM unnest(ARRAY['uuid-ossp', 'pgcrypto', 'vector']) AS e(name) "
+                " WHERE EXISTS (SELECT 1 FROM schema_migrations WHERE version::text = '1') "
+                "   AND NOT EXISTS (SELECT 1 FROM pg_extension x WHERE x.extname = e.name) "
+                " ORDER BY e.name DESC LIMIT 1",
+                0, NULL, &rows, &ignored) != KB_OK)
+        return KB_OK;
+    if (db_rows_count(rows) == 0) {
+        db_rows_free(rows);
+        return KB_OK;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%s", db_rows_get(rows, 0, 0));
+    db_rows_free(rows);
+    const char *db = PQdb(conn->pg);
+    return KB_FAIL(err, KB_E_DB, NULL,
+                   "the extension \"%s\" (%s) is not installed in database \"%s\", though "
+                   "kbpipe's migrations are applied there (was it dropped? DROP EXTENSION ... "
+                   "CASCADE also drops the columns that use it); ask a superuser to run "
+                   "CREATE EXTENSION \"%s\"; in \"%s\", then 'kbpipe migrate verify'",
+                   name, purpose_of(name), db ? db : "?", name, db ? db : "?");
+}
+
+int db_extension_denied(const char *sqlstate, const char *primary, char *name, size_t n)
+{
+    static const char prefix[] = "permission denied to create extension \"";
+    if (sqlstate == NULL || strcmp(sqlstate, "42501") != 0 || primary == NULL ||
+        !kb_starts_with(primary, prefix))
+        return 0;
+    const char *s = primary + sizeof prefix - 1;
+    const char *e = strchr(s, '"');
+    size_t len = e ? (size_t)(e - s) : strlen(s);
+    snprintf(name, n, "%.*s", (int)(len < n ? len : n - 1), s);
+    return 1;
+}
+
+enum kb_code db_extension_denied_error(struct db_conn *conn, const char *name,
+                                       struct kb_err *err)
+{
+    const char *role = PQuser(conn->pg), *db = PQdb(conn->pg);
+    return KB_FAIL(err, KB_E_DB, NULL,
+                   "role \"%s\" may not create extension \"%s\" (%s); ask a superuser to run "
+                   "CREATE EXTENSION \"%s\"; in database \"%s\" (a trusted extension also "
+                   "works after GRANT CREATE ON DATABASE \"%s\" TO \"%s\"), then run "
+                   "'kbpipe migrate up' again",
+                   role ? role : "?", name, purpose_of(name), name, db ? db : "?",
+                   db ? db : "?", role ? role : "?");
+}

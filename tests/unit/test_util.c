@@ -1,0 +1,162 @@
+/*
+ * test_util.c - src/util.
+ *
+ * Group redact.c: kb_redact() over a table of every form a credential takes
+ * in what kbpipe prints (URL userinfo, libpq conninfo in each quoting form,
+ * URL query parameters, JSON bodies, HTTP headers, Bearer tokens), with the
+ * adversarial neighbours that must come out unchanged (a host, database or
+ * user named "password", "max_tokens", prose); masking twice changes
+ * nothing; libpq's own parser (PQconninfoParse) agrees: no 4-byte piece of
+ * the password it reads is left in the masked text; kb_err_set and
+ * kb_err_prefix mask what they store; db_conninfo_redacted is the same
+ * function.
+ */
+#include "kbtest.h"
+
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *in, *out;
+} redact_cases[] = {
+    /* libpq key=value */
+    { "host=db password=secret1 dbname=kb", "host=db password=**** dbname=kb" },
+    { "password=Esc\\ aped host=x", "password=**** host=x" },
+    { "host=x password=Esc\\ aped", "host=x password=****" },
+    { "password='se cr\\'et\\\\' user=u", "password=**** user=u" },
+    { "password = 'spaced' user=u", "password = **** user=u" },
+    { "password= nextword user=u", "password= **** user=u" },   /* libpq: "nextword" */
+    { "password='' host=h", "password=**** host=h" },
+    { "password=", "password=****" },
+    { "password='unterminated", "password=****" },
+    { "host=password dbname=password user=password password=pw",
+      "host=password dbname=password user=password password=****" },
+    { "sslpassword=keypass sslkey=/k/password.key", "sslpassword=**** sslkey=/k/password.key" },
+    { "password=a password='b' password=\"c d\"",
+      "password=**** password=**** password=\"****\"" },
+    { "Password=A", "Password=****" },
+    { "PGPASSWORD=pw psql", "PGPASSWORD=**** psql" },
+    /* URLs */
+    { "postgres://u:p%40ss@h:5432/db?sslmode=require&password=second",
+      "postgres://u:****@h:5432/db?sslmode=require&password=****" },
+    { "postgresql://password@password/password?password=x&application_name=password",
+      "postgresql://password@password/password?password=****&application_name=password" },
+    { "postgresql://u:pw@h1:5432,h2:5433/db", "postgresql://u:****@h1:5432,h2:5433/db" },
+    { "http://user:PASSWORD@host/v1", "http://user:****@host/v1" },
+    { "http://user:@host/v1", "http://user:****@host/v1" },
+    { "https://sk-TOKEN@api.example.com/v1", "https://****@api.example.com/v1" },
+    { "http://u:p@ss@host/v1", "http://u:****@host/v1" },
+    { "http://u:p%20w%3A@127.0.0.1:9/v1/embeddings: request of 4 chunks",
+      "http://u:****@127.0.0.1:9/v1/embeddings: request of 4 chunks" },
+    { "https://h/v1?api_key=K1&apikey=K2#frag", "https://h/v1?api_key=****&apikey=****#frag" },
+    { "https://h/v1?password=p%26w&x=1", "https://h/v1?password=****&x=1" },
+    { "see http://host:8080/v1 and mail a@b", "see http://host:8080/v1 and mail a@b" },
+    { "base_url 'http://a:b@h/v1' is bad", "base_url 'http://a:****@h/v1' is bad" },
+    /* headers and bodies */
+    { "Authorization: Bearer sk-abc.def", "Authorization: Bearer ****" },
+    { "authorization:Basic dXNlcjpwYXNz", "authorization:Basic ****" },
+    { "x-api-key: abc123, next", "x-api-key: ****, next" },
+    { "bearer abc", "bearer ****" },
+    { "{\"api_key\": \"sk-1\", \"model\": \"m\", \"token\": \"t\\\"x\"}",
+      "{\"api_key\": \"****\", \"model\": \"m\", \"token\": \"****\"}" },
+    { "{\"password\":12}", "{\"password\":12}" },
+    /* what must not change */
+    { "max_tokens=5 token_count=3 tokens=4", "max_tokens=5 token_count=3 tokens=4" },
+    { "api_key_env: OPENAI_API_KEY", "api_key_env: OPENAI_API_KEY" },
+    { "password authentication failed for user \"password\"",
+      "password authentication failed for user \"password\"" },
+    { "token: 12 tokens, secret: none", "token: 12 tokens, secret: none" },
+    { "", "" },
+};
+
+static void kb_redact__forms(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof redact_cases / sizeof redact_cases[0]; i++) {
+        char *got = kb_redact(redact_cases[i].in);
+        if (strcmp(got, redact_cases[i].out) != 0)
+            fail_msg("case %zu: '%s'\n  expected '%s'\n  got      '%s'", i, redact_cases[i].in,
+                     redact_cases[i].out, got);
+        char *twice = kb_redact(got);
+        assert_string_equal(twice, got);   /* masking twice changes nothing */
+        free(twice);
+        free(got);
+    }
+}
+
+/* Every 4-byte piece of the password libpq reads from `conninfo`. */
+static void assert_no_piece(const char *shown, const char *pw, const char *conninfo)
+{
+    size_t n = strlen(pw);
+    for (size_t k = 0; k + 4 <= n || (k == 0 && n > 0); k++) {
+        char piece[5] = { 0 };
+        memcpy(piece, pw + k, n < 4 ? n : 4);
+        if (strstr(shown, piece))
+            fail_msg("'%s' shows '%s' of the password as '%s'", conninfo, piece, shown);
+    }
+}
+
+static void kb_redact__libpq_agrees(void **state)
+{
+    (void)state;
+    static const char *const conninfos[] = {
+        "host=h password=Esc\\ aped",
+        "host=h password='Qu\\'ot ed\\\\' dbname=d",
+        "host=h password = Spa\\ cedPw   user=u",
+        "host=h password=   LeadingBlank",
+        "host=h sslpassword=SslKeyPw password=Both\\ PwX",
+        "postgresql://u:Url%40PwZ@h/d",
+        "postgresql://u@h/d?password=QueryPwY&sslmode=disable",
+        "postgres://u:FirstPw@h/d?password=SecondPw",
+    };
+    for (size_t i = 0; i < sizeof conninfos / sizeof conninfos[0]; i++) {
+        char *errmsg = NULL;
+        PQconninfoOption *opts = PQconninfoParse(conninfos[i], &errmsg);
+        if (opts == NULL)
+            fail_msg("libpq rejects case %zu '%s': %s", i, conninfos[i], errmsg);
+        char *shown = db_conninfo_redacted(conninfos[i]);
+        int n_pw = 0;
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+            if (o->val && o->val[0] &&
+                (strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0)) {
+                assert_no_piece(shown, o->val, conninfos[i]);
+                n_pw++;
+            }
+        assert_true(n_pw > 0);   /* the case really holds a password */
+        assert_non_null(strstr(shown, "****"));
+        free(shown);
+        PQconninfoFree(opts);
+    }
+}
+
+static void kb_err_set__masks(void **state)
+{
+    (void)state;
+    struct kb_err err;
+    KB_FAIL_AT(&err, KB_E_EMBED, "http://u:OriginPw@h/v1/embeddings", "connect to %s failed",
+               "host=h password='Msg Pw'");
+    assert_null(strstr(err.origin, "OriginPw"));
+    assert_string_equal(err.origin, "http://u:****@h/v1/embeddings");
+    assert_string_equal(err.msg, "connect to host=h password=**** failed");
+    kb_err_prefix(&err, "source %s", "http://k:PrefixPw@h");
+    assert_null(strstr(err.msg, "PrefixPw"));
+    /* a password longer than the message still never shows in part */
+    char big[2000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    KB_FAIL(&err, KB_E_DB, NULL, "%.500s password=CutHereSecret", big);
+    assert_null(strstr(err.msg, "CutH"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest redact_c[] = {
+        cmocka_unit_test(kb_redact__forms),
+        cmocka_unit_test(kb_redact__libpq_agrees),
+        cmocka_unit_test(kb_err_set__masks),
+    };
+    return cmocka_run_group_tests_name("redact.c", redact_c, NULL, NULL);
+}
