@@ -505,16 +505,91 @@ static void read_csv_columns(struct ctx *c, const struct node *n, const char *ke
     want_strs(c, lookup(m, "metadata"), kb_arena_printf(c->a, "%s.metadata", key), &cols->metadata);
 }
 
+/* OWNER/NAME: GitHub's characters (letters, digits, '-', '_', '.'), one slash. */
+static void check_repo(struct ctx *c, const struct node *n, const char *key, const char *repo)
+{
+    const char *s = strchr(repo, '/');
+    int ok = s != NULL && s != repo && s[1] != '\0' && strchr(s + 1, '/') == NULL;
+    for (const char *p = repo; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || strchr("-_./", *p) != NULL;
+    if (!ok)
+        pipeline_diag_add(c->p, &n->at, "%s must be OWNER/NAME (e.g. acme/supervisor-service), "
+                          "found '%.60s'", key, repo);
+}
+
+/* http:// sends the token in clear: only to this machine (a test server). */
+static void check_base_url(struct ctx *c, const struct node *n, const char *key, const char *url)
+{
+    static const char *const local[] = { "http://127.0.0.1", "http://localhost", "http://[::1]" };
+    int ok = strncmp(url, "https://", 8) == 0;
+    for (size_t i = 0; !ok && i < sizeof local / sizeof local[0]; i++) {
+        size_t len = strlen(local[i]);
+        ok = strncmp(url, local[i], len) == 0 && strchr(":/", url[len]) != NULL;
+    }
+    if (!ok)
+        pipeline_diag_add(c->p, &n->at, "%s must be an https:// URL (e.g. https://github.example."
+                          "com/api/v3), or http:// to this machine only, found '%.60s'", key, url);
+}
+
+/* The keys of a type: github source (the common ones are read by read_source). */
+static void read_github(struct ctx *c, const struct node *m, const char *pre,
+                        struct ingest_github_opts *o)
+{
+#define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
+    static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
+                                        "repos", "token_env", "base_url",
+                                        "include_pull_requests", "upsert_issues", "per_page",
+                                        "timeout_ms", "max_retries", "retry_base_ms", "max_wait",
+                                        NULL };
+    check_keys(c, m, "a github source", keys);
+    if (lookup(m, "repos") == NULL)
+        pipeline_diag_add(c->p, &m->at, "%s (github) has no 'repos'; add repos: [OWNER/NAME]",
+                          pre);
+    want_strs(c, lookup(m, "repos"), K("repos"), &o->repos);
+    for (int i = 0; i < o->repos.n; i++) {
+        struct node at = { .kind = NODE_SCALAR, .at = o->repos.at[i] };
+        check_repo(c, &at, kb_arena_printf(c->a, "%s.repos[%d]", pre, i), o->repos.v[i]);
+        for (int k = 0; k < i; k++)
+            if (strcmp(o->repos.v[k], o->repos.v[i]) == 0)
+                pipeline_diag_add(c->p, &o->repos.at[i], "%s.repos lists '%.60s' twice; list "
+                                  "each repository once", pre, o->repos.v[i]);
+    }
+    if (want_str(c, lookup(m, "token_env"), K("token_env"), &o->token_env)) {
+        int ok = isalpha((unsigned char)o->token_env[0]) || o->token_env[0] == '_';
+        for (const char *p = o->token_env; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '_';
+        if (!ok)
+            pipeline_diag_add(c->p, &lookup(m, "token_env")->at, "%s.token_env must name an "
+                              "environment variable (e.g. token_env: GITHUB_TOKEN) and never "
+                              "hold the token itself (the value is not shown)", pre);
+    }
+    if (want_str(c, lookup(m, "base_url"), K("base_url"), &o->base_url))
+        check_base_url(c, lookup(m, "base_url"), K("base_url"), o->base_url);
+    want_bool(c, lookup(m, "include_pull_requests"), K("include_pull_requests"),
+              &o->include_pull_requests);
+    want_bool(c, lookup(m, "upsert_issues"), K("upsert_issues"), &o->upsert_issues);
+    want_int(c, lookup(m, "per_page"), K("per_page"), 1, 100, "per_page: 100", &o->per_page);
+    want_int(c, lookup(m, "timeout_ms"), K("timeout_ms"), 100, 3600000, "timeout_ms: 30000",
+             &o->timeout_ms);
+    want_int(c, lookup(m, "max_retries"), K("max_retries"), 0, 100, "max_retries: 5",
+             &o->max_retries);
+    want_int(c, lookup(m, "retry_base_ms"), K("retry_base_ms"), 1, 60000, "retry_base_ms: 1000",
+             &o->retry_base_ms);
+    want_long(c, lookup(m, "max_wait"), K("max_wait"), 0, 86400, "max_wait: 3600",
+              &o->max_wait_s);
+#undef K
+}
+
 static void read_source(struct ctx *c, const struct node *m, int i, struct ingest_source *src)
 {
     const char *pre = kb_arena_printf(c->a, "sources[%d]", i);
 #define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
-    static const char *const types[] = { "files", "csv", "github_issues", NULL };
+    static const char *const types[] = { "files", "csv", "github_issues", "github", NULL };
     int type = -1;
     const struct node *tn = lookup(m, "type");
     if (tn == NULL)
-        pipeline_diag_add(c->p, &m->at, "%s has no 'type'; add type: files, csv or "
-                          "github_issues", pre);
+        pipeline_diag_add(c->p, &m->at, "%s has no 'type'; add type: files, csv, "
+                          "github_issues or github", pre);
     else
         want_enum(c, tn, K("type"), types, &type);
     ingest_source_defaults(src, type < 0 ? INGEST_FILES : (enum ingest_type)type);
@@ -581,6 +656,8 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
         if (o->delimiter == o->quote)
             pipeline_diag_add(c->p, &m->at, "%s: delimiter and quote are both '%c'; they must "
                               "differ", pre, o->delimiter);
+    } else if (type == INGEST_GITHUB) {
+        read_github(c, m, pre, &src->u.github);
     } else {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "comments", "repo", "format",
@@ -593,12 +670,8 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
                               "issues.json", pre);
         want_str(c, lookup(m, "path"), K("path"), &o->path);
         want_str(c, lookup(m, "comments"), K("comments"), &o->comments_path);
-        if (want_str(c, lookup(m, "repo"), K("repo"), &o->repo)) {
-            const char *s = strchr(o->repo, '/');
-            if (s == NULL || s == o->repo || s[1] == '\0' || strchr(s + 1, '/'))
-                pipeline_diag_add(c->p, &lookup(m, "repo")->at, "%s.repo must be OWNER/NAME "
-                                  "(e.g. acme/supervisor-service), found '%.60s'", pre, o->repo);
-        }
+        if (want_str(c, lookup(m, "repo"), K("repo"), &o->repo))
+            check_repo(c, lookup(m, "repo"), K("repo"), o->repo);
         static const char *const formats[] = { "auto", "gh", "rest", NULL };
         if (want_enum(c, lookup(m, "format"), K("format"), formats, &v))
             o->format = (enum ingest_issue_format)v;
