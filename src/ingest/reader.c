@@ -122,8 +122,9 @@ void ingest_state_set(struct ingest_reader *rd, const char *key, const char *val
 {
     for (int i = 0; i < rd->n_state; i++)
         if (strcmp(rd->state_keys[i], key) == 0) {
+            char *v = kb_xstrdup(value);   /* value may be the old one itself */
             free(rd->state_values[i]);
-            rd->state_values[i] = kb_xstrdup(value);
+            rd->state_values[i] = v;
             return;
         }
     size_t n = (size_t)rd->n_state + 1;
