@@ -652,6 +652,47 @@ static void export_then_api__same_documents(void **state)
     stub_stop(&s);
 }
 
+static void validate__bad_github_keys_are_located(void **state)
+{
+    (void)state;
+    static const char *const want[] = {
+        "p.yaml:6:23: sources[0].repos[1] must be OWNER/NAME (e.g. acme/supervisor-service), "
+        "found 'acme'",
+        "p.yaml:7:16: sources[0].token_env must name an environment variable (e.g. token_env: "
+        "GITHUB_TOKEN) and never hold the token itself (the value is not shown)",
+        "p.yaml:8:15: sources[0].base_url must be an https:// URL (e.g. "
+        "https://github.example.com/api/v3), or http:// to this machine only, found "
+        "'http://github.example.com'",
+        "p.yaml:9:15: sources[0].per_page must be an integer from 1 to 100 (e.g. per_page: 100), "
+        "found '500'",
+        "p.yaml:10:5: unknown key 'repo' in a github source (did you mean 'repos'?)",
+        "p.yaml:11:5: sources[1] (github) has no 'repos'; add repos: [OWNER/NAME]",
+    };
+    char *dir = kbtest_tmpdir();
+    char *path = kb_xasprintf("%s/p.yaml", dir);
+    kbtest_write(path, "name: p\nproject: p\nsources:\n"
+                       "  - name: gh\n    type: github\n"
+                       "    repos: [acme/api, acme]\n"
+                       "    token_env: " TOKEN "-x\n"
+                       "    base_url: http://github.example.com\n"
+                       "    per_page: 500\n"
+                       "    repo: acme/api\n"
+                       "  - {name: gh2, type: github}\n");
+    char *out = NULL, *errout = NULL;
+    int rc = kbtest_sh(&out, &errout, "cd '%s' && '%s' validate p.yaml", dir, kbtest_bin());
+    assert_int_equal(rc, 2);
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (strstr(errout, want[i]) == NULL)
+            fail_msg("missing: %s\nin:\n%s", want[i], errout);
+    assert_null(strstr(errout, TOKEN));
+    assert_null(strstr(out, TOKEN));
+    free(out);
+    free(errout);
+    free(path);
+    kbtest_rmtree(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -667,6 +708,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(github__bad_issue_is_located_and_the_rest_goes_on),
         cmocka_unit_test(export_then_api__same_documents),
     };
+    const struct CMUnitTest schema_tests[] = {
+        cmocka_unit_test(validate__bad_github_keys_are_located),
+    };
     int failed = cmocka_run_group_tests_name("github.c", reader_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("schema.c", schema_tests, NULL, NULL);
     return failed ? 1 : 0;
 }
