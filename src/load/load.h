@@ -259,6 +259,19 @@ enum kb_code load_state_read(struct db_conn *conn, const char *project_id, const
 enum kb_code load_state_write(struct db_conn *conn, const char *project_id, const char *pipeline,
                               const struct load_marks *m, struct kb_err *err);
 
+/*
+ * The conductor's two steps around a source that keeps state: give the
+ * reader its stored marks (after ingest_open, before the first
+ * ingest_next; sources without state: nothing), and take the reader's new
+ * marks into m once it reached its end, for load_state_write after a
+ * successful run.
+ */
+enum kb_code load_marks_give(struct db_conn *conn, const char *project_id, const char *pipeline,
+                             const struct ingest_source *src, struct ingest_reader *rd,
+                             struct kb_err *err);
+void load_marks_take(struct load_marks *m, const struct ingest_source *src,
+                     const struct ingest_reader *rd);
+
 /* ---- the run report (report.c) ---------------------------------------- */
 
 /* What one source of a pipeline did in a run. */
