@@ -45,7 +45,8 @@ struct github_state {
     int n_pages;
     json_t *page;                  /* the current page's array */
     size_t page_i;
-    const char *since;             /* the stored mark of this repository, or NULL */
+    const char *since;             /* the stored mark of this repository (since_buf), or NULL */
+    char since_buf[64];
     char newest[64];               /* the newest updated_at seen ("" none) */
     char held[64];                 /* the oldest updated_at seen twice ("" none) */
     char etag[300];                /* "SINCE ETAG" of the first page */
@@ -82,7 +83,11 @@ static void repo_start(struct ingest_reader *rd, struct github_state *st)
     const char *repo = repo_name(rd, st);
     char key[300];
     snprintf(key, sizeof key, "since %s", repo);
-    st->since = ingest_state_lookup(rd, key);
+    const char *stored = ingest_state_lookup(rd, key);
+    /* a copy: putting the new mark frees the stored string */
+    st->since = stored && strlen(stored) < sizeof st->since_buf ? st->since_buf : NULL;
+    if (st->since)
+        snprintf(st->since_buf, sizeof st->since_buf, "%s", stored);
     free(st->url);
     /* since is kbpipe's own ISO 8601 text (digits, '-', ':', 'T', 'Z'): no escaping */
     st->url = kb_xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"
@@ -105,11 +110,13 @@ static void repo_finish(struct ingest_reader *rd, struct github_state *st)
         mark = st->held;
     if (mark)
         ingest_state_set(rd, key, mark);
+    /* the ETag answers only the URL it came with: keep it when the next run
+     * asks the same (its since is this one's) of a one-page listing */
     snprintf(key, sizeof key, "etag %s", repo);
-    if (st->n_pages == 1 && st->etag[0])
+    if (st->n_pages == 1 && st->etag[0] && st->since && mark && strcmp(mark, st->since) == 0)
         ingest_state_set(rd, key, st->etag);
     else if (st->n_pages > 0)
-        ingest_state_set(rd, key, "");   /* several pages: no ETag (top of the file) */
+        ingest_state_set(rd, key, "");
 }
 
 /* KB_E_IO when GitHub's answer is not the JSON array a listing is. */
@@ -175,8 +182,8 @@ static enum kb_code fetch_page(struct ingest_reader *rd, struct github_state *st
     if (rc == KB_OK)
         rc = parse_array(&r, repo, st->page_url, &st->page, err);
     if (rc == KB_OK) {
-        if (st->n_pages++ == 0 && r.etag[0])
-            snprintf(st->etag, sizeof st->etag, "%s %s", st->since ? st->since : "-", r.etag);
+        if (st->n_pages++ == 0 && r.etag[0] && st->since)
+            snprintf(st->etag, sizeof st->etag, "%s %s", st->since, r.etag);
         st->page_i = 0;
         st->url = r.next_url;
         r.next_url = NULL;
