@@ -229,6 +229,33 @@ static void github__rate_limit_waits_for_the_reset(void **state)
     ghstub_stop(&s);
 }
 
+static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **state)
+{
+    (void)state;
+    struct gh_stub s;
+    ghstub_start(&s, 2);
+    s.retry_after_once = 1;                     /* 403 + Retry-After: 1 */
+    struct ingest_source src;
+    char base[64];
+    source_for(&src, &s, base, sizeof base);
+    struct read_result r;
+    read_all(&src, NULL, &r);
+    assert_int_equal(r.rc, KB_OK);
+    assert_int_equal(r.n_docs, 2);
+    assert_int_equal(s.n_early, 0);             /* nothing sent before Retry-After ended */
+    result_release(&r);
+
+    s.reset_at = 0;
+    s.exhaust_on_listing = 1;                   /* 200, remaining 0: the comments wait */
+    read_all(&src, NULL, &r);
+    assert_int_equal(r.rc, KB_OK);
+    assert_int_equal(r.n_docs, 2);
+    assert_true(s.n_comment_requests >= 1);
+    assert_int_equal(s.n_early, 0);
+    result_release(&r);
+    ghstub_stop(&s);
+}
+
 static void github__5xx_retried_with_backoff(void **state)
 {
     (void)state;
@@ -306,19 +333,22 @@ static void github__bad_issue_is_located_and_the_rest_goes_on(void **state)
     struct gh_stub s;
     ghstub_start(&s, 3);
     json_object_del(json_array_get(s.issues, 1), "title");   /* #2 */
+    json_object_set_new(json_array_get(s.issues, 2), "body",  /* #3 */
+                        json_stringn("NUL\0here", 8));
     struct ingest_source src;
     char base[64];
     source_for(&src, &s, base, sizeof base);
     struct read_result r;
     read_all(&src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
-    assert_int_equal(r.n_docs, 2);
-    assert_int_equal(r.n_bad, 1);
+    assert_int_equal(r.n_docs, 1);
+    assert_int_equal(r.n_bad, 2);
     char want[128];
     snprintf(want, sizeof want, "http://127.0.0.1:%d/repos/acme/api/issues?", s.port);
     assert_non_null(strstr(r.err.origin, want));
-    assert_non_null(strstr(r.err.origin, ": row 2"));
-    assert_non_null(strstr(r.err.msg, "acme/api#2 has no 'title'"));
+    assert_non_null(strstr(r.err.origin, ": row 3"));
+    assert_non_null(strstr(r.err.msg, "acme/api#3: body holds a NUL character (\\u0000) at "
+                                      "byte 3"));
     result_release(&r);
     ghstub_stop(&s);
 }
@@ -406,6 +436,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(github__since_asks_only_what_changed),
         cmocka_unit_test(github__etag_304_on_an_unchanged_listing),
         cmocka_unit_test(github__rate_limit_waits_for_the_reset),
+        cmocka_unit_test(github__secondary_limit_and_exhausted_quota_are_waited_out),
         cmocka_unit_test(github__5xx_retried_with_backoff),
         cmocka_unit_test(github__client_errors_name_the_repository),
         cmocka_unit_test(github__next_page_on_another_host_is_refused),

@@ -154,6 +154,8 @@ static void stub_serve(struct gh_stub *s, int fd)
     char issues_path[128];
     snprintf(issues_path, sizeof issues_path, "/repos/%s/issues", GH_STUB_REPO);
     int is_listing = strcmp(path, issues_path) == 0;
+    if (s->reset_at && (long)time(NULL) < s->reset_at)
+        s->n_early++;
     if (s->force_status) {
         respond(fd, s->force_status, NULL, "{\"message\":\"Bad credentials\"}");
     } else if (s->n_502 > 0) {
@@ -166,9 +168,12 @@ static void stub_serve(struct gh_stub *s, int fd)
         snprintf(h, sizeof h, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %ld\r\n",
                  s->reset_at);
         respond(fd, 403, h, "{\"message\":\"API rate limit exceeded\"}");
+    } else if (is_listing && s->retry_after_once) {
+        s->retry_after_once = 0;
+        s->reset_at = (long)time(NULL) + 1;
+        respond(fd, 403, "Retry-After: 1\r\n",
+                "{\"message\":\"You have exceeded a secondary rate limit\"}");
     } else if (is_listing) {
-        if (s->reset_at && (long)time(NULL) < s->reset_at)
-            s->n_early++;
         s->n_listings++;
         char since[64];
         query_str(query, "since", since, sizeof since);
@@ -193,7 +198,11 @@ static void stub_serve(struct gh_stub *s, int fd)
             h = (h ^ (unsigned char)*p) * 16777619u;
         char hdr[800], etag[32];
         snprintf(etag, sizeof etag, "W/\"%08x\"", h);
-        snprintf(hdr, sizeof hdr, "ETag: %s\r\nX-RateLimit-Remaining: 4999\r\n%s", etag, link);
+        if (s->exhaust_on_listing)
+            s->reset_at = (long)time(NULL) + 1;
+        snprintf(hdr, sizeof hdr, "ETag: %s\r\nX-RateLimit-Remaining: %d\r\n"
+                 "X-RateLimit-Reset: %ld\r\n%s", etag, s->exhaust_on_listing ? 0 : 4999,
+                 s->reset_at ? s->reset_at : (long)time(NULL) + 3600, link);
         char inm[64];
         snprintf(inm, sizeof inm, "If-None-Match: %s\r\n", etag);
         if (strstr(in.data, "If-None-Match:"))

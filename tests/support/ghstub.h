@@ -30,12 +30,15 @@ struct gh_stub {
     /* faults */
     int n_502;                     /* answer this many requests 502 first */
     int rate_limit_once;           /* the first listing: 403, remaining 0, reset +1 s */
-    long reset_at;                 /* that reset (epoch s) */
+    int retry_after_once;          /* the first listing: 403 with Retry-After: 1 */
+    int exhaust_on_listing;        /* listings: 200 with remaining 0, reset +1 s */
+    long reset_at;                 /* the reset (or Retry-After's end) announced, epoch s */
     long reset_in;                 /* seconds ahead for the reset (default 1) */
     int force_status;              /* answer every request with it (401, 403, 404) */
     int link_elsewhere;            /* next-page links point at another host */
     /* what it saw */
-    int n_requests, n_listings, n_comment_requests, n_304, n_auth_ok, n_early, n_etag_sent;
+    int n_requests, n_listings, n_comment_requests, n_304, n_auth_ok, n_etag_sent;
+    int n_early;                   /* requests that came before reset_at */
     char last_since[64];           /* since= of the last listing ("" none) */
     struct kb_buf log;             /* one request line per request */
 };
