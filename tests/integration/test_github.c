@@ -46,6 +46,19 @@ static void source_for(struct ingest_source *src, const struct gh_stub *s, char 
     setenv("KBT_GH_TOKEN", TOKEN, 1);
 }
 
+/* A stub with n_issues issues and a github source on it (token, short waits). */
+struct fx {
+    struct gh_stub s;
+    struct ingest_source src;
+    char base[64];
+};
+
+static void fx_start(struct fx *f, int n_issues)
+{
+    ghstub_start(&f->s, n_issues);
+    source_for(&f->src, &f->s, f->base, sizeof f->base);
+}
+
 static void doc_line(struct kb_buf *b, const struct kb_document *d)
 {
     kb_buf_printf(b, "%s\t%s\t%s\t%s\t%s\t%s\n", d->source_id, d->title ? d->title : "",
@@ -117,18 +130,15 @@ static int count_of(const char *hay, const char *needle)
 static void github__pagination_comments_and_marks(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 5);
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
-    src.u.github.per_page = 2;
+    struct fx f;
+    fx_start(&f, 5);
+    f.src.u.github.per_page = 2;
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 4);              /* #4 is a pull request: skipped */
-    assert_int_equal(s.n_listings, 3);          /* 5 issues, 2 a page: 3 pages via Link */
-    assert_int_equal(s.n_auth_ok, s.n_requests);
+    assert_int_equal(f.s.n_listings, 3);          /* 5 issues, 2 a page: 3 pages via Link */
+    assert_int_equal(f.s.n_auth_ok, f.s.n_requests);
     assert_non_null(strstr(r.docs.data, "acme/api#5\tIssue 5\t"));
     assert_non_null(strstr(r.docs.data, "Comment by carol on 2026-10-02T09:00:00Z:\n\n"
                                         "Comment 2 on #5"));
@@ -136,149 +146,134 @@ static void github__pagination_comments_and_marks(void **state)
     /* the newest updated_at seen, and no ETag for a listing of several pages */
     assert_non_null(strstr(r.marks.data, "since acme/api=2026-11-05T10:00:00Z\n"));
     assert_null(strstr(r.marks.data, "etag acme/api=2"));
-    src.u.github.include_pull_requests = 1;
+    f.src.u.github.include_pull_requests = 1;
     struct read_result r2;
-    read_all(&src, NULL, &r2);
+    read_all(&f.src, NULL, &r2);
     assert_int_equal(r2.n_docs, 5);
     result_release(&r2);
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__since_asks_only_what_changed(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 5);
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 5);
     struct read_result r;
-    read_all(&src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
+    read_all(&f.src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
     assert_int_equal(r.rc, KB_OK);
-    assert_string_equal(s.last_since, "2026-11-03T10:00:00Z");
+    assert_string_equal(f.s.last_since, "2026-11-03T10:00:00Z");
     assert_int_equal(r.n_docs, 2);              /* #3 (the boundary) and #5; #4 a PR */
     assert_null(strstr(r.docs.data, "acme/api#1\t"));
-    assert_int_equal(s.n_comment_requests, 1);  /* #3 has none: only #5's are asked */
+    assert_int_equal(f.s.n_comment_requests, 1);  /* #3 has none: only #5's are asked */
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__etag_304_on_an_unchanged_listing(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 3);
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 3);
     struct read_result r1, r2, r3;
-    read_all(&src, NULL, &r1);                  /* full: mark day 3, one page */
-    read_all(&src, r1.marks.data, &r2);         /* since day 3: #3 again, ETag kept */
+    read_all(&f.src, NULL, &r1);                  /* full: mark day 3, one page */
+    read_all(&f.src, r1.marks.data, &r2);         /* since day 3: #3 again, ETag kept */
     assert_int_equal(r2.n_docs, 1);
     assert_non_null(strstr(r2.marks.data, "etag acme/api=2026-11-03T10:00:00Z W/\""));
-    int before = s.n_requests;
-    read_all(&src, r2.marks.data, &r3);         /* nothing changed: 304, no comments asked */
+    int before = f.s.n_requests;
+    read_all(&f.src, r2.marks.data, &r3);         /* nothing changed: 304, no comments asked */
     assert_int_equal(r3.rc, KB_OK);
     assert_int_equal(r3.n_docs, 0);
-    assert_int_equal(s.n_304, 1);
-    assert_int_equal(s.n_requests, before + 1);
+    assert_int_equal(f.s.n_304, 1);
+    assert_int_equal(f.s.n_requests, before + 1);
     assert_string_equal(r3.marks.data, r2.marks.data);
-    ghstub_edit(&s, 2, 9);                        /* a change: 200 again, the edit comes */
+    ghstub_edit(&f.s, 2, 9);                      /* a change: 200 again, the edit comes */
     struct read_result r4;
-    read_all(&src, r3.marks.data, &r4);
-    assert_int_equal(s.n_304, 1);
+    read_all(&f.src, r3.marks.data, &r4);
+    assert_int_equal(f.s.n_304, 1);
     assert_non_null(strstr(r4.docs.data, "Issue 2 (edited)"));
     assert_non_null(strstr(r4.marks.data, "since acme/api=2026-11-09T10:00:00Z\n"));
     result_release(&r1);
     result_release(&r2);
     result_release(&r3);
     result_release(&r4);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__rate_limit_waits_for_the_reset(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 2);
-    s.rate_limit_once = 1;
-    s.reset_in = 1;
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 2);
+    f.s.rate_limit_once = 1;
+    f.s.reset_in = 1;
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(s.n_listings, 1);          /* the one after the 403 */
-    assert_int_equal(s.n_early, 0);             /* not before X-RateLimit-Reset */
+    assert_int_equal(f.s.n_listings, 1);          /* the one after the 403 */
+    assert_int_equal(f.s.n_early, 0);             /* not before X-RateLimit-Reset */
     result_release(&r);
 
     /* a reset beyond max_wait: a clear error at once, naming the repository */
-    s.rate_limit_once = 1;
-    s.reset_in = 3600;
-    src.u.github.max_wait_s = 2;
-    read_all(&src, NULL, &r);
+    f.s.rate_limit_once = 1;
+    f.s.reset_in = 3600;
+    f.src.u.github.max_wait_s = 2;
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_string_equal(r.err.origin, REPO);
     assert_non_null(strstr(r.err.msg, "primary rate limit exhausted"));
     assert_non_null(strstr(r.err.msg, "max_wait (2 s)"));
     assert_string_equal(r.marks.data ? r.marks.data : "", "");   /* no marks to store */
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 2);
-    s.retry_after_once = 1;                     /* 403 + Retry-After: 1 */
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 2);
+    f.s.retry_after_once = 1;                     /* 403 + Retry-After: 1 */
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(s.n_early, 0);             /* nothing sent before Retry-After ended */
+    assert_int_equal(f.s.n_early, 0);             /* nothing sent before Retry-After ended */
     result_release(&r);
 
-    s.reset_at = 0;
-    s.exhaust_on_listing = 1;                   /* 200, remaining 0: the comments wait */
-    read_all(&src, NULL, &r);
+    f.s.reset_at = 0;
+    f.s.exhaust_on_listing = 1;                   /* 200, remaining 0: the comments wait */
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_true(s.n_comment_requests >= 1);
-    assert_int_equal(s.n_early, 0);
+    assert_true(f.s.n_comment_requests >= 1);
+    assert_int_equal(f.s.n_early, 0);
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__5xx_retried_with_backoff(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 2);
-    s.n_502 = 2;
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 2);
+    f.s.n_502 = 2;
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(count_of(s.log.data, "/repos/acme/api/issues?"), 3);   /* 502, 502, 200 */
+    assert_int_equal(count_of(f.s.log.data, "/repos/acme/api/issues?"), 3);   /* 502, 502, 200 */
     result_release(&r);
 
-    s.n_502 = 100;                              /* retries spent: an error, not a hang */
-    src.u.github.max_retries = 2;
-    read_all(&src, NULL, &r);
+    f.s.n_502 = 100;                              /* retries spent: an error, not a hang */
+    f.src.u.github.max_retries = 2;
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "failed after 3 attempt(s): HTTP 502"));
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__client_errors_name_the_repository(void **state)
@@ -289,68 +284,59 @@ static void github__client_errors_name_the_repository(void **state)
         { 403, "403 Forbidden" },
         { 404, "404 Not Found ('Bad credentials'): the repository does not exist" },
     };
-    struct gh_stub s;
-    ghstub_start(&s, 1);
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
+    struct fx f;
+    fx_start(&f, 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s.force_status = cases[i].status;
+        f.s.force_status = cases[i].status;
         struct read_result r;
-        read_all(&src, NULL, &r);
+        read_all(&f.src, NULL, &r);
         assert_int_equal(r.rc, KB_E_IO);
         assert_string_equal(r.err.origin, REPO);
         assert_non_null(strstr(r.err.msg, cases[i].says));
         assert_null(strstr(r.err.msg, TOKEN));
         result_release(&r);
     }
-    assert_int_equal(s.n_requests, 3);          /* none retried */
-    ghstub_stop(&s);
+    assert_int_equal(f.s.n_requests, 3);          /* none retried */
+    ghstub_stop(&f.s);
 }
 
 static void github__next_page_on_another_host_is_refused(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 3);
-    s.link_elsewhere = 1;
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
-    src.u.github.per_page = 1;
+    struct fx f;
+    fx_start(&f, 3);
+    f.s.link_elsewhere = 1;
+    f.src.u.github.per_page = 1;
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "does not send the token elsewhere"));
-    assert_int_equal(s.n_listings, 1);
+    assert_int_equal(f.s.n_listings, 1);
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void github__bad_issue_is_located_and_the_rest_goes_on(void **state)
 {
     (void)state;
-    struct gh_stub s;
-    ghstub_start(&s, 3);
-    json_object_del(json_array_get(s.issues, 1), "title");   /* #2 */
-    json_object_set_new(json_array_get(s.issues, 2), "body",  /* #3 */
+    struct fx f;
+    fx_start(&f, 3);
+    json_object_del(json_array_get(f.s.issues, 1), "title");   /* #2 */
+    json_object_set_new(json_array_get(f.s.issues, 2), "body",  /* #3 */
                         json_stringn("NUL\0here", 8));
-    struct ingest_source src;
-    char base[64];
-    source_for(&src, &s, base, sizeof base);
     struct read_result r;
-    read_all(&src, NULL, &r);
+    read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 1);
     assert_int_equal(r.n_bad, 2);
     char want[128];
-    snprintf(want, sizeof want, "http://127.0.0.1:%d/repos/acme/api/issues?", s.port);
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/repos/acme/api/issues?", f.s.port);
     assert_non_null(strstr(r.err.origin, want));
     assert_non_null(strstr(r.err.origin, ": row 3"));
     assert_non_null(strstr(r.err.msg, "acme/api#3: body holds a NUL character (\\u0000) at "
                                       "byte 3"));
     result_release(&r);
-    ghstub_stop(&s);
+    ghstub_stop(&f.s);
 }
 
 static void export_then_api__same_documents(void **state)
