@@ -85,25 +85,3 @@ void load_marks_release(struct load_marks *m)
     free(m->value);
     memset(m, 0, sizeof *m);
 }
-
-static void give_one(void *arg, const char *key, const char *value)
-{
-    ingest_state_set(arg, key, value);
-}
-
-enum kb_code load_marks_give(struct db_conn *conn, const char *project_id, const char *pipeline,
-                             const struct ingest_source *src, struct ingest_reader *rd,
-                             struct kb_err *err)
-{
-    if (!ingest_source_has_state(src))
-        return KB_OK;
-    return load_state_read(conn, project_id, pipeline, src->name, give_one, rd, err);
-}
-
-void load_marks_take(struct load_marks *m, const struct ingest_source *src,
-                     const struct ingest_reader *rd)
-{
-    const char *key, *value;
-    for (int i = 0; ingest_state_get(rd, i, &key, &value); i++)
-        load_marks_add(m, src->name, key, value);
-}
