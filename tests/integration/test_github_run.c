@@ -176,6 +176,29 @@ static void cmd_run__full_fetches_everything_and_deletes_what_vanished(void **st
     ghstub_stop(&s);
 }
 
+static void cmd_run__shards_keep_their_own_marks_and_issues_are_upserted(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 5);
+    char *dir = kbtest_tmpdir(), *out;
+    write_pipeline(dir, &s, "    upsert_issues: true\n");
+    assert_int_equal(run_gh(dir, "--shard 1/2", &out), 0);
+    free(out);
+    assert_int_equal(run_gh(dir, "--shard 2/2", &out), 0);
+    free(out);
+    expect(t, "SELECT string_agg(pipeline || ':' || value, ',' ORDER BY pipeline) "
+              "FROM kbpipe_source_state WHERE key = 'since acme/api'",
+           "gh#1/2:2026-11-05T10:00:00Z,gh#2/2:2026-11-05T10:00:00Z");
+    expect(t, "SELECT count(*) FROM knowledge_sources", "4");
+    expect(t, "SELECT string_agg(issue_number || ' ' || title, ',' ORDER BY issue_number) "
+              "FROM issues", "1 Issue 1,2 Issue 2,3 Issue 3,5 Issue 5");
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
 static void cmd_run__export_then_api_reembeds_nothing(void **state)
 {
     struct kbtest_db *t = *state;
@@ -220,6 +243,9 @@ int main(int argc, char **argv)
                                         kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(cmd_run__full_fetches_everything_and_deletes_what_vanished,
                                         kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(
+            cmd_run__shards_keep_their_own_marks_and_issues_are_upserted,
+            kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(cmd_run__export_then_api_reembeds_nothing,
                                         kbtest_migrated_setup, kbtest_migrated_teardown),
     };
