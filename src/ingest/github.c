@@ -76,6 +76,13 @@ static int seen_before(struct github_state *st, long number)
     return was;
 }
 
+/* 1 when s can go into the URL as it is: an ISO 8601 time ("2026-11-25T02:30:00Z"). */
+static int is_timestamp(const char *s)
+{
+    size_t n = strlen(s);
+    return n >= 10 && n < 40 && strspn(s, "0123456789-:TZ.") == n;
+}
+
 /* Start listing repository st->repo_i: its URL with the stored since. */
 static void repo_start(struct ingest_reader *rd, struct github_state *st)
 {
@@ -85,9 +92,15 @@ static void repo_start(struct ingest_reader *rd, struct github_state *st)
     snprintf(key, sizeof key, "since %s", repo);
     const char *stored = ingest_state_lookup(rd, key);
     /* a copy: putting the new mark frees the stored string */
-    st->since = stored && strlen(stored) < sizeof st->since_buf ? st->since_buf : NULL;
+    st->since = stored && is_timestamp(stored) ? st->since_buf : NULL;
     if (st->since)
         snprintf(st->since_buf, sizeof st->since_buf, "%s", stored);
+    else if (stored) {
+        char q[200];
+        log_warn("source %s: the stored mark '%s' of %s is not an ISO 8601 time; fetching "
+                 "everything", rd->src->name, ingest_quote(q, sizeof q, stored, strlen(stored)),
+                 repo);
+    }
     free(st->url);
     /* since is kbpipe's own ISO 8601 text (digits, '-', ':', 'T', 'Z'): no escaping */
     st->url = kb_xasprintf("%s/repos/%s/issues?state=all&sort=updated&direction=asc"

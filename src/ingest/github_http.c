@@ -16,7 +16,8 @@
  *   200 + X-RateLimit-Remaining: 0                 the next request waits for the reset
  *
  * A wait longer than max_wait seconds fails at once, saying when the limit
- * resets, so a cron job never hangs for an hour unasked.  The token sits
+ * resets, so a cron job never hangs for an hour unasked; so does a server
+ * that is still rate limiting after GH_MAX_WAITS waits for one request.  The token sits
  * only in the request headers; no message, URL or log line holds it.  A
  * next-page URL on another host than base_url is refused, so the token
  * never goes where the pipeline did not send it.
@@ -33,6 +34,7 @@
 #define GH_MAX_BACKOFF_MS 60000L
 #define GH_SECONDARY_WAIT_S 60L
 #define GH_MAX_BODY (256L * 1024 * 1024)   /* one page: 100 issues are ~1 MB */
+#define GH_MAX_WAITS 20                     /* rate-limit waits for one request */
 
 struct gh_http {
     CURL *e;
@@ -324,6 +326,7 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
                          struct gh_response *r, struct kb_err *err)
 {
     char where[256];
+    int n_waits = 0;
     for (int attempt = 1;; attempt++) {
         time_t now = time(NULL);
         if (h->wait_until > now) {
@@ -340,6 +343,10 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
         if (cc == CURLE_OK && rate_limited(r, &wait_s, &why)) {
             /* waits for a rate limit are not retries: GitHub said when */
             attempt--;
+            if (++n_waits > GH_MAX_WAITS)
+                return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub still answers %ld (%s) after %d "
+                                  "waits for GET %s; run again later", r->status, why,
+                                  GH_MAX_WAITS, url_path(url, where, sizeof where));
             enum kb_code rc = wait_for(h, wait_s, why, repo, err);
             if (rc != KB_OK)
                 return rc;

@@ -168,6 +168,13 @@ static void github__since_asks_only_what_changed(void **state)
     assert_null(strstr(r.docs.data, "acme/api#1\t"));
     assert_int_equal(f.s.n_comment_requests, 1);  /* #3 has none: only #5's are asked */
     result_release(&r);
+    /* a stored mark that is not a time never reaches the URL: everything is fetched */
+    read_all(&f.src, "since acme/api=2026-11-03&state=closed\n", &r);
+    assert_int_equal(r.rc, KB_OK);
+    assert_string_equal(f.s.last_since, "");
+    assert_int_equal(r.n_docs, 4);
+    assert_null(strstr(f.s.log.data, "state=closed"));
+    result_release(&r);
     ghstub_stop(&f.s);
 }
 
@@ -235,7 +242,8 @@ static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **st
     (void)state;
     struct fx f;
     fx_start(&f, 2);
-    f.s.retry_after_once = 1;                     /* 403 + Retry-After: 1 */
+    f.s.n_retry_after = 1;                      /* 403 + Retry-After: 1 */
+    f.s.retry_after_s = 1;
     struct read_result r;
     read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
@@ -250,6 +258,17 @@ static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **st
     assert_int_equal(r.n_docs, 2);
     assert_true(f.s.n_comment_requests >= 1);
     assert_int_equal(f.s.n_early, 0);
+    result_release(&r);
+
+    f.s.exhaust_on_listing = 0;
+    f.s.reset_at = 0;
+    f.s.n_retry_after = 100;                    /* rate limited for ever: an error, not a loop */
+    f.s.retry_after_s = 0;
+    read_all(&f.src, NULL, &r);
+    assert_int_equal(r.rc, KB_E_IO);
+    assert_non_null(strstr(r.err.msg, "still answers 403 (secondary rate limit (Retry-After)) "
+                                      "after 20 waits"));
+    assert_int_equal(f.s.n_retry_after, 100 - 21);
     result_release(&r);
     ghstub_stop(&f.s);
 }

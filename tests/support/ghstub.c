@@ -168,11 +168,12 @@ static void stub_serve(struct gh_stub *s, int fd)
         snprintf(h, sizeof h, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %ld\r\n",
                  s->reset_at);
         respond(fd, 403, h, "{\"message\":\"API rate limit exceeded\"}");
-    } else if (is_listing && s->retry_after_once) {
-        s->retry_after_once = 0;
-        s->reset_at = (long)time(NULL) + 1;
-        respond(fd, 403, "Retry-After: 1\r\n",
-                "{\"message\":\"You have exceeded a secondary rate limit\"}");
+    } else if (is_listing && s->n_retry_after > 0) {
+        s->n_retry_after--;
+        s->reset_at = (long)time(NULL) + s->retry_after_s;
+        char h[64];
+        snprintf(h, sizeof h, "Retry-After: %d\r\n", s->retry_after_s);
+        respond(fd, 403, h, "{\"message\":\"You have exceeded a secondary rate limit\"}");
     } else if (is_listing) {
         s->n_listings++;
         char since[64];

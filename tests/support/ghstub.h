@@ -30,7 +30,8 @@ struct gh_stub {
     /* faults */
     int n_502;                     /* answer this many requests 502 first */
     int rate_limit_once;           /* the first listing: 403, remaining 0, reset +1 s */
-    int retry_after_once;          /* the first listing: 403 with Retry-After: 1 */
+    int n_retry_after;             /* answer this many listings 403 + Retry-After */
+    int retry_after_s;             /* ... with this many seconds */
     int exhaust_on_listing;        /* listings: 200 with remaining 0, reset +1 s */
     long reset_at;                 /* the reset (or Retry-After's end) announced, epoch s */
     long reset_in;                 /* seconds ahead for the reset (default 1) */
