@@ -1,7 +1,7 @@
 /*
  * ingest.h - the public face of src/ingest: source readers that turn files,
- * CSV tables and GitHub issue exports into a stream of documents, and the
- * reject writer for inputs that could not be used.
+ * CSV tables, GitHub issue exports and the GitHub API into a stream of
+ * documents, and the reject writer for inputs that could not be used.
  *
  * One interface over every reader:
  *
@@ -26,7 +26,8 @@
  * following ingest_next() returns the end.
  *
  * The source configurations are plain data, filled by src/pipeline from a
- * pipeline file (or by a test directly).  libcsv and jansson live here.
+ * pipeline file (or by a test directly).  libcsv and jansson live here,
+ * and libcurl for the API reader (github.c, github_http.c).
  */
 #ifndef KB_INGEST_H
 #define KB_INGEST_H
@@ -38,7 +39,7 @@
 
 /* ---- source configuration ------------------------------------------------ */
 
-enum ingest_type { INGEST_FILES = 0, INGEST_CSV, INGEST_GITHUB_ISSUES };
+enum ingest_type { INGEST_FILES = 0, INGEST_CSV, INGEST_GITHUB_ISSUES, INGEST_GITHUB };
 
 /* Where a source's documents go: knowledge_sources/chunks, or learnings. */
 enum kb_target { KB_TARGET_KNOWLEDGE = 0, KB_TARGET_LEARNINGS };
@@ -101,6 +102,26 @@ struct ingest_issues_opts {
     long max_record_size;          /* bytes of one JSON element; default 64 MB */
 };
 
+#define INGEST_GITHUB_DEFAULT_URL "https://api.github.com"
+
+/*
+ * type: github - issues (and optionally pull requests) of repositories,
+ * with their comments, from the GitHub REST API (github.c).  The token is
+ * read from the variable token_env names, never from the pipeline file.
+ */
+struct ingest_github_opts {
+    struct ingest_strs repos;      /* "owner/name" each */
+    const char *token_env;         /* NULL: anonymous (60 requests an hour) */
+    const char *base_url;          /* default INGEST_GITHUB_DEFAULT_URL */
+    int include_pull_requests;     /* the issues list holds pull requests too */
+    int upsert_issues;             /* the run also upserts issues/comments tables */
+    int per_page;                  /* 1..100, default 100 */
+    int timeout_ms;                /* per request, default 30000 */
+    int max_retries;               /* 5xx and network errors; default 5 */
+    int retry_base_ms;             /* first backoff; doubles, at most 60 s; default 1000 */
+    long max_wait_s;               /* longest rate-limit wait, else fail; default 3600 */
+};
+
 /* One source of a pipeline. */
 struct ingest_source {
     const char *name;              /* unique within the pipeline */
@@ -113,13 +134,14 @@ struct ingest_source {
         struct ingest_files_opts files;
         struct ingest_csv_opts csv;
         struct ingest_issues_opts issues;
+        struct ingest_github_opts github;
     } u;
 };
 
 /* Fill the defaults of a source of `type` (everything else zero). */
 void ingest_source_defaults(struct ingest_source *src, enum ingest_type type);
 
-/* "files", "csv", "github_issues" */
+/* "files", "csv", "github_issues", "github" */
 const char *ingest_type_name(enum ingest_type type);
 
 /* ---- documents ----------------------------------------------------------- */
@@ -193,6 +215,32 @@ enum kb_code ingest_next(struct ingest_reader *rd, struct kb_arena *arena,
 
 /* Close and free; NULL is a no-op. */
 void ingest_close(struct ingest_reader *rd);
+
+/* ---- source state: what an API reader keeps between runs ----------------
+ *
+ * A reader of a remote API (type: github) fetches only what changed since
+ * its last successful run.  Its marks are key/value strings ("since
+ * acme/api" -> "2026-11-25T02:30:00Z", an ETag): the conductor reads the
+ * stored ones from the database and gives them to the reader after
+ * ingest_open and before the first ingest_next; once the reader is at its
+ * end, the conductor takes the new ones and stores them only when the run
+ * succeeded.  A reader given no marks fetches everything (that is what
+ * --full does).  File readers keep no state.
+ */
+
+/* 1 when the source's reader keeps state (and re-reading it costs API requests). */
+int ingest_source_has_state(const struct ingest_source *src);
+
+/* Give the reader one stored mark (key and value are copied); before the first next. */
+void ingest_state_set(struct ingest_reader *rd, const char *key, const char *value);
+
+/*
+ * The reader's i-th mark (0-based) once it is at its end: 1 with *key,
+ * *value borrowed from the reader; 0 past the last.  The marks of a reader
+ * that stopped early are not to be stored.
+ */
+int ingest_state_get(const struct ingest_reader *rd, int i, const char **key,
+                     const char **value);
 
 /* What the last rejected item was: its origin and (a prefix of) its bytes. */
 struct ingest_bad {

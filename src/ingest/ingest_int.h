@@ -29,12 +29,18 @@ struct ingest_reader {
     struct ingest_stats stats;
     struct ingest_bad bad;
     struct kb_buf bad_bytes;       /* owns bad.input */
+    char **state_keys, **state_values;   /* the marks: stored ones, then the reader's */
+    int n_state;
 };
 
 /* Per-type openers (files.c, csv.c, issues.c): set rd->next/close/state. */
 enum kb_code ingest_files_open(struct ingest_reader *rd, struct kb_err *err);
 enum kb_code ingest_csv_open(struct ingest_reader *rd, struct kb_err *err);
 enum kb_code ingest_issues_open(struct ingest_reader *rd, struct kb_err *err);
+enum kb_code ingest_github_open(struct ingest_reader *rd, struct kb_err *err);
+
+/* The mark under `key` (the stored one, or one the reader put), or NULL. */
+const char *ingest_state_lookup(const struct ingest_reader *rd, const char *key);
 
 /* Remember the bad item: origin and up to INGEST_BAD_KEEP of its bytes. */
 void ingest_bad_set(struct ingest_reader *rd, const struct kb_origin *at, long issue_number,
@@ -114,6 +120,83 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
  */
 enum kb_code ingest_front_matter(const char *text, size_t len, const char *path,
                                  json_t **meta, size_t *body_off, struct kb_err *err);
+
+/* ---- issue_doc.c: a GitHub issue -> a document (export and API readers) ---- */
+
+/* The string member `key` of object o, or NULL (absent, not a string). */
+const char *ingest_jstr(json_t *o, const char *key);
+
+/*
+ * The first string in v (depth first, in document order) holding a NUL
+ * character (\u0000, which jansson keeps under JSON_ALLOW_NUL but C
+ * strings would cut short): 1, its path appended to `path` ("body",
+ * "comments[1].body") and the NUL's byte offset in *nul_at; else 0.
+ */
+int ingest_json_find_nul(json_t *v, struct kb_buf *path, size_t *nul_at);
+
+/* A comment's fields from its REST (is_rest) or gh object, copied into the arena. */
+void ingest_comment_fields(struct kb_arena *a, json_t *c, int is_rest, struct ingest_comment *cm);
+
+/*
+ * An issue's fields from its REST (is_rest) or gh object, copied into the
+ * arena: number, title, body, state (lower case), author, url, times,
+ * labels; comments untouched.  is->repo is `repo`, else taken from the
+ * issue's url (NULL when it cannot be told).
+ */
+void ingest_issue_fields(struct kb_arena *a, json_t *o, int is_rest, const char *repo,
+                         struct ingest_issue *is);
+
+/*
+ * The document of a filled issue (is->title and is->repo set): source_id
+ * owner/repo#N, the text and the metadata of issue_doc.c, byte for byte the
+ * same whichever reader filled `is`.  file_path is copied; `is` must live
+ * in the arena.  KB_E_INPUT (text the normalizer refuses) names `at`.
+ */
+enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                   const struct ingest_issue *is, const struct kb_origin *at,
+                                   const char *file_path, struct kb_document **out,
+                                   struct kb_err *err);
+
+/* ---- github_http.c: GET requests to the GitHub REST API (libcurl) ---------- */
+
+struct gh_http;   /* fields live in github_http.c */
+
+/* One answer: status 200 or 304 when gh_http_get returned KB_OK. */
+struct gh_response {
+    long status;
+    struct kb_buf body;
+    char etag[256];                /* "" when none */
+    char *next_url;                /* the Link header's rel="next", or NULL */
+    long rl_remaining, rl_reset;   /* X-RateLimit-Remaining / -Reset (epoch s); -1 none */
+    long retry_after;              /* seconds; -1 none */
+};
+void gh_response_init(struct gh_response *r);
+void gh_response_release(struct gh_response *r);   /* *r reusable */
+
+/*
+ * A client for the options' timeouts, retries and waits, sending `token`
+ * (may be NULL: anonymous) as a Bearer token.  `o` must outlive it.
+ * Free with gh_http_free (NULL: no-op).
+ */
+enum kb_code gh_http_new(const struct ingest_github_opts *o, const char *token,
+                         struct gh_http **out, struct kb_err *err);
+void gh_http_free(struct gh_http *h);
+
+/*
+ * GET url (with If-None-Match: etag when etag is not NULL or ""), waiting
+ * out rate limits and retrying 5xx and network errors as the top of
+ * github_http.c says.  KB_OK: r->status is 200 or 304.  KB_E_IO: any other
+ * end (401, 403, 404, retries spent, a wait over max_wait), the message
+ * naming `repo` and never the token.
+ */
+enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, const char *repo,
+                         struct gh_response *r, struct kb_err *err);
+
+/* Requests sent so far (each attempt counts). */
+long gh_http_requests(const struct gh_http *h);
+
+/* 1 when url is on base's scheme://host[:port] (where the token may go). */
+int gh_url_same_origin(const char *base, const char *url);
 
 /* ---- learnings fields (reader.c) -------------------------------------------- */
 

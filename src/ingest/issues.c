@@ -23,7 +23,6 @@
  */
 #include "ingest_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -46,100 +45,6 @@ struct issues_state {
     struct cref *crefs;
     long n_crefs;
 };
-
-static const char *jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-static const char *login(json_t *o, const char *key)
-{
-    json_t *u = json_object_get(o, key);
-    return json_is_object(u) ? jstr(u, "login") : NULL;
-}
-
-static const char *adup(struct kb_arena *a, const char *s)
-{
-    return s ? kb_arena_strdup(a, s) : NULL;
-}
-
-/* An id (number or string) as text. */
-static const char *id_text(struct kb_arena *a, json_t *o)
-{
-    json_t *v = json_object_get(o, "id");
-    if (json_is_integer(v))
-        return kb_arena_printf(a, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    return json_is_string(v) ? kb_arena_strdup(a, json_string_value(v)) : NULL;
-}
-
-/* "owner/repo" from https://github.com/o/r/... or https://api.github.com/repos/o/r/... */
-static const char *repo_of(struct kb_arena *a, const char *url)
-{
-    if (url == NULL)
-        return NULL;
-    const char *p = strstr(url, "://");
-    if (p == NULL)
-        return NULL;
-    p = strchr(p + 3, '/');
-    if (p == NULL)
-        return NULL;
-    p++;
-    if (strncmp(p, "repos/", 6) == 0)
-        p += 6;
-    const char *slash = strchr(p, '/');
-    if (slash == NULL || slash == p)
-        return NULL;
-    const char *end = strchr(slash + 1, '/');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n <= (size_t)(slash - p) + 1)
-        return NULL;
-    return kb_arena_strndup(a, p, n);
-}
-
-static void cut(struct kb_buf *b, size_t len)
-{
-    b->len = len;
-    if (b->data)
-        b->data[len] = '\0';
-}
-
-/*
- * The first string in v (depth first, in document order) holding a NUL
- * character (\u0000, which jansson keeps under JSON_ALLOW_NUL but C
- * strings would cut short): 1, its path in `path` ("body",
- * "comments[1].body") and the NUL's byte offset in *nul_at; else 0.
- */
-static int find_nul(json_t *v, struct kb_buf *path, size_t *nul_at)
-{
-    size_t mark = path->len;
-    if (json_is_string(v)) {
-        const char *p = memchr(json_string_value(v), '\0', json_string_length(v));
-        if (p)
-            *nul_at = (size_t)(p - json_string_value(v));
-        return p != NULL;
-    }
-    if (json_is_object(v)) {
-        const char *key;
-        json_t *m;
-        json_object_foreach(v, key, m) {
-            kb_buf_printf(path, "%s%.60s", path->len ? "." : "", key);
-            if (find_nul(m, path, nul_at))
-                return 1;
-            cut(path, mark);
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *m;
-        json_array_foreach(v, i, m) {
-            kb_buf_printf(path, "[%zu]", i);
-            if (find_nul(m, path, nul_at))
-                return 1;
-            cut(path, mark);
-        }
-    }
-    return 0;
-}
 
 static int cref_cmp(const void *a, const void *b)
 {
@@ -177,13 +82,13 @@ static enum kb_code index_comments(struct ingest_reader *rd, struct issues_state
             log_warn("%s: %s (comment skipped)", perr.origin, perr.msg);
             continue;
         }
-        const char *iu = jstr(c, "issue_url");
+        const char *iu = ingest_jstr(c, "issue_url");
         const char *slash = iu ? strrchr(iu, '/') : NULL;
         long number = slash ? strtol(slash + 1, NULL, 10) : 0;
         struct kb_buf nul_path;
         kb_buf_init(&nul_path);
         size_t nul_at = 0;
-        int has_nul = find_nul(c, &nul_path, &nul_at);
+        int has_nul = ingest_json_find_nul(c, &nul_path, &nul_at);
         json_decref(c);
         if (number <= 0) {
             n_bad++;
@@ -253,12 +158,7 @@ static enum kb_code rest_comments(struct issues_state *st, struct kb_arena *aren
         json_t *c = json_loadb(bytes, r->len, 0, NULL);
         if (c == NULL)
             continue;
-        struct ingest_comment *cm = &is->comments[is->n_comments++];
-        cm->author = adup(arena, login(c, "user"));
-        cm->body = adup(arena, jstr(c, "body"));
-        cm->created_at = adup(arena, jstr(c, "created_at"));
-        cm->url = adup(arena, jstr(c, "html_url"));
-        cm->github_id = id_text(arena, c);
+        ingest_comment_fields(arena, c, 1, &is->comments[is->n_comments++]);
         json_decref(c);
     }
     return KB_OK;
@@ -272,12 +172,7 @@ static void gh_comments(struct kb_arena *arena, json_t *arr, struct ingest_issue
     json_array_foreach(arr, i, c) {
         if (!json_is_object(c))
             continue;
-        struct ingest_comment *cm = &is->comments[is->n_comments++];
-        cm->author = adup(arena, login(c, "author"));
-        cm->body = adup(arena, jstr(c, "body"));
-        cm->created_at = adup(arena, jstr(c, "createdAt"));
-        cm->url = adup(arena, jstr(c, "url"));
-        cm->github_id = id_text(arena, c);
+        ingest_comment_fields(arena, c, 0, &is->comments[is->n_comments++]);
     }
 }
 
@@ -317,7 +212,7 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
     struct kb_buf nul_path;
     kb_buf_init(&nul_path);
     size_t nul_at = 0;
-    if (find_nul(o, &nul_path, &nul_at)) {
+    if (ingest_json_find_nul(o, &nul_path, &nul_at)) {
         enum kb_code rc = KB_FAIL(err, KB_E_INPUT, at, "issue #%ld: %s holds a NUL character "
                                   "(\\u0000) at byte %zu; GitHub text never does, so the export "
                                   "is damaged: export the issue again or remove the \\u0000",
@@ -326,7 +221,7 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
         return rc;
     }
     kb_buf_release(&nul_path);
-    const char *title = jstr(o, "title");
+    const char *title = ingest_jstr(o, "title");
     if (title == NULL || title[0] == '\0')
         return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld has no 'title' (a string); add "
                        "title to the exported fields", number);
@@ -342,36 +237,10 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
         return KB_OK;
     }
     struct ingest_issue *is = kb_arena_calloc(arena, sizeof *is);
-    is->number = number;
-    is->title = kb_arena_strdup(arena, title);
-    is->body = adup(arena, jstr(o, "body"));
-    is->github_id = id_text(arena, o);
-    is->url = adup(arena, jstr(o, is_rest ? "html_url" : "url"));
-    is->author = adup(arena, login(o, is_rest ? "user" : "author"));
-    const char *state = jstr(o, "state");
-    if (state) {
-        char *s = kb_arena_strdup(arena, state);
-        for (char *p = s; *p; p++)
-            *p = (char)tolower((unsigned char)*p);
-        is->state = s;
-    }
-    is->created_at = adup(arena, jstr(o, is_rest ? "created_at" : "createdAt"));
-    is->updated_at = adup(arena, jstr(o, is_rest ? "updated_at" : "updatedAt"));
-    is->closed_at = adup(arena, jstr(o, is_rest ? "closed_at" : "closedAt"));
-    is->repo = opt->repo ? opt->repo
-               : repo_of(arena, is_rest && jstr(o, "repository_url") ? jstr(o, "repository_url")
-                                                                      : is->url);
+    ingest_issue_fields(arena, o, is_rest, opt->repo, is);
     if (is->repo == NULL)
         return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld: cannot tell its repository (no "
                        "GitHub url); set repo: OWNER/NAME on the source", number);
-    json_t *labels = json_object_get(o, "labels"), *l;
-    size_t i;
-    is->labels = kb_arena_calloc(arena, sizeof *is->labels * (json_array_size(labels) + 1));
-    json_array_foreach(labels, i, l) {
-        const char *name = json_is_string(l) ? json_string_value(l) : jstr(l, "name");
-        if (name)
-            is->labels[is->n_labels++] = kb_arena_strdup(arena, name);
-    }
     if (is_rest) {
         enum kb_code rc = rest_comments(st, arena, number, is, err);
         if (rc != KB_OK)
@@ -379,68 +248,7 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
     } else {
         gh_comments(arena, json_object_get(o, "comments"), is);
     }
-
-    /* the text: the issue, then each comment under a rule */
-    struct kb_buf t;
-    kb_buf_init(&t);
-    kb_buf_printf(&t, "# %s\n\n", is->title);
-    if (is->body && is->body[0])
-        kb_buf_printf(&t, "%s\n", is->body);
-    for (int k = 0; k < is->n_comments; k++) {
-        const struct ingest_comment *c = &is->comments[k];
-        kb_buf_printf(&t, "\n---\nComment by %s%s%s:\n\n%s\n", c->author ? c->author : "someone",
-                      c->created_at ? " on " : "", c->created_at ? c->created_at : "",
-                      c->body ? c->body : "");
-    }
-    char *text;
-    size_t tlen;
-    char what[64];
-    snprintf(what, sizeof what, "issue #%ld", number);
-    enum kb_code rc = ingest_text_normalize(t.data, t.len, INGEST_UTF8_REPLACE, at, what, arena,
-                                            &text, &tlen, err);
-    kb_buf_release(&t);
-    if (rc != KB_OK) {
-        kb_origin_format(at, err->origin, sizeof err->origin);
-        return rc;
-    }
-    struct kb_document *d = ingest_doc_new(rd, arena, "github_issue");
-    d->source_id = kb_arena_printf(arena, "%s#%ld", is->repo, number);
-    d->title = is->title;
-    d->url = is->url;
-    d->author = is->author;
-    d->file_path = kb_arena_strdup(arena, st->path);
-    d->text = text;
-    d->len = tlen;
-    d->issue = is;
-    d->origin = *at;
-    d->origin.path = d->file_path;
-    json_t *meta = json_object();
-    json_object_set_new(meta, "repo", json_string(is->repo));
-    json_object_set_new(meta, "number", json_integer(number));
-    if (is->state)
-        json_object_set_new(meta, "state", json_string(is->state));
-    json_t *jl = json_array();
-    for (int k = 0; k < is->n_labels; k++)
-        json_array_append_new(jl, json_string(is->labels[k]));
-    json_object_set_new(meta, "labels", jl);
-    if (is->author)
-        json_object_set_new(meta, "author", json_string(is->author));
-    if (is->created_at)
-        json_object_set_new(meta, "created_at", json_string(is->created_at));
-    if (is->updated_at)
-        json_object_set_new(meta, "updated_at", json_string(is->updated_at));
-    if (is->closed_at)
-        json_object_set_new(meta, "closed_at", json_string(is->closed_at));
-    json_object_set_new(meta, "comments", json_integer(is->n_comments));
-    d->metadata_json = ingest_json_text(arena, meta);
-    json_decref(meta);
-    if (d->target == KB_TARGET_LEARNINGS) {
-        d->learning_type = "issue";
-        d->tags = is->labels;
-        d->n_tags = is->n_labels;
-    }
-    *out = d;
-    return KB_OK;
+    return ingest_issue_document(rd, arena, is, at, st->path, out, err);
 }
 
 /*

@@ -31,6 +31,14 @@ void ingest_source_defaults(struct ingest_source *src, enum ingest_type type)
     case INGEST_GITHUB_ISSUES:
         src->u.issues.max_record_size = INGEST_DEFAULT_MAX_RECORD_SIZE;
         break;
+    case INGEST_GITHUB:
+        src->u.github.base_url = INGEST_GITHUB_DEFAULT_URL;
+        src->u.github.per_page = 100;
+        src->u.github.timeout_ms = 30000;
+        src->u.github.max_retries = 5;
+        src->u.github.retry_base_ms = 1000;
+        src->u.github.max_wait_s = 3600;
+        break;
     }
 }
 
@@ -40,6 +48,7 @@ const char *ingest_type_name(enum ingest_type type)
     case INGEST_FILES: return "files";
     case INGEST_CSV: return "csv";
     case INGEST_GITHUB_ISSUES: return "github_issues";
+    case INGEST_GITHUB: return "github";
     }
     return "?";
 }
@@ -56,6 +65,7 @@ enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,
     case INGEST_FILES: rc = ingest_files_open(rd, err); break;
     case INGEST_CSV: rc = ingest_csv_open(rd, err); break;
     case INGEST_GITHUB_ISSUES: rc = ingest_issues_open(rd, err); break;
+    case INGEST_GITHUB: rc = ingest_github_open(rd, err); break;
     }
     if (rc != KB_OK) {
         ingest_close(rd);   /* the opener set rd->close: it frees what it made */
@@ -85,8 +95,54 @@ void ingest_close(struct ingest_reader *rd)
     if (rd->close)
         rd->close(rd);
     kb_buf_release(&rd->bad_bytes);
+    for (int i = 0; i < rd->n_state; i++) {
+        free(rd->state_keys[i]);
+        free(rd->state_values[i]);
+    }
+    free(rd->state_keys);
+    free(rd->state_values);
     free(rd->base_dir);
     free(rd);
+}
+
+int ingest_source_has_state(const struct ingest_source *src)
+{
+    return src->type == INGEST_GITHUB;
+}
+
+const char *ingest_state_lookup(const struct ingest_reader *rd, const char *key)
+{
+    for (int i = 0; i < rd->n_state; i++)
+        if (strcmp(rd->state_keys[i], key) == 0)
+            return rd->state_values[i];
+    return NULL;
+}
+
+void ingest_state_set(struct ingest_reader *rd, const char *key, const char *value)
+{
+    for (int i = 0; i < rd->n_state; i++)
+        if (strcmp(rd->state_keys[i], key) == 0) {
+            char *v = kb_xstrdup(value);   /* value may be the old one itself */
+            free(rd->state_values[i]);
+            rd->state_values[i] = v;
+            return;
+        }
+    size_t n = (size_t)rd->n_state + 1;
+    rd->state_keys = kb_xrealloc(rd->state_keys, n * sizeof *rd->state_keys);
+    rd->state_values = kb_xrealloc(rd->state_values, n * sizeof *rd->state_values);
+    rd->state_keys[rd->n_state] = kb_xstrdup(key);
+    rd->state_values[rd->n_state] = kb_xstrdup(value);
+    rd->n_state++;
+}
+
+int ingest_state_get(const struct ingest_reader *rd, int i, const char **key,
+                     const char **value)
+{
+    if (i < 0 || i >= rd->n_state)
+        return 0;
+    *key = rd->state_keys[i];
+    *value = rd->state_values[i];
+    return 1;
 }
 
 const struct ingest_bad *ingest_last_bad(const struct ingest_reader *rd)

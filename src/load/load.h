@@ -255,6 +255,35 @@ long load_session_run_id(const struct load_session *s);
 /* Learning ids (uuid text) this run inserted or changed, for the dedup pass. */
 int load_session_touched_learnings(const struct load_session *s, const char *const **ids);
 
+/* ---- source state (state.c): marks kept between runs ------------------ */
+
+/* Marks to store: parallel arrays of owned strings ("" value: delete the mark). */
+struct load_marks {
+    char **source, **key, **value;
+    int n;
+};
+/* Append one mark (copied).  Release with load_marks_release (*m reusable). */
+void load_marks_add(struct load_marks *m, const char *source, const char *key,
+                    const char *value);
+void load_marks_release(struct load_marks *m);
+
+/*
+ * Call fn(arg, key, value) for each stored mark of `source` in the
+ * pipeline `pipeline` ("NAME", or "NAME#K/N" for a shard) of the project
+ * (NULL project_id: none stored, nothing called).  KB_E_DB on failure.
+ */
+enum kb_code load_state_read(struct db_conn *conn, const char *project_id, const char *pipeline,
+                             const char *source,
+                             void (*fn)(void *arg, const char *key, const char *value),
+                             void *arg, struct kb_err *err);
+
+/*
+ * Store every mark of m in one transaction (upserts; "" deletes).  On
+ * failure nothing is stored (KB_E_DB).  Call only for a run that succeeded.
+ */
+enum kb_code load_state_write(struct db_conn *conn, const char *project_id, const char *pipeline,
+                              const struct load_marks *m, struct kb_err *err);
+
 /* ---- the dedup pass (dedup.c) ------------------------------------------ */
 
 struct load_dedup_opts {

@@ -34,7 +34,8 @@ static const char RUN_USAGE[] =
     "  --dry-run        read and compare only: count what would be added, updated,\n"
     "                   skipped and deleted, and the vectors to compute; no writes\n"
     "  --full           also delete the pipeline's sources this run did not see,\n"
-    "                   after the whole scan succeeded (same as mode: full)\n"
+    "                   after the whole scan succeeded (same as mode: full); an\n"
+    "                   API source (type: github) is fetched whole, without since\n"
     "  --shard K/N      only the Kth of N deterministic partitions of the sources\n"
     "                   (docs/scaling.md)\n"
     "  --report FILE    write the JSON run report to FILE ('-': stdout); it is also\n"
@@ -159,15 +160,20 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
     double t0 = kb_now();
     struct ingest_reader *rd;
     enum kb_code rc = ingest_open(src, ".", &rd, err);
+    if (rc == KB_OK)
+        rc = run_marks_give(r, src, rd, err);
     if (rc != KB_OK) {
+        ingest_close(rd);
         kb_err_prefix(err, "source %s", src->name);
         return rc;
     }
     for (;;) {
         struct kb_document *doc = NULL;
         rc = ingest_next(rd, r->arena, &doc, err);
-        if (rc == KB_OK && doc == NULL)
+        if (rc == KB_OK && doc == NULL) {
+            run_marks_take(r, src, rd);
             break;
+        }
         int from_reader = rc != KB_OK;
         r->is_duplicate = 0;
         if (rc == KB_OK)
@@ -239,8 +245,7 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     if ((rc = db_open(&r->conn, err)) != KB_OK)
         return rc;
     struct load_opts lo;
-    static char lock_name[300];
-    run_load_opts(r->p, r->args, &lo, lock_name, sizeof lock_name);
+    run_load_opts(r->p, r->args, &lo, r->lock_name, sizeof r->lock_name);
     if ((rc = load_session_open(r->conn, &lo, &r->sess, err)) != KB_OK)
         return rc;
     r->batch = load_batch_new(r->sess);
@@ -285,6 +290,7 @@ static void run_close(struct run *r)
     free(r->stats);
     free(r->row_stat);
     kb_buf_release(&r->planned);
+    load_marks_release(&r->marks);
 }
 
 /* See pipeline.h. */
@@ -304,7 +310,7 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
         run_close(&r);
         return rc;
     }
-    int is_full = a->is_full || r.p->mode == PIPELINE_FULL;
+    int is_full = r.is_full = a->is_full || r.p->mode == PIPELINE_FULL;
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
     r.is_scan_done = 1;
@@ -345,6 +351,8 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     double t_finish = kb_now();
     if (rc == KB_OK)
         rc = load_session_finish(r.sess, do_full, err);
+    if (rc == KB_OK)
+        rc = run_marks_store(&r, err);
     rep.finish_seconds = kb_now() - t_finish;
     const char *status = rc != KB_OK ? "failed" : a->is_dry_run ? "dry-run"
                          : r.rejected ? "partial" : "succeeded";

@@ -223,6 +223,9 @@ struct run {
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
     int is_duplicate;                  /* run_add_document's KB_E_INPUT: a repeated source_id */
+    int is_full;                       /* --full or mode: full */
+    char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
+    struct load_marks marks;           /* API sources' new marks, stored after success */
 };
 
 /* plan lists this many documents by name, then counts the rest */
@@ -230,6 +233,28 @@ struct run {
 
 /* --shard's "K/N" with 1 <= K <= N into *k, *n; KB_E_USAGE otherwise (cmd_run.c). */
 enum kb_code run_parse_shard(const char *s, int *k, int *n, struct kb_err *err);
+
+/* ---- run_marks.c: the marks of sources that keep state (type: github) ---- */
+
+/*
+ * Give the reader of source src its stored marks (kbpipe_source_state),
+ * after ingest_open and before the first ingest_next.  None for a source
+ * without state, and none with --full: a complete fetch, so that what
+ * vanished is known.  KB_E_DB when they cannot be read.
+ */
+enum kb_code run_marks_give(struct run *r, const struct ingest_source *src,
+                            struct ingest_reader *rd, struct kb_err *err);
+
+/* Take the new marks of a reader that reached its end into r->marks. */
+void run_marks_take(struct run *r, const struct ingest_source *src,
+                    const struct ingest_reader *rd);
+
+/*
+ * Store r->marks (one transaction) when the run succeeded with nothing
+ * rejected and is not a dry run, so a failed or partial run leaves the old
+ * marks and the next run asks again for the same changes.
+ */
+enum kb_code run_marks_store(struct run *r, struct kb_err *err);
 
 /* ---- run_document.c: one document into the batch ------------------------ */
 

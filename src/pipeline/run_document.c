@@ -197,8 +197,9 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
     };
     memcpy(src.doc_hash, doc_hash, sizeof doc_hash);
     int bi = load_batch_add_source(r->batch, &src);
-    if (d->issue && r->p->sources[si].type == INGEST_GITHUB_ISSUES &&
-        r->p->sources[si].u.issues.upsert_issues)
+    const struct ingest_source *s = &r->p->sources[si];
+    if (d->issue && ((s->type == INGEST_GITHUB_ISSUES && s->u.issues.upsert_issues) ||
+                     (s->type == INGEST_GITHUB && s->u.github.upsert_issues)))
         add_issue(r, bi, d->issue);
     if (d->target == KB_TARGET_LEARNINGS) {
         struct load_learning l = {
@@ -272,6 +273,8 @@ long run_estimate_rows(struct run *r)
     for (int si = 0; si < r->p->n_sources; si++) {
         struct ingest_reader *rd;
         struct kb_err ignored = { 0 };
+        if (ingest_source_has_state(&r->p->sources[si]))
+            continue;   /* an API source: reading it twice costs requests; not estimated */
         if (ingest_open(&r->p->sources[si], ".", &rd, &ignored) != KB_OK)
             continue;
         for (;;) {

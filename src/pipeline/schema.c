@@ -216,17 +216,94 @@ static void read_csv_columns(struct schema_ctx *c, const struct node *n, const c
                      &cols->metadata);
 }
 
+/* OWNER/NAME: GitHub's characters (letters, digits, '-', '_', '.'), one slash. */
+static void check_repo(struct schema_ctx *c, const struct node *n, const char *key,
+                       const char *repo)
+{
+    const char *s = strchr(repo, '/');
+    int ok = s != NULL && s != repo && s[1] != '\0' && strchr(s + 1, '/') == NULL;
+    for (const char *p = repo; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || strchr("-_./", *p) != NULL;
+    if (!ok)
+        pipeline_diag_add(c->p, &n->at, "%s must be OWNER/NAME (e.g. acme/supervisor-service), "
+                          "found '%.60s'", key, repo);
+}
+
+/* http:// sends the token in clear: only to this machine (a test server). */
+static void check_base_url(struct schema_ctx *c, const struct node *n, const char *key,
+                           const char *url)
+{
+    static const char *const local[] = { "http://127.0.0.1", "http://localhost", "http://[::1]" };
+    int ok = strncmp(url, "https://", 8) == 0;
+    for (size_t i = 0; !ok && i < sizeof local / sizeof local[0]; i++) {
+        size_t len = strlen(local[i]);
+        ok = strncmp(url, local[i], len) == 0 && strchr(":/", url[len]) != NULL;
+    }
+    if (!ok)
+        pipeline_diag_add(c->p, &n->at, "%s must be an https:// URL (e.g. https://github.example."
+                          "com/api/v3), or http:// to this machine only, found '%.60s'", key, url);
+}
+
+/* The keys of a type: github source (the common ones are read by read_source). */
+static void read_github(struct schema_ctx *c, const struct node *m, const char *pre,
+                        struct ingest_github_opts *o)
+{
+#define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
+    static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
+                                        "repos", "token_env", "base_url",
+                                        "include_pull_requests", "upsert_issues", "per_page",
+                                        "timeout_ms", "max_retries", "retry_base_ms", "max_wait",
+                                        NULL };
+    schema_check_keys(c, m, "a github source", keys);
+    if (schema_lookup(m, "repos") == NULL)
+        pipeline_diag_add(c->p, &m->at, "%s (github) has no 'repos'; add repos: [OWNER/NAME]",
+                          pre);
+    schema_want_strs(c, schema_lookup(m, "repos"), K("repos"), &o->repos);
+    for (int i = 0; i < o->repos.n; i++) {
+        struct node at = { .kind = NODE_SCALAR, .at = o->repos.at[i] };
+        check_repo(c, &at, kb_arena_printf(c->a, "%s.repos[%d]", pre, i), o->repos.v[i]);
+        for (int k = 0; k < i; k++)
+            if (strcmp(o->repos.v[k], o->repos.v[i]) == 0)
+                pipeline_diag_add(c->p, &o->repos.at[i], "%s.repos lists '%.60s' twice; list "
+                                  "each repository once", pre, o->repos.v[i]);
+    }
+    if (schema_want_str(c, schema_lookup(m, "token_env"), K("token_env"), &o->token_env)) {
+        int ok = isalpha((unsigned char)o->token_env[0]) || o->token_env[0] == '_';
+        for (const char *p = o->token_env; ok && *p; p++)
+            ok = isalnum((unsigned char)*p) || *p == '_';
+        if (!ok)
+            pipeline_diag_add(c->p, &schema_lookup(m, "token_env")->at, "%s.token_env must name an "
+                              "environment variable (e.g. token_env: GITHUB_TOKEN) and never "
+                              "hold the token itself (the value is not shown)", pre);
+    }
+    if (schema_want_str(c, schema_lookup(m, "base_url"), K("base_url"), &o->base_url))
+        check_base_url(c, schema_lookup(m, "base_url"), K("base_url"), o->base_url);
+    schema_want_bool(c, schema_lookup(m, "include_pull_requests"), K("include_pull_requests"),
+              &o->include_pull_requests);
+    schema_want_bool(c, schema_lookup(m, "upsert_issues"), K("upsert_issues"), &o->upsert_issues);
+    schema_want_int(c, schema_lookup(m, "per_page"), K("per_page"), 1, 100, "per_page: 100", &o->per_page);
+    schema_want_int(c, schema_lookup(m, "timeout_ms"), K("timeout_ms"), 100, 3600000, "timeout_ms: 30000",
+             &o->timeout_ms);
+    schema_want_int(c, schema_lookup(m, "max_retries"), K("max_retries"), 0, 100, "max_retries: 5",
+             &o->max_retries);
+    schema_want_int(c, schema_lookup(m, "retry_base_ms"), K("retry_base_ms"), 1, 60000, "retry_base_ms: 1000",
+             &o->retry_base_ms);
+    schema_want_long(c, schema_lookup(m, "max_wait"), K("max_wait"), 0, 86400, "max_wait: 3600",
+              &o->max_wait_s);
+#undef K
+}
+
 static void read_source(struct schema_ctx *c, const struct node *m, int i,
                         struct ingest_source *src)
 {
     const char *pre = kb_arena_printf(c->a, "sources[%d]", i);
 #define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
-    static const char *const types[] = { "files", "csv", "github_issues", NULL };
+    static const char *const types[] = { "files", "csv", "github_issues", "github", NULL };
     int type = -1;
     const struct node *tn = schema_lookup(m, "type");
     if (tn == NULL)
-        pipeline_diag_add(c->p, &m->at, "%s has no 'type'; add type: files, csv or "
-                          "github_issues", pre);
+        pipeline_diag_add(c->p, &m->at, "%s has no 'type'; add type: files, csv, "
+                          "github_issues or github", pre);
     else
         schema_want_enum(c, tn, K("type"), types, &type);
     ingest_source_defaults(src, type < 0 ? INGEST_FILES : (enum ingest_type)type);
@@ -300,6 +377,8 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
         if (o->delimiter == o->quote)
             pipeline_diag_add(c->p, &m->at, "%s: delimiter and quote are both '%c'; they must "
                               "differ", pre, o->delimiter);
+    } else if (type == INGEST_GITHUB) {
+        read_github(c, m, pre, &src->u.github);
     } else {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "comments", "repo", "format",
@@ -312,12 +391,8 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
                               "issues.json", pre);
         schema_want_str(c, schema_lookup(m, "path"), K("path"), &o->path);
         schema_want_str(c, schema_lookup(m, "comments"), K("comments"), &o->comments_path);
-        if (schema_want_str(c, schema_lookup(m, "repo"), K("repo"), &o->repo)) {
-            const char *s = strchr(o->repo, '/');
-            if (s == NULL || s == o->repo || s[1] == '\0' || strchr(s + 1, '/'))
-                pipeline_diag_add(c->p, &schema_lookup(m, "repo")->at, "%s.repo must be OWNER/NAME "
-                                  "(e.g. acme/supervisor-service), found '%.60s'", pre, o->repo);
-        }
+        if (schema_want_str(c, schema_lookup(m, "repo"), K("repo"), &o->repo))
+            check_repo(c, schema_lookup(m, "repo"), K("repo"), o->repo);
         static const char *const formats[] = { "auto", "gh", "rest", NULL };
         if (schema_want_enum(c, schema_lookup(m, "format"), K("format"), formats, &v))
             o->format = (enum ingest_issue_format)v;

@@ -1,0 +1,254 @@
+/*
+ * test_github_run.c - `kbpipe run` with a type: github source against the
+ * GitHub stub (tests/support/ghstub.h) and real PostgreSQL: the marks are
+ * stored in kbpipe_source_state only after a run that succeeded, a nightly
+ * run asks only for what changed (since=, then 304 on an unchanged
+ * listing), --full fetches everything and deletes what vanished, and a
+ * project loaded from exports moves to the API without re-embedding.
+ * Group cmd_run.c.
+ */
+#include "kbtest.h"
+#include "ghstub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOKEN GH_STUB_TOKEN
+#define REPO GH_STUB_REPO
+
+static void expect(struct kbtest_db *t, const char *sql, const char *want)
+{
+    char *got = kbtest_query(t, sql);
+    if (strcmp(got, want) != 0)
+        fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
+    free(got);
+}
+
+/* pipeline gh in dir: a github source on the stub (extra: more source keys) */
+static void write_pipeline(const char *dir, const struct gh_stub *s, const char *extra)
+{
+    char *path = kb_xasprintf("%s/gh.yaml", dir);
+    char *text = kb_xasprintf("name: gh\nproject: gh-test\nsources:\n"
+                              "  - name: issues\n    type: github\n    repos: [%s]\n"
+                              "    token_env: KBT_GH_TOKEN\n"
+                              "    base_url: http://127.0.0.1:%d\n    retry_base_ms: 10\n"
+                              "    max_retries: 1\n    max_wait: 5\n%s",
+                              REPO, s->port, extra ? extra : "");
+    kbtest_write(path, text);
+    free(text);
+    free(path);
+}
+
+/* kbpipe run gh.yaml [args] -v in dir: its exit status; stdout+stderr in *out. */
+static int run_gh(const char *dir, const char *args, char **out)
+{
+    char *o = NULL, *e = NULL;
+    setenv("KBT_GH_TOKEN", TOKEN, 1);
+    char *ranks = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    setenv("KBPIPE_TOKENIZER_FILE", ranks, 0);   /* the runs start in a temporary folder */
+    free(ranks);
+    int rc = kbtest_sh(&o, &e, "cd '%s' && '%s' --db \"$KBPIPE_TEST_DSN\" -v run gh.yaml "
+                       "--report report.json %s", dir, kbtest_bin(), args ? args : "");
+    *out = kb_xasprintf("%s%s", o ? o : "", e ? e : "");
+    free(o);
+    free(e);
+    return rc;
+}
+
+static const char MARK_SQL[] = "SELECT coalesce(string_agg(key || '=' || left(value, 22), ';' "
+                               "ORDER BY key), '') FROM kbpipe_source_state "
+                               "WHERE pipeline = 'gh' AND source_name = 'issues'";
+static const char LAST_RUN_SQL[] = "SELECT status || ' new=' || (counts->>'sources_new') || "
+                                   "' changed=' || (counts->>'sources_changed') || ' deleted=' "
+                                   "|| (counts->>'sources_deleted') FROM kbpipe_runs "
+                                   "ORDER BY id DESC LIMIT 1";
+
+static void cmd_run__nightly_runs_fetch_only_what_changed(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 5);
+    char *dir = kbtest_tmpdir(), *out;
+    write_pipeline(dir, &s, NULL);
+
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* first run: everything */
+    assert_string_equal(s.last_since, "");
+    expect(t, LAST_RUN_SQL, "succeeded new=4 changed=0 deleted=0");
+    expect(t, MARK_SQL, "since acme/api=2026-11-05T10:00:00Z");
+    assert_null(strstr(out, TOKEN));
+    free(out);
+
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* nightly: since the mark */
+    if (strcmp(s.last_since, "2026-11-05T10:00:00Z") != 0)
+        fail_msg("since not asked:\n%s", out);
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=0");
+    expect(t, MARK_SQL, "etag acme/api=2026-11-05T10:00:00Z W;since acme/api=2026-11-05T10:00:00Z");
+    free(out);
+
+    int before = s.n_requests;
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* unchanged: one 304, no quota */
+    assert_int_equal(s.n_304, 1);
+    assert_int_equal(s.n_requests, before + 1);
+    free(out);
+
+    ghstub_edit(&s, 2, 9);
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* #2 edited: it alone changes */
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=1 deleted=0");
+    expect(t, "SELECT title FROM knowledge_sources WHERE source_id = 'acme/api#2'",
+           "Issue 2 (edited)");
+    expect(t, MARK_SQL, "since acme/api=2026-11-09T10:00:00Z");
+    assert_null(strstr(out, TOKEN));
+    free(out);
+
+    char *report = kb_xasprintf("%s/report.json", dir), *text = NULL;
+    assert_int_equal(kbtest_sh(&text, NULL, "cat '%s'", report), 0);
+    assert_null(strstr(text, TOKEN));
+    free(text);
+    free(report);
+    expect(t, "SELECT count(*) FROM kbpipe_runs WHERE report::text LIKE '%" TOKEN "%'", "0");
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
+static void cmd_run__failed_or_partial_runs_keep_the_old_marks(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 3);
+    char *dir = kbtest_tmpdir(), *out;
+    write_pipeline(dir, &s, "    on_error: skip\n");
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    free(out);
+    expect(t, MARK_SQL, "since acme/api=2026-11-03T10:00:00Z");
+
+    ghstub_edit(&s, 1, 7);                                   /* a change, then failures */
+    s.force_status = 401;
+    assert_int_equal(run_gh(dir, NULL, &out), 1);
+    if (strstr(out, "acme/api: source issues: GitHub answered 401 Unauthorized") == NULL)
+        fail_msg("no 401 message naming the repository in:\n%s", out);
+    assert_null(strstr(out, TOKEN));
+    free(out);
+    s.force_status = 0;
+    expect(t, MARK_SQL, "since acme/api=2026-11-03T10:00:00Z");
+
+    json_object_del(json_array_get(s.issues, 0), "title");   /* #1 bad: rejected */
+    assert_int_equal(run_gh(dir, NULL, &out), 3);
+    free(out);
+    expect(t, LAST_RUN_SQL, "partial new=0 changed=0 deleted=0");
+    expect(t, MARK_SQL, "since acme/api=2026-11-03T10:00:00Z");   /* #1 is asked again */
+
+    ghstub_edit(&s, 1, 8);                                   /* fixed on GitHub */
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    free(out);
+    assert_string_equal(s.last_since, "2026-11-03T10:00:00Z");
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=1 deleted=0");
+    expect(t, MARK_SQL, "since acme/api=2026-11-08T10:00:00Z");
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
+static void cmd_run__full_fetches_everything_and_deletes_what_vanished(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 5);
+    char *dir = kbtest_tmpdir(), *out;
+    write_pipeline(dir, &s, NULL);
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    free(out);
+    json_array_remove(s.issues, 2);                        /* #3 deleted on GitHub */
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* incremental: cannot know */
+    free(out);
+    expect(t, "SELECT count(*) FROM knowledge_sources", "4");
+    assert_int_equal(run_gh(dir, "--full", &out), 0);
+    free(out);
+    assert_string_equal(s.last_since, "");                 /* no since: a complete listing */
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=1");
+    expect(t, "SELECT string_agg(source_id, ',' ORDER BY source_id) FROM knowledge_sources",
+           "acme/api#1,acme/api#2,acme/api#5");
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
+static void cmd_run__shards_keep_their_own_marks_and_issues_are_upserted(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 5);
+    char *dir = kbtest_tmpdir(), *out;
+    write_pipeline(dir, &s, "    upsert_issues: true\n");
+    assert_int_equal(run_gh(dir, "--shard 1/2", &out), 0);
+    free(out);
+    assert_int_equal(run_gh(dir, "--shard 2/2", &out), 0);
+    free(out);
+    expect(t, "SELECT string_agg(pipeline || ':' || value, ',' ORDER BY pipeline) "
+              "FROM kbpipe_source_state WHERE key = 'since acme/api'",
+           "gh#1/2:2026-11-05T10:00:00Z,gh#2/2:2026-11-05T10:00:00Z");
+    expect(t, "SELECT count(*) FROM knowledge_sources", "4");
+    expect(t, "SELECT string_agg(issue_number || ' ' || title, ',' ORDER BY issue_number) "
+              "FROM issues", "1 Issue 1,2 Issue 2,3 Issue 3,5 Issue 5");
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
+static void cmd_run__export_then_api_reembeds_nothing(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    ghstub_start(&s, 6);
+    char *dir = kbtest_tmpdir(), *out;
+    ghstub_write_exports(&s, dir);
+    char *path = kb_xasprintf("%s/gh.yaml", dir);
+    kbtest_write(path, "name: gh\nproject: gh-test\nsources:\n"
+                       "  - name: issues\n    type: github_issues\n    path: issues.json\n"
+                       "    comments: comments.json\n");
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    free(out);
+    expect(t, LAST_RUN_SQL, "succeeded new=5 changed=0 deleted=0");
+    static const char HASHES[] = "SELECT md5(string_agg(s.source_id || s.doc_hash || c.id || "
+                                 "c.content_hash, ',' ORDER BY s.source_id, c.chunk_index)) "
+                                 "FROM knowledge_sources s JOIN knowledge_chunks c "
+                                 "ON c.source_id = s.id";
+    char *before = kbtest_query(t, HASHES);
+    write_pipeline(dir, &s, NULL);                         /* the same source, now the API */
+    assert_int_equal(run_gh(dir, "--full", &out), 0);
+    free(out);
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=0");
+    expect(t, "SELECT counts->>'chunks_written' FROM kbpipe_runs ORDER BY id DESC LIMIT 1", "0");
+    expect(t, HASHES, before);                             /* same rows, nothing re-embedded */
+    free(before);
+    free(path);
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(&s);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
+    const struct CMUnitTest run_tests[] = {
+        cmocka_unit_test_setup_teardown(cmd_run__nightly_runs_fetch_only_what_changed,
+                                        kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(cmd_run__failed_or_partial_runs_keep_the_old_marks,
+                                        kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(cmd_run__full_fetches_everything_and_deletes_what_vanished,
+                                        kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(
+            cmd_run__shards_keep_their_own_marks_and_issues_are_upserted,
+            kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(cmd_run__export_then_api_reembeds_nothing,
+                                        kbtest_migrated_setup, kbtest_migrated_teardown),
+    };
+    return cmocka_run_group_tests_name("cmd_run.c", run_tests, NULL, NULL) ? 1 : 0;
+}
