@@ -23,7 +23,8 @@ static const char USAGE[] =
     "              that belongs to it (epics, issues, tasks, secrets, ports,\n"
     "              knowledge), every port range, estimation factor and secret\n"
     "              template; then load.  For development databases only.\n"
-    "  --dir DIR   the folder of the seed files (default ./samples/seed)\n"
+    "  --dir DIR   the folder of the seed files (default: $KBPIPE_SEED_DIR, else\n"
+    "              ./samples/seed, else the installed share/kbpipe/seed)\n"
     "\n"
     "Files: projects.json, port_ranges.json, estimation_factors.json,\n"
     "secret_templates.json, epics.json, issues.json, tasks.json; each a JSON\n"
@@ -41,7 +42,7 @@ enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *dir = "samples/seed";
+    const char *dir = NULL;
     int is_reset = 0, c;
     optind = 1;
     opterr = 0;
@@ -58,8 +59,9 @@ enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err)
     if (optind < argc)
         return KB_FAIL(err, KB_E_USAGE, NULL,
                        "unexpected argument '%.40s'; see 'kbpipe seed --help'", argv[optind]);
-    if (dir[0] == '\0')
+    if (dir && dir[0] == '\0')
         return KB_FAIL(err, KB_E_USAGE, NULL, "--dir needs a folder; see 'kbpipe seed --help'");
+    dir = db_seed_dir(dir);
 
     struct db_conn *conn;
     enum kb_code rc = db_open(&conn, err);

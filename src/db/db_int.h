@@ -15,6 +15,20 @@ struct db_rows {
     PGresult *res;
 };
 
+/*
+ * A data folder as kbpipe finds its migrations (migrate.c): override (an
+ * option), else $env_var, else the checkout's folder `checkout` (relative
+ * to the current directory) when it exists, else kb_datadir()/installed,
+ * written into buf.  The result is borrowed (override, the environment or
+ * buf).
+ */
+const char *db_data_dir(const char *override, const char *env_var, const char *checkout,
+                        const char *installed, char *buf, size_t n);
+
+/* The seed folder (seed.c): --dir, $KBPIPE_SEED_DIR, ./samples/seed, else the
+ * installed PREFIX/share/kbpipe/seed.  Borrowed. */
+const char *db_seed_dir(const char *override);
+
 /* ---- dotenv.c ------------------------------------------------------------ */
 
 /* One entry of a .env file: a value, or a warning (value NULL) for a line

@@ -63,19 +63,26 @@ static const char TABLE_SQL[] =
     " applied_at timestamptz NOT NULL DEFAULT now(),"
     " duration_ms integer NOT NULL DEFAULT 0)";
 
-const char *db_migrations_dir(const char *override)
+const char *db_data_dir(const char *override, const char *env_var, const char *checkout,
+                        const char *installed, char *buf, size_t n)
 {
     if (override)
         return override;
-    const char *env = getenv("KBPIPE_MIGRATIONS_DIR");
+    const char *env = getenv(env_var);
     if (env && *env)
         return env;
     struct stat st;
-    if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode))
-        return "migrations";
+    if (stat(checkout, &st) == 0 && S_ISDIR(st.st_mode))
+        return checkout;
+    snprintf(buf, n, "%s/%s", kb_datadir(), installed);
+    return buf;
+}
+
+const char *db_migrations_dir(const char *override)
+{
     static char installed[4200];
-    snprintf(installed, sizeof installed, "%s/migrations", kb_datadir());
-    return installed;
+    return db_data_dir(override, "KBPIPE_MIGRATIONS_DIR", "migrations", "migrations",
+                       installed, sizeof installed);
 }
 
 static void sha256_hex(const void *data, size_t len, char out[65])

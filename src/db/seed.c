@@ -205,6 +205,13 @@ static const char *const reset_sql[] = {
     "WITH d AS (DELETE FROM secret_templates RETURNING 1) SELECT count(*) FROM d",
 };
 
+const char *db_seed_dir(const char *override)
+{
+    static char installed[4200];
+    return db_data_dir(override, "KBPIPE_SEED_DIR", "samples/seed", "seed", installed,
+                       sizeof installed);
+}
+
 /* Read one seed file; KB_E_INPUT when it holds a NUL byte or invalid UTF-8. */
 static enum kb_code read_seed_file(const char *path, struct kb_buf *out, struct kb_err *err)
 {
@@ -212,7 +219,8 @@ static enum kb_code read_seed_file(const char *path, struct kb_buf *out, struct 
     if (rc != KB_OK) {
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof err->msg - n,
-                 "; give the seed folder with --dir (default ./samples/seed)");
+                 "; give the seed folder with --dir (default: $KBPIPE_SEED_DIR, "
+                 "./samples/seed, else the installed share/kbpipe/seed)");
         return rc;
     }
     if (out->len == 0 || out->data == NULL)
