@@ -17,7 +17,8 @@ static const char USAGE[] =
     "templates.  Rows are matched by their natural keys (project name,\n"
     "range name, epic id, issue number, task title, ...): what is already\n"
     "there is left alone, so running it twice changes nothing.  Everything\n"
-    "happens in one transaction.\n"
+    "happens in one transaction.  It prints on stderr (unless -q) the rows\n"
+    "added to each table and their total, or that there was nothing to add.\n"
     "\n"
     "  --reset     first empty the seeded tables: deletes EVERY project and all\n"
     "              that belongs to it (epics, issues, tasks, secrets, ports,\n"
@@ -74,13 +75,19 @@ enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err)
     db_close(conn);
     if (rc != KB_OK)
         return rc;
-    /* -v: "kbpipe: seed: 57 rows added from samples/seed" */
+    /* unless -q, on stderr (tests/integration/migrate_log.sh):
+     *   kbpipe: seed: projects: 4 added
+     *   kbpipe: seed: port ranges: 6 added     (one line per table that got rows)
+     *   kbpipe: seed: 61 rows added from samples/seed */
     if (is_reset)
-        log_info("seed: --reset removed %ld rows and everything under them; %ld rows loaded "
-                 "from %s", counts.n_removed, counts.n_added, dir);
-    else if (counts.n_added > 0)
-        log_info("seed: %ld rows added from %s", counts.n_added, dir);
+        log_notice("seed: --reset removed %ld rows and everything under them",
+                   counts.n_removed);
+    for (int i = 0; i < counts.n_tables; i++)
+        if (counts.tables[i].n_added > 0)
+            log_notice("seed: %s: %ld added", counts.tables[i].label, counts.tables[i].n_added);
+    if (counts.n_added > 0)
+        log_notice("seed: %ld rows added from %s", counts.n_added, dir);
     else
-        log_info("seed: nothing to add, the seed data from %s is already there", dir);
+        log_notice("seed: nothing to add, the seed data from %s is already there", dir);
     return KB_OK;
 }

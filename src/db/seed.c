@@ -192,6 +192,7 @@ static const struct seed_file seed_files[] = {
 };
 
 #define N_SEED_FILES (sizeof seed_files / sizeof seed_files[0])
+_Static_assert(N_SEED_FILES <= DB_SEED_MAX_TABLES, "raise DB_SEED_MAX_TABLES in db.h");
 
 /*
  * What --reset removes, in order.  Deleting the projects takes everything
@@ -335,6 +336,8 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
             long n = 0;
             rc = load_file(conn, &seed_files[i], path[i], text[i].data, &n, err);
             counts->n_added += n;
+            counts->tables[counts->n_tables].label = seed_files[i].label;
+            counts->tables[counts->n_tables++].n_added = n;
         }
         if (rc == KB_OK && kb_fault("seed.commit"))
             rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected before commit (seed.commit)");

@@ -46,7 +46,7 @@ check_rc "installed kbpipe migrate status, outside the checkout" 0
 check_eq "  ... lists every installed migration as pending" "$(ls migrations/*.sql | wc -l)" "$(grep -c pending "$tmp/out")"
 installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" -q migrate up
 check_rc "installed kbpipe migrate up" 0
-installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" -v seed
+installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" seed
 check_rc "installed kbpipe seed, outside the checkout" 0
 check "  ... reads the installed seed folder" grep -q "rows added from $prefix/bin/../share/kbpipe/seed" "$tmp/err"
 check_eq "  ... and loads its projects" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' samples/seed/projects.json)" \
