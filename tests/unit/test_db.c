@@ -8,7 +8,7 @@
  *   LINE: NAME=VALUE          a value; \ newline CR tab written \\ \n \r \t
  *   LINE: warning: MESSAGE    a line the reader could not read
  *
- * The case "docs-example" is the ```sh block of docs/operations.md that
+ * The case "docs-example" is the ```dotenv block of docs/operations.md that
  * shows the syntax, so the documentation cannot drift from the reader.
  *
  * Groups: dotenv.c, conn.c.  Runs from the repository root ($KBPIPE_ROOT).
@@ -78,9 +78,9 @@ static void db_dotenv_parse__cases(void **state)
         const char *body = text.data;
         size_t len = text.len;
         if (strcmp(cases[i], "docs-example") == 0) {   /* the block, without its fences */
-            body = strstr(text.data, "```sh\n# a full-line comment");
+            body = strstr(text.data, "```dotenv\n# a full-line comment");
             assert_non_null(body);
-            body += 6;
+            body += 10;
             const char *fence = strstr(body, "```\n");
             assert_non_null(fence);
             len = (size_t)(fence - body);
