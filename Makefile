@@ -70,7 +70,7 @@ export KBPIPE_ROOT = $(CURDIR)
 # keep test objects between runs (they are intermediate files to make)
 .SECONDARY:
 
-.PHONY: all deps db db-stop build check unit integration sqltest demo seed migrate bench \
+.PHONY: all deps deps-test db db-stop build check unit integration sqltest demo seed migrate bench \
         install clean fuzz
 
 all: bin/kbpipe
@@ -141,6 +141,10 @@ build: bin/kbpipe $(BUILD)/kbpipe-test $(UNIT_BIN) $(ITEST_BIN) $(FUZZ_BIN)
 deps:
 	@bash scripts/deps.sh
 
+# what the tests need besides: node, npm and the reference tokenizer
+deps-test:
+	@bash scripts/deps.sh --test
+
 db: deps
 	@bash scripts/db.sh start
 
@@ -148,7 +152,7 @@ db-stop:
 	@bash scripts/db.sh stop
 
 # deps first, so a fresh machine has the compiler's libraries before building
-check: deps
+check: deps-test
 	@$(MAKE) --no-print-directory build
 	@bash scripts/db.sh start
 	@bash tests/run.sh "$(BUILD)" "$(T)"
@@ -181,13 +185,16 @@ else
 	@bash tests/fuzz/run.sh -n $(FUZZ_RUNS) build/san/fuzz $(FUZZ_NAMES)
 endif
 
+# the rank table ships in data/; its SHA-256 is pinned in scripts/fetch-tokenizer.sh
 install: bin/kbpipe
-	@[ -f .cache/kbpipe/cl100k_base.json ] || bash scripts/fetch-tokenizer.sh
+	@echo "$$(sed -n 's/^RANKS_SHA256=//p' scripts/fetch-tokenizer.sh)  data/cl100k_base.json" | \
+	  sha256sum -c --quiet - || { echo "install: data/cl100k_base.json is damaged; git checkout -- data/cl100k_base.json" >&2; exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/kbpipe/migrations \
-	           $(DESTDIR)$(PREFIX)/share/man/man1
+	           $(DESTDIR)$(PREFIX)/share/kbpipe/seed $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 bin/kbpipe $(DESTDIR)$(PREFIX)/bin/kbpipe
 	install -m 644 migrations/*.sql $(DESTDIR)$(PREFIX)/share/kbpipe/migrations/
-	install -m 644 .cache/kbpipe/cl100k_base.json $(DESTDIR)$(PREFIX)/share/kbpipe/
+	install -m 644 samples/seed/*.json $(DESTDIR)$(PREFIX)/share/kbpipe/seed/
+	install -m 644 data/cl100k_base.json $(DESTDIR)$(PREFIX)/share/kbpipe/
 	[ ! -f docs/kbpipe.1 ] || install -m 644 docs/kbpipe.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:

@@ -2,7 +2,7 @@
 # bench/tokenizer.sh [FILE] - cl100k_base encoding throughput: kbpipe's C
 # encoder against the reference (tiktoken 1.0.22, Rust compiled to wasm, under
 # node) on the same text in the same run; MB/s and their ratio.  Prints,
-# asserts nothing.  Needs `make deps` (rank table, reference, node).
+# asserts nothing.  Needs `make deps-test` (the reference under node).
 #
 # Texts: FILE if given (e.g. the chunk benchmark's Markdown corpus), else
 #   docs   prose, code and Markdown       (gen_corpus.py 24 prose,code,markdown)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# deps.sh - install what kbpipe needs on Debian 12, idempotently.
+# deps.sh [--test] - install what kbpipe needs on Debian 12, idempotently;
+# with --test (make check) also what its tests need: node, npm and the
+# reference tokenizer (scripts/fetch-tokenizer.sh).
 #
 # Debian packages first (only those missing), then pgvector, which bookworm
 # does not carry: Debian's own source package is fetched from trixie with
@@ -20,9 +22,14 @@ pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       procps python3
       jq      # the shell tests read run reports with it
       time)   # /usr/bin/time -v: peak RSS in bench/load.sh
-# node + npm only serve the reference tokenizer in tests; kbpipe never needs them
-command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
-command -v npm  >/dev/null 2>&1 || pkgs+=(npm)
+# --test (make check): node + npm, for the reference tokenizer the tests compare
+# against; kbpipe never needs them (make demo, make install run without)
+is_test=0
+[ "${1:-}" != --test ] || is_test=1
+if [ "$is_test" = 1 ]; then
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm  >/dev/null 2>&1 || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -63,5 +70,6 @@ SRC
   rm -rf "$work"
   echo "deps: pgvector installed into PostgreSQL $PGVER" >&2
 fi
-bash "$(dirname "$0")/fetch-tokenizer.sh"   # cl100k_base rank table + reference encoder
+# the reference encoder (tests only); the rank table is data/cl100k_base.json
+[ "$is_test" = 0 ] || bash "$(dirname "$0")/fetch-tokenizer.sh"
 exit 0

@@ -35,6 +35,9 @@
 #include "chunk/tokenizer.h"
 #include "chunk/tokenizer_int.h"
 
+/* The advice of every message about a damaged table. */
+#define RESTORE "restore the shipped table (git checkout -- data/cl100k_base.json)"
+
 #define NO_RANK UINT32_MAX
 #ifndef HEAP_MIN_LEN
 #define HEAP_MIN_LEN 64           /* pieces this long or longer merge with a heap */
@@ -202,7 +205,7 @@ static enum kb_code ranks_parse(struct chunk_tokenizer *tok, const char *text, s
             (num_end < eol && *num_end != ' '))
             return KB_FAIL_AT(err, KB_E_INPUT, path,
                               "bpe_ranks line %zu does not start \"<tag> <first rank> \"; "
-                              "delete the file and run 'make deps' to fetch it again", line_no);
+                              RESTORE, line_no);
         uint64_t rank = first;
         for (const char *f = num_end; f < eol; rank++) {
             f++;   /* the space before each token */
@@ -213,12 +216,12 @@ static enum kb_code ranks_parse(struct chunk_tokenizer *tok, const char *text, s
             if (n <= 0 || rank >= NO_RANK)
                 return KB_FAIL_AT(err, KB_E_INPUT, path,
                                   "bpe_ranks line %zu: token for rank %llu is not base64: "
-                                  "\"%.40s\"; delete the file and run 'make deps' to fetch it again",
+                                  "\"%.40s\"; " RESTORE,
                                   line_no, (unsigned long long)rank, f);
             if (!table_put(tok, (uint32_t)blob_len, (uint32_t)n, (uint32_t)rank))
                 return KB_FAIL_AT(err, KB_E_INPUT, path,
                                   "bpe_ranks line %zu: rank %llu repeats an earlier token; "
-                                  "delete the file and run 'make deps' to fetch it again",
+                                  RESTORE,
                                   line_no, (unsigned long long)rank);
             if (n == 1)
                 tok->byte_rank[tok->blob[blob_len]] = (uint32_t)rank;
@@ -234,7 +237,7 @@ static enum kb_code ranks_parse(struct chunk_tokenizer *tok, const char *text, s
         if (tok->byte_rank[b] == NO_RANK)
             return KB_FAIL_AT(err, KB_E_INPUT, path,
                               "bpe_ranks has no token for the byte 0x%02x, so some text "
-                              "could not be encoded; delete the file and run 'make deps'", b);
+                              "could not be encoded; " RESTORE, b);
     return KB_OK;
 }
 
@@ -248,8 +251,7 @@ static enum kb_code load_file(struct chunk_tokenizer *tok, const char *path, str
                               jerr.text);
         return KB_FAIL(err, KB_E_INPUT,
                        (&(struct kb_origin){ .path = path, .line = jerr.line, .col = jerr.column }),
-                       "rank table is not valid JSON: %s; delete the file and run 'make deps' "
-                       "to fetch it again", jerr.text);
+                       "rank table is not valid JSON: %s; " RESTORE, jerr.text);
     }
     enum kb_code rc = KB_OK;
     json_t *pat = json_object_get(root, "pat_str");
@@ -257,7 +259,7 @@ static enum kb_code load_file(struct chunk_tokenizer *tok, const char *path, str
     if (!json_is_string(pat) || !json_is_string(ranks))
         rc = KB_FAIL_AT(err, KB_E_INPUT, path,
                         "not a tiktoken encoder file: \"pat_str\" and \"bpe_ranks\" must be "
-                        "strings; delete the file and run 'make deps' to fetch it again");
+                        "strings; " RESTORE);
     else if (strcmp(json_string_value(pat), CL100K_PAT) != 0)
         rc = KB_FAIL_AT(err, KB_E_INPUT, path,
                         "pat_str is \"%.80s\", not cl100k_base's pre-split; point "
@@ -280,7 +282,7 @@ static int file_exists(const char *path)
 enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out,
                                   struct kb_err *err)
 {
-    static const char rel[] = ".cache/kbpipe/cl100k_base.json";
+    static const char rel[] = "data/cl100k_base.json";
     char sys[4200];
     snprintf(sys, sizeof sys, "%s/cl100k_base.json", kb_datadir());
     const char *env = getenv("KBPIPE_TOKENIZER_FILE");
@@ -290,7 +292,7 @@ enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out
         if (!file_exists(env))
             return KB_FAIL_AT(err, KB_E_CONFIG, env,
                               "KBPIPE_TOKENIZER_FILE names no readable file; unset it to use "
-                              "the default, or run 'make deps' to fetch the rank table");
+                              "the default, data/cl100k_base.json in the checkout");
         path = env;
     }
     if (!path)
@@ -298,7 +300,8 @@ enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out
     if (!path)
         return KB_FAIL_AT(err, KB_E_CONFIG, "cl100k_base.json",
                           "the token rank table is missing (tried $KBPIPE_TOKENIZER_FILE, "
-                          "%s, %s); run 'make deps' in the kbpipe checkout", rel, sys);
+                          "%s, %s); run kbpipe in its checkout (it "
+                          "ships data/cl100k_base.json) or 'make install' it", rel, sys);
 
     struct chunk_tokenizer *tok = kb_xcalloc(1, sizeof *tok);
     enum kb_code rc = load_file(tok, path, err);

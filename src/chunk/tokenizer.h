@@ -3,8 +3,8 @@
  * 1536-dim embedding models, as the npm package tiktoken computes it.
  *
  * Inside src/chunk; chunk.h includes it, so other folders see it through
- * chunk.h.  The rank table is data fetched by `make deps`
- * (scripts/fetch-tokenizer.sh); docs/tokenizer.md gives its source, checksum,
+ * chunk.h.  The rank table is data shipped in the repository
+ * (data/cl100k_base.json); docs/tokenizer.md gives its source, checksum,
  * lookup order and measured speed.
  *
  * Text is encoded the way tiktoken's encode_ordinary() does: special tokens
@@ -24,11 +24,11 @@ struct chunk_tokenizer;   /* fields live in tokenizer.c */
 /*
  * Load the cl100k_base rank table from `path`, or when path is NULL from the
  * first that exists of: $KBPIPE_TOKENIZER_FILE (when set, only it is tried),
- * .cache/kbpipe/cl100k_base.json relative to the current directory,
+ * data/cl100k_base.json relative to the current directory (the checkout),
  * kb_datadir() "/cl100k_base.json" (BIN/../share/kbpipe, else KB_DATADIR).
  * On success *out is the caller's, freed with
- * chunk_tokenizer_free().  KB_E_CONFIG names the paths tried and says to run
- * 'make deps' when no file is there; KB_E_IO when it cannot be read;
+ * chunk_tokenizer_free().  KB_E_CONFIG names the paths tried and where the
+ * table comes from when no file is there; KB_E_IO when it cannot be read;
  * KB_E_INPUT when it is not a cl100k_base table.  On failure *out is NULL.
  */
 enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out,

@@ -26,21 +26,6 @@ static int any_pg_var_set(void)
     return 0;
 }
 
-/* Strip spaces, "export ", and matching quotes from a .env value (in place). */
-static char *env_value(char *v)
-{
-    while (isspace((unsigned char)*v))
-        v++;
-    size_t n = strlen(v);
-    while (n > 0 && isspace((unsigned char)v[n - 1]))
-        v[--n] = '\0';
-    if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-        v[n - 1] = '\0';
-        v++;
-    }
-    return v;
-}
-
 /* Append "key='value'" to b, quoting as libpq's conninfo parser expects. */
 static void conninfo_add(struct kb_buf *b, const char *key, const char *value)
 {
@@ -55,50 +40,47 @@ static void conninfo_add(struct kb_buf *b, const char *key, const char *value)
     kb_buf_putc(b, '\'');
 }
 
-/* Read ./.env; returns a conninfo or NULL when it holds no connection settings. */
-static char *conninfo_from_dotenv(void)
+/*
+ * Read ./.env (dotenv.c); returns a conninfo or NULL when it holds no
+ * connection settings.  Prints a warning per line it cannot read, naming
+ * .env:LINE and never the line (it may hold a password).
+ */
+static char *conninfo_from_dotenv_warn(void)
 {
-    FILE *f = fopen(".env", "r");
-    if (f == NULL)
-        return NULL;
     static const struct { const char *var, *key; } map[] = {
         { "PGHOST", "host" }, { "PGPORT", "port" }, { "PGUSER", "user" },
         { "PGPASSWORD", "password" }, { "PGDATABASE", "dbname" },
     };
-    char line[4096];
-    char *url = NULL;
-    struct kb_buf kv;
-    kb_buf_init(&kv);
-    while (fgets(line, sizeof line, f)) {
-        char *s = line;
-        while (isspace((unsigned char)*s))
-            s++;
-        if (*s == '#' || *s == '\0')
-            continue;
-        if (kb_starts_with(s, "export "))
-            s += 7;
-        char *eq = strchr(s, '=');
-        if (eq == NULL)
-            continue;
-        *eq = '\0';
-        char *name = env_value(s), *value = env_value(eq + 1);
-        if (strcmp(name, "DATABASE_URL") == 0 && *value) {
-            free(url);
-            url = kb_xstrdup(value);
+    struct kb_buf text;
+    struct kb_err err = { 0 };
+    kb_buf_init(&text);
+    if (kb_buf_read_file(&text, ".env", &err) != KB_OK) {
+        kb_buf_release(&text);
+        return NULL;
+    }
+    struct db_dotenv env;
+    db_dotenv_parse(text.data ? text.data : "", text.len, &env);
+    kb_buf_release(&text);
+    for (size_t i = 0; i < env.n; i++)
+        if (env.items[i].warning)
+            log_warn(".env:%ld: %s", env.items[i].line, env.items[i].warning);
+    const char *url = db_dotenv_get(&env, "DATABASE_URL");
+    char *out = NULL;
+    if (url && *url) {
+        out = kb_xstrdup(url);
+    } else {
+        struct kb_buf kv;
+        kb_buf_init(&kv);
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+            const char *v = db_dotenv_get(&env, map[i].var);
+            if (v && *v)
+                conninfo_add(&kv, map[i].key, v);
         }
-        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-            if (strcmp(name, map[i].var) == 0 && *value)
-                conninfo_add(&kv, map[i].key, value);
-    }
-    fclose(f);
-    if (url) {
+        out = kv.len ? kb_buf_detach(&kv) : NULL;
         kb_buf_release(&kv);
-        return url;
     }
-    if (kv.len)
-        return kb_buf_detach(&kv);
-    kb_buf_release(&kv);
-    return NULL;
+    db_dotenv_release(&env);
+    return out;
 }
 
 char *db_conninfo_resolve(const char *explicit_conninfo, const char **origin_out)
@@ -115,7 +97,7 @@ char *db_conninfo_resolve(const char *explicit_conninfo, const char **origin_out
     } else if (any_pg_var_set()) {
         origin = "PG* environment variables";
         out = kb_xstrdup("");
-    } else if ((out = conninfo_from_dotenv()) != NULL) {
+    } else if ((out = conninfo_from_dotenv_warn()) != NULL) {
         origin = ".env";
     } else {
         origin = "libpq defaults";

@@ -144,7 +144,15 @@ enum kb_code db_migrate_create(const char *dir, const char *name, char **path_ou
  * changed, *counts is zeroed and err names the file (KB_E_INPUT for bad
  * data, KB_E_IO for an unreadable file).
  */
-struct db_seed_counts { long n_added, n_removed; };
+#define DB_SEED_MAX_TABLES 16
+struct db_seed_counts {
+    long n_added, n_removed;
+    int n_tables;                 /* every seed file, in load order */
+    struct {
+        const char *label;        /* "projects", "port ranges", ...; static */
+        long n_added;
+    } tables[DB_SEED_MAX_TABLES];
+};
 enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
                           struct db_seed_counts *counts, struct kb_err *err);
 

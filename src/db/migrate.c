@@ -63,19 +63,26 @@ static const char TABLE_SQL[] =
     " applied_at timestamptz NOT NULL DEFAULT now(),"
     " duration_ms integer NOT NULL DEFAULT 0)";
 
-const char *db_migrations_dir(const char *override)
+const char *db_data_dir(const char *override, const char *env_var, const char *checkout,
+                        const char *installed, char *buf, size_t n)
 {
     if (override)
         return override;
-    const char *env = getenv("KBPIPE_MIGRATIONS_DIR");
+    const char *env = getenv(env_var);
     if (env && *env)
         return env;
     struct stat st;
-    if (stat("migrations", &st) == 0 && S_ISDIR(st.st_mode))
-        return "migrations";
+    if (stat(checkout, &st) == 0 && S_ISDIR(st.st_mode))
+        return checkout;
+    snprintf(buf, n, "%s/%s", kb_datadir(), installed);
+    return buf;
+}
+
+const char *db_migrations_dir(const char *override)
+{
     static char installed[4200];
-    snprintf(installed, sizeof installed, "%s/migrations", kb_datadir());
-    return installed;
+    return db_data_dir(override, "KBPIPE_MIGRATIONS_DIR", "migrations", "migrations",
+                       installed, sizeof installed);
 }
 
 static void sha256_hex(const void *data, size_t len, char out[65])
@@ -355,6 +362,25 @@ static enum kb_code run_section(struct db_conn *conn, const struct migration *m,
     return rc;
 }
 
+/*
+ * run_section, announced on stderr as dbmate does (unless -q):
+ *   kbpipe: Applying: 007_search_functions.sql
+ *   kbpipe: Applied: 007_search_functions.sql in 12ms
+ * ("Rolling back:" / "Rolled back:" for down; tests/integration/migrate_log.sh).
+ */
+static enum kb_code run_logged(struct db_conn *conn, const struct migration *m, int is_up,
+                               struct kb_err *err)
+{
+    const char *file = strrchr(m->path, '/') ? strrchr(m->path, '/') + 1 : m->path;
+    log_notice("%s: %s", is_up ? "Applying" : "Rolling back", file);
+    double t0 = kb_now();
+    enum kb_code rc = run_section(conn, m, is_up, err);
+    if (rc == KB_OK)
+        log_notice("%s: %s in %.0fms", is_up ? "Applied" : "Rolled back", file,
+                   (kb_now() - t0) * 1000.0);
+    return rc;
+}
+
 enum kb_code db_migrate_up(struct db_conn *conn, const char *dir, int max_steps,
                            int *n_applied, struct kb_err *err)
 {
@@ -377,12 +403,12 @@ enum kb_code db_migrate_up(struct db_conn *conn, const char *dir, int max_steps,
         struct migration *m = &set.items[i];
         if (is_applied(applied, n_app, m->version))
             continue;
-        double t0 = kb_now();
-        if ((rc = run_section(conn, m, 1, err)) != KB_OK)
+        if ((rc = run_logged(conn, m, 1, err)) != KB_OK)
             break;
-        log_info("applied %03ld_%s (%.0f ms)", m->version, m->name, (kb_now() - t0) * 1000.0);
         done++;
     }
+    if (rc == KB_OK && done == 0)
+        log_notice("migrate: nothing to apply, all %d migrations in %s are applied", set.n, dir);
     end_work(conn, &set, applied);
     if (n_applied)
         *n_applied = done;
@@ -415,11 +441,12 @@ enum kb_code db_migrate_down(struct db_conn *conn, const char *dir, int n,
                             "write one");
             break;
         }
-        if ((rc = run_section(conn, m, 0, err)) != KB_OK)
+        if ((rc = run_logged(conn, m, 0, err)) != KB_OK)
             break;
-        log_info("rolled back %03ld_%s", m->version, m->name);
         done++;
     }
+    if (rc == KB_OK && done == 0 && n_app == 0)
+        log_notice("migrate: nothing to roll back, no migration is applied");
     end_work(conn, &set, applied);
     if (n_reverted)
         *n_reverted = done;

@@ -192,6 +192,7 @@ static const struct seed_file seed_files[] = {
 };
 
 #define N_SEED_FILES (sizeof seed_files / sizeof seed_files[0])
+_Static_assert(N_SEED_FILES <= DB_SEED_MAX_TABLES, "raise DB_SEED_MAX_TABLES in db.h");
 
 /*
  * What --reset removes, in order.  Deleting the projects takes everything
@@ -205,6 +206,13 @@ static const char *const reset_sql[] = {
     "WITH d AS (DELETE FROM secret_templates RETURNING 1) SELECT count(*) FROM d",
 };
 
+const char *db_seed_dir(const char *override)
+{
+    static char installed[4200];
+    return db_data_dir(override, "KBPIPE_SEED_DIR", "samples/seed", "seed", installed,
+                       sizeof installed);
+}
+
 /* Read one seed file; KB_E_INPUT when it holds a NUL byte or invalid UTF-8. */
 static enum kb_code read_seed_file(const char *path, struct kb_buf *out, struct kb_err *err)
 {
@@ -212,7 +220,8 @@ static enum kb_code read_seed_file(const char *path, struct kb_buf *out, struct 
     if (rc != KB_OK) {
         size_t n = strlen(err->msg);
         snprintf(err->msg + n, sizeof err->msg - n,
-                 "; give the seed folder with --dir (default ./samples/seed)");
+                 "; give the seed folder with --dir (default: $KBPIPE_SEED_DIR, "
+                 "./samples/seed, else the installed share/kbpipe/seed)");
         return rc;
     }
     if (out->len == 0 || out->data == NULL)
@@ -327,6 +336,8 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
             long n = 0;
             rc = load_file(conn, &seed_files[i], path[i], text[i].data, &n, err);
             counts->n_added += n;
+            counts->tables[counts->n_tables].label = seed_files[i].label;
+            counts->tables[counts->n_tables++].n_added = n;
         }
         if (rc == KB_OK && kb_fault("seed.commit"))
             rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected before commit (seed.commit)");

@@ -7,7 +7,8 @@
  *                  or by "source_id" + "chunk_index", or both.
  *   csv            a header row; columns content_hash and/or source_id +
  *                  chunk_index, and the vector column (default "embedding")
- *                  written as pgvector prints it, "[0.1,0.2,...]".
+ *                  written as pgvector prints it, "[0.1,0.2,...]"; read by
+ *                  libcsv one record at a time (see read_csv).
  *   openai_batch   the output file of OpenAI's Batch API: per line
  *                  {"custom_id": CONTENT_HASH, "response": {"status_code":
  *                  200, "body": {"data": [{"embedding": [...]}]}}, "error":
@@ -22,6 +23,7 @@
  */
 #include "embed/embed_int.h"
 
+#include <csv.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -33,7 +35,6 @@ struct reader {
     const struct embed_import_opts *o;
     struct import_store *st;
     long line;               /* where the current line or CSV record starts */
-    long n_newlines;         /* CSV: newlines read so far */
     char at[300];            /* "path:line" */
     long n_dup, n_failed;
     long first_failed_line;
@@ -318,164 +319,192 @@ static enum kb_code read_lines(struct reader *rd, FILE *f, struct kb_err *err)
 /* ---- CSV ----------------------------------------------------------------- */
 
 /*
- * One RFC 4180 record: fields separated by ',', optionally in double quotes
- * with "" for a quote; CRLF or LF ends it.  Returns the number of fields, 0
- * at end of file; rd->line counts lines (a quoted field may span several).
+ * CSV goes through libcsv (strict: a stray quote is an error), fed at most
+ * CSV_BLOCK bytes at a time and never past a newline, so each record knows
+ * the line it starts on and memory is one record whatever the file's size.
+ * A record over CSV_MAX_RECORD bytes (a 1536-dimension vector printed with
+ * 9 digits is ~25 KB) fails the file before it is buffered whole.
  */
-static int csv_record(struct reader *rd, FILE *f, struct kb_buf *text, size_t **starts,
-                      size_t *cap, struct kb_err *err, enum kb_code *rc)
+#define CSV_BLOCK (64 * 1024)
+#define CSV_MAX_RECORD (1024 * 1024)
+
+struct csv_reader {
+    struct reader *rd;
+    struct csv_parser p;
+    struct kb_buf text;      /* the record's fields, each NUL-terminated */
+    size_t *starts;
+    int n_fields, cap_fields;
+    int has_nul;             /* a field of the record holds a NUL byte */
+    long feed_line;          /* the line being fed */
+    long rec_line;           /* where the record being read starts; 0: none yet */
+    int n_cols;              /* 0 until the header is read */
+    int col_hash, col_sid, col_idx, col_vec;
+    const char *vec_name;
+    enum kb_code rc;         /* the first failure; callbacks do nothing after it */
+    struct kb_err *err;
+};
+
+static void csv_on_field(void *s, size_t len, void *ctx)
 {
-    int c, n = 0, in_quotes = 0, at_start = 1, any = 0;
-    kb_buf_reset(text);
-    rd->line = rd->n_newlines + 1;
-    for (;;) {
-        c = getc(f);
-        if (c == EOF) {
-            if (in_quotes) {
-                *rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                                 "a quoted field is never closed; add the closing '\"'");
-                return -1;
-            }
-            if (!any)
-                return 0;
-            break;
-        }
-        any = 1;
-        if (at_start) {
-            if ((size_t)n + 1 >= *cap) {
-                *cap = *cap ? 2 * *cap : 16;
-                *starts = kb_xrealloc(*starts, *cap * sizeof **starts);
-            }
-            (*starts)[n++] = text->len;
-            at_start = 0;
-            if (c == '"') {
-                in_quotes = 1;
-                continue;
-            }
-        }
-        if (in_quotes) {
-            if (c == '"') {
-                int d = getc(f);
-                if (d == '"') {
-                    kb_buf_putc(text, '"');
-                    continue;
-                }
-                in_quotes = 0;
-                if (d == EOF)
-                    break;
-                c = d;
-            } else {
-                if (c == '\n')
-                    rd->n_newlines++;
-                kb_buf_putc(text, (char)c);
-                continue;
-            }
-        }
-        if (c == ',') {
-            kb_buf_putc(text, '\0');
-            at_start = 1;
-            continue;
-        }
-        if (c == '\n') {
-            rd->n_newlines++;
-            break;
-        }
-        if (c == '\r')
-            continue;
-        kb_buf_putc(text, (char)c);
+    struct csv_reader *c = ctx;
+    if (c->rc != KB_OK)
+        return;
+    if (c->rec_line == 0)
+        c->rec_line = c->feed_line;
+    if (c->n_fields == c->cap_fields) {
+        c->cap_fields = c->cap_fields ? 2 * c->cap_fields : 16;
+        c->starts = kb_xrealloc(c->starts, (size_t)c->cap_fields * sizeof *c->starts);
     }
-    if (at_start) {   /* a record ending in ',' has an empty last field */
-        if ((size_t)n + 1 >= *cap) {
-            *cap = *cap ? 2 * *cap : 16;
-            *starts = kb_xrealloc(*starts, *cap * sizeof **starts);
-        }
-        (*starts)[n++] = text->len;
+    c->starts[c->n_fields++] = c->text.len;
+    c->has_nul |= len > 0 && memchr(s, '\0', len) != NULL;
+    kb_buf_append(&c->text, s ? s : "", len);
+    kb_buf_putc(&c->text, '\0');
+}
+
+static const char *csv_field(const struct csv_reader *c, int i)
+{
+    return i >= 0 ? c->text.data + c->starts[i] : NULL;
+}
+
+/* The header record: find the key and vector columns. */
+static enum kb_code csv_header(struct csv_reader *c)
+{
+    struct reader *rd = c->rd;
+    c->col_hash = c->col_sid = c->col_idx = c->col_vec = -1;
+    for (int i = 0; i < c->n_fields; i++) {
+        const char *name = csv_field(c, i);
+        if (i == 0 && kb_starts_with(name, "\xEF\xBB\xBF"))
+            name += 3;
+        if (strcmp(name, "content_hash") == 0)
+            c->col_hash = i;
+        else if (strcmp(name, "source_id") == 0)
+            c->col_sid = i;
+        else if (strcmp(name, "chunk_index") == 0)
+            c->col_idx = i;
+        else if (strcmp(name, c->vec_name) == 0)
+            c->col_vec = i;
     }
-    kb_buf_putc(text, '\0');
-    return n;
+    c->n_cols = c->n_fields;
+    if (c->col_vec < 0 || (c->col_hash < 0 && (c->col_sid < 0 || c->col_idx < 0)))
+        return KB_FAIL_AT(c->err, KB_E_INPUT, at(rd),
+                          "the header needs the vector column '%s' and content_hash (or "
+                          "source_id and chunk_index) columns", c->vec_name);
+    return KB_OK;
+}
+
+/* A data record: its keys, then its vector, into the store. */
+static enum kb_code csv_row(struct csv_reader *c)
+{
+    struct reader *rd = c->rd;
+    if (c->n_fields == 1 && csv_field(c, 0)[0] == '\0')
+        return KB_OK;   /* a line holding only "" */
+    if (c->n_fields != c->n_cols)
+        return KB_FAIL_AT(c->err, KB_E_INPUT, at(rd), "%d fields, the header has %d; quote "
+                          "fields that contain commas", c->n_fields, c->n_cols);
+    if (c->has_nul)
+        return KB_FAIL_AT(c->err, KB_E_INPUT, at(rd), "a field holds a NUL byte; the file is "
+                          "damaged: write it again");
+    const char *hash = csv_field(c, c->col_hash), *sid = csv_field(c, c->col_sid);
+    const char *idx = csv_field(c, c->col_idx);
+    if (hash && !*hash)
+        hash = NULL;
+    if (sid && !*sid)
+        sid = NULL;
+    long chunk_index = -1;
+    int has_index = 0;
+    if (idx && *idx) {
+        char *end;
+        chunk_index = strtol(idx, &end, 10);
+        has_index = *end == '\0';
+    }
+    enum kb_code rc = check_keys(rd, hash, sid, chunk_index, has_index, c->err);
+    if (rc != KB_OK)
+        return rc;
+    const char *bad = NULL;
+    char q[4 * 20 + 1];
+    int dim = embed_parse_vector_text(csv_field(c, c->col_vec), rd->v, KB_EMBED_DIM, &bad);
+    if (dim < 0)
+        return KB_FAIL_AT(c->err, KB_E_INPUT, at(rd),
+                          "column '%s' is not a vector at '%s'; write it as [0.1,0.2,...]",
+                          c->vec_name, kb_quote_line(q, sizeof q, bad, 20));
+    if (dim != KB_EMBED_DIM)
+        return wrong_dim(rd, dim, c->err);
+    store_keys(rd, hash, sid, chunk_index);
+    return KB_OK;
+}
+
+static void csv_on_record(int term, void *ctx)
+{
+    (void)term;
+    struct csv_reader *c = ctx;
+    if (c->rc != KB_OK)
+        return;
+    c->rd->line = c->rec_line ? c->rec_line : c->feed_line;
+    c->rc = c->n_cols == 0 ? csv_header(c) : csv_row(c);
+    kb_buf_reset(&c->text);
+    c->n_fields = 0;
+    c->has_nul = 0;
+    c->rec_line = 0;
+}
+
+/* Feed buf[0..n) (within one line) to libcsv; KB_E_INPUT on a bad quote or
+ * a record over CSV_MAX_RECORD. */
+static enum kb_code csv_feed(struct csv_reader *c, const char *buf, size_t n)
+{
+    if (csv_parse(&c->p, buf, n, csv_on_field, csv_on_record, c) != n && c->rc == KB_OK) {
+        c->rd->line = c->feed_line;
+        return c->rc = KB_FAIL_AT(c->err, KB_E_INPUT, at(c->rd),
+                                  "malformed quoting (a quote inside an unquoted field, or "
+                                  "text after a closing quote); quote the whole field and "
+                                  "write inner quotes twice");
+    }
+    if (c->rc == KB_OK && c->p.pstate != 0 && c->rec_line == 0)   /* 0: ROW_NOT_BEGUN */
+        c->rec_line = c->feed_line;
+    if (c->rc == KB_OK && c->text.len + c->p.entry_pos > CSV_MAX_RECORD) {
+        c->rd->line = c->rec_line;
+        c->rc = KB_FAIL_AT(c->err, KB_E_INPUT, at(c->rd),
+                           "the record is over %d bytes, too long for one vector; is this "
+                           "a vectors file? (a quote left open swallows the lines after it)",
+                           CSV_MAX_RECORD);
+    }
+    return c->rc;
 }
 
 static enum kb_code read_csv(struct reader *rd, FILE *f, struct kb_err *err)
 {
-    struct kb_buf text;
-    kb_buf_init(&text);
-    size_t *starts = NULL, cap = 0;
-    enum kb_code rc = KB_OK;
-    int col_hash = -1, col_sid = -1, col_idx = -1, col_vec = -1, n_cols;
-    const char *vec_name = rd->o->csv_vector_column && rd->o->csv_vector_column[0]
-                               ? rd->o->csv_vector_column
-                               : "embedding";
-    n_cols = csv_record(rd, f, &text, &starts, &cap, err, &rc);
-    if (n_cols <= 0) {
-        if (rc == KB_OK)
-            rc = KB_FAIL_AT(err, KB_E_INPUT, rd->o->path,
-                            "the file is empty; a CSV vectors file starts with a header row");
-        goto done;
-    }
-    for (int i = 0; i < n_cols; i++) {
-        const char *name = text.data + starts[i];
-        if (i == 0 && kb_starts_with(name, "\xEF\xBB\xBF"))
-            name += 3;
-        if (strcmp(name, "content_hash") == 0)
-            col_hash = i;
-        else if (strcmp(name, "source_id") == 0)
-            col_sid = i;
-        else if (strcmp(name, "chunk_index") == 0)
-            col_idx = i;
-        else if (strcmp(name, vec_name) == 0)
-            col_vec = i;
-    }
-    if (col_vec < 0 || (col_hash < 0 && (col_sid < 0 || col_idx < 0))) {
-        rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                        "the header needs the vector column '%s' and content_hash (or source_id and "
-                        "chunk_index) columns", vec_name);
-        goto done;
-    }
-    int n;
-    while ((n = csv_record(rd, f, &text, &starts, &cap, err, &rc)) > 0) {
-        if (n == 1 && text.data[starts[0]] == '\0')
-            continue;   /* an empty line */
-        if (n != n_cols) {
-            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd), "%d fields, the header has %d; quote "
-                                                     "fields that contain commas", n, n_cols);
-            break;
+    struct csv_reader c = { .rd = rd, .feed_line = 1, .err = err };
+    c.vec_name = rd->o->csv_vector_column && rd->o->csv_vector_column[0]
+                     ? rd->o->csv_vector_column
+                     : "embedding";
+    if (csv_init(&c.p, CSV_STRICT | CSV_STRICT_FINI) != 0)
+        return KB_FAIL(err, KB_E_INTERNAL, NULL, "csv_init failed; please report it");
+    csv_set_blk_size(&c.p, 64 * 1024);   /* not 128 bytes: a vector field is ~25 KB */
+    kb_buf_init(&c.text);
+    char *block = kb_xmalloc(CSV_BLOCK);
+    size_t n;
+    while (c.rc == KB_OK && (n = fread(block, 1, CSV_BLOCK, f)) > 0) {
+        for (size_t i = 0; i < n && c.rc == KB_OK;) {   /* one piece per line */
+            const char *nl = memchr(block + i, '\n', n - i);
+            size_t piece = nl ? (size_t)(nl - (block + i)) + 1 : n - i;
+            csv_feed(&c, block + i, piece);
+            i += piece;
+            c.feed_line += nl != NULL;
         }
-        const char *hash = col_hash >= 0 ? text.data + starts[col_hash] : NULL;
-        const char *sid = col_sid >= 0 ? text.data + starts[col_sid] : NULL;
-        const char *idx = col_idx >= 0 ? text.data + starts[col_idx] : NULL;
-        if (hash && !*hash)
-            hash = NULL;
-        if (sid && !*sid)
-            sid = NULL;
-        long chunk_index = -1;
-        int has_index = 0;
-        if (idx && *idx) {
-            char *end;
-            chunk_index = strtol(idx, &end, 10);
-            has_index = *end == '\0';
-        }
-        rc = check_keys(rd, hash, sid, chunk_index, has_index, err);
-        if (rc != KB_OK)
-            break;
-        const char *bad = NULL;
-        char q[4 * 20 + 1];
-        int dim = embed_parse_vector_text(text.data + starts[col_vec], rd->v, KB_EMBED_DIM, &bad);
-        if (dim < 0) {
-            rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
-                            "column '%s' is not a vector at '%s'; write it as "
-                            "[0.1,0.2,...]", vec_name, kb_quote_line(q, sizeof q, bad, 20));
-            break;
-        }
-        if (dim != KB_EMBED_DIM) {
-            rc = wrong_dim(rd, dim, err);
-            break;
-        }
-        store_keys(rd, hash, sid, chunk_index);
     }
-done:
-    free(starts);
-    kb_buf_release(&text);
-    return rc;
+    if (c.rc == KB_OK && !ferror(f) &&
+        csv_fini(&c.p, csv_on_field, csv_on_record, &c) != 0 && c.rc == KB_OK) {
+        rd->line = c.rec_line;
+        c.rc = KB_FAIL_AT(err, KB_E_INPUT, at(rd),
+                          "a quoted field is never closed; add the closing '\"'");
+    }
+    if (c.rc == KB_OK && !ferror(f) && c.n_cols == 0)
+        c.rc = KB_FAIL_AT(err, KB_E_INPUT, rd->o->path,
+                          "the file is empty; a CSV vectors file starts with a header row");
+    free(block);
+    free(c.starts);
+    kb_buf_release(&c.text);
+    csv_free(&c.p);
+    return c.rc;
 }
 
 enum kb_code import_read(const struct embed_import_opts *o, struct import_store **out,

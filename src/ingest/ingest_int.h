@@ -113,10 +113,11 @@ enum kb_code jscan_parse(const char *path, const char *bytes, size_t len, long l
 
 /*
  * If text starts with a YAML front matter block ("---" line ... "---" or
- * "..." line), parse its flat subset (key: scalar, key: [a, b], key: then
- * "- item" lines) into a new JSON object *meta and set *body_off to the
- * first byte after it.  No front matter: *meta NULL, *body_off 0.
- * KB_E_INPUT for a block that is not that subset, with its line.
+ * "..." line), parse its YAML mapping with libyaml into a new JSON object
+ * *meta (the caller's to json_decref) and set *body_off to the first byte
+ * after it.  No front matter: *meta NULL, *body_off 0.  KB_E_INPUT (and
+ * *meta NULL, *body_off 0) for a block that is not a YAML mapping or passes
+ * the depth or value limits, with the file's line:col.
  */
 enum kb_code ingest_front_matter(const char *text, size_t len, const char *path,
                                  json_t **meta, size_t *body_off, struct kb_err *err);

@@ -34,6 +34,7 @@ static void vlog(enum kb_log_level level, const char *tag, const char *fmt, va_l
 DEFINE_LOG(log_error, KB_LOG_ERROR, "")
 DEFINE_LOG(log_warn, KB_LOG_WARN, "warning: ")
 DEFINE_LOG(log_info, KB_LOG_INFO, "")
+DEFINE_LOG(log_notice, KB_LOG_WARN, "")
 DEFINE_LOG(log_debug, KB_LOG_DEBUG, "debug: ")
 
 void log_err(const struct kb_err *err)

@@ -108,6 +108,8 @@ enum kb_log_level log_get_level(void);
 void log_error(const char *fmt, ...) KB_PRINTF(1, 2);
 void log_warn(const char *fmt, ...) KB_PRINTF(1, 2);
 void log_info(const char *fmt, ...) KB_PRINTF(1, 2);
+/* What a command did, shown unless -q (log_info needs -v): "Applied: ...". */
+void log_notice(const char *fmt, ...) KB_PRINTF(1, 2);
 void log_debug(const char *fmt, ...) KB_PRINTF(1, 2);
 
 /* Print an error the way main does: "kbpipe: ORIGIN: MSG" (+ " [src:line]" with -v). */

@@ -4,6 +4,7 @@
 # make check built (default PREFIX, so its compiled-in KB_DATADIR is
 # /usr/local/share/kbpipe), then from a directory outside the checkout:
 #   * PREFIX/bin/kbpipe migrate status / up read PREFIX/share/kbpipe/migrations;
+#   * PREFIX/bin/kbpipe seed reads PREFIX/share/kbpipe/seed;
 #   * a run whose chunking counts tokens uses PREFIX/share/kbpipe/cl100k_base.json;
 #   * a copy of the installed tree elsewhere still works (found via /proc/self/exe);
 #   * man -M PREFIX/share/man kbpipe finds the page (when man is installed).
@@ -14,7 +15,8 @@ prefix=$tmp/prefix
 make --no-print-directory -o bin/kbpipe install PREFIX="$prefix" >"$tmp/install.out" 2>&1
 check "make install PREFIX=$prefix" test $? = 0 || sed 's/^/#   /' "$tmp/install.out"
 for f in bin/kbpipe share/kbpipe/cl100k_base.json share/man/man1/kbpipe.1 \
-         $(cd migrations && printf 'share/kbpipe/migrations/%s ' *.sql); do
+         $(cd migrations && printf 'share/kbpipe/migrations/%s ' *.sql) \
+         $(cd samples/seed && printf 'share/kbpipe/seed/%s ' *.json); do
   check "installed $f" test -f "$prefix/$f"
 done
 
@@ -44,6 +46,11 @@ check_rc "installed kbpipe migrate status, outside the checkout" 0
 check_eq "  ... lists every installed migration as pending" "$(ls migrations/*.sql | wc -l)" "$(grep -c pending "$tmp/out")"
 installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" -q migrate up
 check_rc "installed kbpipe migrate up" 0
+installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" seed
+check_rc "installed kbpipe seed, outside the checkout" 0
+check "  ... reads the installed seed folder" grep -q "rows added from $prefix/bin/../share/kbpipe/seed" "$tmp/err"
+check_eq "  ... and loads its projects" "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' samples/seed/projects.json)" \
+  "$(sql "$db" "SELECT count(*) FROM projects")"
 installed "$work" "$prefix/bin/kbpipe" --db "dbname=$db" -q run p.yaml --report r.json
 check_rc "a run that counts tokens with the installed rank table" 0
 # the chunk is the whole file: its count is the reference encoder's (tiktoken)

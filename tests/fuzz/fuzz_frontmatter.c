@@ -1,6 +1,6 @@
 /*
  * fuzz_frontmatter.c - Markdown front matter (src/ingest/frontmatter.c
- * through the files reader: the "---" block, its flat YAML subset, title
+ * through the files reader: the "---" block, its YAML read by libyaml, title
  * and learnings fields) on any bytes as one .md file.  The target
  * (knowledge or learnings) follows a hash of the input.
  *

@@ -2,8 +2,8 @@
  * fuzz_tokenizer.c - the cl100k_base encoder (src/chunk: the pre-split
  * scanner of pretokenize.c and the byte-pair merge of tokenizer.c) on any
  * bytes, valid UTF-8 or not.  The rank table is found as kbpipe finds it
- * ($KBPIPE_TOKENIZER_FILE, else .cache/kbpipe/cl100k_base.json from the
- * checkout; `make deps` fetches it, docs/tokenizer.md).
+ * ($KBPIPE_TOKENIZER_FILE, else data/cl100k_base.json from the
+ * checkout, docs/tokenizer.md).
  *
  * The encoder has no decode, so the harness reads the same table itself
  * (id -> bytes) and checks:
@@ -30,10 +30,10 @@ static void load_decoder(void)
 {
     const char *path = getenv("KBPIPE_TOKENIZER_FILE");
     if (!path || !path[0])
-        path = ".cache/kbpipe/cl100k_base.json";
+        path = "data/cl100k_base.json";
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
-    KBFUZZ_CHECK(root != NULL, "cannot read %s: %s (run from the checkout after make deps)",
+    KBFUZZ_CHECK(root != NULL, "cannot read %s: %s (run from the checkout)",
                  path, jerr.text);
     const char *ranks = json_string_value(json_object_get(root, "bpe_ranks"));
     KBFUZZ_CHECK(ranks != NULL, "%s has no bpe_ranks", path);

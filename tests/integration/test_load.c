@@ -447,7 +447,7 @@ static void cmd_run__reuse_requests_nothing(void **state)
     struct kbtest_stub s;
     kbtest_stub_start(&s);
     setenv("KBT_RUN_KEY", "sk-test", 1);
-    char *ranks = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    char *ranks = kb_xasprintf("%s/data/cl100k_base.json", kbtest_root());
     setenv("KBPIPE_TOKENIZER_FILE", ranks, 0);   /* the runs start in a temporary folder */
     free(ranks);
     setenv("NO_PROXY", "127.0.0.1", 1);

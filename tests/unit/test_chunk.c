@@ -17,7 +17,7 @@
  *                pgcrypto's digest() for stored text (KBPIPE_TEST_DSN)
  *
  * Every chunk in every test goes through check_chunks().  The rank table
- * comes from `make deps`; without it the tests skip(), except with
+ * is data/cl100k_base.json; without it the tests skip(), except with
  * KBPIPE_REQUIRE_REF=1 (make check), where they fail.  A changed golden
  * file means the chunks changed: bump CHUNK_VERSION, then regenerate with
  *   KBPIPE_UPDATE_GOLDEN=1 build/rel/tests/test_chunk '*golden*'
@@ -47,7 +47,7 @@ static int require_ref(void)
         if (!tok) {                                                                \
             print_message("the rank table %s is missing\n", table_path);          \
             if (require_ref())                                                     \
-                fail_msg("KBPIPE_REQUIRE_REF=1: run 'make deps' to install it");   \
+                fail_msg("KBPIPE_REQUIRE_REF=1: run 'bash scripts/deps.sh --test' to install it");   \
             skip();                                                                \
         }                                                                          \
     } while (0)
@@ -56,7 +56,7 @@ static int group_setup(void **state)
 {
     (void)state;
     struct kb_err err = { 0 };
-    table_path = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    table_path = kb_xasprintf("%s/data/cl100k_base.json", kbtest_root());
     if (chunk_tokenizer_open(getenv("KBPIPE_TOKENIZER_FILE") ? NULL : table_path, &tok, &err) !=
         KB_OK) {
         print_message("no tokenizer: %s: %s\n", err.origin, err.msg);

@@ -434,7 +434,7 @@ static void embed_import__formats(void **state)
     fclose(f);
     f = fopen(csv, "w");
     fprintf(f, "\xEF\xBB\xBF" "source_id,chunk_index,content_hash,embedding\r\n");
-    fprintf(f, ",,%s,", hash_n(0));
+    fprintf(f, "\n ,, %s ,", hash_n(0));   /* a blank line; spaces around fields dropped */
     put_vec(f, v[0], "\"[", "]\"\r\n");
     fprintf(f, "\"docs/a,b.md\",1,,");
     put_vec(f, v[1], "\"[", "]\"\n");
@@ -550,6 +550,10 @@ static void embed_import__bad_files(void **state)
         { "no_chunk_index.jsonl", EMBED_IMPORT_JSONL },
         { "csv_no_column.csv", EMBED_IMPORT_CSV },
         { "csv_line_break.csv", EMBED_IMPORT_CSV },   /* the message stays one line */
+        { "csv_ragged_after_multiline.csv", EMBED_IMPORT_CSV },   /* line 4, not record 3 */
+        { "csv_unterminated_quote.csv", EMBED_IMPORT_CSV },  /* the line the record starts */
+        { "csv_malformed_quote.csv", EMBED_IMPORT_CSV },
+        { "csv_nul.csv", EMBED_IMPORT_CSV },
         { "batch_custom_id.jsonl", EMBED_IMPORT_OPENAI_BATCH },
         { "missing.jsonl", EMBED_IMPORT_JSONL },
     };
@@ -583,6 +587,37 @@ static void embed_import__bad_files(void **state)
         free(got);
         free(path);
         free(expected_path);
+    }
+}
+
+/* A record past the 1 MiB limit fails at the line it starts on, whether the
+ * quote never closes or one unquoted field is 2 MiB on a single line. */
+static void embed_import__csv_record_limit(void **state)
+{
+    (void)state;
+    static const char *const openers[] = { "\"[", "[" };
+    for (size_t c = 0; c < N_OF(openers); c++) {
+        char *csv = kb_xasprintf("%s/huge.csv", tmp);
+        FILE *f = fopen(csv, "w");
+        assert_non_null(f);
+        fprintf(f, "content_hash,embedding\n%s,%s", hash_n(0), openers[c]);
+        for (int i = 0; i < 2 * 1024 * 1024 / 4; i++)
+            fputs("0.5,", f);
+        fclose(f);
+        struct embed_opts opts;
+        embed_opts_defaults(&opts);
+        opts.provider = EMBED_IMPORT;
+        opts.model = "m";
+        opts.import.path = csv;
+        opts.import.format = EMBED_IMPORT_CSV;
+        struct embed_embedder *e = NULL;
+        struct kb_err err = { 0 };
+        assert_int_equal(embed_embedder_new(&opts, &e, &err), KB_E_INPUT);
+        char *want = kb_xasprintf("%s:2", csv);
+        assert_string_equal(err.origin, want);
+        assert_true(kb_starts_with(err.msg, "the record is over 1048576 bytes"));
+        free(want);
+        free(csv);
     }
 }
 
@@ -755,6 +790,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(embed_import__formats),
         cmocka_unit_test(embed_import__bad_vectors_rejected_per_row),
         cmocka_unit_test(embed_import__bad_files),
+        cmocka_unit_test(embed_import__csv_record_limit),
         cmocka_unit_test(embed_parse_vector_text__forms),
     };
     const struct CMUnitTest export_c[] = {

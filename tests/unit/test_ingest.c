@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <jansson.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,12 @@ static void ingest_files__bad_inputs(void **state)
         { "nul-byte.md", 0, 0 },              { "bom.md", 0, 0 },
         { "crlf.md", 0, 0 },                  { "empty.md", 0, 0 },
         { "binary.png", 0, 0 },               { "front-matter-unclosed.md", 0, 0 },
-        { "front-matter-nested.md", 0, 0 },   { "learning-bad-impact.md", 0, 1 },
+        { "learning-bad-impact.md", 0, 1 },   { "front-matter-not-mapping.md", 0, 0 },
+        { "front-matter-syntax.md", 0, 0 },   { "front-matter-open-quote.md", 0, 0 },
+        { "front-matter-deep.md", 0, 0 },     { "front-matter-billion-laughs.md", 0, 0 },
+        { "front-matter-nul-escape.md", 0, 0 },
+        { "front-matter-undefined-alias.md", 0, 0 },
+        { "front-matter-two-documents.md", 0, 0 }, { "front-matter-complex-key.md", 0, 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i].name);
@@ -412,6 +418,50 @@ static void ingest_files__learnings_front_matter(void **state)
     ingest_close(rd);
     kb_arena_free(arena);
     free(path);
+}
+
+/* Each tests/data/ingest/front-matter/<name>.md against <name>.json, the
+ * front matter written out by hand as JSON: metadata.front_matter must equal
+ * it (jansson's json_equal), the title come from it, the body follow it. */
+static void ingest_files__front_matter_yaml(void **state)
+{
+    (void)state;
+    static const struct { const char *name, *title, *body; } cases[] = {
+        { "hugo-page", "Deploying with Docker", "# Deploying\n" },  /* nested params: */
+        { "mkdocs-page", "Backups", "# Backups\n" },                /* description: > */
+        { "jekyll-page", "It's live", "Posted.\n" },                /* anchors, '...' */
+        { "comments-only", "comments-only.md", "Body\n" },          /* no keys: {} */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *md = kb_xasprintf("tests/data/ingest/front-matter/%s.md", cases[i].name);
+        char *js = kb_xasprintf("tests/data/ingest/front-matter/%s.json", cases[i].name);
+        const char *root[] = { md };
+        struct ingest_source s;
+        files_src(&s, root);
+        struct ingest_reader *rd;
+        struct kb_err err = { 0 };
+        struct kb_arena *arena = kb_arena_new();
+        struct kb_document *doc = NULL;
+        assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+        if (ingest_next(rd, arena, &doc, &err) != KB_OK || doc == NULL)
+            fail_msg("%s: %s: %s", cases[i].name, err.origin, err.msg);
+        assert_string_equal(doc->title, cases[i].title);
+        assert_true(kb_starts_with(doc->text, cases[i].body));
+        json_t *meta = json_loads(doc->metadata_json, 0, NULL);
+        json_t *want = json_load_file(js, 0, NULL);
+        assert_non_null(want);
+        json_t *got = json_object_get(meta, "front_matter");
+        if (!json_equal(got, want)) {
+            char *g = json_dumps(got, JSON_SORT_KEYS);
+            fail_msg("%s: front_matter is %s", cases[i].name, g ? g : "(none)");
+        }
+        json_decref(want);
+        json_decref(meta);
+        ingest_close(rd);
+        kb_arena_free(arena);
+        free(md);
+        free(js);
+    }
 }
 
 /* ---- csv.c --------------------------------------------------------------- */
@@ -1065,6 +1115,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_files__unreadable),
         cmocka_unit_test(ingest_files__sample_tree),
         cmocka_unit_test(ingest_files__learnings_front_matter),
+        cmocka_unit_test(ingest_files__front_matter_yaml),
     };
     const struct CMUnitTest csv_tests[] = {
         cmocka_unit_test(ingest_csv__bad_inputs),

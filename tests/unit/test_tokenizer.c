@@ -10,8 +10,8 @@
  *                  encoded here and by tiktoken under node
  *                  (tests/ref/encode.js): the ids must be identical
  *
- * The rank table and the reference come from `make deps`
- * (scripts/fetch-tokenizer.sh).  When either is missing the tests skip(),
+ * The rank table is data/cl100k_base.json; the reference comes from
+ * `make check`'s deps (scripts/fetch-tokenizer.sh).  When either is missing the tests skip(),
  * except with KBPIPE_REQUIRE_REF=1 (tests/run.sh, so `make check`), where
  * they fail.  Runs from the repository root ($KBPIPE_ROOT).
  */
@@ -40,7 +40,7 @@ static int require_ref(void)
     do {                                                                     \
         print_message(__VA_ARGS__);                                          \
         if (require_ref())                                                   \
-            fail_msg("KBPIPE_REQUIRE_REF=1: run 'make deps' to install it"); \
+            fail_msg("KBPIPE_REQUIRE_REF=1: run 'bash scripts/deps.sh --test' to install it"); \
         skip();                                                              \
     } while (0)
 
@@ -48,7 +48,7 @@ static int group_setup(void **state)
 {
     (void)state;
     struct kb_err err = { 0 };
-    table_path = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    table_path = kb_xasprintf("%s/data/cl100k_base.json", kbtest_root());
     if (chunk_tokenizer_open(getenv("KBPIPE_TOKENIZER_FILE") ? NULL : table_path, &tok, &err) != KB_OK) {
         print_message("no tokenizer: %s: %s\n", err.origin, err.msg);
         tok = NULL;
@@ -212,7 +212,7 @@ static void chunk_tokenizer_open__errors(void **state)
 
     kbtest_write(bad_json, "{\"pat_str\": ");
     assert_int_equal(chunk_tokenizer_open(bad_json, &t, &err), KB_E_INPUT);
-    assert_non_null(strstr(err.msg, "make deps"));
+    assert_non_null(strstr(err.msg, "data/cl100k_base.json"));
 
     kbtest_write(bad_pat, "{\"pat_str\": \"\\\\w+\", \"bpe_ranks\": \"! 0 YQ==\"}");
     assert_int_equal(chunk_tokenizer_open(bad_pat, &t, &err), KB_E_INPUT);
@@ -238,7 +238,7 @@ static void chunk_tokenizer_open__errors(void **state)
     char *saved = was ? kb_xstrdup(was) : NULL;
     setenv("KBPIPE_TOKENIZER_FILE", missing, 1);
     assert_int_equal(chunk_tokenizer_open(NULL, &t, &err), KB_E_CONFIG);
-    assert_non_null(strstr(err.msg, "make deps"));
+    assert_non_null(strstr(err.msg, "data/cl100k_base.json"));
     if (saved)
         setenv("KBPIPE_TOKENIZER_FILE", saved, 1);
     else
