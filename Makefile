@@ -103,7 +103,7 @@ $(BUILD)/obj/%.o: %.c $(HDRS)
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tobj/%.o: %.c $(HDRS)
+$(BUILD)/tobj/%.o: %.c $(HDRS) $(wildcard tests/support/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  CC(t)   $<"
 	@$(CC) $(CFLAGS_BASE) -DKB_UNIT_TEST -DKB_FAULTS -Itests/support $(PKG_CFLAGS) $(shell pkg-config --cflags cmocka) $(CFLAGS) -c -o $@ $<
