@@ -33,6 +33,7 @@ struct load_opts {
     double rebuild_ratio;          /* auto: rebuild when incoming > ratio x existing rows */
     long rebuild_min_rows;         /* ... and incoming >= this many rows */
     int is_dry_run;                /* read and compare only; write nothing */
+    int is_full;                   /* --full: recorded at open as owed until the deletions end */
     int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
     int shard_k, shard_n;          /* process sources with shard_of(id) == k-1 (n = 0: all) */
 };
@@ -218,10 +219,16 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
 /*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
  * release the lock, and free the session (always, even on failure).
- * `status` is "succeeded", "partial", "failed" or "dry-run".
+ * `status` is "succeeded", "partial", "failed", "interrupted" or
+ * "dry-run".  A run that "succeeded" or ended "partial" also clears the
+ * dedup it owed (kbpipe_pending): its pass ran, or the pipeline has none.
  */
 enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err);
+
+/* 1 when a killed --full run of this pipeline left its deletions owed: the
+ * caller passes full = 1 to load_session_finish when the scan allows it. */
+int load_session_owes_full(const struct load_session *s);
 
 const struct load_counts *load_session_counts(const struct load_session *s);
 const char *load_session_project_id(const struct load_session *s);
@@ -284,8 +291,10 @@ struct load_dedup_result {
  * Find duplicate learnings among `ids` (NULL: every learning of the
  * project) and against the rest of the project, and apply o->action.
  * Pairs are printed to `out` (may be NULL) as they are handled, most
- * similar first.  Marking is one statement per pair; merging one
- * transaction per pair.
+ * similar first.  The pass is one transaction: on failure nothing is
+ * marked or merged.  It also deletes the notes (kbpipe_pending) that these
+ * learnings are owed a dedup pass (ids NULL: every note of the project,
+ * unless the action is report).
  */
 enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char *const *ids,
                         int n_ids, const struct load_dedup_opts *o, FILE *out,

@@ -121,9 +121,14 @@ struct load_session {
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
-    char **touched;            /* learning ids inserted or changed */
+    int owes_full;             /* a killed --full run left its deletions to this one */
+    long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
+    char **touched;            /* learning ids inserted or changed, or owed by a killed run */
     int n_touched, cap_touched;
 };
+
+/* Add a learning id to the run's dedup candidates (copied). */
+void load_session_touch(struct load_session *s, const char *id);
 
 /* Hash a source identity into 16 bytes. */
 void load_source_key(const char *source_type, const char *source_id, unsigned char key[16]);

@@ -292,6 +292,97 @@ static enum kb_code int_width(struct load_session *s, const char *table, const c
     return KB_OK;
 }
 
+static void session_free(struct load_session *s)
+{
+    for (int i = 0; i < s->n_touched; i++)
+        free(s->touched[i]);
+    free(s->touched);
+    for (int i = 0; i < s->n_stems; i++)
+        free(s->stems[i]);
+    free(s->stems);
+    free(s->table);
+    free(s);
+}
+
+/*
+ * What killed runs of this pipeline left owed (kbpipe_pending, migration
+ * 009): the learnings still to dedup join this run's candidates, and an
+ * unfinished --full makes this run delete its unseen sources too.
+ */
+static enum kb_code read_owed(struct load_session *s, struct kb_err *err)
+{
+    const char *p[] = { s->opts.pipeline, s->project_id };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT what, learning_id::text FROM kbpipe_pending "
+                              "WHERE pipeline = $1 AND project_id = $2::uuid ORDER BY id",
+                              2, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    for (int r = 0; r < db_rows_count(rows); r++) {
+        if (strcmp(db_rows_get(rows, r, 0), "full") == 0) {
+            s->owes_full = 1;
+        } else {
+            load_session_touch(s, db_rows_get(rows, r, 1));
+            s->n_owed_dedup++;
+        }
+    }
+    db_rows_free(rows);
+    if (s->n_owed_dedup > 0)
+        log_warn("pipeline %s: an earlier run stopped before the dedup pass over %ld "
+                 "learning(s) it wrote; this run dedups them too", s->opts.pipeline,
+                 s->n_owed_dedup);
+    if (s->owes_full)
+        log_warn("pipeline %s: an earlier --full run stopped before its deletions; "
+                 "this run deletes the sources it does not see", s->opts.pipeline);
+    return KB_OK;
+}
+
+/*
+ * The run's kbpipe_runs row (with host, pid and its server backend: how a
+ * later run tells a dead run from a live one, see src/db/runs.c) and, for
+ * a --full run, the note that deletions are owed, in one transaction.
+ */
+static enum kb_code record_run(struct load_session *s, struct kb_err *err)
+{
+    char pid[32];
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    const char *p[] = { s->opts.pipeline, s->project_id, host, pid };
+    struct db_rows *rows;
+    enum kb_code rc = db_begin(s->conn, err);
+    if (rc == KB_OK)
+        rc = db_exec(s->conn,
+                     "INSERT INTO kbpipe_runs (pipeline, project_id, host, pid, backend_pid) "
+                     "VALUES ($1, $2, $3, $4, pg_backend_pid()) RETURNING id",
+                     4, p, &rows, err);
+    if (rc == KB_OK) {
+        s->run_id = atol(db_rows_get(rows, 0, 0));
+        db_rows_free(rows);
+        if (s->opts.is_full)
+            rc = db_exec(s->conn,
+                         "INSERT INTO kbpipe_pending (pipeline, project_id, what) "
+                         "VALUES ($1, $2, 'full') ON CONFLICT DO NOTHING", 2, p, NULL, err);
+    }
+    if (rc == KB_OK)
+        rc = db_commit(s->conn, err);
+    if (rc != KB_OK) {
+        db_rollback(s->conn);
+        s->run_id = 0;
+    }
+    return rc;
+}
+
+void load_session_touch(struct load_session *s, const char *id)
+{
+    if (s->n_touched == s->cap_touched) {
+        s->cap_touched = s->cap_touched ? s->cap_touched * 2 : 64;
+        s->touched = kb_xrealloc(s->touched, (size_t)s->cap_touched * sizeof *s->touched);
+    }
+    s->touched[s->n_touched++] = kb_xstrdup(id);
+}
+
 enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opts,
                                struct load_session **out, struct kb_err *err)
 {
@@ -304,14 +395,14 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
     struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_runs') IS NOT NULL", 0, NULL,
-                              &rows, err);
+    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_pending') IS NOT NULL", 0,
+                              NULL, &rows, err);
     if (rc == KB_OK) {
         int ok = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
         db_rows_free(rows);
         if (!ok)
             rc = KB_FAIL(err, KB_E_DB, NULL,
-                         "the schema is not migrated (no kbpipe_runs table); "
+                         "the schema is not migrated (no kbpipe_pending table, migration 009); "
                          "run 'kbpipe migrate up' first");
     }
     if (rc != KB_OK) {
@@ -340,25 +431,15 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     if (rc == KB_OK && s->index_dropped)
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
-    if (rc == KB_OK && !s->opts.is_dry_run) {
-        char pid[32];
-        char host[256] = "";
-        gethostname(host, sizeof host - 1);
-        snprintf(pid, sizeof pid, "%ld", (long)getpid());
-        const char *p[] = { s->opts.pipeline, s->project_id, host, pid };
-        rc = db_exec(conn,
-                     "INSERT INTO kbpipe_runs (pipeline, project_id, host, pid) "
-                     "VALUES ($1, $2, $3, $4) RETURNING id",
-                     4, p, &rows, err);
-        if (rc == KB_OK) {
-            s->run_id = atol(db_rows_get(rows, 0, 0));
-            db_rows_free(rows);
-        }
-    }
+    if (rc == KB_OK && !s->opts.is_dry_run)
+        rc = db_runs_close_abandoned(conn, s->opts.pipeline, NULL, err);
+    if (rc == KB_OK)
+        rc = read_owed(s, err);
+    if (rc == KB_OK && !s->opts.is_dry_run)
+        rc = record_run(s, err);
     if (rc != KB_OK) {
         release_lock(s);
-        free(s->table);
-        free(s);
+        session_free(s);
         return rc;
     }
     *out = s;
@@ -596,11 +677,26 @@ static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
     return rc;
 }
 
+/* Delete this run's notes of what of `what` ("dedup", "full") it owed. */
+static enum kb_code clear_owed(struct load_session *s, const char *what, struct kb_err *err)
+{
+    const char *p[] = { s->opts.pipeline, s->project_id, what };
+    return db_exec(s->conn,
+                   "DELETE FROM kbpipe_pending WHERE pipeline = $1 AND project_id = $2::uuid "
+                   "AND what = $3", 3, p, NULL, err);
+}
+
+int load_session_owes_full(const struct load_session *s) { return s->owes_full; }
+
 enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
+    if (kb_fault("load.finish"))
+        return KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.finish");
     if (full)
         rc = delete_unseen(s, err);
+    if (rc == KB_OK && full && !s->opts.is_dry_run)
+        rc = clear_owed(s, "full", err);
     if (rc == KB_OK && s->index_dropped && !s->opts.is_dry_run)
         rc = load_index_rebuild(s, err);
     return rc;
@@ -610,7 +706,9 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
-    if (s->run_id > 0) {
+    if (kb_fault("load.close"))
+        rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.close");
+    if (rc == KB_OK && s->run_id > 0) {
         struct kb_buf counts;
         kb_buf_init(&counts);
         const struct load_counts *c = &s->counts;
@@ -632,14 +730,12 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
                      4, p, NULL, err);
         kb_buf_release(&counts);
     }
+    /* a run that ended well owes no dedup: the pass ran (and cleared its
+     * notes) or the pipeline has none */
+    int is_done = strcmp(status, "succeeded") == 0 || strcmp(status, "partial") == 0;
+    if (rc == KB_OK && is_done && s->run_id > 0)
+        rc = clear_owed(s, "dedup", err);
     release_lock(s);
-    for (int i = 0; i < s->n_touched; i++)
-        free(s->touched[i]);
-    free(s->touched);
-    for (int i = 0; i < s->n_stems; i++)
-        free(s->stems[i]);
-    free(s->stems);
-    free(s->table);
-    free(s);
+    session_free(s);
     return rc;
 }

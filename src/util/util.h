@@ -185,7 +185,8 @@ int kb_utf8_seq_len(const unsigned char *s, size_t avail);
 /*
  * True when the named fault point should fail now.  Points are armed with
  * the environment variable KBPIPE_FAULT="name" or "name:N" (fail on the Nth
- * hit).  Always false unless built with -DKB_FAULTS (test builds).
+ * hit); "name:N:kill" sends the process SIGKILL at the Nth hit instead.
+ * Always false unless built with -DKB_FAULTS (test builds).
  */
 int kb_fault(const char *point);
 
