@@ -71,7 +71,7 @@ export KBPIPE_ROOT = $(CURDIR)
 .SECONDARY:
 
 .PHONY: all deps db db-stop build check unit integration sqltest demo seed migrate bench \
-        install clean fuzz
+        install clean fuzz torture
 
 all: bin/kbpipe
 
@@ -152,6 +152,15 @@ check: deps
 	@$(MAKE) --no-print-directory build
 	@bash scripts/db.sh start
 	@bash tests/run.sh "$(BUILD)" "$(T)"
+
+# kill -9 and server stops at random instants of every phase of a run, each
+# followed by a re-run that must end as one clean run (docs/testing.md);
+# TORTURE_TRIALS=1000 for the long form, TORTURE_SEED to replay
+TORTURE_TRIALS ?= 100
+torture: deps
+	@$(MAKE) --no-print-directory $(BUILD)/kbpipe-test
+	@bash scripts/db.sh start
+	@TORTURE_TRIALS=$(TORTURE_TRIALS) bash tests/torture/torture.sh
 
 migrate: deps
 	@$(MAKE) --no-print-directory bin/kbpipe

@@ -385,6 +385,7 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
         "    file_path = EXCLUDED.file_path, author = EXCLUDED.author,"
         "    metadata = EXCLUDED.metadata, doc_hash = EXCLUDED.doc_hash,"
         "    indexed_at = now(), updated_at = now()"
+        "  WHERE knowledge_sources.pipeline IS NULL OR knowledge_sources.pipeline = $2"
         "  RETURNING id, source_type, source_id)"
         " SELECT up.id, u.ord FROM up JOIN u USING (source_type, source_id)",
         10, p, &rows, err);
@@ -400,11 +401,14 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
                      db_rows_get(rows, r, 0));
     }
     db_rows_free(rows);
+    /* no id: another pipeline owns the source (it loaded it while this run
+     * was scanning; the session rejects the ones stored before) */
     for (int i = 0; i < b->n_sources; i++)
         if (b->sources[i].id[0] == '\0')
-            return KB_FAIL(err, KB_E_INTERNAL, NULL,
-                           "internal error at load/batch.c: source %s got no id; please report it",
-                           b->sources[i].src.source_id);
+            return KB_FAIL(err, KB_E_INPUT, NULL,
+                           "source %.80s was just loaded by another pipeline of project %s, "
+                           "which owns it now; give it another key in one of the pipelines",
+                           b->sources[i].src.source_id, s->opts.project);
     return KB_OK;
 }
 

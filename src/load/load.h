@@ -28,10 +28,14 @@ struct load_opts {
     const char *lock_name;         /* advisory lock key (NULL: pipeline); "docs#2/4" for a shard */
     const char *project;           /* project name; created when missing */
     const char *project_path;      /* for a created project (may be NULL) */
+    const char *project_description;   /* for a created project, or one whose description
+                                          is empty or kbpipe's placeholder (may be NULL) */
     int batch_rows;                /* chunks per transaction (default 1000) */
     enum load_index_strategy index_strategy;
     double rebuild_ratio;          /* auto: rebuild when incoming > ratio x existing rows */
     long rebuild_min_rows;         /* ... and incoming >= this many rows */
+    long keep_for_other_rows;      /* auto: never drop while other projects hold more rows
+                                      than this (their searches need it); default 10000 */
     int is_dry_run;                /* read and compare only; write nothing */
     int is_full;                   /* --full: recorded at open as owed until the deletions end */
     int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
@@ -103,6 +107,7 @@ enum load_source_verdict {
     LOAD_SOURCE_CHANGED = 0,       /* new or changed: load it */
     LOAD_SOURCE_UNCHANGED,         /* stored with this doc_hash: skip it */
     LOAD_SOURCE_DUPLICATE,         /* already seen in this run: reject it */
+    LOAD_SOURCE_FOREIGN,           /* owned by another pipeline of the project: reject it */
 };
 
 /*
@@ -110,8 +115,11 @@ enum load_source_verdict {
  * duplicate CSV key, one relative path under two roots) is
  * LOAD_SOURCE_DUPLICATE, and then first_at (first_len bytes) gets the
  * first occurrence's origin ("rows.csv: row 3").  `at` is this document's
- * origin, remembered for a later duplicate (may be NULL).  A duplicate
- * changes no count.
+ * origin, remembered for a later duplicate (may be NULL).  A source that
+ * another pipeline of the project loaded is LOAD_SOURCE_FOREIGN, and
+ * first_at gets that pipeline's name: a source belongs to the pipeline
+ * that first loaded it (docs/pipelines.md, "Ownership").  A duplicate or
+ * a foreign source changes no count.
  */
 enum load_source_verdict load_source_check(struct load_session *s, const char *source_type,
                                            const char *source_id, const char *doc_hash,

@@ -96,6 +96,7 @@ enum source_state {
     SRC_SEEN_SAME,       /* stored, seen with the stored doc_hash */
     SRC_NEW_SEEN,        /* not stored, seen */
     SRC_SEEN_CHANGED,    /* stored, seen with another doc_hash */
+    SRC_FOREIGN,         /* stored, owned by another pipeline: never loaded here */
 };
 
 struct source_entry {    /* 32 bytes: the whole per-source cost of a session */
@@ -115,12 +116,16 @@ struct load_session {
     size_t cap, used;
     char **stems;              /* origin paths (minus the source_id) seen this run */
     int n_stems;
+    char **owners;             /* the other pipelines owning sources of the project */
+    int n_owners;
     struct load_counts counts;
     long rows_at_start;        /* knowledge_chunks rows when the run began */
+    long rows_of_others;       /* ... of them, other projects' rows */
     long rows_written;
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
+    int is_index_kept_logged;  /* auto kept it for other projects, and said so */
     int owes_full;             /* a killed --full run left its deletions to this one */
     long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
     char **touched;            /* learning ids inserted or changed, or owed by a killed run */

@@ -33,6 +33,7 @@ void load_opts_defaults(struct load_opts *o)
     o->index_strategy = LOAD_INDEX_AUTO;
     o->rebuild_ratio = 0.2;
     o->rebuild_min_rows = 1000;
+    o->keep_for_other_rows = 10000;
     o->wait_for_lock = 1;
 }
 
@@ -153,10 +154,19 @@ static void release_lock(struct load_session *s)
             &ignored);
 }
 
-/* Find the project by name, creating it (under a per-name lock) if missing. */
+/*
+ * Find the project by name, creating it (under a per-name lock) if missing,
+ * with the pipeline's path and description.  An existing project keeps its
+ * description unless it has none, or only the placeholder an earlier
+ * kbpipe wrote: several pipelines may name one project, and the first to
+ * describe it wins (docs/pipelines.md, "project").
+ */
 static enum kb_code find_project(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "" };
+    const char *desc = s->opts.project_description && *s->opts.project_description
+                           ? s->opts.project_description : NULL;
+    const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "",
+                        desc };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows,
                               err);
@@ -165,7 +175,13 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
     if (db_rows_count(rows) > 0) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
         db_rows_free(rows);
-        return KB_OK;
+        if (desc == NULL || s->opts.is_dry_run)
+            return KB_OK;
+        const char *q[] = { s->project_id, desc };
+        return db_exec(s->conn,
+                       "UPDATE projects SET description = $2 WHERE id = $1::uuid AND "
+                       "(coalesce(description, '') IN ('', 'created by kbpipe'))",
+                       2, q, NULL, err);
     }
     db_rows_free(rows);
     if (s->opts.is_dry_run) {
@@ -180,10 +196,10 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
         rc = db_exec(s->conn,
                      "WITH found AS (SELECT id FROM projects WHERE name = $1), "
                      "made AS (INSERT INTO projects (name, path, description) "
-                     "  SELECT $1, $2, 'created by kbpipe' WHERE NOT EXISTS (SELECT 1 FROM found) "
-                     "  RETURNING id) "
+                     "  SELECT $1, $2, coalesce($3, 'created by kbpipe') "
+                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id) "
                      "SELECT id FROM found UNION ALL SELECT id FROM made",
-                     2, p, &rows, err);
+                     3, p, &rows, err);
     if (rc == KB_OK) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
         db_rows_free(rows);
@@ -195,23 +211,33 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
 }
 
 /*
- * Call fn for each stored source of the pipeline, (source_type, source_id,
- * doc_hash or "", id), reading one row at a time (libpq single-row mode):
+ * The stored sources a session reads: the pipeline's own ($2), and with $3
+ * those other pipelines of the project own, which this run may not take
+ * over (docs/pipelines.md, "Ownership").  A source no pipeline owns (NULL:
+ * loaded by other means) is no one's, and a pipeline may adopt it.
+ */
+#define STORED_FILTER "(pipeline = $2 OR ($3::bool AND pipeline IS NOT NULL))"
+
+/*
+ * Call fn for each stored source of the pipeline (with_others: and of the
+ * other pipelines of the project), (source_type, source_id, doc_hash or
+ * "", id, pipeline), reading one row at a time (libpq single-row mode):
  * no result ever holds the whole set, so memory does not grow with the
  * number of stored sources.  Stops at fn's first failure.
  */
-static enum kb_code each_stored_source(struct load_session *s,
+static enum kb_code each_stored_source(struct load_session *s, int with_others,
                                        enum kb_code (*fn)(struct load_session *s,
                                                           const char *const *cols, void *ctx,
                                                           struct kb_err *err),
                                        void *ctx, struct kb_err *err)
 {
     PGconn *pg = db_conn_pg(s->conn);
-    const char *p[] = { s->project_id, s->opts.pipeline };
+    const char *p[] = { s->project_id, s->opts.pipeline, with_others ? "t" : "f" };
     if (!PQsendQueryParams(pg,
-                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id "
-                           "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2",
-                           2, NULL, p, NULL, NULL, 0)) {
+                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id, "
+                           "coalesce(pipeline, '') FROM knowledge_sources "
+                           "WHERE project_id = $1 AND " STORED_FILTER,
+                           3, NULL, p, NULL, NULL, 0)) {
         const char *msg = PQerrorMessage(pg);
         return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %.*s; check the "
                        "server is up", (int)strcspn(msg, "\n"), msg);
@@ -223,8 +249,8 @@ static enum kb_code each_stored_source(struct load_session *s,
         ExecStatusType st = PQresultStatus(res);
         if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && rc == KB_OK) {
             for (int r = 0; r < PQntuples(res) && rc == KB_OK; r++) {
-                const char *cols[4];
-                for (int c = 0; c < 4; c++)
+                const char *cols[5];
+                for (int c = 0; c < 5; c++)
                     cols[c] = PQgetvalue(res, r, c);
                 rc = fn(s, cols, ctx, err);
             }
@@ -236,6 +262,31 @@ static enum kb_code each_stored_source(struct load_session *s,
     return rc;
 }
 
+/*
+ * A source another pipeline owns: its entry's hash bytes hold the index
+ * (2 bytes) of the owner's name in s->owners, a handful per project.
+ */
+static void owner_store(struct load_session *s, struct source_entry *e, const char *owner)
+{
+    uint16_t i = 0;
+    while (i < s->n_owners && strcmp(s->owners[i], owner) != 0)
+        i++;
+    if (i == s->n_owners && s->n_owners < UINT16_MAX) {
+        s->owners = kb_xrealloc(s->owners, (size_t)(s->n_owners + 1) * sizeof *s->owners);
+        s->owners[s->n_owners++] = kb_xstrdup(owner);
+    }
+    memset(e->hash, 0, sizeof e->hash);
+    memcpy(e->hash, &i, 2);
+    e->state = SRC_FOREIGN;
+}
+
+static const char *owner_of(const struct load_session *s, const struct source_entry *e)
+{
+    uint16_t i;
+    memcpy(&i, e->hash, 2);
+    return i < s->n_owners ? s->owners[i] : "another pipeline";
+}
+
 static enum kb_code remember_stored(struct load_session *s, const char *const *cols, void *ctx,
                                     struct kb_err *err)
 {
@@ -244,27 +295,32 @@ static enum kb_code remember_stored(struct load_session *s, const char *const *c
     unsigned char key[16];
     load_source_key(cols[0], cols[1], key);
     struct source_entry *e = load_table_insert(s, key);
+    if (strcmp(cols[4], s->opts.pipeline) != 0) {
+        owner_store(s, e, cols[4]);
+        return KB_OK;
+    }
     e->state = SRC_STORED;
     if (!hash_prefix(cols[2], e->hash))
         memset(e->hash, 0, sizeof e->hash);
     return KB_OK;
 }
 
-/* The table of the pipeline's stored sources, sized once from their count. */
+/* The table of the pipeline's stored sources, and of those other pipelines
+ * of the project own, sized once from their count. */
 static enum kb_code load_known_sources(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->project_id, s->opts.pipeline };
+    const char *p[] = { s->project_id, s->opts.pipeline, "t" };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
                               "SELECT count(*) FROM knowledge_sources "
-                              "WHERE project_id = $1 AND pipeline = $2",
-                              2, p, &rows, err);
+                              "WHERE project_id = $1 AND " STORED_FILTER,
+                              3, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     size_t n = (size_t)atol(db_rows_get(rows, 0, 0));
     db_rows_free(rows);
     table_reserve(s, n + 1);
-    return each_stored_source(s, remember_stored, NULL, err);
+    return each_stored_source(s, 1, remember_stored, NULL, err);
 }
 
 /* Width in bytes of an integer column (2, 4 or 8), for binary COPY. */
@@ -300,6 +356,9 @@ static void session_free(struct load_session *s)
     for (int i = 0; i < s->n_stems; i++)
         free(s->stems[i]);
     free(s->stems);
+    for (int i = 0; i < s->n_owners; i++)
+        free(s->owners[i]);
+    free(s->owners);
     free(s->table);
     free(s);
 }
@@ -421,9 +480,12 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         rc = int_width(s, "knowledge_chunks", "token_count", &s->int_width_token_count, err);
     if (rc == KB_OK)
         rc = load_known_sources(s, err);
-    if (rc == KB_OK && (rc = db_exec(conn, "SELECT count(*) FROM knowledge_chunks", 0, NULL,
-                                     &rows, err)) == KB_OK) {
+    const char *pp[] = { s->project_id };
+    if (rc == KB_OK && (rc = db_exec(conn,
+                                     "SELECT count(*), count(*) FILTER (WHERE project_id <> $1) "
+                                     "FROM knowledge_chunks", 1, pp, &rows, err)) == KB_OK) {
         s->rows_at_start = atol(db_rows_get(rows, 0, 0));
+        s->rows_of_others = atol(db_rows_get(rows, 0, 1));
         db_rows_free(rows);
     }
     if (rc == KB_OK)
@@ -534,6 +596,11 @@ enum load_source_verdict load_source_check(struct load_session *s, const char *s
     unsigned char key[16], hash[KB_SRC_HASH];
     load_source_key(source_type, source_id, key);
     struct source_entry *e = load_table_find(s, key);
+    if (e && e->state == SRC_FOREIGN) {
+        if (first_at && first_len)
+            snprintf(first_at, first_len, "%s", owner_of(s, e));
+        return LOAD_SOURCE_FOREIGN;
+    }
     if (e && e->state != SRC_STORED) {
         if (first_at && first_len)
             seen_at_format(s, e, source_id, first_at, first_len);
@@ -658,7 +725,7 @@ static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
     struct kb_buf ids, part;
     kb_buf_init(&ids);
     kb_buf_init(&part);
-    enum kb_code rc = each_stored_source(s, collect_unseen, &ids, err);
+    enum kb_code rc = each_stored_source(s, 0, collect_unseen, &ids, err);
     size_t n_ids = ids.len / 36;
     for (size_t i = 0; rc == KB_OK && i < n_ids; i += 5000) {
         load_array_open(&part);

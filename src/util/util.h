@@ -180,6 +180,14 @@ size_t kb_utf8_valid_prefix(const char *s, size_t len);
 /* Byte length of the valid UTF-8 sequence starting at s (1..4), or 0 if invalid. */
 int kb_utf8_seq_len(const unsigned char *s, size_t avail);
 
+/*
+ * Append s[0..len) to out as text safe for a terminal (term.c): control
+ * characters other than tab and newline (C0, DEL, C1) and invalid UTF-8
+ * bytes are written as visible escapes ("\x1b", "\u009b"); all else is
+ * copied.  For text from loaded documents shown on a TTY.
+ */
+void kb_term_escape(struct kb_buf *out, const char *s, size_t len);
+
 /* ---- fault injection (tests) -------------------------------------------- */
 
 /*
