@@ -47,7 +47,8 @@ enum kb_code {
     KB_E_IO,        /* reading or writing a file failed */
     KB_E_EMBED,     /* an embedding provider failed */
     KB_E_INTERNAL,  /* a broken invariant: a bug in kbpipe */
-    KB_PARTIAL      /* not an error: the job finished with rejected inputs */
+    KB_PARTIAL,     /* not an error: the job finished with rejected inputs */
+    KB_E_INTERRUPTED  /* SIGINT or SIGTERM stopped the job cleanly (signal.c) */
 };
 
 /* Where in the input a problem is; 0 / NULL fields are "not applicable". */
@@ -187,6 +188,16 @@ int kb_utf8_seq_len(const unsigned char *s, size_t avail);
  * copied.  For text from loaded documents shown on a TTY.
  */
 void kb_term_escape(struct kb_buf *out, const char *s, size_t len);
+
+/* ---- signals (signal.c) -------------------------------------------------- */
+
+/*
+ * Catch SIGINT and SIGTERM: the first one sets a flag that
+ * kb_signal_received() returns (the signal's number, else 0) and restores
+ * the default action, so a second one ends the process at once.
+ */
+void kb_signals_catch(void);
+int kb_signal_received(void);
 
 /* ---- fault injection (tests) -------------------------------------------- */
 
