@@ -608,6 +608,7 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
     }
     s->rows_written += n_chunks;
     s->counts.batches++;
+    s->counts.sources_written += b->n_sources;
     batch_reset(b);
     return KB_OK;
 }

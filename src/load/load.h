@@ -106,6 +106,7 @@ struct load_counts {
     long sources_seen, sources_unchanged, sources_changed, sources_new, sources_deleted;
     long chunks_written, chunks_deleted, learnings_written;
     long vectors_reused, batches;
+    long sources_written;          /* sources in the batches committed */
     int index_rebuilt;             /* 1 when the HNSW index was dropped and rebuilt */
 };
 

@@ -222,7 +222,8 @@ struct run {
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
-    int is_duplicate;                  /* run_add_document's KB_E_INPUT: a repeated source_id */
+    int is_duplicate;                  /* run_add_document's KB_E_INPUT: 1 a repeated
+                                          source_id, 2 one another pipeline owns */
 };
 
 /* plan lists this many documents by name, then counts the rest */
