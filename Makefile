@@ -155,12 +155,14 @@ check: deps
 
 # kill -9 and server stops at random instants of every phase of a run, each
 # followed by a re-run that must end as one clean run (docs/testing.md);
-# TORTURE_TRIALS=1000 for the long form, TORTURE_SEED to replay
+# TORTURE_TRIALS=1000 for the long form, TORTURE_SEED to replay,
+# TORTURE_SCALE=1 for the whole corpus (3: a third, as measured in docs/testing.md)
 TORTURE_TRIALS ?= 100
+TORTURE_SCALE ?= 3
 torture: deps
 	@$(MAKE) --no-print-directory $(BUILD)/kbpipe-test
 	@bash scripts/db.sh start
-	@TORTURE_TRIALS=$(TORTURE_TRIALS) bash tests/torture/torture.sh
+	@TORTURE_TRIALS=$(TORTURE_TRIALS) TORTURE_SCALE=$(TORTURE_SCALE) bash tests/torture/torture.sh
 
 migrate: deps
 	@$(MAKE) --no-print-directory bin/kbpipe

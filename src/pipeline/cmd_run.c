@@ -203,6 +203,7 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         progress(r, src->name, 0);
     }
     const struct ingest_stats *is = ingest_reader_stats(rd);
+    st->skipped = is->n_skipped;
     if (is->n_skipped)
         log_info("source %s: %ld input(s) skipped with a note; last: %s", src->name,
                  is->n_skipped, is->last_note);

@@ -143,6 +143,8 @@ struct run_source_stats {
     const char *name;              /* the source's name in the pipeline */
     long read, unchanged, changed, added, out_of_shard;
     long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
+    long skipped;                  /* left out by the reader with a note: binary files,
+                                      pull requests of a REST export */
     double seconds;
 };
 

@@ -66,7 +66,9 @@ psql -X -q -d "$w" -c "SELECT pg_advisory_lock(hashtext('kbpipe.run.it-sig'))" \
 holder=$!; _bg+=("$holder")
 held() { [ "$(sql "$w" "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" = 1 ]; }
 poll 20 held
-bg "$w" "$tmp/w" run "$G"
+# kbpipe itself, not through timeout (which forwards one signal only)
+"$bin" --db "dbname=$w" run "$G" >"$tmp/w.out" 2>"$tmp/w.err" &
+bg_pid=$!; _bg+=("$bg_pid")
 waiting() { grep -q "waiting for it to finish" "$tmp/w.err"; }
 check "the run waits for the lock" poll 30 waiting
 kill -INT "$bg_pid"
