@@ -101,6 +101,28 @@ struct load_session {
     int n_touched, cap_touched;
 };
 
+/* ---- owed.c: what a killed run leaves to the next one ------------------ */
+
+/* Read the pipeline's kbpipe_pending notes into the session (owed dedup
+ * candidates, an owed --full) and say so. */
+enum kb_code load_owed_read(struct load_session *s, struct kb_err *err);
+/* Insert the run's kbpipe_runs row (host, pid, backend) and, for a --full
+ * run, its owed-deletions note, in one transaction; sets s->run_id. */
+enum kb_code load_run_record(struct load_session *s, struct kb_err *err);
+/* Delete the pipeline's notes of kind `what` ("dedup", "full"). */
+enum kb_code load_owed_clear(struct load_session *s, const char *what, struct kb_err *err);
+
+/* session.c: call fn for each stored source of the pipeline (with_others:
+ * and of the project's other pipelines), (source_type, source_id, doc_hash
+ * or "", id, pipeline), row by row; stops at fn's first failure. */
+enum kb_code load_each_stored_source(struct load_session *s, int with_others,
+                                     enum kb_code (*fn)(struct load_session *s,
+                                                        const char *const *cols, void *ctx,
+                                                        struct kb_err *err),
+                                     void *ctx, struct kb_err *err);
+/* 1 when the source key belongs to this run's shard. */
+int load_key_in_shard(const struct load_session *s, const unsigned char key[16]);
+
 /* Add a learning id to the run's dedup candidates (copied). */
 void load_session_touch(struct load_session *s, const char *id);
 
