@@ -17,6 +17,7 @@ static const char USAGE[] =
     "(knowledge_coverage_by_project), the most used learnings\n"
     "(learning_effectiveness), popular search queries (popular_search_queries),\n"
     "and the last N runs (default 10) with their status, duration and counts.\n"
+    "A run left 'running' by a process that is gone is closed as 'abandoned' first.\n"
     "\n"
     "  --project NAME   only this project\n"
     "  --runs N         how many recent runs to list (default 10)\n"
@@ -109,6 +110,10 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
                                                 "without --project lists the projects", project);
         db_rows_free(rows);
     }
+    /* a run killed -9 (or cut off by a server stop) must not stay `running`
+     * with its seconds counting: close it before listing */
+    if (rc == KB_OK)
+        rc = db_runs_close_abandoned(conn, NULL, NULL, err);
     if (rc == KB_OK && is_json)
         fputs("{", stdout);
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == KB_OK; i++) {

@@ -92,6 +92,16 @@ char *db_ident(struct db_conn *conn, const char *name);
 const char *db_target(const struct db_conn *conn);
 
 /*
+ * Close as `abandoned` the kbpipe_runs rows of `pipeline` (NULL: of every
+ * pipeline) left `running` by a process that is gone: their backend holds
+ * no advisory lock any more (runs.c says why that is exact).  Logs one
+ * warning per row closed; *n_closed (may be NULL) counts them.  Before
+ * migration 009 it does nothing.  KB_E_DB on a failed statement.
+ */
+enum kb_code db_runs_close_abandoned(struct db_conn *conn, const char *pipeline,
+                                     long *n_closed, struct kb_err *err);
+
+/*
  * Migrations (migrate.c).  `dir` holds NNN_name.sql files, each with a
  * "-- migrate:up" and a "-- migrate:down" section; applied ones are
  * recorded in schema_migrations (version, name, checksum, applied_at,

@@ -222,9 +222,16 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
     }
     kb_buf_release(&nul_path);
     const char *title = ingest_jstr(o, "title");
-    if (title == NULL || title[0] == '\0')
+    if (title == NULL)
         return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld has no 'title' (a string); add "
                        "title to the exported fields", number);
+    /* GitHub refuses an issue without a title: an empty one means the
+     * export was edited or damaged, which is not the same as a field the
+     * export left out */
+    if (title[strspn(title, " \t\r\n")] == '\0')
+        return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld has an empty 'title'; GitHub issues "
+                       "always have one, so the export is damaged: export the issue again or "
+                       "give it a title", number);
     int is_rest = opt->format == INGEST_ISSUES_REST ||
                   (opt->format == INGEST_ISSUES_AUTO &&
                    (json_object_get(o, "user") || json_object_get(o, "html_url") ||

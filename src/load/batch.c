@@ -385,6 +385,7 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
         "    file_path = EXCLUDED.file_path, author = EXCLUDED.author,"
         "    metadata = EXCLUDED.metadata, doc_hash = EXCLUDED.doc_hash,"
         "    indexed_at = now(), updated_at = now()"
+        "  WHERE knowledge_sources.pipeline IS NULL OR knowledge_sources.pipeline = $2"
         "  RETURNING id, source_type, source_id)"
         " SELECT up.id, u.ord FROM up JOIN u USING (source_type, source_id)",
         10, p, &rows, err);
@@ -400,11 +401,14 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
                      db_rows_get(rows, r, 0));
     }
     db_rows_free(rows);
+    /* no id: another pipeline owns the source (it loaded it while this run
+     * was scanning; the session rejects the ones stored before) */
     for (int i = 0; i < b->n_sources; i++)
         if (b->sources[i].id[0] == '\0')
-            return KB_FAIL(err, KB_E_INTERNAL, NULL,
-                           "internal error at load/batch.c: source %s got no id; please report it",
-                           b->sources[i].src.source_id);
+            return KB_FAIL(err, KB_E_INPUT, NULL,
+                           "source %.80s was just loaded by another pipeline of project %s, "
+                           "which owns it now; give it another key in one of the pipelines",
+                           b->sources[i].src.source_id, s->opts.project);
     return KB_OK;
 }
 
@@ -472,15 +476,6 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
     return rc;
 }
 
-static void remember_touched(struct load_session *s, const char *id)
-{
-    if (s->n_touched == s->cap_touched) {
-        s->cap_touched = s->cap_touched ? s->cap_touched * 2 : 64;
-        s->touched = kb_xrealloc(s->touched, (size_t)s->cap_touched * sizeof *s->touched);
-    }
-    s->touched[s->n_touched++] = kb_xstrdup(id);
-}
-
 static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b, int n_learn,
                                     struct kb_err *err)
 {
@@ -527,12 +522,17 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
     long n = 0;
     if ((rc = load_copy_end(c, &n, err)) != KB_OK)
         return rc;
-    const char *p[] = { s->project_id };
+    char run_id[32];
+    snprintf(run_id, sizeof run_id, "%ld", s->run_id);
+    const char *p[] = { s->project_id, s->opts.pipeline, run_id };
     struct db_rows *rows;
     /* only rows whose content or settings changed come here: the source's
-     * doc_hash said so; usage and verification columns are left alone */
+     * doc_hash said so; usage and verification columns are left alone.
+     * Each learning written is owed a dedup pass: kbpipe_pending records
+     * it in this transaction (migration 009), so a kill before the pass
+     * leaves the debt to the next run */
     rc = db_exec(s->conn,
-        "INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
+        "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
         "  category, confidence_score, impact_level, tags, embedding, metadata)"
         " SELECT $1, knowledge_source_id, title, content,"
         "  coalesce(learning_type, 'insight'), category,"
@@ -544,12 +544,15 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
         "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level,"
         "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding,"
         "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()"
-        " RETURNING id",
-        1, p, &rows, err);
+        " RETURNING id),"
+        " owed AS (INSERT INTO kbpipe_pending (pipeline, project_id, what, learning_id, run_id)"
+        "  SELECT $2, $1, 'dedup', id, $3::bigint FROM m ON CONFLICT DO NOTHING)"
+        " SELECT id FROM m",
+        3, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     for (int r = 0; r < db_rows_count(rows); r++)
-        remember_touched(s, db_rows_get(rows, r, 0));
+        load_session_touch(s, db_rows_get(rows, r, 0));
     s->counts.learnings_written += db_rows_count(rows);
     db_rows_free(rows);
     return KB_OK;
@@ -605,6 +608,7 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
     }
     s->rows_written += n_chunks;
     s->counts.batches++;
+    s->counts.sources_written += b->n_sources;
     batch_reset(b);
     return KB_OK;
 }

@@ -17,6 +17,8 @@ static const char USAGE[] =
     "them. Pairs are printed on stdout, most similar first, as\n"
     "  SIMILARITY  DUPLICATE_ID \"title\"  duplicates  KEEPER_ID \"title\"\n"
     "The keeper is the verified learning of a pair, else the older one.\n"
+    "With mark or merge this also finishes a dedup pass that an interrupted run\n"
+    "of a pipeline owed (the pass is one transaction).\n"
     "\n"
     "  --project NAME   the project (required)\n"
     "  --threshold T    similarity in (0, 1] at or above which two are duplicates;\n"
@@ -29,6 +31,23 @@ static const char USAGE[] =
     "\n"
     "Example:\n"
     "  kbpipe dedup --project supervisor-service --action report\n";
+
+/* Learnings of the project that killed runs left without their dedup pass. */
+static enum kb_code count_owed(struct db_conn *conn, const char *project_id, long *n,
+                               struct kb_err *err)
+{
+    const char *p[] = { project_id };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn,
+                              "SELECT count(*) FROM kbpipe_pending "
+                              "WHERE what = 'dedup' AND project_id = $1::uuid",
+                              1, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    *n = atol(db_rows_get(rows, 0, 0));
+    db_rows_free(rows);
+    return KB_OK;
+}
 
 /* See load.h. */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
@@ -102,11 +121,17 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
             o.threshold = load_dedup_default_threshold(db_rows_get(rows, 0, 1));
         db_rows_free(rows);
         struct load_dedup_result res;
-        rc = load_dedup(conn, project_id, NULL, 0, &o, stdout, &res, err);
+        long n_owed = 0;
+        rc = count_owed(conn, project_id, &n_owed, err);
+        if (rc == KB_OK)
+            rc = load_dedup(conn, project_id, NULL, 0, &o, stdout, &res, err);
         if (rc == KB_OK)
             log_info("dedup %s: %d learnings, %d duplicate pair(s) at >= %.3f, %d marked, "
                      "%d merged", project, res.n_candidates, res.n_pairs, o.threshold,
                      res.n_marked, res.n_merged);
+        if (rc == KB_OK && n_owed > 0 && o.action != LOAD_DEDUP_REPORT)
+            log_warn("dedup %s: this finished the dedup pass that interrupted runs owed "
+                     "%ld learning(s)", project, n_owed);
     }
     db_close(conn);
     return rc;

@@ -20,7 +20,10 @@
  *   mark    metadata.duplicate_of = keeper id, metadata.similarity;
  *   merge   keeper gets the union of tags, the sum of usage counts, the
  *           higher confidence and the duplicate's applications; the
- *           duplicate is deleted.  One transaction per pair.
+ *           duplicate is deleted.
+ * The whole pass is one transaction, which also deletes the pass's notes in
+ * kbpipe_pending: a kill during the pass changes nothing, and the next run
+ * (or `kbpipe dedup`) does the whole pass again.
  */
 #include "load/load_int.h"
 
@@ -152,7 +155,7 @@ static enum kb_code db_matches(struct db_conn *conn, const char *project_id,
     return KB_OK;
 }
 
-/* Carry out one pair's action (mark: one statement; merge: one transaction). */
+/* Carry out one pair's action inside the pass's transaction. */
 static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
                           const char *keeper, const char *dup, double similarity,
                           struct kb_err *err)
@@ -166,9 +169,7 @@ static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
                        "'duplicate_of', $1::text, 'similarity', $3::float8),"
                        " updated_at = now() WHERE id = $2::uuid",
                        3, p, NULL, err);
-    enum kb_code rc = db_begin(conn, err);
-    if (rc == KB_OK)
-        rc = db_exec(conn,
+    enum kb_code rc = db_exec(conn,
             "UPDATE learnings k SET"
             "  tags = ARRAY(SELECT DISTINCT t FROM unnest(coalesce(k.tags, '{}') ||"
             "                coalesce(d.tags, '{}')) t ORDER BY t),"
@@ -185,10 +186,31 @@ static enum kb_code apply(struct db_conn *conn, enum load_dedup_action action,
     if (rc == KB_OK)
         rc = db_exec(conn, "DELETE FROM learnings WHERE id = $2::uuid AND $1::uuid IS NOT NULL",
                      2, p, NULL, err);
-    if (rc == KB_OK)
-        rc = db_commit(conn, err);
-    if (rc != KB_OK)
-        db_rollback(conn);
+    return rc;
+}
+
+/*
+ * The dedup a run owed for these learnings (ids NULL: every learning of the
+ * project) is done: delete its notes (kbpipe_pending, migration 009), in
+ * the pass's transaction.
+ */
+static enum kb_code clear_owed(struct db_conn *conn, const char *project_id,
+                               const char *const *ids, int n_ids, struct kb_err *err)
+{
+    struct kb_buf arr;
+    kb_buf_init(&arr);
+    if (ids != NULL) {
+        load_array_open(&arr);
+        for (int i = 0; i < n_ids; i++)
+            load_array_add(&arr, ids[i]);
+        load_array_close(&arr);
+    }
+    const char *p[] = { project_id, ids ? arr.data : NULL };
+    enum kb_code rc = db_exec(conn,
+                              "DELETE FROM kbpipe_pending WHERE what = 'dedup' AND "
+                              "project_id = $1::uuid AND ($2::uuid[] IS NULL OR "
+                              "learning_id = ANY($2::uuid[]))", 2, p, NULL, err);
+    kb_buf_release(&arr);
     return rc;
 }
 
@@ -236,6 +258,12 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     if (rc == KB_OK && n_pairs > 1)
         qsort(pairs, (size_t)n_pairs, sizeof *pairs, by_similarity_desc);
     result->n_candidates = n;
+    /* the whole pass is one transaction with the deletion of its notes: a
+     * pass cut short marks nothing and leaves its debt to the next run,
+     * which then ends exactly as one uninterrupted pass would */
+    int is_settling = o->action != LOAD_DEDUP_REPORT || ids != NULL;
+    if (rc == KB_OK)
+        rc = db_begin(conn, err);
     for (int k = 0; rc == KB_OK && k < n_pairs; k++) {
         struct pair *pr = &pairs[k];
         struct candidate *a = &c[pr->a], *b = pr->b >= 0 ? &c[pr->b] : NULL;
@@ -271,6 +299,14 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
             a->is_done = 1;
         }
     }
+    if (rc == KB_OK && is_settling)
+        rc = clear_owed(conn, project_id, ids, n_ids, err);
+    if (rc == KB_OK && kb_fault("load.dedup"))
+        rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.dedup");
+    if (rc == KB_OK)
+        rc = db_commit(conn, err);
+    else
+        db_rollback(conn);
     for (int k = 0; k < n_pairs; k++)
         free(pairs[k].other_title);
     free(pairs);

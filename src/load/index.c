@@ -13,7 +13,11 @@
  *            far plus this batch) are at least rebuild_min_rows (default
  *            1000) and more than rebuild_ratio (default 0.2) x the rows the
  *            table had when the run began; otherwise keep it
- *            (docs/loading.md gives the measurement behind the defaults).
+ *            (docs/loading.md gives the measurement behind the defaults);
+ *            but never while other projects hold more than
+ *            keep_for_other_rows (default 10,000) rows of the table: the
+ *            index is the table's, and without it their searches scan
+ *            (docs/loading.md, "The index and other projects", measures it).
  *
  * The drop happens inside a batch's transaction and records the index's
  * definition in kbpipe_dropped_indexes in that same transaction, so a run
@@ -50,6 +54,15 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
         (after < s->opts.rebuild_min_rows || (double)after <= s->opts.rebuild_ratio *
                                                                  (double)s->rows_at_start))
         return KB_OK;
+    if (s->opts.index_strategy == LOAD_INDEX_AUTO &&
+        s->rows_of_others > s->opts.keep_for_other_rows) {
+        if (!s->is_index_kept_logged)
+            log_info("keeping the HNSW index for the load: other projects hold %ld rows and "
+                     "search through it (docs/loading.md, \"The index and other projects\")",
+                     s->rows_of_others);
+        s->is_index_kept_logged = 1;
+        return KB_OK;
+    }
     char run_id[32];
     snprintf(run_id, sizeof run_id, "%ld", s->run_id);
     const char *p[] = { run_id };
@@ -115,6 +128,8 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
             log_info("rebuilt HNSW index %s in %.1f s", p[0], kb_now() - t0);
     }
     db_rows_free(rows);
+    if (rc == KB_OK && kb_fault("load.rebuild"))
+        rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.rebuild");
     if (rc == KB_OK)
         rc = db_commit(s->conn, err);
     if (rc != KB_OK) {

@@ -29,11 +29,16 @@ struct load_opts {
     const char *lock_name;         /* advisory lock key (NULL: pipeline); "docs#2/4" for a shard */
     const char *project;           /* project name; created when missing */
     const char *project_path;      /* for a created project (may be NULL) */
+    const char *project_description;   /* for a created project, or one whose description
+                                          is empty or kbpipe's placeholder (may be NULL) */
     int batch_rows;                /* chunks per transaction (default 1000) */
     enum load_index_strategy index_strategy;
     double rebuild_ratio;          /* auto: rebuild when incoming > ratio x existing rows */
     long rebuild_min_rows;         /* ... and incoming >= this many rows */
+    long keep_for_other_rows;      /* auto: never drop while other projects hold more rows
+                                      than this (their searches need it); default 10000 */
     int is_dry_run;                /* read and compare only; write nothing */
+    int is_full;                   /* --full: recorded at open as owed until the deletions end */
     int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
     int shard_k, shard_n;          /* process sources with shard_of(id) == k-1 (n = 0: all) */
 };
@@ -101,6 +106,7 @@ struct load_counts {
     long sources_seen, sources_unchanged, sources_changed, sources_new, sources_deleted;
     long chunks_written, chunks_deleted, learnings_written;
     long vectors_reused, batches;
+    long sources_written;          /* sources in the batches committed */
     int index_rebuilt;             /* 1 when the HNSW index was dropped and rebuilt */
 };
 
@@ -125,6 +131,7 @@ enum load_source_verdict {
     LOAD_SOURCE_CHANGED = 0,       /* new or changed: load it */
     LOAD_SOURCE_UNCHANGED,         /* stored with this doc_hash: skip it */
     LOAD_SOURCE_DUPLICATE,         /* already seen in this run: reject it */
+    LOAD_SOURCE_FOREIGN,           /* owned by another pipeline of the project: reject it */
 };
 
 /*
@@ -132,8 +139,11 @@ enum load_source_verdict {
  * duplicate CSV key, one relative path under two roots) is
  * LOAD_SOURCE_DUPLICATE, and then first_at (first_len bytes) gets the
  * first occurrence's origin ("rows.csv: row 3").  `at` is this document's
- * origin, remembered for a later duplicate (may be NULL).  A duplicate
- * changes no count.
+ * origin, remembered for a later duplicate (may be NULL).  A source that
+ * another pipeline of the project loaded is LOAD_SOURCE_FOREIGN, and
+ * first_at gets that pipeline's name: a source belongs to the pipeline
+ * that first loaded it (docs/pipelines.md, "Ownership").  A duplicate or
+ * a foreign source changes no count.
  */
 enum load_source_verdict load_source_check(struct load_session *s, const char *source_type,
                                            const char *source_id, const char *doc_hash,
@@ -241,10 +251,16 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
 /*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
  * release the lock, and free the session (always, even on failure).
- * `status` is "succeeded", "partial", "failed" or "dry-run".
+ * `status` is "succeeded", "partial", "failed", "interrupted" or
+ * "dry-run".  A run that "succeeded" or ended "partial" also clears the
+ * dedup it owed (kbpipe_pending): its pass ran, or the pipeline has none.
  */
 enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err);
+
+/* 1 when a killed --full run of this pipeline left its deletions owed: the
+ * caller passes full = 1 to load_session_finish when the scan allows it. */
+int load_session_owes_full(const struct load_session *s);
 
 const struct load_counts *load_session_counts(const struct load_session *s);
 /* The counts as a JSON object (kbpipe_runs.counts, the run report's "load"); caller frees. */
@@ -299,8 +315,10 @@ struct load_dedup_result {
  * Find duplicate learnings among `ids` (NULL: every learning of the
  * project) and against the rest of the project, and apply o->action.
  * Pairs are printed to `out` (may be NULL) as they are handled, most
- * similar first.  Marking is one statement per pair; merging one
- * transaction per pair.
+ * similar first.  The pass is one transaction: on failure nothing is
+ * marked or merged.  It also deletes the notes (kbpipe_pending) that these
+ * learnings are owed a dedup pass (ids NULL: every note of the project,
+ * unless the action is report).
  */
 enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char *const *ids,
                         int n_ids, const struct load_dedup_opts *o, FILE *out,

@@ -65,6 +65,7 @@ enum source_state {
     SRC_SEEN_SAME,       /* stored, seen with the stored doc_hash */
     SRC_NEW_SEEN,        /* not stored, seen */
     SRC_SEEN_CHANGED,    /* stored, seen with another doc_hash */
+    SRC_FOREIGN,         /* stored, owned by another pipeline: never loaded here */
 };
 
 struct source_entry {    /* 32 bytes: the whole per-source cost of a session */
@@ -84,15 +85,46 @@ struct load_session {
     size_t cap, used;
     char **stems;              /* origin paths (minus the source_id) seen this run */
     int n_stems;
+    char **owners;             /* the other pipelines owning sources of the project */
+    int n_owners;
     struct load_counts counts;
     long rows_at_start;        /* knowledge_chunks rows when the run began */
+    long rows_of_others;       /* ... of them, other projects' rows */
     long rows_written;
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
-    char **touched;            /* learning ids inserted or changed */
+    int is_index_kept_logged;  /* auto kept it for other projects, and said so */
+    int owes_full;             /* a killed --full run left its deletions to this one */
+    long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
+    char **touched;            /* learning ids inserted or changed, or owed by a killed run */
     int n_touched, cap_touched;
 };
+
+/* ---- owed.c: what a killed run leaves to the next one ------------------ */
+
+/* Read the pipeline's kbpipe_pending notes into the session (owed dedup
+ * candidates, an owed --full) and say so. */
+enum kb_code load_owed_read(struct load_session *s, struct kb_err *err);
+/* Insert the run's kbpipe_runs row (host, pid, backend) and, for a --full
+ * run, its owed-deletions note, in one transaction; sets s->run_id. */
+enum kb_code load_run_record(struct load_session *s, struct kb_err *err);
+/* Delete the pipeline's notes of kind `what` ("dedup", "full"). */
+enum kb_code load_owed_clear(struct load_session *s, const char *what, struct kb_err *err);
+
+/* session.c: call fn for each stored source of the pipeline (with_others:
+ * and of the project's other pipelines), (source_type, source_id, doc_hash
+ * or "", id, pipeline), row by row; stops at fn's first failure. */
+enum kb_code load_each_stored_source(struct load_session *s, int with_others,
+                                     enum kb_code (*fn)(struct load_session *s,
+                                                        const char *const *cols, void *ctx,
+                                                        struct kb_err *err),
+                                     void *ctx, struct kb_err *err);
+/* 1 when the source key belongs to this run's shard. */
+int load_key_in_shard(const struct load_session *s, const unsigned char key[16]);
+
+/* Add a learning id to the run's dedup candidates (copied). */
+void load_session_touch(struct load_session *s, const char *id);
 
 /* Hash a source identity into 16 bytes. */
 void load_source_key(const char *source_type, const char *source_id, unsigned char key[16]);

@@ -16,7 +16,7 @@
  * hash is no longer needed, and its bytes hold where the source was first
  * seen instead (see struct seen_at), so a second document with the same
  * source_id in one run is rejected naming both origins.  `--full` reads the
- * stored sources again and deletes the ones never seen.
+ * stored sources again and deletes the ones never seen (owed.c).
  */
 #include "load/load_int.h"
 
@@ -34,6 +34,7 @@ void load_opts_defaults(struct load_opts *o)
     o->index_strategy = LOAD_INDEX_AUTO;
     o->rebuild_ratio = 0.2;
     o->rebuild_min_rows = 1000;
+    o->keep_for_other_rows = 10000;
     o->wait_for_lock = 1;
 }
 
@@ -154,10 +155,19 @@ static void release_lock(struct load_session *s)
             &ignored);
 }
 
-/* Find the project by name, creating it (under a per-name lock) if missing. */
+/*
+ * Find the project by name, creating it (under a per-name lock) if missing,
+ * with the pipeline's path and description.  An existing project keeps its
+ * description unless it has none, or only the placeholder an earlier
+ * kbpipe wrote: several pipelines may name one project, and the first to
+ * describe it wins (docs/pipelines.md, "project").
+ */
 static enum kb_code find_project(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "" };
+    const char *desc = s->opts.project_description && *s->opts.project_description
+                           ? s->opts.project_description : NULL;
+    const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "",
+                        desc };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows,
                               err);
@@ -166,7 +176,13 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
     if (db_rows_count(rows) > 0) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
         db_rows_free(rows);
-        return KB_OK;
+        if (desc == NULL || s->opts.is_dry_run)
+            return KB_OK;
+        const char *q[] = { s->project_id, desc };
+        return db_exec(s->conn,
+                       "UPDATE projects SET description = $2 WHERE id = $1::uuid AND "
+                       "(coalesce(description, '') IN ('', 'created by kbpipe'))",
+                       2, q, NULL, err);
     }
     db_rows_free(rows);
     if (s->opts.is_dry_run) {
@@ -181,10 +197,10 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
         rc = db_exec(s->conn,
                      "WITH found AS (SELECT id FROM projects WHERE name = $1), "
                      "made AS (INSERT INTO projects (name, path, description) "
-                     "  SELECT $1, $2, 'created by kbpipe' WHERE NOT EXISTS (SELECT 1 FROM found) "
-                     "  RETURNING id) "
+                     "  SELECT $1, $2, coalesce($3, 'created by kbpipe') "
+                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id) "
                      "SELECT id FROM found UNION ALL SELECT id FROM made",
-                     2, p, &rows, err);
+                     3, p, &rows, err);
     if (rc == KB_OK) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
         db_rows_free(rows);
@@ -196,23 +212,33 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
 }
 
 /*
- * Call fn for each stored source of the pipeline, (source_type, source_id,
- * doc_hash or "", id), reading one row at a time (libpq single-row mode):
+ * The stored sources a session reads: the pipeline's own ($2), and with $3
+ * those other pipelines of the project own, which this run may not take
+ * over (docs/pipelines.md, "Ownership").  A source no pipeline owns (NULL:
+ * loaded by other means) is no one's, and a pipeline may adopt it.
+ */
+#define STORED_FILTER "(pipeline = $2 OR ($3::bool AND pipeline IS NOT NULL))"
+
+/*
+ * Call fn for each stored source of the pipeline (with_others: and of the
+ * other pipelines of the project), (source_type, source_id, doc_hash or
+ * "", id, pipeline), reading one row at a time (libpq single-row mode):
  * no result ever holds the whole set, so memory does not grow with the
  * number of stored sources.  Stops at fn's first failure.
  */
-static enum kb_code each_stored_source(struct load_session *s,
-                                       enum kb_code (*fn)(struct load_session *s,
-                                                          const char *const *cols, void *ctx,
-                                                          struct kb_err *err),
-                                       void *ctx, struct kb_err *err)
+enum kb_code load_each_stored_source(struct load_session *s, int with_others,
+                                     enum kb_code (*fn)(struct load_session *s,
+                                                        const char *const *cols, void *ctx,
+                                                        struct kb_err *err),
+                                     void *ctx, struct kb_err *err)
 {
     PGconn *pg = db_conn_pg(s->conn);
-    const char *p[] = { s->project_id, s->opts.pipeline };
+    const char *p[] = { s->project_id, s->opts.pipeline, with_others ? "t" : "f" };
     if (!PQsendQueryParams(pg,
-                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id "
-                           "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2",
-                           2, NULL, p, NULL, NULL, 0)) {
+                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id, "
+                           "coalesce(pipeline, '') FROM knowledge_sources "
+                           "WHERE project_id = $1 AND " STORED_FILTER,
+                           3, NULL, p, NULL, NULL, 0)) {
         const char *msg = PQerrorMessage(pg);
         return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %.*s; check the "
                        "server is up", (int)strcspn(msg, "\n"), msg);
@@ -224,8 +250,8 @@ static enum kb_code each_stored_source(struct load_session *s,
         ExecStatusType st = PQresultStatus(res);
         if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && rc == KB_OK) {
             for (int r = 0; r < PQntuples(res) && rc == KB_OK; r++) {
-                const char *cols[4];
-                for (int c = 0; c < 4; c++)
+                const char *cols[5];
+                for (int c = 0; c < 5; c++)
                     cols[c] = PQgetvalue(res, r, c);
                 rc = fn(s, cols, ctx, err);
             }
@@ -237,6 +263,31 @@ static enum kb_code each_stored_source(struct load_session *s,
     return rc;
 }
 
+/*
+ * A source another pipeline owns: its entry's hash bytes hold the index
+ * (2 bytes) of the owner's name in s->owners, a handful per project.
+ */
+static void owner_store(struct load_session *s, struct source_entry *e, const char *owner)
+{
+    uint16_t i = 0;
+    while (i < s->n_owners && strcmp(s->owners[i], owner) != 0)
+        i++;
+    if (i == s->n_owners && s->n_owners < UINT16_MAX) {
+        s->owners = kb_xrealloc(s->owners, (size_t)(s->n_owners + 1) * sizeof *s->owners);
+        s->owners[s->n_owners++] = kb_xstrdup(owner);
+    }
+    memset(e->hash, 0, sizeof e->hash);
+    memcpy(e->hash, &i, 2);
+    e->state = SRC_FOREIGN;
+}
+
+static const char *owner_of(const struct load_session *s, const struct source_entry *e)
+{
+    uint16_t i;
+    memcpy(&i, e->hash, 2);
+    return i < s->n_owners ? s->owners[i] : "another pipeline";
+}
+
 static enum kb_code remember_stored(struct load_session *s, const char *const *cols, void *ctx,
                                     struct kb_err *err)
 {
@@ -245,27 +296,32 @@ static enum kb_code remember_stored(struct load_session *s, const char *const *c
     unsigned char key[16];
     load_source_key(cols[0], cols[1], key);
     struct source_entry *e = load_table_insert(s, key);
+    if (strcmp(cols[4], s->opts.pipeline) != 0) {
+        owner_store(s, e, cols[4]);
+        return KB_OK;
+    }
     e->state = SRC_STORED;
     if (!hash_prefix(cols[2], e->hash))
         memset(e->hash, 0, sizeof e->hash);
     return KB_OK;
 }
 
-/* The table of the pipeline's stored sources, sized once from their count. */
+/* The table of the pipeline's stored sources, and of those other pipelines
+ * of the project own, sized once from their count. */
 static enum kb_code load_known_sources(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->project_id, s->opts.pipeline };
+    const char *p[] = { s->project_id, s->opts.pipeline, "t" };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
                               "SELECT count(*) FROM knowledge_sources "
-                              "WHERE project_id = $1 AND pipeline = $2",
-                              2, p, &rows, err);
+                              "WHERE project_id = $1 AND " STORED_FILTER,
+                              3, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     size_t n = (size_t)atol(db_rows_get(rows, 0, 0));
     db_rows_free(rows);
     table_reserve(s, n + 1);
-    return each_stored_source(s, remember_stored, NULL, err);
+    return load_each_stored_source(s, 1, remember_stored, NULL, err);
 }
 
 /* Width in bytes of an integer column (2, 4 or 8), for binary COPY. */
@@ -293,6 +349,21 @@ static enum kb_code int_width(struct load_session *s, const char *table, const c
     return KB_OK;
 }
 
+static void session_free(struct load_session *s)
+{
+    for (int i = 0; i < s->n_touched; i++)
+        free(s->touched[i]);
+    free(s->touched);
+    for (int i = 0; i < s->n_stems; i++)
+        free(s->stems[i]);
+    free(s->stems);
+    for (int i = 0; i < s->n_owners; i++)
+        free(s->owners[i]);
+    free(s->owners);
+    free(s->table);
+    free(s);
+}
+
 enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opts,
                                struct load_session **out, struct kb_err *err)
 {
@@ -305,14 +376,14 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
     struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_runs') IS NOT NULL", 0, NULL,
-                              &rows, err);
+    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_pending') IS NOT NULL", 0,
+                              NULL, &rows, err);
     if (rc == KB_OK) {
         int ok = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
         db_rows_free(rows);
         if (!ok)
             rc = KB_FAIL(err, KB_E_DB, NULL,
-                         "the schema is not migrated (no kbpipe_runs table); "
+                         "the schema is not migrated (no kbpipe_pending table, migration 009); "
                          "run 'kbpipe migrate up' first");
     }
     if (rc != KB_OK) {
@@ -331,9 +402,12 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         rc = int_width(s, "knowledge_chunks", "token_count", &s->int_width_token_count, err);
     if (rc == KB_OK)
         rc = load_known_sources(s, err);
-    if (rc == KB_OK && (rc = db_exec(conn, "SELECT count(*) FROM knowledge_chunks", 0, NULL,
-                                     &rows, err)) == KB_OK) {
+    const char *pp[] = { s->project_id };
+    if (rc == KB_OK && (rc = db_exec(conn,
+                                     "SELECT count(*), count(*) FILTER (WHERE project_id <> $1) "
+                                     "FROM knowledge_chunks", 1, pp, &rows, err)) == KB_OK) {
         s->rows_at_start = atol(db_rows_get(rows, 0, 0));
+        s->rows_of_others = atol(db_rows_get(rows, 0, 1));
         db_rows_free(rows);
     }
     if (rc == KB_OK)
@@ -341,25 +415,15 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
     if (rc == KB_OK && s->index_dropped)
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
-    if (rc == KB_OK && !s->opts.is_dry_run) {
-        char pid[32];
-        char host[256] = "";
-        gethostname(host, sizeof host - 1);
-        snprintf(pid, sizeof pid, "%ld", (long)getpid());
-        const char *p[] = { s->opts.pipeline, s->project_id, host, pid };
-        rc = db_exec(conn,
-                     "INSERT INTO kbpipe_runs (pipeline, project_id, host, pid) "
-                     "VALUES ($1, $2, $3, $4) RETURNING id",
-                     4, p, &rows, err);
-        if (rc == KB_OK) {
-            s->run_id = atol(db_rows_get(rows, 0, 0));
-            db_rows_free(rows);
-        }
-    }
+    if (rc == KB_OK && !s->opts.is_dry_run)
+        rc = db_runs_close_abandoned(conn, s->opts.pipeline, NULL, err);
+    if (rc == KB_OK)
+        rc = load_owed_read(s, err);
+    if (rc == KB_OK && !s->opts.is_dry_run)
+        rc = load_run_record(s, err);
     if (rc != KB_OK) {
         release_lock(s);
-        free(s->table);
-        free(s);
+        session_free(s);
         return rc;
     }
     *out = s;
@@ -367,7 +431,7 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
 }
 
 /* docs/scaling.md: first 8 bytes of the key, big-endian, mod N */
-static int key_in_shard(const struct load_session *s, const unsigned char key[16])
+int load_key_in_shard(const struct load_session *s, const unsigned char key[16])
 {
     if (s->opts.shard_n <= 1)
         return 1;
@@ -381,7 +445,7 @@ int load_in_shard(const struct load_session *s, const char *source_type, const c
 {
     unsigned char key[16];
     load_source_key(source_type, source_id, key);
-    return key_in_shard(s, key);
+    return load_key_in_shard(s, key);
 }
 
 /*
@@ -454,6 +518,11 @@ enum load_source_verdict load_source_check(struct load_session *s, const char *s
     unsigned char key[16], hash[KB_SRC_HASH];
     load_source_key(source_type, source_id, key);
     struct source_entry *e = load_table_find(s, key);
+    if (e && e->state == SRC_FOREIGN) {
+        if (first_at && first_len)
+            snprintf(first_at, first_len, "%s", owner_of(s, e));
+        return LOAD_SOURCE_FOREIGN;
+    }
     if (e && e->state != SRC_STORED) {
         if (first_at && first_len)
             seen_at_format(s, e, source_id, first_at, first_len);
@@ -519,93 +588,6 @@ int load_session_touched_learnings(const struct load_session *s, const char *con
     return s->n_touched;
 }
 
-/* Delete up to 5000 sources (a uuid[] literal) with their chunks, in one transaction. */
-static enum kb_code delete_sources(struct load_session *s, const char *ids, int n,
-                                   struct kb_err *err)
-{
-    if (s->opts.is_dry_run) {
-        s->counts.sources_deleted += n;
-        return KB_OK;
-    }
-    const char *p[] = { ids };
-    struct db_rows *rows;
-    enum kb_code rc = db_begin(s->conn, err);
-    if (rc == KB_OK)
-        rc = db_exec(s->conn,
-                     "WITH c AS (DELETE FROM knowledge_chunks WHERE source_id = ANY($1::uuid[]) "
-                     "RETURNING 1) SELECT count(*) FROM c", 1, p, &rows, err);
-    if (rc == KB_OK) {
-        s->counts.chunks_deleted += atol(db_rows_get(rows, 0, 0));
-        db_rows_free(rows);
-        rc = db_exec(s->conn,
-                     "WITH d AS (DELETE FROM knowledge_sources WHERE id = ANY($1::uuid[]) "
-                     "RETURNING 1) SELECT count(*) FROM d", 1, p, &rows, err);
-    }
-    if (rc == KB_OK) {
-        s->counts.sources_deleted += atol(db_rows_get(rows, 0, 0));
-        db_rows_free(rows);
-        rc = db_commit(s->conn, err);
-    }
-    if (rc != KB_OK)
-        db_rollback(s->conn);
-    return rc;
-}
-
-/* The ids (uuid text, 36 bytes each, back to back) of the stored sources
- * this scan did not see, of this shard. */
-static enum kb_code collect_unseen(struct load_session *s, const char *const *cols, void *ctx,
-                                   struct kb_err *err)
-{
-    (void)err;
-    struct kb_buf *ids = ctx;
-    unsigned char key[16];
-    load_source_key(cols[0], cols[1], key);
-    const struct source_entry *e = load_table_find(s, key);
-    if (e != NULL && e->state == SRC_STORED && key_in_shard(s, key) && strlen(cols[3]) == 36)
-        kb_buf_append(ids, cols[3], 36);
-    return KB_OK;
-}
-
-/*
- * Delete the pipeline's stored sources this (complete) scan did not see.
- * The table keeps no row ids, so the stored sources are read again, row by
- * row; the ids to delete are collected first (nothing else can be sent
- * while the connection streams), 36 bytes per source going away, and
- * deleted in transactions of at most 5000 sources.
- */
-static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
-{
-    struct kb_buf ids, part;
-    kb_buf_init(&ids);
-    kb_buf_init(&part);
-    enum kb_code rc = each_stored_source(s, collect_unseen, &ids, err);
-    size_t n_ids = ids.len / 36;
-    for (size_t i = 0; rc == KB_OK && i < n_ids; i += 5000) {
-        load_array_open(&part);
-        size_t end = i + 5000 < n_ids ? i + 5000 : n_ids;
-        for (size_t k = i; k < end; k++) {
-            char id[37];
-            memcpy(id, ids.data + k * 36, 36);
-            id[36] = '\0';
-            load_array_add(&part, id);
-        }
-        load_array_close(&part);
-        rc = delete_sources(s, part.data, (int)(end - i), err);
-    }
-    kb_buf_release(&part);
-    kb_buf_release(&ids);
-    return rc;
-}
-
-enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err)
-{
-    enum kb_code rc = KB_OK;
-    if (full)
-        rc = delete_unseen(s, err);
-    if (rc == KB_OK && s->index_dropped && !s->opts.is_dry_run)
-        rc = load_index_rebuild(s, err);
-    return rc;
-}
 
 /* See load.h. */
 char *load_counts_json(const struct load_counts *c)
@@ -632,7 +614,9 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
                                 const char *report_json, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
-    if (s->run_id > 0) {
+    if (kb_fault("load.close"))
+        rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.close");
+    if (rc == KB_OK && s->run_id > 0) {
         char *counts = load_counts_json(&s->counts);
         char run_id[32];
         snprintf(run_id, sizeof run_id, "%ld", s->run_id);
@@ -643,14 +627,12 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
                      4, p, NULL, err);
         free(counts);
     }
+    /* a run that ended well owes no dedup: the pass ran (and cleared its
+     * notes) or the pipeline has none */
+    int is_done = strcmp(status, "succeeded") == 0 || strcmp(status, "partial") == 0;
+    if (rc == KB_OK && is_done && s->run_id > 0)
+        rc = load_owed_clear(s, "dedup", err);
     release_lock(s);
-    for (int i = 0; i < s->n_touched; i++)
-        free(s->touched[i]);
-    free(s->touched);
-    for (int i = 0; i < s->n_stems; i++)
-        free(s->stems[i]);
-    free(s->stems);
-    free(s->table);
-    free(s);
+    session_free(s);
     return rc;
 }

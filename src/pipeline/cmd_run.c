@@ -169,6 +169,10 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
     }
     for (;;) {
         struct kb_document *doc = NULL;
+        if (kb_signal_received()) {   /* SIGINT/SIGTERM: take no new document */
+            rc = KB_E_INTERRUPTED;
+            break;
+        }
         rc = ingest_next(rd, r->arena, &doc, err);
         if (rc == KB_OK && doc == NULL) {
             run_marks_take(r, src, rd);
@@ -189,7 +193,8 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                 rc = KB_E_IO;
             } else {
                 log_warn("%s%s%s (skipped: %s)", err->origin, err->origin[0] ? ": " : "",
-                         err->msg, r->is_duplicate ? "a duplicate" : "on_error is skip");
+                         err->msg, r->is_duplicate == 2 ? "another pipeline's source"
+                                   : r->is_duplicate ? "a duplicate" : "on_error is skip");
                 st->rejected++;
                 r->rejected++;
                 rc = run_over_max_errors(r, si, err);
@@ -204,12 +209,13 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         progress(r, src->name, 0);
     }
     const struct ingest_stats *is = ingest_reader_stats(rd);
+    st->skipped = is->n_skipped;
     if (is->n_skipped)
         log_info("source %s: %ld input(s) skipped with a note; last: %s", src->name,
                  is->n_skipped, is->last_note);
     ingest_close(rd);
     st->seconds = kb_now() - t0;
-    if (rc != KB_OK && rc != KB_E_INPUT)
+    if (rc != KB_OK && rc != KB_E_INPUT && rc != KB_E_INTERRUPTED)
         kb_err_prefix(err, "source %s", src->name);
     return rc;
 }
@@ -299,6 +305,7 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     struct run r = { 0 };
     r.args = a;
     r.started = kb_now();
+    kb_signals_catch();   /* signal.c: the first SIGINT/SIGTERM stops the run cleanly */
     r.is_tty = isatty(2);
     struct run_report rep = { 0 };
     run_iso_now(rep.started_at, sizeof rep.started_at);
@@ -310,12 +317,19 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
         run_close(&r);
         return rc;
     }
-    int is_full = r.is_full = a->is_full || r.p->mode == PIPELINE_FULL;
+    /* an earlier --full run killed before its deletions left them to this
+     * one; r.is_full also keeps API sources from fetching incrementally,
+     * which a --full scan must not (what was not fetched would be deleted) */
+    int is_full = r.is_full = a->is_full || r.p->mode == PIPELINE_FULL ||
+                              load_session_owes_full(r.sess);
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
     r.is_scan_done = 1;
     if (rc == KB_OK)
         rc = run_flush_batch(&r, err);
+    /* interrupted: the batch being filled is dropped, the one the writer
+     * has commits or rolls back; dedup, deletions and the index rebuild
+     * stay owed (kbpipe_pending, kbpipe_dropped_indexes) to the next run */
     if (rc == KB_OK && r.export)
         rc = pipeline_export_finish(r.export, err);
     /* every batch written (or the first failure) before what comes next */
@@ -327,6 +341,8 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     }
     progress(&r, r.p->name, 1);
     rep.load_seconds = kb_now() - r.started;
+    if (rc == KB_OK && kb_signal_received())
+        rc = KB_E_INTERRUPTED;   /* a signal after the scan: stop before the next phase */
 
     /* the dedup pass over the learnings this run added or changed */
     struct load_dedup_result dres = { 0 };
@@ -349,13 +365,21 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
         log_warn("--full: deletions skipped because %ld input(s) were rejected; fix them and "
                  "run again", r.rejected);
     double t_finish = kb_now();
+    if (rc == KB_OK && kb_signal_received())
+        rc = KB_E_INTERRUPTED;
     if (rc == KB_OK)
         rc = load_session_finish(r.sess, do_full, err);
     if (rc == KB_OK)
         rc = run_marks_store(&r, err);
     rep.finish_seconds = kb_now() - t_finish;
-    const char *status = rc != KB_OK ? "failed" : a->is_dry_run ? "dry-run"
-                         : r.rejected ? "partial" : "succeeded";
+    if (rc == KB_E_INTERRUPTED) {
+        const struct load_counts *lc = load_session_counts(r.sess);
+        KB_FAIL(err, KB_E_INTERRUPTED, NULL,
+                "%s: interrupted after %ld batch(es) (%ld source(s) written); run again to resume",
+                r.p->name, lc->batches, lc->sources_written);
+    }
+    const char *status = rc == KB_E_INTERRUPTED ? "interrupted" : rc != KB_OK ? "failed"
+                         : a->is_dry_run ? "dry-run" : r.rejected ? "partial" : "succeeded";
     rep.pipeline = r.p->name;
     rep.project = r.p->project;
     rep.status = status;

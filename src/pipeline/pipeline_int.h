@@ -143,6 +143,8 @@ struct run_source_stats {
     const char *name;              /* the source's name in the pipeline */
     long read, unchanged, changed, added, out_of_shard;
     long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
+    long skipped;                  /* left out by the reader with a note: binary files,
+                                      pull requests of a REST export */
     double seconds;
 };
 
@@ -222,7 +224,8 @@ struct run {
     long docs_done, chunks_done;
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
-    int is_duplicate;                  /* run_add_document's KB_E_INPUT: a repeated source_id */
+    int is_duplicate;                  /* run_add_document's KB_E_INPUT: 1 a repeated
+                                          source_id, 2 one another pipeline owns */
     int is_full;                       /* --full or mode: full */
     char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
     struct load_marks marks;           /* API sources' new marks, stored after success */

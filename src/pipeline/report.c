@@ -3,11 +3,15 @@
  * unless -q, as pgloader prints one) and the same facts as JSON for
  * `--report FILE` and the kbpipe_runs.report column.
  *
- *   source       read  unchanged  changed  new  chunks  computed  reused  rejected  seconds
- *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  -------
- *   docs           18         17        1    0       3         1       2         0      0.2
- *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  -------
- *   total          18         17        1    0       3         1       2         0      0.2
+ *   source       read  unchanged  changed  new  chunks  computed  reused  imported  rejected  skipped  seconds
+ *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  --------  -------  -------
+ *   docs           18         17        1    0       3         1       2         0         0        1      0.2
+ *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  --------  -------  -------
+ *   total          18         17        1    0       3         1       2         0         0        1      0.2
+ *
+ * A run that stopped (failed, interrupted) prints no table: its columns
+ * count what was queued, and the batch being filled was never written.  It
+ * prints what was committed instead (tests/integration/run_report.sh).
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -29,10 +33,10 @@ static void rule(FILE *out, const int *w, int n)
 
 static void row(FILE *out, const int *w, const char *name, const struct run_source_stats *s)
 {
-    fprintf(out, "%-*s  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*.1f\n", w[0], name,
-            w[1], s->read, w[2], s->unchanged, w[3], s->changed, w[4], s->added, w[5], s->chunks,
-            w[6], s->vectors_computed, w[7], s->vectors_reused, w[8], s->vectors_imported, w[9],
-            s->rejected, w[10], s->seconds);
+    fprintf(out, "%-*s  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*.1f\n", w[0],
+            name, w[1], s->read, w[2], s->unchanged, w[3], s->changed, w[4], s->added, w[5],
+            s->chunks, w[6], s->vectors_computed, w[7], s->vectors_reused, w[8],
+            s->vectors_imported, w[9], s->rejected, w[10], s->skipped, w[11], s->seconds);
 }
 
 /* See pipeline_int.h. */
@@ -40,9 +44,19 @@ void run_report_print(const struct run_report *r, FILE *out)
 {
     static const char *const head[] = { "source", "read", "unchanged", "changed", "new",
                                         "chunks", "computed", "reused", "imported",
-                                        "rejected", "seconds" };
-    int w[11];
-    for (int c = 0; c < 11; c++)
+                                        "rejected", "skipped", "seconds" };
+    if (!r->is_dry_run && (strcmp(r->status, "failed") == 0 ||
+                           strcmp(r->status, "interrupted") == 0)) {
+        fprintf(out, "the run stopped (%s); written before the stop: %ld batch(es), %ld "
+                     "source(s), %ld chunk(s), %ld learning(s); nothing read after the last of "
+                     "them was written\n", r->status, r->load.batches, r->load.sources_written,
+                r->load.chunks_written, r->load.learnings_written);
+        if (r->rejected && r->reject_file)
+            fprintf(out, "%ld input(s) rejected; see %s\n", r->rejected, r->reject_file);
+        return;
+    }
+    int w[12];
+    for (int c = 0; c < 12; c++)
         w[c] = (int)strlen(head[c]);
     struct run_source_stats total = { 0 };
     for (int i = 0; i < r->n_sources; i++) {
@@ -58,17 +72,18 @@ void run_report_print(const struct run_report *r, FILE *out)
         total.vectors_reused += s->vectors_reused;
         total.vectors_imported += s->vectors_imported;
         total.rejected += s->rejected;
+        total.skipped += s->skipped;
         total.seconds += s->seconds;
     }
     if (w[0] < 5)
         w[0] = 5;
-    fprintf(out, "%-*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s  %*s\n", w[0], head[0], w[1],
-            head[1], w[2], head[2], w[3], head[3], w[4], head[4], w[5], head[5], w[6], head[6],
-            w[7], head[7], w[8], head[8], w[9], head[9], w[10], head[10]);
-    rule(out, w, 11);
+    for (int c = 0; c < 12; c++)
+        fprintf(out, c == 0 ? "%-*s" : "  %*s", w[c], head[c]);
+    fputc('\n', out);
+    rule(out, w, 12);
     for (int i = 0; i < r->n_sources; i++)
         row(out, w, r->sources[i].name, &r->sources[i]);
-    rule(out, w, 11);
+    rule(out, w, 12);
     row(out, w, "total", &total);
     if (r->load.sources_deleted || r->deleted_planned)
         fprintf(out, "%s %ld source(s) the run did not see (--full)\n",
@@ -87,7 +102,7 @@ void run_report_print(const struct run_report *r, FILE *out)
 
 static json_t *source_json(const struct run_source_stats *s)
 {
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
                      "name", s->name, "read", (json_int_t)s->read,
                      "unchanged", (json_int_t)s->unchanged, "changed", (json_int_t)s->changed,
                      "new", (json_int_t)s->added, "out_of_shard", (json_int_t)s->out_of_shard,
@@ -95,7 +110,8 @@ static json_t *source_json(const struct run_source_stats *s)
                      "vectors_computed", (json_int_t)s->vectors_computed,
                      "vectors_reused", (json_int_t)s->vectors_reused,
                      "vectors_imported", (json_int_t)s->vectors_imported,
-                     "rejected", (json_int_t)s->rejected, "seconds", s->seconds);
+                     "rejected", (json_int_t)s->rejected, "skipped", (json_int_t)s->skipped,
+                     "seconds", s->seconds);
 }
 
 /* See pipeline_int.h. */

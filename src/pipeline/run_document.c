@@ -178,6 +178,16 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
                        "duplicate source_id '%.80s' (first at %s); give each document "
                        "its own key", d->source_id, first_at);
     }
+    if (v == LOAD_SOURCE_FOREIGN) {
+        /* docs/pipelines.md, "Ownership": rejected whatever on_error says,
+         * as a duplicate is: the owner's source is a good one */
+        r->is_duplicate = 2;
+        return KB_FAIL(err, KB_E_INPUT, &d->origin,
+                       "source_id '%.80s' belongs to pipeline '%s' of project '%s'; pipeline "
+                       "'%s' does not take it over: give one of them another root or key, or "
+                       "remove it from '%s' (run it with --full) first",
+                       d->source_id, first_at, r->p->project, r->p->name, first_at);
+    }
     if (v == LOAD_SOURCE_UNCHANGED) {
         st->unchanged++;
         return KB_OK;

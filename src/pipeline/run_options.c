@@ -29,6 +29,7 @@ void run_load_opts(const struct kb_pipeline *p, const struct pipeline_run_args *
     o->pipeline = p->name;
     o->project = p->project;
     o->project_path = p->project_path;
+    o->project_description = p->project_description;
     if (p->load.batch_rows > 0)
         o->batch_rows = p->load.batch_rows;
     o->index_strategy = p->load.index_strategy == PIPELINE_INDEX_KEEP      ? LOAD_INDEX_KEEP
@@ -39,6 +40,7 @@ void run_load_opts(const struct kb_pipeline *p, const struct pipeline_run_args *
     if (p->load.rebuild_min_rows > 0)
         o->rebuild_min_rows = p->load.rebuild_min_rows;
     o->is_dry_run = a->is_dry_run;
+    o->is_full = (a->is_full || p->mode == PIPELINE_FULL) && !a->is_dry_run;
     o->wait_for_lock = !a->no_wait;
     o->shard_k = a->shard_k;
     o->shard_n = a->shard_n;

@@ -4,9 +4,12 @@
  * title and source, the heading path when it differs, and the snippet
  * lines (the sample in cmd_search.c); with --json an array of objects for
  * scripts, built with jansson, that also has each leg's rank and score.
+ * On a terminal the loaded text is shown with its control characters
+ * escaped (kb_term_escape).
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "search_int.h"
 
@@ -17,20 +20,39 @@ json_t *search_json_text(const char *s)
     return j ? j : json_null();   /* NULL, or (never from PostgreSQL) invalid UTF-8 */
 }
 
+/*
+ * Loaded text as it may be shown: on a terminal, control characters
+ * escaped (util/term.c: a document's ESC sequences must not rewrite the
+ * operator's screen); elsewhere as stored.  The result lives in b (or is s).
+ */
+static const char *shown(struct kb_buf *b, const char *s, int is_tty)
+{
+    if (!is_tty || s == NULL)
+        return s;
+    b->len = 0;
+    kb_term_escape(b, s, strlen(s));
+    kb_buf_append(b, "", 0);
+    return b->data ? b->data : "";
+}
+
 /* The hit's snippet lines as a JSON array or "| line" rows on out. */
 static json_t *put_snippet(const struct hit *h, const char *query, FILE *out)
 {
     struct snippet_line lines[SNIPPET_LINES];
     int n = search_snippet_lines(h->content, query, lines);
     json_t *arr = out ? NULL : json_array();
+    struct kb_buf esc;
+    kb_buf_init(&esc);
+    int is_tty = out && isatty(fileno(out));
     for (int i = 0; i < n; i++) {
         char *t = search_snippet_text(&lines[i]);
         if (out)
-            fprintf(out, "    | %s\n", t);
+            fprintf(out, "    | %s\n", shown(&esc, t, is_tty));
         else
             json_array_append_new(arr, search_json_text(t));
         free(t);
     }
+    kb_buf_release(&esc);
     return arr;
 }
 
@@ -108,15 +130,18 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
     else if (n == 0)
         printf("no %s in project '%s' match the query\n",
                a->is_learnings ? "learnings" : "chunks", a->project);
+    struct kb_buf esc;
+    kb_buf_init(&esc);
+    int is_tty = isatty(fileno(stdout));
     for (int i = 0; i < n; i++) {
         const struct hit *h = &hits[i];
         /* a cosine similarity reads well in 3 decimals, a fusion score (<= 2/61) in 4 */
         printf(a->mode == SEARCH_VECTOR ? "%2d. %.3f  %s" : "%2d. %.4f  %s", i + 1,
-               h->similarity, h->title ? h->title : h->path);
+               h->similarity, shown(&esc, h->title ? h->title : h->path, is_tty));
         if (a->is_learnings) {
-            printf("  [%s", db_rows_get(rows, i, 6));
+            printf("  [%s", shown(&esc, db_rows_get(rows, i, 6), is_tty));
             if (!db_rows_isnull(rows, i, 7))
-                printf("; %s", db_rows_get(rows, i, 7));
+                printf("; %s", shown(&esc, db_rows_get(rows, i, 7), is_tty));
             printf("; confidence %.2f", atof(db_rows_get(rows, i, 8)));
             if (h->usage_count >= 0)
                 printf("; used %d time%s", h->usage_count, h->usage_count == 1 ? "" : "s");
@@ -125,11 +150,12 @@ void search_print_results(const struct search_args *a, const struct db_rows *row
             printf("]\n");
         } else {
             if (h->title && h->path && strcmp(h->title, h->path) != 0)
-                printf("  (%s)", h->path);
+                printf("  (%s)", shown(&esc, h->path, is_tty));
             printf("\n");
             if (h->heading && *h->heading && (h->title == NULL || strcmp(h->heading, h->title)))
-                printf("    %s\n", h->heading);
+                printf("    %s\n", shown(&esc, h->heading, is_tty));
         }
         put_snippet(h, a->query, stdout);
     }
+    kb_buf_release(&esc);
 }

@@ -113,6 +113,8 @@ int kb_code_exit_status(enum kb_code code)
         return 2;
     case KB_PARTIAL:
         return 3;
+    case KB_E_INTERRUPTED:   /* as a shell reports a process the signal ended */
+        return 128 + (kb_signal_received() ? kb_signal_received() : 2);
     default:
         return 1;
     }
@@ -124,6 +126,7 @@ const char *kb_code_name(enum kb_code code)
         [KB_OK] = "ok",         [KB_E_USAGE] = "usage",   [KB_E_CONFIG] = "config",
         [KB_E_INPUT] = "input", [KB_E_DB] = "db",         [KB_E_IO] = "io",
         [KB_E_EMBED] = "embed", [KB_E_INTERNAL] = "internal", [KB_PARTIAL] = "partial",
+        [KB_E_INTERRUPTED] = "interrupted",
     };
     if ((unsigned)code < sizeof names / sizeof names[0] && names[code])
         return names[code];

@@ -2,10 +2,14 @@
  * fault.c - named fault points for tests (as SQLite's sqlite3FaultSim).
  * A test arms one point with KBPIPE_FAULT="load.flush" (fail at the first
  * hit) or "load.flush:3" (the third hit), runs kbpipe, and checks that the
- * database is as before.  Release builds compile the check away.
+ * database is as before.  A trailing ":kill" ("load.dedup:1:kill") makes
+ * the hit a SIGKILL of the process instead of a failure: a kill -9 at an
+ * exact instant, for the resume tests (tests/integration/run_resume.sh).
+ * Release builds compile the check away.
  */
 #include "util.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,8 +29,13 @@ int kb_fault(const char *point)
     size_t n = strlen(point);
     if (strncmp(spec, point, n) != 0 || (spec[n] != '\0' && spec[n] != ':'))
         return 0;
-    long nth = spec[n] == ':' ? strtol(spec + n + 1, NULL, 10) : 1;
-    return ++hits == nth;
+    char *end = (char *)spec + n;
+    long nth = spec[n] == ':' ? strtol(spec + n + 1, &end, 10) : 1;
+    if (++hits != nth)
+        return 0;
+    if (strcmp(end, ":kill") == 0)
+        raise(SIGKILL);
+    return 1;
 #else
     (void)point;
     return 0;

@@ -47,7 +47,8 @@ enum kb_code {
     KB_E_IO,        /* reading or writing a file failed */
     KB_E_EMBED,     /* an embedding provider failed */
     KB_E_INTERNAL,  /* a broken invariant: a bug in kbpipe */
-    KB_PARTIAL      /* not an error: the job finished with rejected inputs */
+    KB_PARTIAL,     /* not an error: the job finished with rejected inputs */
+    KB_E_INTERRUPTED  /* SIGINT or SIGTERM stopped the job cleanly (signal.c) */
 };
 
 /* Where in the input a problem is; 0 / NULL fields are "not applicable". */
@@ -182,12 +183,31 @@ size_t kb_utf8_valid_prefix(const char *s, size_t len);
 /* Byte length of the valid UTF-8 sequence starting at s (1..4), or 0 if invalid. */
 int kb_utf8_seq_len(const unsigned char *s, size_t avail);
 
+/*
+ * Append s[0..len) to out as text safe for a terminal (term.c): control
+ * characters other than tab and newline (C0, DEL, C1) and invalid UTF-8
+ * bytes are written as visible escapes ("\x1b", "\u009b"); all else is
+ * copied.  For text from loaded documents shown on a TTY.
+ */
+void kb_term_escape(struct kb_buf *out, const char *s, size_t len);
+
+/* ---- signals (signal.c) -------------------------------------------------- */
+
+/*
+ * Catch SIGINT and SIGTERM: the first one sets a flag that
+ * kb_signal_received() returns (the signal's number, else 0) and restores
+ * the default action, so a second one ends the process at once.
+ */
+void kb_signals_catch(void);
+int kb_signal_received(void);
+
 /* ---- fault injection (tests) -------------------------------------------- */
 
 /*
  * True when the named fault point should fail now.  Points are armed with
  * the environment variable KBPIPE_FAULT="name" or "name:N" (fail on the Nth
- * hit).  Always false unless built with -DKB_FAULTS (test builds).
+ * hit); "name:N:kill" sends the process SIGKILL at the Nth hit instead.
+ * Always false unless built with -DKB_FAULTS (test builds).
  */
 int kb_fault(const char *point);
 

@@ -728,7 +728,8 @@ static void ingest_issues__bad_inputs(void **state)
         "malformed.json", "wrong-shape.json", "not-objects.json", "missing-title.json",
         "missing-number.json", "truncated.json", "missing-comma.json", "no-repo.json",
         "issues-empty.json", "not-json.json", "issues-nul-body.json", "issues-invalid-utf8.json",
-        "issues-bom.json", "issues-bom.jsonl",
+        "issues-bom.json", "issues-bom.jsonl", "issues-empty-title.json",
+        "issues-blank-title.json",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bench/index_share.sh - a bulk load of one project and the searches of
+# another (issue 13, point 6): the other project's search latency during the
+# load, and the load's time, when the load drops the table's HNSW index
+# (index_strategy rebuild, what `auto` did before) and when it keeps it
+# (what `auto` does now while other projects hold more than 10,000 rows).
+#   1. project `other`: OTHER_FILES (2500) generated files x 4 sections,
+#      one chunk each (10,000 rows), indexed;
+#   2. its search (the 10 nearest chunks of the project to a stored vector,
+#      ORDER BY embedding <=> q LIMIT 10, as kbpipe search) timed 30 times
+#      with the index, then without it (the index dropped: what a search
+#      meets while a load has it dropped);
+#   3. project `bulk`: BULK_FILES (625) files x 4 sections (2,500 rows),
+#      loaded with rebuild and then (into a fresh copy) with keep, while a
+#      loop times the search of `other` every 0.2 s.
+# Prints medians and 95th percentiles; asserts nothing.
+#   KBPIPE_BIN=bin/kbpipe bash bench/index_share.sh
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bin=${KBPIPE_BIN:-$top/bin/kbpipe}
+export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
+export PGOPTIONS="-c client_min_messages=warning"
+unset DATABASE_URL PGDATABASE KBPIPE_DB
+other_files=${OTHER_FILES:-2500}
+bulk_files=${BULK_FILES:-625}
+tmp=$(mktemp -d /tmp/kbpipe-ishare.XXXXXX)
+loop=
+cleanup() {
+  [ -z "$loop" ] || kill "$loop" 2>/dev/null || true
+  for d in kb_ishare kb_ishare_keep; do
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $d WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+G=tests/data/run/gen.yaml
+sql() { psql -X -At -d "$1" -c "$2"; }
+# search DB N: time N searches of project other as `kbpipe search` makes
+# them (search_knowledge_chunks, k = 10, a stored vector as the query); one
+# "ms" per line
+search() {
+  { echo "SELECT embedding::text AS q, (SELECT id FROM projects WHERE name = 'other') AS p
+          FROM knowledge_chunks ORDER BY id LIMIT 1 \\gset"
+    echo '\timing on'
+    for _ in $(seq 1 "$2"); do
+      echo "SELECT chunk_id FROM search_knowledge_chunks(:'q'::vector, :'p'::uuid, 10, 0);"
+    done; } | psql -X -q -d "$1" -o /dev/null 2>/dev/null | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+# plan DB: does the search of other use the HNSW index?
+plan() {
+  { echo "SELECT embedding::text AS q, (SELECT id FROM projects WHERE name = 'other') AS p
+          FROM knowledge_chunks ORDER BY id LIMIT 1 \\gset"
+    echo "EXPLAIN SELECT id FROM knowledge_chunks WHERE project_id = :'p'::uuid
+          ORDER BY embedding <=> :'q'::vector LIMIT 10;"; } | psql -X -At -d "$1" 2>/dev/null |
+    grep -q 'idx_knowledge_chunks_embedding' && echo "HNSW index scan" || echo "no HNSW: scan and sort"
+}
+# stats: "median p95 n" of the numbers on stdin
+stats() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) {print "- - 0"; exit}
+  m = a[int((NR + 1) / 2)]; p = a[int(NR * 0.95 + 0.999)]; if (p == "") p = a[NR];
+  printf "%.1f %.1f %d\n", m, p, NR}'; }
+# load_bulk DB STRATEGY: load project bulk while timing other's searches
+load_bulk() {
+  ( while :; do search "$1" 1; sleep 0.2; done ) >"$tmp/lat.$2" &
+  loop=$!
+  local t0; t0=$(date +%s%N)
+  RUN_DOCS=$tmp/bulk RUN_PIPELINE=bulk RUN_PROJECT=bulk RUN_INDEX=$2 RUN_BATCH_ROWS=1000 \
+    "$bin" -q --db "dbname=$1" run "$G"
+  echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$tmp/ms.$2"
+  kill "$loop"; wait "$loop" 2>/dev/null || true; loop=
+}
+
+python3 bench/gen_corpus.py "$tmp/other" --files "$other_files" --sections 4 --seed 3 >/dev/null
+python3 bench/gen_corpus.py "$tmp/bulk" --files "$bulk_files" --sections 4 --seed 5 >/dev/null
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS kb_ishare WITH (FORCE)" -c "CREATE DATABASE kb_ishare"
+"$bin" -q --db dbname=kb_ishare migrate up
+RUN_DOCS=$tmp/other RUN_PIPELINE=other RUN_PROJECT=other RUN_BATCH_ROWS=1000 \
+  "$bin" -q --db dbname=kb_ishare run "$G"
+sql kb_ishare "VACUUM ANALYZE knowledge_chunks" >/dev/null
+psql -X -q -d postgres -c "CREATE DATABASE kb_ishare_keep TEMPLATE kb_ishare"
+echo "other: $(sql kb_ishare "SELECT count(*) FROM knowledge_chunks") rows"
+read -r m p n < <(search kb_ishare 30 | stats)
+echo "search of other, HNSW index present ($(plan kb_ishare)): median $m ms, p95 $p ms ($n searches)"
+load_bulk kb_ishare_keep keep
+read -r m p n < <(stats <"$tmp/lat.keep")
+echo "bulk load of $((bulk_files * 4)) rows keeping the index: $(cat "$tmp/ms.keep") ms; search of other meanwhile: median $m ms, p95 $p ms ($n searches)"
+load_bulk kb_ishare rebuild
+read -r m p n < <(stats <"$tmp/lat.rebuild")
+echo "bulk load of $((bulk_files * 4)) rows dropping the index (rebuild): $(cat "$tmp/ms.rebuild") ms; search of other meanwhile: median $m ms, p95 $p ms ($n searches)"
+idx=$(sql kb_ishare "SELECT indexdef FROM pg_indexes WHERE tablename = 'knowledge_chunks' AND indexdef LIKE '%hnsw%'")
+sql kb_ishare "DROP INDEX idx_knowledge_chunks_embedding" >/dev/null
+read -r m p n < <(search kb_ishare 30 | stats)
+echo "search of other, no HNSW index ($(plan kb_ishare)) ($(sql kb_ishare "SELECT count(*) FROM knowledge_chunks") rows in the table): median $m ms, p95 $p ms ($n searches)"
+sql kb_ishare "$idx" >/dev/null
