@@ -56,10 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
-now_ns() { date +%s%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
-div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, (b > 0 ? a / b : 0) }'; }
-rss_mib() { awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$1"; }
+. bench/lib.sh   # now_ns, secs, div, rss_mib
 fresh_db() {
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
   "$bin" -q --db "dbname=$1" migrate up
