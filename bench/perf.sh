@@ -95,7 +95,7 @@ for files in $sizes; do
   timed "rerun-$files" "$bin" -q --db "dbname=$db" run "$G"
   t_rerun=$t
   # one edited file: its third section gets a new sentence
-  f1=$(find "$corpus" -name '*.md' | sort | head -1)
+  f1=$(find "$corpus" -name '*.md' | sort | sed -n 1p)
   cp "$f1" "$out/edited.bak"
   sed -i '0,/^## Section [0-9]*\.2$/{s/^\(## Section [0-9]*\.2\)$/\1\n\nAn edited sentence./}' "$f1"
   timed "edit-$files" "$bin" -q --db "dbname=$db" run "$G"
@@ -131,7 +131,7 @@ done
 
 # (4) fixed costs
 if part 4; then
-  best() { sort -n | head -1; }
+  best() { sort -n | sed -n 1p; }
   v=$(for i in 1 2 3 4 5; do t0=$(now_ns); "$bin" --version >/dev/null; secs "$t0" "$(now_ns)"; echo; done | best)
   tiny=$out/tiny
   mkdir -p "$tiny/docs"
@@ -194,6 +194,6 @@ $src
 YAML
     fresh_db
     timed "big-$kind" "$bin" -q --db "dbname=$db" run "$big/$kind.yaml"
-    echo "(5) peak RSS, one $(du -h "$big/$kind"/* | cut -f1 | head -1) input ($kind): ${rss} MiB in ${t} s (target < 100 MiB)"
+    echo "(5) peak RSS, one $(du -h "$big/$kind"/* | cut -f1 | sed -n 1p) input ($kind): ${rss} MiB in ${t} s (target < 100 MiB)"
   done
 fi
