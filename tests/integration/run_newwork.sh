@@ -9,7 +9,11 @@
 #   3. in an empty store, rows of new sources are not looked up: a text
 #      repeated in a later batch of a first import is computed, not reused;
 #   4. in a store that holds rows, a renamed file (a new source) reuses
-#      every stored vector of its text.
+#      every stored vector of its text;
+#   5. the rank table is read only when a document needs chunking: an
+#      unchanged re-run succeeds without it; a run with a changed file and
+#      no table (or a broken one) fails as a whole (exit 2, naming the
+#      table), rejects no document and stores nothing of it.
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_newwork.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -92,4 +96,24 @@ check_eq "... the renamed file's chunks are all reused, none computed" \
   "$(sql "$db" "SELECT count(*) FROM knowledge_chunks c JOIN knowledge_sources s
                 ON s.id = c.source_id WHERE s.source_id = 'p3.md'") 0" \
   "$(jget "$tmp/r4.json" '[.sources[].vectors_reused] | add') $(computed "$tmp/r4.json")"
+echo "# 5. the rank table is read only when a document needs chunking"
+rows "$db" >"$tmp/rows.before"
+KBPIPE_TOKENIZER_FILE=$tmp/no-such-table.json kb "$db" run "$tmp/nw.yaml" -q
+check_rc "an unchanged re-run with no rank table succeeds" 0
+check_same "... and writes nothing" "$tmp/rows.before" <(rows "$db")
+printf '# Page 8\n\nOne more page.\n' >"$tmp/docs/p8.md"
+KBPIPE_TOKENIZER_FILE=$tmp/no-such-table.json kb "$db" run "$tmp/nw.yaml" -q
+check_rc "a run that must chunk a file, with no rank table, exits 2" 2
+check "... naming the table" grep -q "no-such-table.json" "$tmp/err"
+check "... rejecting no document" sh -c "! grep -q 'skipped' '$tmp/err'"
+check_eq "... p8.md not stored" 0 "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE source_id = 'p8.md'")"
+printf '{"pat_str": "x", "bpe_ranks": "! 0 YQ=="}' >"$tmp/bad-table.json"
+sed 's/^  - name: docs$/  - name: docs\n    on_error: skip/' "$tmp/nw.yaml" >"$tmp/nw-skip.yaml"
+KBPIPE_TOKENIZER_FILE=$tmp/bad-table.json kb "$db" run "$tmp/nw-skip.yaml" -q
+check_rc "a broken rank table fails the run (exit 2) even with on_error: skip" 2
+check "... naming the table" grep -q "bad-table.json" "$tmp/err"
+check_eq "... p8.md not stored" 0 "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE source_id = 'p8.md'")"
+kb "$db" run "$tmp/nw.yaml" -q
+check_rc "with the table back, the run succeeds" 0
+check_eq "... and stores p8.md" 1 "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE source_id = 'p8.md'")"
 finish
