@@ -189,9 +189,11 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                 rc = run_over_max_errors(r, si, err);
             }
         }
+        /* the batch holds copies of what it keeps: the document goes before
+         * the flush, whose look-ahead may read a second large input */
+        kb_arena_reset(r->arena);
         if (rc == KB_OK && load_batch_is_full(r->batch))
             rc = run_flush_batch(r, err);
-        kb_arena_reset(r->arena);
         if (rc != KB_OK)
             break;
         r->docs_done++;
