@@ -18,13 +18,7 @@
 # exits 0.  Nothing is asserted.  Run by `make bench` or alone:
 #   KBPIPE_BIN=bin/kbpipe bash bench/langchain.sh
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-bin=${KBPIPE_BIN:-$top/bin/kbpipe}
-export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
-export PGOPTIONS="-c client_min_messages=warning"
-unset DATABASE_URL KBPIPE_DB
-. bench/lib.sh
+. "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 files=${LC_FILES:-500}
 out=$top/bench/out/langchain
 nm=$top/.cache/langchain

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# bench/lib.sh - helpers the benchmarks source (not a benchmark itself:
-# bench/run.sh skips it).  Needs PGHOST/PGUSER set to the local cluster.
+# bench/lib.sh - what every benchmark starts with (not a benchmark itself:
+# bench/run.sh skips it): cd to the checkout ($top), $bin (KBPIPE_BIN or
+# bin/kbpipe), PGHOST/PGUSER of the local cluster (scripts/db.sh) unless
+# set, no DATABASE_URL/PGDATABASE/KBPIPE_DB, and the helpers below.
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+bin=${KBPIPE_BIN:-$top/bin/kbpipe}
+export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
+export PGOPTIONS="-c client_min_messages=warning"
+unset DATABASE_URL PGDATABASE KBPIPE_DB
 now_ns() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, (b > 0 ? a / b : 0) }'; }

@@ -27,13 +27,7 @@
 # for (3)), PERF_ONLY=1..5 runs one part.  Run by `make bench` or alone:
 #   KBPIPE_BIN=bin/kbpipe bash bench/perf.sh
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-bin=${KBPIPE_BIN:-$top/bin/kbpipe}
-export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
-export PGOPTIONS="-c client_min_messages=warning"
-unset DATABASE_URL PGDATABASE KBPIPE_DB
-. bench/lib.sh
+. "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 out=$top/bench/out/perf
 mkdir -p "$out"
 db=kbpipe_bench_perf
@@ -158,16 +152,7 @@ if part 5; then
   big=$out/big
   mkdir -p "$big/words" "$big/blob" "$big/csv"
   max=$((8 * 1024 * 1024))
-  [ -f "$big/words/line.md" ] || python3 - "$big/words/line.md" "$max" <<'PY'
-import sys, random
-path, n = sys.argv[1], int(sys.argv[2])
-r = random.Random(5)
-words = ["alpha", "beta", "gamma", "delta", "vector", "index", "chunk", "token", "merge"]
-out, size = [], 0
-while size < n - 16:
-    w = r.choice(words); out.append(w); size += len(w) + 1
-open(path, "w").write(" ".join(out)[: n - 1] + "\n")
-PY
+  [ -f "$big/words/line.md" ] || python3 bench/gen_line.py "$big/words/line.md" "$max"
   [ -f "$big/blob/blob.md" ] || { head -c $((max / 4 * 3 - 3)) /dev/urandom | base64 -w0; echo; } >"$big/blob/blob.md"
   [ -f "$big/csv/rows.csv" ] || python3 - "$big/csv/rows.csv" "$max" <<'PY'
 import sys, random

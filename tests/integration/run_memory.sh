@@ -12,16 +12,7 @@
 
 [ -x /usr/bin/time ] || { echo "run_memory.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 mkdir -p "$tmp/big"
-python3 - "$tmp/big/line.md" $((8 * 1024 * 1024)) <<'PY'
-import sys, random
-path, n = sys.argv[1], int(sys.argv[2])
-r = random.Random(5)
-words = ["alpha", "beta", "gamma", "delta", "vector", "index", "chunk", "token", "merge"]
-out, size = [], 0
-while size < n - 16:
-    w = r.choice(words); out.append(w); size += len(w) + 1
-open(path, "w").write(" ".join(out)[: n - 1] + "\n")
-PY
+python3 "$top/bench/gen_line.py" "$tmp/big/line.md" $((8 * 1024 * 1024))
 cat >"$tmp/big.yaml" <<YAML
 name: it-memory
 project: it-memory
