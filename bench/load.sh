@@ -30,12 +30,7 @@
 # BENCH_MEM_SOURCES (200000) the large run of (f), BENCH_MEM_ONLY=1 runs (f)
 # alone, BENCH_LEARN_ROWS (5000) sizes (g), BENCH_LEARN_ONLY=1 runs (g) alone.
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-bin=${KBPIPE_BIN:-$top/bin/kbpipe}
-export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
-export PGOPTIONS="-c client_min_messages=warning"
-unset DATABASE_URL PGDATABASE KBPIPE_DB
+. "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 files=${BENCH_FILES:-2500}
 keep_files=${BENCH_KEEP_FILES:-$files}
 sections=10
@@ -56,10 +51,6 @@ cleanup() {
 trap cleanup EXIT
 
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
-now_ns() { date +%s%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
-div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { printf f, (b > 0 ? a / b : 0) }'; }
-rss_mib() { awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$1"; }
 fresh_db() {
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"
   "$bin" -q --db "dbname=$1" migrate up

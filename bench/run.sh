@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export KBPIPE_ROOT=$PWD KBPIPE_BUILD=$build KBPIPE_BIN=$PWD/bin/kbpipe
 status=0
 for b in bench/*.sh; do
-  [ "$(basename "$b")" = run.sh ] && continue
+  case "$(basename "$b")" in run.sh|lib.sh) continue ;; esac
   echo "==> $b"
   bash "$b" || { echo "bench: $b failed" >&2; status=1; }
   echo

@@ -19,6 +19,8 @@
 struct batch_source {
     struct load_source src;     /* strings live in the batch arena */
     char id[40];                /* knowledge_sources.id after the upsert */
+    int is_new;                 /* not stored when the run began (the session's table) */
+    int was_inserted;           /* the upsert inserted it: it has no old chunks */
 };
 
 struct batch_row {              /* a chunk or a learning */
@@ -29,6 +31,7 @@ struct batch_row {              /* a chunk or a learning */
 };
 
 struct load_batch {
+    const struct load_session *session;   /* its table of stored sources says what is new */
     int max_rows;
     struct kb_arena *arena;
     struct batch_source *sources;
@@ -45,6 +48,7 @@ struct load_batch {
 struct load_batch *load_batch_new(const struct load_session *s)
 {
     struct load_batch *b = kb_xcalloc(1, sizeof *b);
+    b->session = s;
     b->max_rows = s->opts.batch_rows;
     b->arena = kb_arena_new();
     return b;
@@ -77,6 +81,16 @@ static const char *dup_or_null(struct load_batch *b, const char *s)
     return s ? kb_arena_strdup(b->arena, s) : NULL;
 }
 
+/* A source the run found new (load_source_check): the session's table
+ * read on the caller's thread, which is the only one that changes it. */
+static int is_new_source(const struct load_session *s, const struct load_source *src)
+{
+    unsigned char key[16];
+    load_source_key(src->source_type, src->source_id, key);
+    const struct source_entry *e = load_table_find(s, key);
+    return e != NULL && e->state == SRC_NEW_SEEN;
+}
+
 int load_batch_add_source(struct load_batch *b, const struct load_source *src)
 {
     if (b->n_sources == b->cap_sources) {
@@ -93,6 +107,7 @@ int load_batch_add_source(struct load_batch *b, const struct load_source *src)
     d->src.file_path = dup_or_null(b, src->file_path);
     d->src.author = dup_or_null(b, src->author);
     d->src.metadata_json = dup_or_null(b, src->metadata_json);
+    d->is_new = is_new_source(b->session, src);
     return b->n_sources++;
 }
 
@@ -289,6 +304,14 @@ int load_vector_from_binary(const unsigned char *p, int len, float *out)
     return 1;
 }
 
+/*
+ * Rows of a source new to the run are looked up only when the store held
+ * rows when the run began: a renamed file, or a second project over the
+ * same text, reuses its vectors; a first import into an empty store has
+ * nothing to find, and its lookups (a probe of the content_hash index per
+ * row) would be pure server work.  Within one run, reuse stays best effort
+ * (docs/loading.md).
+ */
 enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
                               int *n_reused, struct kb_err *err)
 {
@@ -299,7 +322,8 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
     load_array_open(&arr);
     int n_missing = 0;
     for (int i = 0; i < b->n_rows; i++)
-        if (!b->has_vector[i]) {
+        if (!b->has_vector[i] && !(b->sources[b->rows[i].src_index].is_new &&
+                                   !s->has_stored_rows)) {
             load_array_add(&arr, b->rows[i].chunk.content_hash);
             n_missing++;
         }
@@ -386,8 +410,8 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
         "    metadata = EXCLUDED.metadata, doc_hash = EXCLUDED.doc_hash,"
         "    indexed_at = now(), updated_at = now()"
         "  WHERE knowledge_sources.pipeline IS NULL OR knowledge_sources.pipeline = $2"
-        "  RETURNING id, source_type, source_id)"
-        " SELECT up.id, u.ord FROM up JOIN u USING (source_type, source_id)",
+        "  RETURNING id, source_type, source_id, xmax = 0 AS inserted)"
+        " SELECT up.id, u.ord, up.inserted FROM up JOIN u USING (source_type, source_id)",
         10, p, &rows, err);
     for (int k = 0; k < 8; k++)
         kb_buf_release(&a[k]);
@@ -396,9 +420,13 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
     int n = db_rows_count(rows);
     for (int r = 0; r < n; r++) {
         long ord = atol(db_rows_get(rows, r, 1));
-        if (ord >= 1 && ord <= b->n_sources)
-            snprintf(b->sources[ord - 1].id, sizeof b->sources[ord - 1].id, "%s",
-                     db_rows_get(rows, r, 0));
+        if (ord < 1 || ord > b->n_sources)
+            continue;
+        struct batch_source *bs = &b->sources[ord - 1];
+        snprintf(bs->id, sizeof bs->id, "%s", db_rows_get(rows, r, 0));
+        /* xmax = 0: the row was inserted, not updated (the usual idiom for
+         * telling the two branches of ON CONFLICT DO UPDATE apart) */
+        bs->was_inserted = strcmp(db_rows_get(rows, r, 2), "t") == 0;
     }
     db_rows_free(rows);
     /* no id: another pipeline owns the source (it loaded it while this run
@@ -412,15 +440,26 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
     return KB_OK;
 }
 
+/* Delete the old chunks of the batch's sources that were already stored;
+ * a source the upsert inserted has none, and a batch of new sources (a
+ * first import) sends no DELETE at all. */
 static enum kb_code delete_old_chunks(struct load_session *s, struct load_batch *b,
                                       struct kb_err *err)
 {
     struct kb_buf ids;
     kb_buf_init(&ids);
     load_array_open(&ids);
+    int n_old = 0;
     for (int i = 0; i < b->n_sources; i++)
-        load_array_add(&ids, b->sources[i].id);
+        if (!b->sources[i].was_inserted) {
+            load_array_add(&ids, b->sources[i].id);
+            n_old++;
+        }
     load_array_close(&ids);
+    if (n_old == 0) {
+        kb_buf_release(&ids);
+        return KB_OK;
+    }
     const char *p[] = { ids.data };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,

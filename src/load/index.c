@@ -43,10 +43,48 @@ enum kb_code load_index_pending(struct load_session *s, int *pending, struct kb_
     return KB_OK;
 }
 
+enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err)
+{
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT EXISTS (SELECT 1 FROM knowledge_chunks) "
+                              "OR EXISTS (SELECT 1 FROM learnings)",
+                              0, NULL, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    s->has_stored_rows = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    s->rows_at_start = s->has_stored_rows ? -1 : 0;
+    s->rows_of_others = 0;
+    db_rows_free(rows);
+    return KB_OK;
+}
+
+/* The exact counts (all rows, other projects' rows), taken once, before
+ * this run's first row is written. */
+static enum kb_code rows_at_start(struct load_session *s, struct kb_err *err)
+{
+    if (s->rows_at_start >= 0)
+        return KB_OK;
+    struct db_rows *rows;
+    const char *p[] = { s->project_id };
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT count(*), count(*) FILTER (WHERE project_id <> $1) "
+                              "FROM knowledge_chunks", 1, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    s->rows_at_start = atol(db_rows_get(rows, 0, 0));
+    s->rows_of_others = atol(db_rows_get(rows, 0, 1));
+    db_rows_free(rows);
+    return KB_OK;
+}
+
 enum kb_code load_index_before_copy(struct load_session *s, long incoming, struct kb_err *err)
 {
     if (s->index_dropped || incoming == 0 || s->opts.index_strategy == LOAD_INDEX_KEEP)
         return KB_OK;
+    enum kb_code rc = rows_at_start(s, err);
+    if (rc != KB_OK)
+        return rc;
     long after = s->rows_written + incoming;
     if (s->rows_expected > after)
         after = s->rows_expected;   /* decide on the whole load, not the first batches */
@@ -68,7 +106,7 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
     const char *p[] = { run_id };
     struct db_rows *rows;
     /* remember, then drop, every valid HNSW index on the table */
-    enum kb_code rc = db_exec(s->conn,
+    rc = db_exec(s->conn,
         "INSERT INTO kbpipe_dropped_indexes (index_name, table_name, indexdef, run_id)"
         " SELECT c.relname, 'knowledge_chunks', pg_get_indexdef(c.oid), $1::bigint"
         " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"

@@ -88,8 +88,9 @@ struct load_session {
     char **owners;             /* the other pipelines owning sources of the project */
     int n_owners;
     struct load_counts counts;
-    long rows_at_start;        /* knowledge_chunks rows when the run began */
-    long rows_of_others;       /* ... of them, other projects' rows */
+    long rows_at_start;        /* knowledge_chunks rows when the run began (-1: not counted yet) */
+    long rows_of_others;       /* ... of them, other projects' rows (counted with rows_at_start) */
+    int has_stored_rows;       /* knowledge_chunks or learnings had a row when the run began */
     long rows_written;
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
@@ -128,9 +129,15 @@ void load_session_touch(struct load_session *s, const char *id);
 
 /* Hash a source identity into 16 bytes. */
 void load_source_key(const char *source_type, const char *source_id, unsigned char key[16]);
-struct source_entry *load_table_find(struct load_session *s, const unsigned char key[16]);
+/* The entry of key, or NULL (a pointer into s's table, like strchr's). */
+struct source_entry *load_table_find(const struct load_session *s, const unsigned char key[16]);
 struct source_entry *load_table_insert(struct load_session *s, const unsigned char key[16]);
 
+/* index.c: note whether knowledge_chunks or learnings hold any row (two
+ * LIMIT 1 probes); an empty store sets rows_at_start to 0, else it is
+ * counted when the index strategy first needs it (never on a run that
+ * writes nothing). */
+enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err);
 /* index.c: drop the HNSW index of knowledge_chunks inside the open
  * transaction when the strategy says so for `incoming` more rows. */
 enum kb_code load_index_before_copy(struct load_session *s, long incoming, struct kb_err *err);

@@ -54,7 +54,7 @@ static size_t slot_of(const unsigned char key[16], size_t cap)
     return (size_t)(h % cap);
 }
 
-struct source_entry *load_table_find(struct load_session *s, const unsigned char key[16])
+struct source_entry *load_table_find(const struct load_session *s, const unsigned char key[16])
 {
     if (s->cap == 0)
         return NULL;
@@ -402,14 +402,8 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         rc = int_width(s, "knowledge_chunks", "token_count", &s->int_width_token_count, err);
     if (rc == KB_OK)
         rc = load_known_sources(s, err);
-    const char *pp[] = { s->project_id };
-    if (rc == KB_OK && (rc = db_exec(conn,
-                                     "SELECT count(*), count(*) FILTER (WHERE project_id <> $1) "
-                                     "FROM knowledge_chunks", 1, pp, &rows, err)) == KB_OK) {
-        s->rows_at_start = atol(db_rows_get(rows, 0, 0));
-        s->rows_of_others = atol(db_rows_get(rows, 0, 1));
-        db_rows_free(rows);
-    }
+    if (rc == KB_OK)
+        rc = load_probe_stored_rows(s, err);
     if (rc == KB_OK)
         rc = load_index_pending(s, &s->index_dropped, err);
     if (rc == KB_OK && s->index_dropped)

@@ -200,9 +200,11 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
                 rc = run_over_max_errors(r, si, err);
             }
         }
+        /* the batch holds copies of what it keeps: the document goes before
+         * the flush, whose look-ahead may read a second large input */
+        kb_arena_reset(r->arena);
         if (rc == KB_OK && load_batch_is_full(r->batch))
             rc = run_flush_batch(r, err);
-        kb_arena_reset(r->arena);
         if (rc != KB_OK)
             break;
         r->docs_done++;
@@ -239,8 +241,6 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
     if ((rc = chunk_opts_check(&r->copts, err)) != KB_OK)
         return rc;
     chunk_opts_signature(&r->copts, r->chunker_sig);
-    if ((rc = chunk_tokenizer_open(NULL, &r->tok, err)) != KB_OK)
-        return rc;
     if (r->args->export_path &&
         (rc = pipeline_export_open(r->args->export_path, r->p, &r->export, err)) != KB_OK)
         return rc;
@@ -256,13 +256,10 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
         return rc;
     r->batch = load_batch_new(r->sess);
     r->spare = load_batch_new(r->sess);
-    if (!r->args->is_dry_run) {
-        if ((rc = db_open(&r->read_conn, err)) != KB_OK)
-            return rc;
-        load_session_set_read_conn(r->sess, r->read_conn);
-        if ((rc = run_writer_start(r, err)) != KB_OK)
-            return rc;
-    }
+    /* the second connection (reuse lookups) is opened by the first flush:
+     * an unchanged re-run never needs it (run_flush.c) */
+    if (!r->args->is_dry_run && (rc = run_writer_start(r, err)) != KB_OK)
+        return rc;
     r->arena = kb_arena_new();
     r->stats = kb_xcalloc((size_t)(r->p->n_sources ? r->p->n_sources : 1), sizeof *r->stats);
     for (int i = 0; i < r->p->n_sources; i++)

@@ -96,6 +96,24 @@ static const char *tags_literal(struct kb_arena *arena, const char **tags, int n
  * metadata, learnings fields), so any change re-loads the source and a model
  * change re-embeds it.
  */
+/*
+ * The cl100k_base rank table, read when the first document needs chunking
+ * rather than when the run opens: parsing it costs 70-90 ms of CPU, and an
+ * unchanged re-run chunks nothing (docs/loading.md, "What kbpipe
+ * controls", (4)).  A table that is missing or broken is the run's error,
+ * not this document's: KB_E_INPUT from the table becomes KB_E_CONFIG, so
+ * it is never taken for a bad input and rejected document by document.
+ */
+static enum kb_code run_tokenizer(struct run *r, struct kb_err *err)
+{
+    if (r->tok)
+        return KB_OK;
+    enum kb_code rc = chunk_tokenizer_open(NULL, &r->tok, err);
+    if (rc == KB_E_INPUT)
+        rc = err->code = KB_E_CONFIG;
+    return rc;
+}
+
 static void document_hash(struct run *r, const struct kb_document *d, char out[65])
 {
     char text_hash[65];
@@ -242,8 +260,9 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
         r->chunks_done++;
     } else {
         struct kb_chunk_list chunks = { 0 };
-        enum kb_code rc = chunk_document(d->text, d->len, &r->copts, r->tok, r->arena, &chunks,
-                                         err);
+        enum kb_code rc = run_tokenizer(r, err);
+        if (rc == KB_OK)
+            rc = chunk_document(d->text, d->len, &r->copts, r->tok, r->arena, &chunks, err);
         if (rc != KB_OK)
             return rc;
         for (int i = 0; i < chunks.n; i++) {

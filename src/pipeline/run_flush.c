@@ -223,7 +223,14 @@ enum kb_code run_flush_batch(struct run *r, struct kb_err *err)
         r->rows_expected = r->is_scan_done ? r->chunks_done : run_estimate_rows(r);
         load_session_expect_rows(r->sess, r->rows_expected);
     }
-    if (load_batch_rows(r->batch) > 0) {
+    if (load_batch_rows(r->batch) > 0 && !r->args->is_dry_run && r->read_conn == NULL) {
+        /* the writer thread owns the session's connection: the lookups
+         * need their own, opened now that a batch needs it */
+        rc = db_open(&r->read_conn, err);
+        if (rc == KB_OK)
+            load_session_set_read_conn(r->sess, r->read_conn);
+    }
+    if (rc == KB_OK && load_batch_rows(r->batch) > 0) {
         /* a read: a dry run also says what would be reused */
         rc = load_batch_reuse(r->sess, r->batch, r->model, &n_reused, err);
         if (rc == KB_OK)
