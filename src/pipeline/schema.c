@@ -545,7 +545,8 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
     if (type == INGEST_FILES) {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "roots", "include", "exclude", "max_file_size",
-                                            "on_invalid_utf8", "front_matter", NULL };
+                                            "on_invalid_utf8", "front_matter", "format",
+                                            "drop", "max_pages", NULL };
         check_keys(c, m, section, keys);
         struct ingest_files_opts *o = &src->u.files;
         if (lookup(m, "roots") == NULL)
@@ -559,6 +560,19 @@ static void read_source(struct ctx *c, const struct node *m, int i, struct inges
         if (want_enum(c, lookup(m, "on_invalid_utf8"), K("on_invalid_utf8"), utf8, &v))
             o->on_invalid_utf8 = (enum ingest_on_utf8)v;
         want_bool(c, lookup(m, "front_matter"), K("front_matter"), &o->front_matter);
+        static const char *const formats[] = { "auto", "markdown", "text", "code", "html",
+                                               "pdf", NULL };
+        if (want_enum(c, lookup(m, "format"), K("format"), formats, &v))
+            o->format = (enum ingest_file_format)v;
+        want_int(c, lookup(m, "max_pages"), K("max_pages"), 1, 1000000, "max_pages: 2000",
+                 &o->max_pages);
+        want_strs(c, lookup(m, "drop"), K("drop"), &o->drop);
+        for (int k = 0; k < o->drop.n; k++)
+            if (!ingest_html_selector_valid(o->drop.v[k]))
+                pipeline_diag_add(c->p, &o->drop.at[k], "%s[%d] '%.60s' is not a selector "
+                                  "kbpipe knows; use a tag, .class or #id, or a tag with "
+                                  "them (e.g. nav, .sidebar, div#toc)", K("drop"), k,
+                                  o->drop.v[k]);
     } else if (type == INGEST_CSV) {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "delimiter", "quote", "key", "columns",
