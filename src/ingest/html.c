@@ -102,7 +102,7 @@ static int sel_parse(const char *s, struct kb_arena *arena, struct sel *out)
         out->cls = kb_arena_alloc(arena, sizeof *out->cls * n_parts);
     const char *p = s;
     char kind = 't';
-    int any = 0;
+    int any = 0, has_id = 0;
     while (*p) {
         if (*p == '.' || *p == '#') {
             kind = *p++;
@@ -114,7 +114,7 @@ static int sel_parse(const char *s, struct kb_arena *arena, struct sel *out)
             p++;
         if (p == b || (*p && *p != '.' && *p != '#'))
             return 0;
-        if (kind == '#' && out->id[0])
+        if (kind == '#' && has_id++)
             return 0;   /* two ids */
         any = 1;
         if (arena == NULL)
