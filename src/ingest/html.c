@@ -203,6 +203,12 @@ static int at_line_start(const struct md *m)
     return m->out.len == 0 || m->out.data[m->out.len - 1] == '\n';
 }
 
+/* 1 after a marker ("## ", "- ", "| "): the space is there already. */
+static int ends_with_space(const struct md *m)
+{
+    return m->out.len > 0 && m->out.data[m->out.len - 1] == ' ';
+}
+
 /* End the current line and make sure `n` newlines (1: a line break, 2: a
  * blank line) end the text; inside a heading or a table cell, a space. */
 static void block_break(struct md *m, int n)
@@ -228,7 +234,7 @@ static void block_break(struct md *m, int n)
 /* Markup of ours (list markers, fences, backticks): never escaped. */
 static void put_markup(struct md *m, const char *s)
 {
-    if (m->pending_space && !at_line_start(m))
+    if (m->pending_space && !at_line_start(m) && !ends_with_space(m))
         kb_buf_putc(&m->out, ' ');
     m->pending_space = 0;
     kb_buf_puts(&m->out, s);
@@ -260,7 +266,7 @@ static void put_text(struct md *m, const char *s)
         if (at_line_start(m)) {
             if (needs_escape(s) && !m->is_plain)
                 kb_buf_putc(&m->out, '\\');
-        } else if (m->pending_space) {
+        } else if (m->pending_space && !ends_with_space(m)) {
             kb_buf_putc(&m->out, ' ');
         }
         m->pending_space = 0;
