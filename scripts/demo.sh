@@ -44,5 +44,8 @@ $kb search --project supervisor-service -k 3 "how do I rotate a secret?"
 step "kbpipe search --project supervisor-service -k 3 --learnings 'HNSW index bulk load'"
 $kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
 
+step "kbpipe search --project handbooks -k 3 'tasks stay pending'   (the HTML site and the PDF manuals)"
+$kb search --project handbooks -k 3 "tasks stay pending"
+
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."

@@ -489,6 +489,8 @@ static void ingest_html__markdown_shape(void **state)
         /* page text that would read as Markdown syntax is escaped */
         { "<p># not a heading</p><p>```</p><p>==</p>", "\\# not a heading\n\n\\```\n\n\\==\n",
           NULL },
+        /* one space after a marker, whatever whitespace follows it (fuzz_html) */
+        { "<h2> <b> x</b></h2><ul><li>\n  y</li></ul>", "## x\n\n- y\n", NULL },
         /* an empty heading leaves no marker; <br> breaks a line */
         { "<h2> </h2><p>a<br>b</p>", "a\nb\n", NULL },
         /* entities and a non-breaking space, as UTF-8 */
