@@ -50,17 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct ingest_reader *rd;
     struct kb_arena *arena;
-    struct kb_document *d;
-    struct kb_err err = { 0 };
-    enum kb_code rc = kbfuzz_first_doc(&src, &rd, &arena, &d, &err);
-    KBFUZZ_CHECK(rc != KB_OK || d != NULL, "no document and no error");
-    if (rc == KB_OK) {
-        kbfuzz_check_doc(d);
-        kbfuzz_check_format(d, "pdf");
+    const struct kb_document *d = kbfuzz_one_format_doc(&src, "doc.pdf", "pdf", &rd, &arena);
+    if (d)
         check_pages(d, max_pages);
-    } else {
-        kbfuzz_check_file_reject(rc, &err, "doc.pdf");
-    }
     kbfuzz_one_file_done(rd, arena, "doc.pdf");
     return 0;
 }

@@ -96,6 +96,30 @@ static inline void kbfuzz_check_file_reject(enum kb_code rc, const struct kb_err
 }
 
 /*
+ * The one file `name` of src read as `format`: its document, checked
+ * (kbpipe's promises and the format in its metadata), or NULL after a
+ * checked one-line reject.  End with kbfuzz_one_file_done(*rd, *arena, name).
+ */
+static inline const struct kb_document *kbfuzz_one_format_doc(const struct ingest_source *src,
+                                                             const char *name,
+                                                             const char *format,
+                                                             struct ingest_reader **rd,
+                                                             struct kb_arena **arena)
+{
+    struct kb_document *d;
+    struct kb_err err = { 0 };
+    enum kb_code rc = kbfuzz_first_doc(src, rd, arena, &d, &err);
+    KBFUZZ_CHECK(rc != KB_OK || d != NULL, "no document and no error");
+    if (rc != KB_OK) {
+        kbfuzz_check_file_reject(rc, &err, name);
+        return NULL;
+    }
+    kbfuzz_check_doc(d);
+    kbfuzz_check_format(d, format);
+    return d;
+}
+
+/*
  * Read every document of src: each KB_E_INPUT is a one-line error and its
  * bad item is kept within the 4 KB limit; the stats count what was
  * returned; the loop ends within max_items calls.  `each` (may be NULL)
