@@ -563,6 +563,30 @@ static void ingest_html__charsets(void **state)
     }
 }
 
+static void ingest_html__format_forces_reader(void **state)
+{
+    (void)state;
+    char *path = kb_xasprintf("%s/page.php", tmp_dir);
+    kbtest_write(path, "<title>T</title><h2>Sub</h2><p>x</p>");
+    const char *root[] = { path };
+    static const struct { enum ingest_file_format format; const char *text, *meta; } cases[] = {
+        { INGEST_FORMAT_AUTO, "<title>T</title><h2>Sub</h2><p>x</p>", "\"format\":\"code\"" },
+        { INGEST_FORMAT_HTML, "## Sub\n\nx\n", "\"format\":\"html\"" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ingest_source s;
+        files_src(&s, root);
+        s.u.files.format = cases[i].format;
+        struct one o;
+        one_read(&o, &s);
+        assert_int_equal(o.rc, KB_OK);
+        assert_string_equal(o.doc->text, cases[i].text);
+        assert_non_null(strstr(o.doc->metadata_json, cases[i].meta));
+        one_close(&o);
+    }
+    free(path);
+}
+
 static void ingest_html__too_deep(void **state)
 {
     (void)state;
@@ -625,6 +649,31 @@ static void ingest_pdf__pages_and_title(void **state)
             fail_msg("span %zu: pages %d-%d, expected %d-%d", i, first, last, spans[i].first,
                      spans[i].last);
     }
+    one_close(&o);
+}
+
+static void ingest_pdf__blank_page_and_no_title(void **state)
+{
+    (void)state;
+    /* tests/data/ingest/pdf/blank-middle-page.pdf: groff from the .roff beside it */
+    const char *root[1];
+    struct ingest_source s;
+    pdf_src(&s, root, "tests/data/ingest/pdf/blank-middle-page.pdf");
+    struct one o;
+    one_read(&o, &s);
+    assert_int_equal(o.rc, KB_OK);
+    const struct kb_document *d = o.doc;
+    assert_string_equal(d->title, "blank-middle-page.pdf");   /* no Title in the info */
+    assert_string_equal(d->text, "First page text.\n\nThird page text.");
+    assert_int_equal(d->n_pages, 3);
+    assert_int_equal(d->page_starts[1], d->page_starts[2]);   /* page 2: no text */
+    int first, last;
+    ingest_doc_pages(d, d->page_starts[2], 5, &first, &last);
+    assert_int_equal(first, 3);   /* the text after an empty page is the next page's */
+    assert_int_equal(last, 3);
+    ingest_doc_pages(d, 0, d->len, &first, &last);
+    assert_int_equal(first, 1);
+    assert_int_equal(last, 3);
     one_close(&o);
 }
 
@@ -1321,9 +1370,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_html__drop_selectors),
         cmocka_unit_test(ingest_html__charsets),
         cmocka_unit_test(ingest_html__too_deep),
+        cmocka_unit_test(ingest_html__format_forces_reader),
     };
     const struct CMUnitTest pdf_tests[] = {
         cmocka_unit_test(ingest_pdf__pages_and_title),
+        cmocka_unit_test(ingest_pdf__blank_page_and_no_title),
         cmocka_unit_test(ingest_pdf__limits),
     };
     const struct CMUnitTest csv_tests[] = {
