@@ -135,6 +135,9 @@ enum kb_code ingest_pdf_convert(struct ingest_reader *rd, const char *raw, size_
         if (title) {
             kb_buf_reset(&b);
             ingest_text_append_clean(&b, title, strlen(title));
+            for (size_t i = 0; i < b.len; i++)
+                if (b.data[i] == '\n' || b.data[i] == '\t')
+                    b.data[i] = ' ';   /* a title is one line */
             if (!is_blank(b.data, b.len))
                 out->title = kb_arena_strndup(arena, b.data, b.len);
             g_free(title);

@@ -6,7 +6,7 @@
  *
  * Invariants, besides the reader's (ingest_check.h): one document or one
  * one-line KB_E_INPUT naming the file; a document's metadata says "format":
- * "pdf"; it has 1..max_pages pages whose starts never decrease and stay in
+ * "pdf"; its title is one line; it has 1..max_pages pages whose starts never decrease and stay in
  * the text; its text is not blank; ingest_doc_pages maps the whole text to
  * pages first <= last within 1..n_pages, and each page's start to itself
  * or a later page (when the page before is empty).
@@ -36,6 +36,8 @@ static void check_pages(const struct kb_document *d, int max_pages)
     while (i < d->len && strchr(" \t\n", d->text[i]))
         i++;
     KBFUZZ_CHECK(i < d->len, "a document with blank text");
+    KBFUZZ_CHECK(d->title && d->title[0] && !strchr(d->title, '\n'), "title '%s'",
+                 d->title ? d->title : "(null)");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
