@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "load/load.h"
 #include "pipeline/pipeline.h"
+#include "search/search.h"
 #include "util/util.h"
 
 typedef enum kb_code (*cmd_fn)(int argc, char **argv, struct kb_err *err);
@@ -20,16 +21,26 @@ struct command {
     const char *summary;
 };
 
+/* each row names the file its handler lives in: any command is one hop from here */
 static const struct command commands[] = {
-    { "run",     cmd_run,     "run a pipeline: read, chunk, embed and load what changed" },
-    { "plan",    cmd_plan,    "what a run would add, update, skip and delete; writes nothing" },
-    { "dedup",   cmd_dedup,   "find duplicate learnings of a project and report, mark or merge" },
-    { "search",  cmd_search,  "semantic search over a project's chunks or learnings" },
-    { "migrate", cmd_migrate, "apply, roll back, list, verify or create schema migrations" },
-    { "stats",   cmd_stats,   "what is loaded, per project, and the last runs" },
-    { "seed",    cmd_seed,    "load the development seed data (projects, ports, tasks, ...)" },
-    { "validate", cmd_validate, "check a pipeline file without touching the database" },
-    { "embed",   cmd_embed_all,    "write a Batch API request file; compare two texts (hash model)" },
+    { "run",      cmd_run,       /* src/pipeline/cmd_run.c */
+      "run a pipeline: read, chunk, embed and load what changed" },
+    { "plan",     cmd_plan,      /* src/pipeline/cmd_run.c */
+      "what a run would add, update, skip and delete; writes nothing" },
+    { "dedup",    cmd_dedup,     /* src/load/cmd_dedup.c */
+      "find duplicate learnings of a project and report, mark or merge" },
+    { "search",   cmd_search,    /* src/search/cmd_search.c */
+      "semantic search over a project's chunks or learnings" },
+    { "migrate",  cmd_migrate,   /* src/db/cmd_migrate.c */
+      "apply, roll back, list, verify or create schema migrations" },
+    { "stats",    cmd_stats,     /* src/db/cmd_stats.c */
+      "what is loaded, per project, and the last runs" },
+    { "seed",     cmd_seed,      /* src/db/cmd_seed.c */
+      "load the development seed data (projects, ports, tasks, ...)" },
+    { "validate", cmd_validate,  /* src/pipeline/cmd_validate.c */
+      "check a pipeline file without touching the database" },
+    { "embed",    cmd_embed_all, /* src/pipeline/export_batch.c (src/embed/cmd_embed.c) */
+      "write a Batch API request file; compare two texts (hash model)" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -5,7 +5,7 @@
  *   similarity   the kbpipe-hash-v1 cosine similarity of two texts, to
  *                check a dedup threshold by hand (docs/embeddings.md)
  * This is the file-to-file form; `kbpipe embed export PIPELINE.yaml`, the
- * chunks of a pipeline that lack vectors, is src/load's (cmd_embed_all routes).
+ * chunks of a pipeline that lack vectors, is src/pipeline's (cmd_embed_all routes).
  */
 #include "embed/embed_int.h"
 

@@ -251,8 +251,8 @@ enum kb_code embed_export_write(FILE *out, const char *out_name, const char *mod
  * `kbpipe embed export --model M [-o FILE] [INPUT.jsonl]`: the request file
  * for chunks given as JSON Lines {"content_hash":..,"text":..} (cmd_embed.c).
  * The pipeline form, `kbpipe embed export PIPELINE.yaml`, needs the
- * database and lives in src/load (cmd_embed_export_pipeline, load.h);
- * cmd_embed_all (load.h), what main.c calls, routes between the two.
+ * database and the run loop, and lives in src/pipeline (export_batch.c);
+ * cmd_embed_all (pipeline.h), what main.c calls, routes between the two.
  */
 enum kb_code cmd_embed(int argc, char **argv, struct kb_err *err);
 

@@ -146,13 +146,13 @@ void load_batch_add_learning(struct load_batch *b, int src_index, const struct l
     b->origins[b->n_rows - 1] = kb_arena_strdup(b->arena, b->sources[src_index].src.source_id);
 }
 
-void load_batch_add_issue(struct load_batch *b, int src_index, const struct ingest_issue *in)
+void load_batch_add_issue(struct load_batch *b, int src_index, const struct load_issue *in)
 {
     if (b->n_issues == b->cap_issues) {
         b->cap_issues = b->cap_issues ? b->cap_issues * 2 : 32;
         b->issues = kb_xrealloc(b->issues, (size_t)b->cap_issues * sizeof *b->issues);
     }
-    struct ingest_issue *is = kb_arena_calloc(b->arena, sizeof *is);
+    struct load_issue *is = kb_arena_calloc(b->arena, sizeof *is);
     is->repo = dup_or_null(b, in->repo);
     is->number = in->number;
     is->github_id = dup_or_null(b, in->github_id);
@@ -170,7 +170,7 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct inge
         labels[i] = dup_or_null(b, in->labels[i]);
     is->labels = labels;
     is->n_comments = in->n_comments;
-    struct ingest_comment *cm =
+    struct load_comment *cm =
         kb_arena_calloc(b->arena, sizeof *cm * (size_t)(in->n_comments + 1));
     for (int i = 0; i < in->n_comments; i++) {
         cm[i].author = dup_or_null(b, in->comments[i].author);

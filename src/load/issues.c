@@ -52,7 +52,7 @@ enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_
     kb_buf_init(&tmp);
     char num[32];
     for (int i = 0; i < n; i++) {
-        const struct ingest_issue *is = issues[i].issue;
+        const struct load_issue *is = issues[i].issue;
         snprintf(num, sizeof num, "%ld", is->number);
         load_array_add(&a[I_NUM], is->number > 0 ? num : NULL);
         load_array_add(&a[I_TITLE], is->title ? is->title : "(untitled)");
@@ -85,7 +85,7 @@ enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_
         kb_buf_puts(&tmp, ",\"source\":\"kbpipe\"}");
         load_array_add(&a[I_META], tmp.data);
         for (int k = 0; k < is->n_comments; k++) {
-            const struct ingest_comment *cm = &is->comments[k];
+            const struct load_comment *cm = &is->comments[k];
             load_array_add(&c[C_URL], is->url);
             load_array_add(&c[C_AUTHOR], cm->author ? cm->author : "ghost");
             load_array_add(&c[C_BODY], cm->body ? cm->body : "");

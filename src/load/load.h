@@ -14,8 +14,9 @@
 
 #include <stdint.h>
 
+#include <stdio.h>
+
 #include "db/db.h"
-#include "ingest/ingest.h"
 #include "util/util.h"
 
 #define KB_LOAD_DIM 1536
@@ -57,6 +58,28 @@ struct load_chunk {
     char content_hash[65];
     int token_count;
     const char *metadata_json;     /* JSON object (heading path, chunker, model) */
+};
+
+/* One comment of an issue (comments), in thread order. */
+struct load_comment {
+    const char *author, *body, *created_at, *url;
+    const char *github_id;         /* REST numeric id or gh node id, as text; may be NULL */
+};
+
+/*
+ * One GitHub issue (issues), upserted with its source.  src/pipeline fills
+ * it from the reader's struct ingest_issue; load.h knows no reader type.
+ */
+struct load_issue {
+    const char *repo;              /* owner/name */
+    long number;
+    const char *github_id;         /* REST id or gh node id, as text; may be NULL */
+    const char *title, *body, *state, *author, *url;
+    const char *created_at, *updated_at, *closed_at;   /* ISO 8601 or NULL */
+    const char *const *labels;
+    int n_labels;
+    const struct load_comment *comments;
+    int n_comments;
 };
 
 /* One learning of a source (learnings); scalars as text, NULL = default. */
@@ -153,7 +176,7 @@ void load_batch_add_learning(struct load_batch *b, int src_index, const struct l
  * batch's transaction (the github_issues source's `upsert_issues`).
  * The issue is deep-copied.
  */
-void load_batch_add_issue(struct load_batch *b, int src_index, const struct ingest_issue *issue);
+void load_batch_add_issue(struct load_batch *b, int src_index, const struct load_issue *issue);
 
 /* Rows (chunks + learnings) in the batch. */
 int load_batch_rows(const struct load_batch *b);
@@ -230,45 +253,6 @@ long load_session_run_id(const struct load_session *s);
 /* Learning ids (uuid text) this run inserted or changed, for the dedup pass. */
 int load_session_touched_learnings(const struct load_session *s, const char *const **ids);
 
-/* ---- the run report (report.c) ---------------------------------------- */
-
-/* What one source of a pipeline did in a run. */
-struct load_source_stats {
-    const char *name;              /* the source's name in the pipeline */
-    long read, unchanged, changed, added, out_of_shard;
-    long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
-    double seconds;
-};
-
-struct load_report {
-    const char *pipeline, *project, *status;   /* status: succeeded|partial|failed|dry-run */
-    char started_at[32];                        /* ISO 8601, UTC */
-    double seconds;
-    double load_seconds;                        /* start to the last batch committed */
-    double finish_seconds;                      /* --full deletions + HNSW rebuild */
-    int is_dry_run, is_full, shard_k, shard_n;
-    const char *embedding_model;
-    struct load_source_stats *sources;
-    int n_sources;
-    struct load_counts load;
-    long deleted_planned;                       /* --dry-run with --full: would delete */
-    int has_dedup;
-    struct load_dedup_result_view {
-        int n_candidates, n_pairs, n_marked, n_merged;
-        double threshold;
-        const char *action;
-    } dedup;
-    const char *reject_file;
-    long rejected;
-    const char *error;                          /* the failure's message, or NULL */
-};
-
-/* The summary table (pgloader-style), one row per source and totals. */
-void load_report_print(const struct load_report *r, FILE *out);
-
-/* The same as a JSON object; caller frees. */
-char *load_report_json(const struct load_report *r);
-
 /* ---- the dedup pass (dedup.c) ------------------------------------------ */
 
 struct load_dedup_opts {
@@ -297,38 +281,5 @@ double load_dedup_default_threshold(const char *model);
 
 /* `kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]` */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
-
-/*
- * `kbpipe search --project NAME [-k N] [--learnings] [--category C]
- * [--min-similarity S] [--pipeline FILE] [--use] [--json] QUERY...`
- * (cmd_search.c): embed the query with the model of the project's rows,
- * print the ranked results on stdout, log the query in search_queries.
- * KB_E_INPUT for an unknown project or rows of several (or unrecorded)
- * models; KB_E_CONFIG when the rows' model needs settings not given.
- */
-enum kb_code cmd_search(int argc, char **argv, struct kb_err *err);
-
-/* ---- the main job (cmd_run.c) ------------------------------------------- */
-
-/* `kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N] [--report F]` */
-enum kb_code cmd_run(int argc, char **argv, struct kb_err *err);
-/* `kbpipe plan PIPELINE.yaml`: a dry run with the table on stdout. */
-enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
-/*
- * `kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]`
- * (export_batch.c): the OpenAI Batch API request file for the pipeline's
- * chunks that have neither a stored vector nor one in its import file; a
- * dry run (`kbpipe run --export-batch FILE`), nothing written to the
- * database.  argv[0] is "export".
- */
-enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err);
-
-/*
- * `kbpipe embed ...` as main.c dispatches it: `embed export` with an
- * argument ending in .yaml or .yml (not an option's value) is the pipeline
- * form above, which needs the database and the run loop, so it lives here;
- * everything else is src/embed's cmd_embed (the file form, similarity).
- */
-enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_LOAD_H */

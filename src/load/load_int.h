@@ -31,44 +31,13 @@ void load_copy_abort(struct load_copy *c);
 /* "xxxxxxxx-xxxx-..." -> 16 bytes; 0 when malformed. */
 int load_uuid_parse(const char *text, unsigned char out[16]);
 
+/* pgvector's binary send format (dim, unused, big-endian floats) -> out[KB_LOAD_DIM];
+ * 0 when the length or dimension is not the schema's (batch.c). */
+int load_vector_from_binary(const unsigned char *p, int len, float *out);
+
 /* ---- sql_array.c: text[] literals for set-based statements ------------- */
 
 /* Append one element to a PostgreSQL array literal under construction. */
-/*
- * The embed options a pipeline's embedding: block describes (cmd_run.c;
- * also used by cmd_search.c for a remote model).  Strings are borrowed.
- */
-struct pipeline_embedding;
-struct embed_opts;
-void load_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o);
-
-/* ---- export_batch.c: `kbpipe run --export-batch FILE` ------------------ */
-
-/*
- * The Batch API request file of a dry run: opened by run_open, fed every
- * batch after the reuse lookup, finished when the scan ends.  open:
- * KB_E_CONFIG unless the pipeline uses provider import with an explicit
- * embedding.model; KB_E_IO when FILE ("-": stdout) cannot be created.
- */
-struct load_export;
-struct kb_pipeline;
-struct embed_embedder;
-struct embed_batch;
-enum kb_code load_export_open(const char *path, const struct kb_pipeline *p,
-                              struct load_export **out, struct kb_err *err);
-/* One request per PENDING row the import file lacks (each content hash once
- * per file); rows the file holds become IMPORTED.  KB_E_IO on a failed write. */
-enum kb_code load_export_rows(struct load_export *x, const struct embed_embedder *e,
-                              struct embed_batch *b, struct kb_err *err);
-/* Close and move the file into place, log the count.  KB_E_IO on failure. */
-enum kb_code load_export_finish(struct load_export *x, struct kb_err *err);
-/* Free; an unfinished file is removed.  NULL is a no-op. */
-void load_export_free(struct load_export *x);
-
-/* pgvector's binary send format (dim, unused, big-endian floats) -> out[KB_LOAD_DIM];
- * 0 when the length or dimension is not the schema's. */
-int load_vector_from_binary(const unsigned char *p, int len, float *out);
-
 void load_array_add(struct kb_buf *b, const char *s);   /* s NULL -> NULL element */
 void load_array_open(struct kb_buf *b);
 void load_array_close(struct kb_buf *b);
@@ -76,7 +45,7 @@ void load_array_close(struct kb_buf *b);
 /* ---- issues.c: GitHub issues into the issues and comments tables ------- */
 
 struct load_issue_ref {
-    const struct ingest_issue *issue;   /* deep copy in the batch's arena */
+    const struct load_issue *issue;     /* deep copy in the batch's arena */
     int src_index;
 };
 

@@ -1,13 +1,16 @@
 /*
- * pipeline.h - the public face of src/pipeline: a pipeline file (YAML)
- * read into plain data, with ${VAR} interpolation and compiler-style
- * diagnostics, and the `kbpipe validate` command.
+ * pipeline.h - the public face of src/pipeline, the conductor: a pipeline
+ * file (YAML) read into plain data, with ${VAR} interpolation and
+ * compiler-style diagnostics, and the run that carries it out (`kbpipe
+ * run`, `plan`, `validate`, and the pipeline form of `embed export`).
  *
- * The structs hold strings, numbers and enums only; the run (cmd_run.c)
- * translates them into the option structs of src/chunk, src/embed and
- * src/load.  Sources are struct ingest_source (ingest.h), ready for
- * ingest_open().  Every value keeps where it was written: pipeline_origin()
- * gives "FILE:LINE:COL" of any key for later messages.  libyaml lives here.
+ * The pipeline structs hold strings, numbers and enums only; the run
+ * (cmd_run.c, run_*.c) translates them, and the documents of src/ingest,
+ * into the option and record structs of src/chunk, src/embed and src/load.
+ * Sources are struct ingest_source (ingest.h), ready for ingest_open().
+ * Every value keeps where it was written: pipeline_origin() gives
+ * "FILE:LINE:COL" of any key for later messages.  libyaml lives here (and
+ * in the front-matter reader of src/ingest).
  */
 #ifndef KB_PIPELINE_H
 #define KB_PIPELINE_H
@@ -128,7 +131,52 @@ const char *pipeline_provider_name(enum pipeline_provider p);
 const char *pipeline_index_strategy_name(enum pipeline_index_strategy s);
 const char *pipeline_dedup_action_name(enum pipeline_dedup_action a);
 
+/*
+ * The embed options a pipeline's embedding: block describes (run_options.c;
+ * also what `kbpipe search --pipeline FILE` embeds a query with).  Strings
+ * are borrowed from pe.
+ */
+struct embed_opts;
+void pipeline_embed_opts(const struct pipeline_embedding *pe, struct embed_opts *o);
+
 /* kbpipe validate PIPELINE.yaml... (cmd_validate.c) */
 enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err);
+
+/* ---- the run (cmd_run.c) ------------------------------------------------ */
+
+/* What one run is asked to do: the command line of run and plan, or what
+ * `kbpipe embed export PIPELINE.yaml` fills in.  Zero = the defaults. */
+struct pipeline_run_args {
+    const char *path;                  /* the pipeline file */
+    int is_dry_run, is_full, is_plan, no_wait;
+    int shard_k, shard_n;              /* shard_n 0: every source */
+    const char *report_path;           /* --report FILE ("-": stdout), or NULL */
+    const char *export_path;           /* a dry run writing Batch API requests ("-": stdout) */
+};
+
+/*
+ * One run, start to end: read and check the pipeline, scan every source,
+ * write the batches, dedup the learnings it touched, --full deletions and
+ * the index rebuild, record and print the report.  An export_path makes
+ * it a dry run.  KB_OK; KB_PARTIAL when it finished with rejected inputs
+ * (the reject file has them); KB_E_CONFIG for an invalid pipeline (its
+ * problems printed); otherwise the first failure, the database as the
+ * last committed batch left it.
+ */
+enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err);
+
+/* `kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N] [--report F]` */
+enum kb_code cmd_run(int argc, char **argv, struct kb_err *err);
+/* `kbpipe plan PIPELINE.yaml`: a dry run with the table on stdout. */
+enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
+
+/*
+ * `kbpipe embed ...` as main.c dispatches it (export_batch.c): `embed
+ * export` of a pipeline (the OpenAI Batch API request file for its chunks
+ * that have neither a stored vector nor one in its import file: a dry run
+ * of pipeline_run, nothing written to the database) needs the run loop, so
+ * it lives here; every other form is src/embed's cmd_embed.
+ */
+enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_PIPELINE_H */

@@ -1,6 +1,8 @@
 /*
  * pipeline_int.h - shared by the .c files of src/pipeline only: the YAML
- * node tree (yaml.c), the problem list, and the schema pass (schema.c).
+ * node tree (yaml.c), the problem list, the schema pass (schema.c), and
+ * the run's state shared by its phases (cmd_run.c, run_document.c,
+ * run_flush.c, run_options.c, report.c, export_batch.c).
  *
  * Reading a pipeline is three passes, each collecting problems instead of
  * stopping at the first, like a compiler: yaml.c builds a tree of scalars,
@@ -12,6 +14,11 @@
 #ifndef KB_PIPELINE_INT_H
 #define KB_PIPELINE_INT_H
 
+#include <pthread.h>
+
+#include "chunk/chunk.h"
+#include "embed/embed.h"
+#include "load/load.h"
 #include "pipeline.h"
 
 enum node_kind { NODE_SCALAR, NODE_MAP, NODE_SEQ };
@@ -73,5 +80,249 @@ const char *pipeline_interpolate(struct kb_pipeline *p, struct kb_arena *arena, 
 
 /* Walk the tree into p (defaults, types, unknown and missing keys), then the meaning checks. */
 void pipeline_schema_apply(struct kb_pipeline *p, const struct node *root);
+
+/* ---- schema_values.c: typed value readers for schema.c ----------------- */
+
+/* The schema pass's state: the pipeline being filled, its arena. */
+struct schema_ctx {
+    struct kb_pipeline *p;
+    struct kb_arena *a;
+};
+
+/* "a mapping", "a list" or "a scalar". */
+const char *schema_kind_name(const struct node *n);
+/* For messages: 'text' for scalars, "nothing (null)", "a mapping" / "a list". */
+const char *schema_found(struct schema_ctx *c, const struct node *n);
+/* Remember where key path `key` was written (pipeline_origin). */
+void schema_remember(struct schema_ctx *c, const char *key, const struct node *n);
+/* The value of `key` in a mapping; NULL when absent or not a mapping. */
+const struct node *schema_lookup(const struct node *map, const char *key);
+/* Unknown keys of `map` (allowed: NULL-terminated) are problems, with a
+ * "did you mean" for a near one. */
+void schema_check_keys(struct schema_ctx *c, const struct node *map, const char *section,
+                       const char *const *allowed);
+/* 1 for a plain empty, "~" or "null" scalar. */
+int schema_is_null(const struct node *n);
+
+/*
+ * The value readers.  Each: n NULL (absent) returns 0 and leaves *out
+ * untouched; otherwise remembers key's origin, and either stores the value
+ * and returns 1, or adds a problem naming key, what was expected (with
+ * `example`) and what was found, and returns 0.
+ */
+/* A mapping (NULL when absent, wrong, or empty: "chunking:" = all defaults). */
+const struct node *schema_want_map(struct schema_ctx *c, const struct node *n, const char *key,
+                                   const char *example);
+/* A non-empty string, copied into the arena. */
+int schema_want_str(struct schema_ctx *c, const struct node *n, const char *key, const char **out);
+/* An integer from lo to hi. */
+int schema_want_long(struct schema_ctx *c, const struct node *n, const char *key, long lo, long hi,
+                     const char *example, long *out);
+int schema_want_int(struct schema_ctx *c, const struct node *n, const char *key, long lo, long hi,
+                    const char *example, int *out);
+/* A finite number from lo to hi. */
+int schema_want_double(struct schema_ctx *c, const struct node *n, const char *key, double lo,
+                       double hi, const char *example, double *out);
+/* true/false (also yes/no, on/off). */
+int schema_want_bool(struct schema_ctx *c, const struct node *n, const char *key, int *out);
+/* One of names[] (NULL-terminated): *out = its index. */
+int schema_want_enum(struct schema_ctx *c, const struct node *n, const char *key,
+                     const char *const *names, int *out);
+/* A string or a list of strings into *out (with each item's origin). */
+void schema_want_strs(struct schema_ctx *c, const struct node *n, const char *key,
+                      struct ingest_strs *out);
+/* One character; "\t" or "tab" is a tab. */
+void schema_want_char(struct schema_ctx *c, const struct node *n, const char *key, char *out);
+/* A byte size: 1048576, "512KB", "8MB", "1GB" (powers of 1024). */
+void schema_want_size(struct schema_ctx *c, const struct node *n, const char *key, long *out);
+
+/* ---- the run: state shared by its phases -------------------------------- */
+
+/* What one source of a pipeline did in a run (report.c prints it). */
+struct run_source_stats {
+    const char *name;              /* the source's name in the pipeline */
+    long read, unchanged, changed, added, out_of_shard;
+    long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
+    double seconds;
+};
+
+/* The run report: the summary table and the JSON of --report / kbpipe_runs. */
+struct run_report {
+    const char *pipeline, *project, *status;   /* status: succeeded|partial|failed|dry-run */
+    char started_at[32];                        /* ISO 8601, UTC */
+    double seconds;
+    double load_seconds;                        /* start to the last batch committed */
+    double finish_seconds;                      /* --full deletions + HNSW rebuild */
+    int is_dry_run, is_full, shard_k, shard_n;
+    const char *embedding_model;
+    struct run_source_stats *sources;
+    int n_sources;
+    struct load_counts load;
+    long deleted_planned;                       /* --dry-run with --full: would delete */
+    int has_dedup;
+    struct run_dedup_view {
+        int n_candidates, n_pairs, n_marked, n_merged;
+        double threshold;
+        const char *action;
+    } dedup;
+    const char *reject_file;
+    long rejected;
+    const char *error;                          /* the failure's message, or NULL */
+};
+
+/*
+ * The writer: a thread that flushes one batch (load_batch_flush, on the
+ * session's connection) while the run's thread reads, chunks and embeds the
+ * next one (reuse lookups on a second connection).  Two batches take
+ * turns; `pending` is the one being written.  The first failure is kept
+ * and stops the run at its next hand-over.
+ */
+struct run_writer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct load_session *sess;
+    struct load_batch *pending;        /* handed over, not yet written */
+    int is_busy, is_quitting, is_started;
+    enum kb_code rc;
+    struct kb_err err;
+};
+
+struct pipeline_export;   /* fields live in export_batch.c */
+
+/* Everything one run holds. */
+struct run {
+    const struct pipeline_run_args *args;
+    struct kb_pipeline *p;
+    struct db_conn *conn;
+    struct load_session *sess;
+    struct load_batch *batch;          /* being filled */
+    struct load_batch *spare;          /* the other one: written by the writer */
+    struct db_conn *read_conn;         /* reuse lookups while the writer writes */
+    struct run_writer w;
+    struct chunk_tokenizer *tok;
+    struct chunk_opts copts;
+    char chunker_sig[CHUNK_SIGNATURE_MAX];
+    struct embed_opts eopts;
+    struct embed_embedder *emb;
+    struct pipeline_export *export;    /* export_path (export_batch.c) */
+    struct embed_row *erows;           /* the batch's rows as the embedder sees them */
+    int cap_erows;
+    const char *model;
+    struct kb_arena *arena;
+    struct ingest_rejects *rejects;
+    struct run_source_stats *stats;    /* one per pipeline source */
+    int *row_stat;                     /* per batch row: index into stats */
+    int cap_row_stat;
+    long rejected;
+    int is_tty;
+    struct kb_buf planned;             /* plan: "add  SOURCE_ID" lines, capped */
+    int n_planned;
+    double started, last_progress;
+    long docs_done, chunks_done;
+    long rows_expected;                /* the look-ahead's estimate (0: none) */
+    int has_estimate, is_scan_done;
+    int is_duplicate;                  /* run_add_document's KB_E_INPUT: a repeated source_id */
+};
+
+/* plan lists this many documents by name, then counts the rest */
+#define PLAN_MAX_NAMED 200
+
+/* --shard's "K/N" with 1 <= K <= N into *k, *n; KB_E_USAGE otherwise (cmd_run.c). */
+enum kb_code run_parse_shard(const char *s, int *k, int *n, struct kb_err *err);
+
+/* ---- run_document.c: one document into the batch ------------------------ */
+
+/*
+ * Queue one document of pipeline source si in the batch (or skip it as
+ * unchanged or out of shard), counting it in r->stats[si].  KB_E_INPUT is
+ * about this document alone (a repeated source_id sets r->is_duplicate;
+ * text the chunker refuses): the caller may reject it and go on.  Flushing
+ * a full batch is the caller's, so that errors of a batch never pass for
+ * one document's.
+ */
+enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d,
+                              struct kb_err *err);
+
+/*
+ * Index strategy auto's look-ahead: the rows the changed documents of every
+ * source would write, read and hashed from the start (inputs that fail to
+ * read are left to the real pass).
+ */
+long run_estimate_rows(struct run *r);
+
+/* ---- run_flush.c: vectors for a batch, and the writer thread ------------ */
+
+/*
+ * Give every row of the batch its vector (stored ones by (content_hash,
+ * model) first, then the embedder for the rest) and hand it to the writer,
+ * which writes it in one transaction while the next batch is prepared (a
+ * dry run only counts).  Rows the embedder rejects take their source out
+ * of the batch, into the reject file.  The writer's earlier failure, if
+ * any, is returned here.
+ */
+enum kb_code run_flush_batch(struct run *r, struct kb_err *err);
+
+/*
+ * KB_E_INPUT (naming the source and the reject file) once source si has
+ * rejected more than its max_errors inputs; KB_OK below the limit or with
+ * none (max_errors 0).
+ */
+enum kb_code run_over_max_errors(struct run *r, int si, struct kb_err *err);
+
+/* Start the writer thread (not for dry runs: they write nothing). */
+enum kb_code run_writer_start(struct run *r, struct kb_err *err);
+/* Let the writer finish what it holds and stop it; its failure goes to err.
+ * KB_OK when it was not started. */
+enum kb_code run_writer_stop(struct run *r, struct kb_err *err);
+
+/* ---- run_options.c: the pipeline as the modules' options ---------------- */
+
+/* chunking: as src/chunk options. */
+void run_chunk_opts(const struct kb_pipeline *p, struct chunk_opts *o);
+/* load: and the command line as src/load options; the lock is per
+ * pipeline, or per shard ("docs#2/4"), written into lock_name. */
+void run_load_opts(const struct kb_pipeline *p, const struct pipeline_run_args *a,
+                   struct load_opts *o, char *lock_name, size_t lock_len);
+/* The embedder the pipeline's embedding: block describes, into r->emb, r->model. */
+enum kb_code run_embedder_open(struct run *r, struct kb_err *err);
+/* The pipeline's dedup.action as src/load's enum (mark when not given). */
+enum load_dedup_action run_dedup_action(const struct kb_pipeline *p);
+/* "report", "mark" or "merge". */
+const char *run_dedup_action_name(enum load_dedup_action a);
+
+/* ---- report.c: the run report ------------------------------------------- */
+
+/* The summary table (pgloader-style), one row per source and totals. */
+void run_report_print(const struct run_report *r, FILE *out);
+/* The same as a JSON object; caller frees. */
+char *run_report_json(const struct run_report *r);
+/* The current time as ISO 8601 UTC ("2026-11-25T02:30:00Z"). */
+void run_iso_now(char *buf, size_t n);
+/*
+ * The JSON report to path ("-": stdout) through a temporary file and a
+ * rename, so a reader never sees half a report; the folder is made when
+ * missing.  KB_E_IO naming path on failure.
+ */
+enum kb_code run_report_write(const char *path, const char *json, struct kb_err *err);
+
+/* ---- export_batch.c: the Batch API request file of a dry run ------------ */
+
+/*
+ * Opened by run_open, fed every batch after the reuse lookup, finished when
+ * the scan ends.  open: KB_E_CONFIG unless the pipeline uses provider
+ * import with an explicit embedding.model; KB_E_IO when FILE ("-": stdout)
+ * cannot be created.
+ */
+enum kb_code pipeline_export_open(const char *path, const struct kb_pipeline *p,
+                                  struct pipeline_export **out, struct kb_err *err);
+/* One request per PENDING row the import file lacks (each content hash once
+ * per file); rows the file holds become IMPORTED.  KB_E_IO on a failed write. */
+enum kb_code pipeline_export_rows(struct pipeline_export *x, const struct embed_embedder *e,
+                                  struct embed_batch *b, struct kb_err *err);
+/* Close and move the file into place, log the count.  KB_E_IO on failure. */
+enum kb_code pipeline_export_finish(struct pipeline_export *x, struct kb_err *err);
+/* Free; an unfinished file is removed.  NULL is a no-op. */
+void pipeline_export_free(struct pipeline_export *x);
 
 #endif /* KB_PIPELINE_INT_H */

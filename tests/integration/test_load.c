@@ -4,7 +4,8 @@
  * replacement, change detection, --full deletion, faults, the index
  * strategy and its repair; and `kbpipe run` through the OpenAI-compatible
  * client against a stub server (tests/support), for the reuse of stored
- * vectors.  Groups: batch.c, session.c, index.c, cmd_run.c.
+ * vectors.  Groups: batch.c, session.c, index.c, cmd_run.c (src/pipeline's,
+ * through the kbpipe binary).
  */
 #include "kbtest.h"
 
@@ -330,15 +331,15 @@ static void load_batch_add_issue__upserts_issues_and_comments(void **state)
     opts_for(&o, "issues");
     struct load_session *s;
     const char *labels[] = { "bug", "db" };
-    struct ingest_comment comments[] = {
+    struct load_comment comments[] = {
         { .author = "ann", .body = "first", .created_at = "2026-01-02T00:00:00Z", .github_id = "11" },
         { .author = NULL, .body = "second \"quoted\"", .github_id = "I_node" },
     };
-    struct ingest_issue is = { .repo = "o/r", .number = 7, .github_id = "777", .title = "Port clash",
-                               .body = "body", .state = "OPEN", .author = "bob",
-                               .url = "https://github.com/o/r/issues/7",
-                               .created_at = "2026-01-01T00:00:00Z", .labels = labels,
-                               .n_labels = 2, .comments = comments, .n_comments = 2 };
+    struct load_issue is = { .repo = "o/r", .number = 7, .github_id = "777", .title = "Port clash",
+                             .body = "body", .state = "OPEN", .author = "bob",
+                             .url = "https://github.com/o/r/issues/7",
+                             .created_at = "2026-01-01T00:00:00Z", .labels = labels,
+                             .n_labels = 2, .comments = comments, .n_comments = 2 };
     for (int round = 0; round < 2; round++) {
         assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
         struct load_batch *b = load_batch_new(s);

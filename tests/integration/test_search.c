@@ -1,5 +1,5 @@
 /*
- * test_search.c - `kbpipe search` (src/load/cmd_search.c) against real
+ * test_search.c - `kbpipe search` (src/search/cmd_search.c) against real
  * PostgreSQL: the full schema (migrations 001-006) in a private schema,
  * projects loaded through src/load with real kbpipe-hash-v1 vectors, and
  * the kbpipe binary run as a user would run it.  Group cmd_search.c:

@@ -9,11 +9,14 @@
  *   -----------  ----  ---------  -------  ---  ------  --------  ------  --------  -------
  *   total          18         17        1    0       3         1       2         0      0.2
  */
-#include "load/load_int.h"
-
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline_int.h"
 
 static void rule(FILE *out, const int *w, int n)
 {
@@ -24,7 +27,7 @@ static void rule(FILE *out, const int *w, int n)
     }
 }
 
-static void row(FILE *out, const int *w, const char *name, const struct load_source_stats *s)
+static void row(FILE *out, const int *w, const char *name, const struct run_source_stats *s)
 {
     fprintf(out, "%-*s  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*ld  %*.1f\n", w[0], name,
             w[1], s->read, w[2], s->unchanged, w[3], s->changed, w[4], s->added, w[5], s->chunks,
@@ -32,7 +35,8 @@ static void row(FILE *out, const int *w, const char *name, const struct load_sou
             s->rejected, w[10], s->seconds);
 }
 
-void load_report_print(const struct load_report *r, FILE *out)
+/* See pipeline_int.h. */
+void run_report_print(const struct run_report *r, FILE *out)
 {
     static const char *const head[] = { "source", "read", "unchanged", "changed", "new",
                                         "chunks", "computed", "reused", "imported",
@@ -40,9 +44,9 @@ void load_report_print(const struct load_report *r, FILE *out)
     int w[11];
     for (int c = 0; c < 11; c++)
         w[c] = (int)strlen(head[c]);
-    struct load_source_stats total = { 0 };
+    struct run_source_stats total = { 0 };
     for (int i = 0; i < r->n_sources; i++) {
-        const struct load_source_stats *s = &r->sources[i];
+        const struct run_source_stats *s = &r->sources[i];
         if ((int)strlen(s->name) > w[0])
             w[0] = (int)strlen(s->name) > 40 ? 40 : (int)strlen(s->name);
         total.read += s->read;
@@ -81,7 +85,7 @@ void load_report_print(const struct load_report *r, FILE *out)
         fprintf(out, "%ld input(s) rejected; see %s\n", r->rejected, r->reject_file);
 }
 
-static json_t *source_json(const struct load_source_stats *s)
+static json_t *source_json(const struct run_source_stats *s)
 {
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
                      "name", s->name, "read", (json_int_t)s->read,
@@ -94,7 +98,8 @@ static json_t *source_json(const struct load_source_stats *s)
                      "rejected", (json_int_t)s->rejected, "seconds", s->seconds);
 }
 
-char *load_report_json(const struct load_report *r)
+/* See pipeline_int.h. */
+char *run_report_json(const struct run_report *r)
 {
     json_t *sources = json_array();
     for (int i = 0; i < r->n_sources; i++)
@@ -138,4 +143,44 @@ char *load_report_json(const struct load_report *r)
     char *out = kb_xstrdup(text ? text : "{}");
     free(text);
     return out;
+}
+/* See pipeline_int.h. */
+void run_iso_now(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* See pipeline_int.h. */
+enum kb_code run_report_write(const char *path, const char *json, struct kb_err *err)
+{
+    if (strcmp(path, "-") == 0) {
+        fputs(json, stdout);
+        fputc('\n', stdout);
+        return KB_OK;
+    }
+    /* the report's folder is made when missing (build/reports/ on a new clone) */
+    char *dir = kb_xstrdup(path);
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(dir, 0777);   /* EEXIST is fine; a real failure shows at fopen */
+            *p = '/';
+        }
+    free(dir);
+    char *tmp = kb_xasprintf("%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    enum kb_code rc = KB_OK;
+    if (f == NULL || fputs(json, f) < 0 || fputc('\n', f) < 0 || fclose(f) != 0) {
+        rc = KB_FAIL_AT(err, KB_E_IO, path, "cannot write the report; check the folder exists "
+                                            "and is writable");
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        rc = KB_FAIL_AT(err, KB_E_IO, path, "cannot move the report into place");
+        unlink(tmp);
+    }
+    free(tmp);
+    return rc;
 }

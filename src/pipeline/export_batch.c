@@ -23,12 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "embed/embed.h"
-#include "load/load_int.h"
-#include "pipeline/pipeline.h"
-#include "util/util.h"
+#include "pipeline_int.h"
 
-struct load_export {
+struct pipeline_export {
     const char *path;            /* as given; "-" = stdout */
     char *tmp;                   /* the file being written (NULL for stdout) */
     FILE *out;
@@ -61,7 +58,7 @@ static void key_of(const char *hash, unsigned char key[16])
 }
 
 /* Add a content hash; 0 when it was there already. */
-static int seen_add(struct load_export *x, const char *hash)
+static int seen_add(struct pipeline_export *x, const char *hash)
 {
     if (2 * (x->n + 1) > x->cap) {
         size_t cap = x->cap ? 2 * x->cap : 1024;
@@ -90,9 +87,9 @@ static int seen_add(struct load_export *x, const char *hash)
     return 1;
 }
 
-/* See load_int.h. */
-enum kb_code load_export_open(const char *path, const struct kb_pipeline *p,
-                              struct load_export **out, struct kb_err *err)
+/* See pipeline_int.h. */
+enum kb_code pipeline_export_open(const char *path, const struct kb_pipeline *p,
+                              struct pipeline_export **out, struct kb_err *err)
 {
     *out = NULL;
     const struct kb_origin *at = pipeline_origin(p, "embedding.provider");
@@ -108,7 +105,7 @@ enum kb_code load_export_open(const char *path, const struct kb_pipeline *p,
         return KB_FAIL_AT(err, KB_E_CONFIG, p->path,
                           "embed export needs embedding.model, the model the Batch API is to "
                           "run (e.g. model: text-embedding-3-small)");
-    struct load_export *x = kb_xcalloc(1, sizeof *x);
+    struct pipeline_export *x = kb_xcalloc(1, sizeof *x);
     x->path = path;
     x->model = p->embedding.model;
     if (strcmp(path, "-") == 0) {
@@ -129,8 +126,8 @@ enum kb_code load_export_open(const char *path, const struct kb_pipeline *p,
     return KB_OK;
 }
 
-/* See load_int.h. */
-enum kb_code load_export_rows(struct load_export *x, const struct embed_embedder *e,
+/* See pipeline_int.h. */
+enum kb_code pipeline_export_rows(struct pipeline_export *x, const struct embed_embedder *e,
                               struct embed_batch *b, struct kb_err *err)
 {
     struct embed_export_item *items = kb_xmalloc((size_t)(b->n > 0 ? b->n : 1) * sizeof *items);
@@ -154,8 +151,8 @@ enum kb_code load_export_rows(struct load_export *x, const struct embed_embedder
     return rc;
 }
 
-/* See load_int.h. */
-enum kb_code load_export_finish(struct load_export *x, struct kb_err *err)
+/* See pipeline_int.h. */
+enum kb_code pipeline_export_finish(struct pipeline_export *x, struct kb_err *err)
 {
     enum kb_code rc = KB_OK;
     FILE *f = x->out;
@@ -169,7 +166,7 @@ enum kb_code load_export_finish(struct load_export *x, struct kb_err *err)
     if (rc != KB_OK)
         return rc;
     free(x->tmp);
-    x->tmp = NULL;   /* in place: load_export_free keeps it */
+    x->tmp = NULL;   /* in place: pipeline_export_free keeps it */
     if (x->n > 50000)
         log_warn("%s: %zu requests; OpenAI takes at most 50,000 per batch file: split it "
                  "(split -l 50000)", x->path, x->n);
@@ -179,8 +176,8 @@ enum kb_code load_export_finish(struct load_export *x, struct kb_err *err)
     return KB_OK;
 }
 
-/* See load_int.h. */
-void load_export_free(struct load_export *x)
+/* See pipeline_int.h. */
+void pipeline_export_free(struct pipeline_export *x)
 {
     if (!x)
         return;
@@ -215,8 +212,9 @@ static const char EXPORT_USAGE[] =
     "Example:\n"
     "  kbpipe embed export my-pipeline.yaml -o build/batch.jsonl\n";
 
-/* See load.h. */
-enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err)
+/* `kbpipe embed export PIPELINE.yaml [-o FILE] [--shard K/N]`; argv[0] is
+ * "export".  A dry run of pipeline_run with export_path set. */
+static enum kb_code embed_export_pipeline(int argc, char **argv, struct kb_err *err)
 {
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
@@ -224,14 +222,18 @@ enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *output = "-", *shard = NULL;
+    struct pipeline_run_args a = { .export_path = "-", .is_dry_run = 1 };
+    enum kb_code rc;
     int c;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o': output = optarg; break;
-        case 's': shard = optarg; break;
+        case 'o': a.export_path = optarg; break;
+        case 's':
+            if ((rc = run_parse_shard(optarg, &a.shard_k, &a.shard_n, err)) != KB_OK)
+                return rc;
+            break;
         case 'h': fputs(EXPORT_USAGE, stdout); return KB_OK;
         default:
             return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s' for embed export of a "
@@ -241,13 +243,12 @@ enum kb_code cmd_embed_export_pipeline(int argc, char **argv, struct kb_err *err
     if (argc - optind != 1)
         return KB_FAIL(err, KB_E_USAGE, NULL, "embed export takes one PIPELINE.yaml; see "
                                               "'kbpipe embed export --help'");
-    /* the run loop does the work: `kbpipe run PIPELINE --export-batch FILE` */
-    char *run_argv[] = { "run", argv[optind], "--export-batch", (char *)output,
-                         shard ? "--shard" : NULL, (char *)shard, NULL };
-    return cmd_run(shard ? 6 : 4, run_argv, err);
+    /* the run loop does the work, as `kbpipe run PIPELINE --export-batch FILE` */
+    a.path = argv[optind];
+    return pipeline_run(&a, err);
 }
 
-/* See load.h. */
+/* See pipeline.h. */
 enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err)
 {
     for (int i = 2; argc >= 2 && strcmp(argv[1], "export") == 0 && i < argc; i++) {
@@ -258,7 +259,7 @@ enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err)
             i++;   /* its value */
         else if (a[0] != '-' && ((n > 5 && !strcmp(a + n - 5, ".yaml")) ||
                                  (n > 4 && !strcmp(a + n - 4, ".yml"))))
-            return cmd_embed_export_pipeline(argc - 1, argv + 1, err);
+            return embed_export_pipeline(argc - 1, argv + 1, err);
     }
     return cmd_embed(argc, argv, err);
 }

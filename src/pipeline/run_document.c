@@ -1,0 +1,276 @@
+/*
+ * run_document.c - one document of a run into the batch: the document hash
+ * that decides "unchanged", the translation of src/ingest's document into
+ * src/load's records (a source, its chunks from src/chunk or its learning,
+ * a GitHub issue), their metadata, and the look-ahead that estimates the
+ * rows of a run for index strategy auto.
+ *
+ * Everything a document makes lives in the run's arena, reset by the
+ * caller after the document; the batch copies what it keeps.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline_int.h"
+
+static void json_escape_into(struct kb_buf *b, const char *s)
+{
+    kb_buf_putc(b, '"');
+    for (; s && *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            kb_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            kb_buf_printf(b, "\\u%04x", ch);
+        else
+            kb_buf_putc(b, (char)ch);
+    }
+    kb_buf_putc(b, '"');
+}
+
+/* A PostgreSQL text[] literal of the tags, in the arena. */
+static const char *tags_literal(struct kb_arena *arena, const char **tags, int n)
+{
+    struct kb_buf b;
+    kb_buf_init(&b);
+    kb_buf_putc(&b, '{');
+    for (int i = 0; i < n; i++) {
+        if (i)
+            kb_buf_putc(&b, ',');
+        kb_buf_putc(&b, '"');
+        for (const char *p = tags[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                kb_buf_putc(&b, '\\');
+            kb_buf_putc(&b, *p);
+        }
+        kb_buf_putc(&b, '"');
+    }
+    kb_buf_putc(&b, '}');
+    const char *out = kb_arena_strndup(arena, b.data, b.len);
+    kb_buf_release(&b);
+    return out;
+}
+
+/*
+ * The document hash: the chunker's hash of text + chunk settings, then the
+ * embedding model and everything else that reaches the rows (title, url,
+ * metadata, learnings fields), so any change re-loads the source and a model
+ * change re-embeds it.
+ */
+static void document_hash(struct run *r, const struct kb_document *d, char out[65])
+{
+    char text_hash[65];
+    chunk_document_hash(d->text, d->len, &r->copts, text_hash);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    kb_buf_printf(&b, "kbpipe-doc-v1\n%s\n%s\n%d\n", text_hash, r->model, (int)d->target);
+    const char *fields[] = { d->title, d->url, d->author, d->metadata_json, d->learning_type,
+                             d->category, d->impact_level };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        kb_buf_printf(&b, "%s\n", fields[i] ? fields[i] : "\x01");
+    for (int i = 0; i < d->n_tags; i++)
+        kb_buf_printf(&b, "%s\x02", d->tags[i]);
+    kb_buf_printf(&b, "\n%.6f", d->confidence_score);
+    chunk_hash_hex(b.data, b.len, out);
+    kb_buf_release(&b);
+}
+
+/*
+ * The reader's issue as src/load's record (load.h knows nothing of
+ * src/ingest): the same fields, the comments copied into the run's arena
+ * (load_batch_add_issue deep-copies what it keeps).
+ */
+static void add_issue(struct run *r, int bi, const struct ingest_issue *in)
+{
+    struct load_issue out = {
+        .repo = in->repo, .number = in->number, .github_id = in->github_id,
+        .title = in->title, .body = in->body, .state = in->state, .author = in->author,
+        .url = in->url, .created_at = in->created_at, .updated_at = in->updated_at,
+        .closed_at = in->closed_at, .labels = in->labels, .n_labels = in->n_labels,
+        .n_comments = in->n_comments,
+    };
+    struct load_comment *cm =
+        kb_arena_calloc(r->arena, sizeof *cm * (size_t)(in->n_comments + 1));
+    for (int i = 0; i < in->n_comments; i++) {
+        const struct ingest_comment *c = &in->comments[i];
+        cm[i] = (struct load_comment){ .author = c->author, .body = c->body,
+                                       .created_at = c->created_at, .url = c->url,
+                                       .github_id = c->github_id };
+    }
+    out.comments = cm;
+    load_batch_add_issue(r->batch, bi, &out);
+}
+
+/* The batch's newest row belongs to pipeline source stat_index (for the report). */
+static void remember_row_stat(struct run *r, int stat_index)
+{
+    int n = load_batch_rows(r->batch);
+    if (n > r->cap_row_stat) {
+        r->cap_row_stat = n * 2;
+        r->row_stat = kb_xrealloc(r->row_stat, (size_t)r->cap_row_stat * sizeof *r->row_stat);
+    }
+    r->row_stat[n - 1] = stat_index;
+}
+
+static const char *src_name(const struct run *r, int si) { return r->p->sources[si].name; }
+
+/* See pipeline_int.h. */
+enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d,
+                              struct kb_err *err)
+{
+    struct run_source_stats *st = &r->stats[si];
+    st->read++;
+    if (!load_in_shard(r->sess, d->source_type, d->source_id)) {
+        st->out_of_shard++;
+        return KB_OK;
+    }
+    char doc_hash[65];
+    document_hash(r, d, doc_hash);
+    long new_before = load_session_counts(r->sess)->sources_new;
+    char first_at[300];
+    enum load_source_verdict v = load_source_check(r->sess, d->source_type, d->source_id,
+                                                   doc_hash, &d->origin, first_at,
+                                                   sizeof first_at);
+    if (v == LOAD_SOURCE_DUPLICATE) {
+        /* the first occurrence is loaded; this one is rejected whatever
+         * on_error says (cmd_run.c's run_source), so one bad key never fails a batch */
+        r->is_duplicate = 1;
+        return KB_FAIL(err, KB_E_INPUT, &d->origin,
+                       "duplicate source_id '%.80s' (first at %s); give each document "
+                       "its own key", d->source_id, first_at);
+    }
+    if (v == LOAD_SOURCE_UNCHANGED) {
+        st->unchanged++;
+        return KB_OK;
+    }
+    int is_new = load_session_counts(r->sess)->sources_new > new_before;
+    if (is_new)
+        st->added++;
+    else
+        st->changed++;
+    if (r->args->is_plan && r->n_planned++ < PLAN_MAX_NAMED)
+        kb_buf_printf(&r->planned, "  %-6s %s  %s\n", is_new ? "add" : "update", src_name(r, si),
+                      d->source_id);
+    struct load_source src = {
+        .source_type = d->source_type, .source_id = d->source_id, .title = d->title,
+        .url = d->url, .file_path = d->file_path, .author = d->author,
+        .metadata_json = d->metadata_json, .is_learning = d->target == KB_TARGET_LEARNINGS,
+    };
+    memcpy(src.doc_hash, doc_hash, sizeof doc_hash);
+    int bi = load_batch_add_source(r->batch, &src);
+    if (d->issue && r->p->sources[si].type == INGEST_GITHUB_ISSUES &&
+        r->p->sources[si].u.issues.upsert_issues)
+        add_issue(r, bi, d->issue);
+    if (d->target == KB_TARGET_LEARNINGS) {
+        struct load_learning l = {
+            .title = d->title && *d->title ? d->title : d->source_id,
+            .content = d->text, .learning_type = d->learning_type, .category = d->category,
+            .impact_level = d->impact_level,
+            .tags_literal = d->n_tags ? tags_literal(r->arena, d->tags, d->n_tags) : NULL,
+        };
+        /* the vector is made from the title and the text: a learning's
+         * title is often its most searchable line */
+        char *embed_text = kb_xasprintf("%s\n\n%s", l.title, d->text);
+        l.embed_text = embed_text;
+        chunk_hash_hex(embed_text, strlen(embed_text), l.content_hash);
+        char conf[32];
+        if (d->confidence_score >= 0) {
+            snprintf(conf, sizeof conf, "%.4f", d->confidence_score);
+            l.confidence_score = conf;
+        }
+        struct kb_buf meta;
+        kb_buf_init(&meta);
+        /* the source's metadata object, plus what reuse and dedup look up */
+        size_t mlen = strlen(d->metadata_json);
+        kb_buf_append(&meta, d->metadata_json, mlen > 1 ? mlen - 1 : 1);
+        kb_buf_printf(&meta, "%s\"content_hash\":\"%s\",\"embedding_model\":",
+                      mlen > 2 ? "," : "", l.content_hash);
+        json_escape_into(&meta, r->model);
+        kb_buf_puts(&meta, ",\"source_id\":");
+        json_escape_into(&meta, d->source_id);
+        kb_buf_putc(&meta, '}');
+        l.metadata_json = meta.data;
+        load_batch_add_learning(r->batch, bi, &l);
+        kb_buf_release(&meta);
+        free(embed_text);
+        remember_row_stat(r, si);
+        st->chunks++;
+        r->chunks_done++;
+    } else {
+        struct kb_chunk_list chunks = { 0 };
+        enum kb_code rc = chunk_document(d->text, d->len, &r->copts, r->tok, r->arena, &chunks,
+                                         err);
+        if (rc != KB_OK)
+            return rc;
+        struct kb_buf meta;
+        kb_buf_init(&meta);
+        for (int i = 0; i < chunks.n; i++) {
+            const struct kb_chunk *c = &chunks.items[i];
+            kb_buf_reset(&meta);
+            kb_buf_puts(&meta, "{\"chunker\":");
+            json_escape_into(&meta, r->chunker_sig);
+            kb_buf_puts(&meta, ",\"embedding_model\":");
+            json_escape_into(&meta, r->model);
+            if (c->heading_path) {
+                kb_buf_puts(&meta, ",\"heading_path\":");
+                json_escape_into(&meta, c->heading_path);
+            }
+            kb_buf_putc(&meta, '}');
+            struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
+                                     .token_count = c->token_count, .metadata_json = meta.data };
+            memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);
+            load_batch_add_chunk(r->batch, bi, &lc);
+            remember_row_stat(r, si);
+        }
+        kb_buf_release(&meta);
+        st->chunks += chunks.n;
+        r->chunks_done += chunks.n;
+    }
+    return KB_OK;
+}
+
+/*
+ * See pipeline_int.h.  Run when the first batch is full: read every
+ * source from the start, hash each document, and estimate the rows the
+ * changed ones will write (their bytes over the chunk stride; one row per
+ * learning).  Reading and hashing run at hundreds of MB/s, a small price
+ * next to sending a large load through the HNSW index row by row.  Inputs
+ * that fail to read are left to the real pass, which reports them.
+ */
+long run_estimate_rows(struct run *r)
+{
+    double t0 = kb_now();
+    long stride = r->copts.size - r->copts.overlap;
+    if (r->copts.unit == CHUNK_TOKENS)
+        stride *= 4;   /* about 4 bytes a token in cl100k_base on prose and code */
+    if (stride < 1)
+        stride = 1;
+    long rows = 0;
+    struct kb_arena *arena = kb_arena_new();   /* the run's holds the current document */
+    for (int si = 0; si < r->p->n_sources; si++) {
+        struct ingest_reader *rd;
+        struct kb_err ignored = { 0 };
+        if (ingest_open(&r->p->sources[si], ".", &rd, &ignored) != KB_OK)
+            continue;
+        for (;;) {
+            struct kb_document *d = NULL;
+            enum kb_code rc = ingest_next(rd, arena, &d, &ignored);
+            if (rc == KB_E_INPUT) {
+                kb_arena_reset(arena);
+                continue;   /* a bad input: the reader is on the next one */
+            }
+            if (rc != KB_OK || d == NULL)
+                break;
+            char doc_hash[65];
+            document_hash(r, d, doc_hash);
+            if (load_in_shard(r->sess, d->source_type, d->source_id) &&
+                !load_source_is_stored(r->sess, d->source_type, d->source_id, doc_hash))
+                rows += d->target == KB_TARGET_LEARNINGS ? 1 : 1 + (long)d->len / stride;
+            kb_arena_reset(arena);
+        }
+        ingest_close(rd);
+    }
+    kb_arena_free(arena);
+    log_debug("look-ahead: about %ld rows to write (%.2f s)", rows, kb_now() - t0);
+    return rows;
+}
