@@ -215,6 +215,12 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
                 kb_buf_puts(&meta, ",\"heading_path\":");
                 json_escape_into(&meta, c->heading_path);
             }
+            int first, last;   /* PDF: the page(s) the chunk's text is on */
+            ingest_doc_pages(d, c->offset, c->len, &first, &last);
+            if (first > 0 && first == last)
+                kb_buf_printf(&meta, ",\"page\":%d", first);
+            else if (first > 0)
+                kb_buf_printf(&meta, ",\"pages\":[%d,%d]", first, last);
             kb_buf_putc(&meta, '}');
             struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
                                      .token_count = c->token_count, .metadata_json = meta.data };

@@ -97,6 +97,8 @@ check_eq "the text of page 2 is in a chunk of page 2" 2 \
   "$(of_source runbook.pdf "CASE WHEN c.content LIKE '%consumer that reads during the write%'
                             THEN coalesce(c.metadata->>'page', c.metadata->'pages'->>1) END" |
      grep -v '^$' | head -n 1)"
+check "a chunk across a page break has pages (the overlap starts it on the page before)" \
+  test "$(q "SELECT count(*) FROM knowledge_chunks WHERE metadata ? 'pages'")" -gt 0
 check_eq "a pages range is [first, last] with first < last" 0 \
   "$(q "SELECT count(*) FROM knowledge_chunks WHERE metadata ? 'pages'
         AND NOT ((metadata->'pages'->>0)::int < (metadata->'pages'->>1)::int)")"
