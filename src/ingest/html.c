@@ -14,7 +14,8 @@
  *   <a>, <em>, <span>, ...        their text, whitespace collapsed
  *   dropped with their content    script style noscript template svg iframe
  *                                 object canvas, and the source's `drop`
- *                                 selectors (default nav header footer)
+ *                                 selectors (html_select.c; default nav
+ *                                 header footer)
  *
  * A text line that would read as Markdown syntax ('#', '```', '~~~', a
  * setext '=' underline) gets a backslash in front, so page text never
@@ -37,13 +38,6 @@
 
 #define HTML_MAX_LIST 32   /* list levels numbered apart; deeper ones share the last */
 
-/* A parsed drop selector: tag (or ""), classes (each must be present), id (or ""). */
-struct sel {
-    const char *tag, *id;
-    const char **cls;
-    int n_cls;
-};
-
 struct md {
     struct kb_buf out;
     int pending_space;            /* whitespace seen since the last byte written */
@@ -54,7 +48,7 @@ struct md {
     int list_depth;
     int ol_next[HTML_MAX_LIST];   /* next number per level; 0 = unordered */
     int row_cells, row_is_header, n_rows;
-    const struct sel *drop;
+    const struct html_sel *drop;
     int n_drop;
 };
 
@@ -83,99 +77,6 @@ static void on_error(void *ctx, xmlErrorPtr e)
     }
 }
 
-/* ---- selectors ------------------------------------------------------------ */
-
-static int is_name_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '-' || c == '_';
-}
-
-/* Split "tag.a.b#id" into parts in the arena; 0 when it is not that grammar. */
-static int sel_parse(const char *s, struct kb_arena *arena, struct sel *out)
-{
-    memset(out, 0, sizeof *out);
-    out->tag = out->id = "";
-    size_t n_parts = 1;
-    for (const char *p = s; *p; p++)
-        n_parts += *p == '.' || *p == '#';
-    if (arena)
-        out->cls = kb_arena_alloc(arena, sizeof *out->cls * n_parts);
-    const char *p = s;
-    char kind = 't';
-    int any = 0, has_id = 0;
-    while (*p) {
-        if (*p == '.' || *p == '#') {
-            kind = *p++;
-        } else if (p != s) {
-            return 0;
-        }
-        const char *b = p;
-        while (is_name_char(*p))
-            p++;
-        if (p == b || (*p && *p != '.' && *p != '#'))
-            return 0;
-        if (kind == '#' && has_id++)
-            return 0;   /* two ids */
-        any = 1;
-        if (arena == NULL)
-            continue;
-        char *part = kb_arena_strndup(arena, b, (size_t)(p - b));
-        if (kind == 't')
-            for (char *c = part; *c; c++)
-                *c = (char)tolower((unsigned char)*c);
-        if (kind == 't')
-            out->tag = part;
-        else if (kind == '#')
-            out->id = part;
-        else
-            out->cls[out->n_cls++] = part;
-    }
-    return any;
-}
-
-int ingest_html_selector_valid(const char *sel)
-{
-    struct sel s;
-    return sel != NULL && sel_parse(sel, NULL, &s);
-}
-
-/* 1 when the whitespace-separated list `list` holds `word`. */
-static int has_word(const char *list, const char *word)
-{
-    size_t n = strlen(word);
-    for (const char *p = list; *p;) {
-        while (*p && isspace((unsigned char)*p))
-            p++;
-        const char *b = p;
-        while (*p && !isspace((unsigned char)*p))
-            p++;
-        if ((size_t)(p - b) == n && strncmp(b, word, n) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static int sel_match(const struct sel *s, xmlNodePtr el)
-{
-    if (s->tag[0] && strcmp(s->tag, (const char *)el->name) != 0)
-        return 0;
-    if (s->id[0]) {
-        xmlChar *id = xmlGetProp(el, (const xmlChar *)"id");
-        int ok = id && strcmp((const char *)id, s->id) == 0;
-        xmlFree(id);
-        if (!ok)
-            return 0;
-    }
-    if (s->n_cls == 0)
-        return 1;
-    xmlChar *cls = xmlGetProp(el, (const xmlChar *)"class");
-    int ok = cls != NULL;
-    for (int i = 0; ok && i < s->n_cls; i++)
-        ok = has_word((const char *)cls, s->cls[i]);
-    xmlFree(cls);
-    return ok;
-}
-
 static int is_one_of(const char *name, const char *const *names)
 {
     for (; *names; names++)
@@ -190,10 +91,17 @@ static int is_dropped(const struct md *m, xmlNodePtr el)
                                               "iframe", "object", "canvas", "head", NULL };
     if (is_one_of((const char *)el->name, never_text))
         return 1;
-    for (int i = 0; i < m->n_drop; i++)
-        if (sel_match(&m->drop[i], el))
-            return 1;
-    return 0;
+    if (m->n_drop == 0)
+        return 0;
+    xmlChar *id = xmlGetProp(el, (const xmlChar *)"id");
+    xmlChar *cls = xmlGetProp(el, (const xmlChar *)"class");
+    int hit = 0;
+    for (int i = 0; i < m->n_drop && !hit; i++)
+        hit = html_sel_match(&m->drop[i], (const char *)el->name, (const char *)id,
+                             (const char *)cls);
+    xmlFree(id);
+    xmlFree(cls);
+    return hit;
 }
 
 /* ---- the writer ----------------------------------------------------------- */
@@ -296,7 +204,7 @@ static xmlChar *code_language(xmlNodePtr el)
     xmlChar *r = NULL;
     if (lang) {
         size_t n = 0;
-        while (is_name_char(lang[n]) || lang[n] == '+' || lang[n] == '#')
+        while (isalnum((unsigned char)lang[n]) || (lang[n] && strchr("-_+#", lang[n])))
             n++;
         r = n ? xmlStrndup((const xmlChar *)lang, (int)n) : NULL;
     }
@@ -590,20 +498,6 @@ static htmlDocPtr parse(const char *raw, size_t len, const char *path, const cha
     return doc;
 }
 
-/* The parsed drop selectors of the source: its `drop`, or the default list. */
-static void drop_list(const struct ingest_files_opts *o, struct kb_arena *arena, struct md *m)
-{
-    static const char *const defaults[] = { "nav", "header", "footer" };
-    const char *const *v = o->drop.v ? o->drop.v : defaults;
-    int n = o->drop.v ? o->drop.n : 3;
-    struct sel *s = kb_arena_alloc(arena, sizeof *s * (size_t)(n + 1));
-    m->n_drop = 0;
-    for (int i = 0; i < n; i++)
-        if (sel_parse(v[i], arena, &s[m->n_drop]))   /* validate refused the others */
-            m->n_drop++;
-    m->drop = s;
-}
-
 enum kb_code ingest_html_convert(struct ingest_reader *rd, const char *raw, size_t len,
                                  const struct kb_origin *at, struct kb_arena *arena,
                                  struct ingest_converted *out, struct kb_err *err)
@@ -638,7 +532,7 @@ enum kb_code ingest_html_convert(struct ingest_reader *rd, const char *raw, size
     }
     struct md m = { 0 };
     kb_buf_init(&m.out);
-    drop_list(o, arena, &m);
+    html_sel_list(o, arena, &m.drop, &m.n_drop);
     xmlNodePtr body = find_element(root, "body");
     walk(&m, body ? body : root);
     while (m.out.len && (m.out.data[m.out.len - 1] == '\n' || m.out.data[m.out.len - 1] == ' '))

@@ -86,6 +86,24 @@ enum kb_code ingest_pdf_convert(struct ingest_reader *rd, const char *raw, size_
                                 const struct kb_origin *at, struct kb_arena *arena,
                                 struct ingest_converted *out, struct kb_err *err);
 
+/* ---- html_select.c: the `drop` selectors of HTML files -------------------- */
+
+/* A parsed selector: tag ("" = any), classes (all required), id ("" = any). */
+struct html_sel {
+    const char *tag, *id;
+    const char **cls;
+    int n_cls;
+};
+
+/* The source's drop selectors (its `drop`, else nav, header, footer) parsed
+ * into the arena: *out, *n entries; selectors not in the grammar are left out. */
+void html_sel_list(const struct ingest_files_opts *o, struct kb_arena *arena,
+                   const struct html_sel **out, int *n);
+
+/* 1 when an element matches s: tag lower-case, id and class its attributes
+ * (NULL when absent). */
+int html_sel_match(const struct html_sel *s, const char *tag, const char *id, const char *cls);
+
 /* ---- text.c ---------------------------------------------------------------- */
 
 /* Position of byte `off` in text: 1-based line and column (in bytes). */
