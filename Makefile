@@ -15,7 +15,7 @@
 
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl
+PKGS    := libpq yaml-0.1 libsodium openblas jansson libcurl libxml-2.0 poppler-glib
 SAN     ?= 0
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g \

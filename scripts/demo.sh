@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on the bundled samples, from an empty database:
-# migrate, seed, run the sample pipelines (docs, issues, learnings with the
-# dedup pass), run one again (nothing to do), show a few loaded rows and
+# migrate, seed, run the sample pipelines (docs, the HTML site, the PDF
+# manuals, issues, learnings with the dedup pass), run one again (nothing to do), show a few loaded rows and
 # the stats, then end with searches over the sample corpus.  Run through `make demo`, which installs,
 # builds and starts the database first.
 set -euo pipefail
@@ -16,7 +16,7 @@ $kb migrate status
 step "kbpipe seed"
 $kb seed
 
-for p in docs issues learnings; do
+for p in docs site manuals issues learnings; do
   step "kbpipe run pipelines/$p.yaml"
   $kb run "pipelines/$p.yaml"
 done
@@ -43,6 +43,9 @@ $kb search --project supervisor-service -k 3 "how do I rotate a secret?"
 
 step "kbpipe search --project supervisor-service -k 3 --learnings 'HNSW index bulk load'"
 $kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
+
+step "kbpipe search --project handbooks -k 3 'tasks stay pending'   (the HTML site and the PDF manuals)"
+$kb search --project handbooks -k 3 "tasks stay pending"
 
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."

@@ -17,6 +17,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       libpq-dev libyaml-dev libcsv-dev libopenblas-dev libsodium-dev
       libcmocka-dev libjansson-dev libcurl4-openssl-dev
+      libxml2-dev           # the HTML reader (src/ingest/html.c)
+      libpoppler-glib-dev   # the PDF reader (src/ingest/pdf.c): poppler's C API
       postgresql-$PGVER postgresql-client-$PGVER postgresql-server-dev-$PGVER
       postgresql-$PGVER-pgtap libtap-parser-sourcehandler-pgtap-perl
       procps python3

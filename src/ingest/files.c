@@ -9,7 +9,9 @@
  * binary files skipped with a note.  Symlinks are followed only when their
  * target stays inside the root, and a folder that leads back to one of its
  * parents is reported as a symlink loop.  Markdown front matter becomes
- * metadata (and the learnings columns with target: learnings).
+ * metadata (and the learnings columns with target: learnings).  HTML and
+ * PDF files (by extension, or every file with `format:`) go through
+ * html.c and pdf.c instead of the text path, and skip the binary sniff.
  */
 #include "ingest_int.h"
 
@@ -117,19 +119,44 @@ static int is_pruned(const struct ingest_files_opts *o, const char *rel)
     return 0;
 }
 
-static const char *file_format(const char *rel)
+/* The source's format, or (format: auto) the one the file's extension names. */
+static enum ingest_file_format file_format(const struct ingest_files_opts *o, const char *rel)
 {
+    if (o->format != INGEST_FORMAT_AUTO)
+        return o->format;
     const char *dot = strrchr(rel, '.');
     if (dot == NULL || strchr(dot, '/'))
-        return "text";
+        return INGEST_FORMAT_TEXT;
     dot++;
-    if (!strcasecmp(dot, "md") || !strcasecmp(dot, "markdown") || !strcasecmp(dot, "mdx"))
-        return "markdown";
-    static const char *const text[] = { "txt", "text", "rst", "adoc", "org", "log", "csv" };
-    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
-        if (!strcasecmp(dot, text[i]))
-            return "text";
-    return "code";
+    static const struct { const char *ext; enum ingest_file_format format; } exts[] = {
+        { "md", INGEST_FORMAT_MARKDOWN },  { "markdown", INGEST_FORMAT_MARKDOWN },
+        { "mdx", INGEST_FORMAT_MARKDOWN }, { "html", INGEST_FORMAT_HTML },
+        { "htm", INGEST_FORMAT_HTML },     { "xhtml", INGEST_FORMAT_HTML },
+        { "pdf", INGEST_FORMAT_PDF },      { "txt", INGEST_FORMAT_TEXT },
+        { "text", INGEST_FORMAT_TEXT },    { "rst", INGEST_FORMAT_TEXT },
+        { "adoc", INGEST_FORMAT_TEXT },    { "org", INGEST_FORMAT_TEXT },
+        { "log", INGEST_FORMAT_TEXT },     { "csv", INGEST_FORMAT_TEXT },
+    };
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (!strcasecmp(dot, exts[i].ext))
+            return exts[i].format;
+    return INGEST_FORMAT_CODE;
+}
+
+/* The file's text by its format: HTML and PDF through their readers, the
+ * rest normalized as it is. */
+static enum kb_code convert(struct ingest_reader *rd, enum ingest_file_format format,
+                            const char *raw, size_t len, const struct kb_origin *at,
+                            struct kb_arena *arena, struct ingest_converted *cv,
+                            struct kb_err *err)
+{
+    memset(cv, 0, sizeof *cv);
+    if (format == INGEST_FORMAT_HTML)
+        return ingest_html_convert(rd, raw, len, at, arena, cv, err);
+    if (format == INGEST_FORMAT_PDF)
+        return ingest_pdf_convert(rd, raw, len, at, arena, cv, err);
+    return ingest_text_normalize(raw, len, rd->src->u.files.on_invalid_utf8, at, "the file",
+                                 arena, &cv->text, &cv->len, err);
 }
 
 /* The first "# heading" of Markdown text, or NULL. */
@@ -172,18 +199,18 @@ static enum kb_code make_document(struct ingest_reader *rd, struct kb_arena *are
 {
     const struct ingest_files_opts *o = &rd->src->u.files;
     struct kb_origin at = { .path = kb_arena_strdup(arena, full) };
-    char *text;
-    size_t tlen;
-    enum kb_code rc = ingest_text_normalize(raw, len, o->on_invalid_utf8, &at, "the file",
-                                            arena, &text, &tlen, err);
+    enum ingest_file_format format = file_format(o, rel);
+    struct ingest_converted cv;
+    enum kb_code rc = convert(rd, format, raw, len, &at, arena, &cv, err);
     if (rc != KB_OK) {
         ingest_bad_set(rd, &at, 0, raw, len);
         return rc;
     }
-    const char *format = file_format(rel);
+    char *text = cv.text;
+    size_t tlen = cv.len;
     json_t *fm = NULL;
     size_t body = 0;
-    if (o->front_matter && strcmp(format, "markdown") == 0) {
+    if (o->front_matter && format == INGEST_FORMAT_MARKDOWN) {
         rc = ingest_front_matter(text, tlen, at.path, &fm, &body, err);
         if (rc != KB_OK) {
             ingest_bad_set(rd, &at, 0, raw, len);
@@ -196,10 +223,14 @@ static enum kb_code make_document(struct ingest_reader *rd, struct kb_arena *are
     d->text = text + body;
     d->len = tlen - body;
     d->origin = at;
+    d->page_starts = cv.page_starts;
+    d->n_pages = cv.n_pages;
     d->author = json_str(fm, "author") ? kb_arena_strdup(arena, json_str(fm, "author")) : NULL;
-    const char *title = json_str(fm, "title");
+    /* HTML text is Markdown-shaped: without a <title>, its first <h1> */
+    const char *title = json_str(fm, "title") ? json_str(fm, "title") : cv.title;
     d->title = title ? kb_arena_strdup(arena, title)
-               : strcmp(format, "markdown") == 0 ? md_title(arena, d->text, d->len) : NULL;
+               : format == INGEST_FORMAT_MARKDOWN || format == INGEST_FORMAT_HTML
+                   ? md_title(arena, d->text, d->len) : NULL;
     if (d->title == NULL) {
         const char *base = strrchr(rel, '/');
         d->title = kb_arena_strdup(arena, base ? base + 1 : rel);
@@ -212,6 +243,7 @@ static enum kb_code make_document(struct ingest_reader *rd, struct kb_arena *are
                                     json_text(arena, fm, "confidence_score"), &fm_at, err);
         if (rc != KB_OK) {
             json_decref(fm);
+            json_decref(cv.meta);
             ingest_bad_set(rd, &at, 0, raw, len);
             return rc;
         }
@@ -230,7 +262,11 @@ static enum kb_code make_document(struct ingest_reader *rd, struct kb_arena *are
     }
     json_t *meta = json_object();
     json_object_set_new(meta, "path", json_string(rel));
-    json_object_set_new(meta, "format", json_string(format));
+    json_object_set_new(meta, "format", json_string(ingest_format_name(format)));
+    if (cv.meta) {
+        json_object_update(meta, cv.meta);
+        json_decref(cv.meta);
+    }
     if (fm)
         json_object_set_new(meta, "front_matter", fm);
     d->metadata_json = ingest_json_text(arena, meta);
@@ -284,7 +320,9 @@ static enum kb_code read_file(struct ingest_reader *rd, struct kb_arena *arena, 
     close(fd);
     raw[len] = '\0';
     const char *why;
-    if (ingest_text_is_binary(raw, len, &why)) {
+    enum ingest_file_format format = file_format(o, rel);
+    if (format != INGEST_FORMAT_HTML && format != INGEST_FORMAT_PDF &&
+        ingest_text_is_binary(raw, len, &why)) {
         ingest_note(rd, full, "binary file skipped (%s); exclude it to silence this note", why);
         return KB_OK;
     }

@@ -57,15 +57,31 @@ struct ingest_strs {
 
 #define INGEST_DEFAULT_MAX_FILE_SIZE (8L * 1024 * 1024)
 #define INGEST_DEFAULT_MAX_RECORD_SIZE (64L * 1024 * 1024)
+#define INGEST_DEFAULT_MAX_PAGES 2000
 
-/* type: files - a tree of Markdown, text and code files. */
+/*
+ * How a files source reads each file: AUTO picks by extension (.md ->
+ * markdown, .html/.htm/.xhtml -> html, .pdf -> pdf, .txt/.rst/... -> text,
+ * anything else -> code); the others force one reader for every file.
+ */
+enum ingest_file_format { INGEST_FORMAT_AUTO = 0, INGEST_FORMAT_MARKDOWN, INGEST_FORMAT_TEXT,
+                          INGEST_FORMAT_CODE, INGEST_FORMAT_HTML, INGEST_FORMAT_PDF };
+
+/* type: files - a tree of Markdown, text, code, HTML and PDF files. */
 struct ingest_files_opts {
     struct ingest_strs roots;      /* folders (or single files) to read */
     struct ingest_strs include;    /* globs; none = every file */
     struct ingest_strs exclude;    /* globs */
-    long max_file_size;            /* bytes; larger files are rejected */
+    long max_file_size;            /* bytes; larger files (and PDF text) are rejected */
     enum ingest_on_utf8 on_invalid_utf8;
     int front_matter;              /* 1: Markdown YAML front matter -> metadata */
+    enum ingest_file_format format;   /* default AUTO */
+    /* HTML: selectors of the elements dropped with their content ("nav",
+     * ".sidebar", "#toc", "div.ad"); drop.v == NULL = the default list
+     * (nav, header, footer).  script, style, noscript, template, svg,
+     * iframe, object and canvas are always dropped. */
+    struct ingest_strs drop;
+    int max_pages;                 /* PDF: more pages are rejected; default 2000 */
 };
 
 /*
@@ -144,6 +160,16 @@ void ingest_source_defaults(struct ingest_source *src, enum ingest_type type);
 /* "files", "csv", "github_issues", "github" */
 const char *ingest_type_name(enum ingest_type type);
 
+/* "auto", "markdown", "text", "code", "html", "pdf" (static strings). */
+const char *ingest_format_name(enum ingest_file_format format);
+
+/*
+ * 1 when `sel` is an HTML drop selector kbpipe understands: a tag name, a
+ * class or an id, or a tag with classes and an id (`nav`, `.toc`, `#menu`,
+ * `div.ad.wide`, `aside#links`); 0 otherwise (combinators, attributes).
+ */
+int ingest_html_selector_valid(const char *sel);
+
 /* ---- documents ----------------------------------------------------------- */
 
 /* One comment of an issue, in thread order. */
@@ -189,7 +215,20 @@ struct kb_document {
 
     const struct ingest_issue *issue;   /* github_issues only, else NULL */
     struct kb_origin origin;       /* where it came from: path, line */
+
+    /* PDF: page i+1's text starts at text[page_starts[i]] (non-decreasing;
+     * a page without text starts where the next one does); else NULL, 0. */
+    const size_t *page_starts;
+    int n_pages;
 };
+
+/*
+ * The pages of doc that text[offset..offset+len) spans: *first and *last,
+ * 1-based (equal for a span inside one page).  Both 0 when the document
+ * has no pages (anything but a PDF) or len is 0.
+ */
+void ingest_doc_pages(const struct kb_document *doc, size_t offset, size_t len, int *first,
+                      int *last);
 
 /* ---- readers ------------------------------------------------------------- */
 

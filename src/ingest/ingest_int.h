@@ -60,6 +60,56 @@ struct kb_document *ingest_doc_new(struct ingest_reader *rd, struct kb_arena *ar
 /* Quote up to 40 bytes of s for a message (printable ASCII, others as \xNN). */
 const char *ingest_quote(char *buf, size_t n, const char *s, size_t len);
 
+/* ---- html.c, pdf.c: files whose bytes are not their text ------------------- */
+
+/* What a format reader made of a file: everything in the arena but meta. */
+struct ingest_converted {
+    char *text;                    /* UTF-8, no NUL, LF only, NUL-terminated */
+    size_t len;
+    const char *title;             /* from the document itself, or NULL */
+    size_t *page_starts;           /* PDF only (see struct kb_document) */
+    int n_pages;
+    json_t *meta;                  /* keys added to the metadata (owned), or NULL */
+};
+
+/*
+ * HTML bytes -> Markdown-shaped text (headings as '#' lines, <pre> as
+ * fenced blocks, lists as '-' / 'N.' items, tables as '|' rows), title
+ * from <title>.  Malformed HTML loads as far as libxml2 recovers, with a
+ * warning.  KB_E_INPUT (at `at`) when libxml2 cannot build a tree at all.
+ */
+enum kb_code ingest_html_convert(struct ingest_reader *rd, const char *raw, size_t len,
+                                 const struct kb_origin *at, struct kb_arena *arena,
+                                 struct ingest_converted *out, struct kb_err *err);
+
+/*
+ * PDF bytes -> the text of each page in order (poppler), page starts and
+ * the title of the document info.  KB_E_INPUT (at `at`) for a file poppler
+ * cannot open, an encrypted or image-only PDF, more than max_pages pages or
+ * more than max_file_size bytes of text.
+ */
+enum kb_code ingest_pdf_convert(struct ingest_reader *rd, const char *raw, size_t len,
+                                const struct kb_origin *at, struct kb_arena *arena,
+                                struct ingest_converted *out, struct kb_err *err);
+
+/* ---- html_select.c: the `drop` selectors of HTML files -------------------- */
+
+/* A parsed selector: tag ("" = any), classes (all required), id ("" = any). */
+struct html_sel {
+    const char *tag, *id;
+    const char **cls;
+    int n_cls;
+};
+
+/* The source's drop selectors (its `drop`, else nav, header, footer) parsed
+ * into the arena: *out, *n entries; selectors not in the grammar are left out. */
+void html_sel_list(const struct ingest_files_opts *o, struct kb_arena *arena,
+                   const struct html_sel **out, int *n);
+
+/* 1 when an element matches s: tag lower-case, id and class its attributes
+ * (NULL when absent). */
+int html_sel_match(const struct html_sel *s, const char *tag, const char *id, const char *cls);
+
 /* ---- text.c ---------------------------------------------------------------- */
 
 /* Position of byte `off` in text: 1-based line and column (in bytes). */
@@ -76,6 +126,14 @@ enum kb_code ingest_text_normalize(const char *s, size_t len, enum ingest_on_utf
                                    const struct kb_origin *at, const char *what,
                                    struct kb_arena *arena, char **out, size_t *out_len,
                                    struct kb_err *err);
+
+/*
+ * Append s[0..len) to b as document text: CR LF and lone CR as LF, other
+ * control bytes (NUL included) and DEL dropped, invalid UTF-8 sequences
+ * replaced by U+FFFD.  For text a library extracted (PDF pages, HTML
+ * titles), where a stray control byte is an artefact, not a defect.
+ */
+void ingest_text_append_clean(struct kb_buf *b, const char *s, size_t len);
 
 /* 1 when the first bytes look like a binary file (magic or control bytes). */
 int ingest_text_is_binary(const char *s, size_t len, const char **why);

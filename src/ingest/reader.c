@@ -21,6 +21,7 @@ void ingest_source_defaults(struct ingest_source *src, enum ingest_type type)
     case INGEST_FILES:
         src->u.files.max_file_size = INGEST_DEFAULT_MAX_FILE_SIZE;
         src->u.files.front_matter = 1;
+        src->u.files.max_pages = INGEST_DEFAULT_MAX_PAGES;
         break;
     case INGEST_CSV:
         src->u.csv.delimiter = ',';
@@ -51,6 +52,42 @@ const char *ingest_type_name(enum ingest_type type)
     case INGEST_GITHUB: return "github";
     }
     return "?";
+}
+
+const char *ingest_format_name(enum ingest_file_format format)
+{
+    switch (format) {
+    case INGEST_FORMAT_AUTO: return "auto";
+    case INGEST_FORMAT_MARKDOWN: return "markdown";
+    case INGEST_FORMAT_TEXT: return "text";
+    case INGEST_FORMAT_CODE: return "code";
+    case INGEST_FORMAT_HTML: return "html";
+    case INGEST_FORMAT_PDF: return "pdf";
+    }
+    return "?";
+}
+
+void ingest_doc_pages(const struct kb_document *doc, size_t offset, size_t len, int *first,
+                      int *last)
+{
+    *first = *last = 0;
+    if (doc->n_pages <= 0 || doc->page_starts == NULL || len == 0)
+        return;
+    /* the last page starting at or before a byte: empty pages before it
+     * share its start, and the byte belongs to the page that has text */
+    size_t at[2] = { offset, offset + len - 1 };
+    int *page[2] = { first, last };
+    for (int k = 0; k < 2; k++) {
+        int lo = 0, hi = doc->n_pages;   /* answer in [lo, hi) */
+        while (hi - lo > 1) {
+            int mid = lo + (hi - lo) / 2;
+            if (doc->page_starts[mid] <= at[k])
+                lo = mid;
+            else
+                hi = mid;
+        }
+        *page[k] = lo + 1;
+    }
 }
 
 enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,

@@ -127,3 +127,28 @@ int ingest_text_is_binary(const char *s, size_t len, const char **why)
     }
     return 0;
 }
+
+void ingest_text_append_clean(struct kb_buf *b, const char *s, size_t len)
+{
+    kb_buf_reserve(b, len + 1);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r') {
+            kb_buf_putc(b, '\n');
+            i += (i + 1 < len && s[i + 1] == '\n') ? 2 : 1;
+        } else if (c < 0x80) {
+            if (c >= 0x20 ? c != 0x7f : (c == '\n' || c == '\t'))
+                kb_buf_putc(b, (char)c);
+            i++;
+        } else {
+            int sl = kb_utf8_seq_len((const unsigned char *)s + i, len - i);
+            if (sl > 0) {
+                kb_buf_append(b, s + i, (size_t)sl);
+                i += (size_t)sl;
+            } else {
+                kb_buf_puts(b, "\xEF\xBF\xBD");
+                i++;
+            }
+        }
+    }
+}

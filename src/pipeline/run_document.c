@@ -56,14 +56,22 @@ static enum kb_code learning_metadata(const struct run *r, const struct kb_docum
     return KB_OK;
 }
 
-/* A chunk's metadata: the chunker's signature, the model, the heading path. */
-static char *chunk_metadata(const struct run *r, const struct kb_chunk *c)
+/* A chunk's metadata: the chunker's signature, the model, the heading path,
+ * and for a PDF the page (or the first and last pages) its text is on. */
+static char *chunk_metadata(const struct run *r, const struct kb_document *d,
+                            const struct kb_chunk *c)
 {
     json_t *o = json_object();
     json_object_set_new(o, "chunker", json_text(r->chunker_sig));
     json_object_set_new(o, "embedding_model", json_text(r->model));
     if (c->heading_path)
         json_object_set_new(o, "heading_path", json_text(c->heading_path));
+    int first, last;
+    ingest_doc_pages(d, c->offset, c->len, &first, &last);
+    if (first > 0 && first == last)
+        json_object_set_new(o, "page", json_integer(first));
+    else if (first > 0)
+        json_object_set_new(o, "pages", json_pack("[i,i]", first, last));
     return json_take_text(o);
 }
 
@@ -267,7 +275,7 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
             return rc;
         for (int i = 0; i < chunks.n; i++) {
             const struct kb_chunk *c = &chunks.items[i];
-            char *meta = chunk_metadata(r, c);
+            char *meta = chunk_metadata(r, d, c);
             struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
                                      .token_count = c->token_count, .metadata_json = meta };
             memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);

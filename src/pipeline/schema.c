@@ -336,7 +336,8 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
     if (type == INGEST_FILES) {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "roots", "include", "exclude", "max_file_size",
-                                            "on_invalid_utf8", "front_matter", NULL };
+                                            "on_invalid_utf8", "front_matter", "format",
+                                            "drop", "max_pages", NULL };
         schema_check_keys(c, m, section, keys);
         struct ingest_files_opts *o = &src->u.files;
         if (schema_lookup(m, "roots") == NULL)
@@ -352,6 +353,19 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
                              &v))
             o->on_invalid_utf8 = (enum ingest_on_utf8)v;
         schema_want_bool(c, schema_lookup(m, "front_matter"), K("front_matter"), &o->front_matter);
+        static const char *const formats[] = { "auto", "markdown", "text", "code", "html",
+                                               "pdf", NULL };
+        if (schema_want_enum(c, schema_lookup(m, "format"), K("format"), formats, &v))
+            o->format = (enum ingest_file_format)v;
+        schema_want_int(c, schema_lookup(m, "max_pages"), K("max_pages"), 1, 1000000,
+                        "max_pages: 2000", &o->max_pages);
+        schema_want_strs(c, schema_lookup(m, "drop"), K("drop"), &o->drop);
+        for (int k = 0; k < o->drop.n; k++)
+            if (!ingest_html_selector_valid(o->drop.v[k]))
+                pipeline_diag_add(c->p, &o->drop.at[k], "%s[%d] '%.60s' is not a selector "
+                                  "kbpipe knows; use a tag, .class or #id, or a tag with "
+                                  "them (e.g. nav, .sidebar, div#toc)", K("drop"), k,
+                                  o->drop.v[k]);
     } else if (type == INGEST_CSV) {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "delimiter", "quote", "key", "columns",

@@ -1,6 +1,6 @@
 /*
  * ingest_check.h - the checks the ingest harnesses (fuzz_csv, fuzz_issues,
- * fuzz_text, fuzz_frontmatter) share: a document as kb_document promises
+ * fuzz_text, fuzz_frontmatter, fuzz_html, fuzz_pdf) share: a document as kb_document promises
  * it, and the reader loop that must end and account for every item.
  */
 #ifndef KB_FUZZ_INGEST_CHECK_H
@@ -73,6 +73,50 @@ static inline void kbfuzz_check_doc(const struct kb_document *d)
         for (int i = 0; i < d->n_tags; i++)
             KBFUZZ_CHECK(d->tags[i] && d->tags[i][0], "tag %d empty", i);
     }
+}
+
+/* A document's metadata names its path and the format it was read as. */
+static inline void kbfuzz_check_format(const struct kb_document *d, const char *format)
+{
+    json_t *meta = json_loads(d->metadata_json, 0, NULL);
+    json_t *f = json_object_get(meta, "format");
+    KBFUZZ_CHECK(json_is_string(json_object_get(meta, "path")), "no path in metadata");
+    KBFUZZ_CHECK(json_is_string(f) && !strcmp(json_string_value(f), format),
+                 "format is not %s: %s", format, d->metadata_json);
+    json_decref(meta);
+}
+
+/* A one-file reader's failure: one KB_E_INPUT line whose origin names the file. */
+static inline void kbfuzz_check_file_reject(enum kb_code rc, const struct kb_err *err,
+                                            const char *name)
+{
+    kbfuzz_check_err(rc, err);
+    KBFUZZ_CHECK(rc == KB_E_INPUT, "next returned %d", (int)rc);
+    KBFUZZ_CHECK(strstr(err->origin, name) != NULL, "origin '%s' names no file", err->origin);
+}
+
+/*
+ * The one file `name` of src read as `format`: its document, checked
+ * (kbpipe's promises and the format in its metadata), or NULL after a
+ * checked one-line reject.  End with kbfuzz_one_file_done(*rd, *arena, name).
+ */
+static inline const struct kb_document *kbfuzz_one_format_doc(const struct ingest_source *src,
+                                                             const char *name,
+                                                             const char *format,
+                                                             struct ingest_reader **rd,
+                                                             struct kb_arena **arena)
+{
+    struct kb_document *d;
+    struct kb_err err = { 0 };
+    enum kb_code rc = kbfuzz_first_doc(src, rd, arena, &d, &err);
+    KBFUZZ_CHECK(rc != KB_OK || d != NULL, "no document and no error");
+    if (rc != KB_OK) {
+        kbfuzz_check_file_reject(rc, &err, name);
+        return NULL;
+    }
+    kbfuzz_check_doc(d);
+    kbfuzz_check_format(d, format);
+    return d;
 }
 
 /*

@@ -37,6 +37,8 @@ seeds() {
     fuzz_issues)       echo samples/issues tests/data/ingest/bad/*.json ;;
     fuzz_text)         echo tests/data/ingest/bad/*.md tests/data/run/docs/reference/glossary.txt ;;
     fuzz_frontmatter)  echo tests/data/ingest/bad/*.md samples/docs/operations ;;
+    fuzz_html)         echo samples/site tests/data/ingest/bad/*.html ;;
+    fuzz_pdf)          echo samples/pdf tests/data/ingest/bad/*.pdf tests/data/ingest/pdf/*.pdf ;;
     fuzz_embed_import) echo tests/data/embed/bad/*.jsonl tests/data/embed/bad/*.csv ;;
     fuzz_tokenizer)    echo samples/docs/reference tests/data/ingest/bad/invalid-utf8*.md ;;
     fuzz_chunk)        echo samples/docs tests/data/chunk/guide.md tests/data/run/docs ;;
