@@ -16,12 +16,7 @@
 # Prints medians and 95th percentiles; asserts nothing.
 #   KBPIPE_BIN=bin/kbpipe bash bench/index_share.sh
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-bin=${KBPIPE_BIN:-$top/bin/kbpipe}
-export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
-export PGOPTIONS="-c client_min_messages=warning"
-unset DATABASE_URL PGDATABASE KBPIPE_DB
+. "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 other_files=${OTHER_FILES:-2500}
 bulk_files=${BULK_FILES:-625}
 tmp=$(mktemp -d /tmp/kbpipe-ishare.XXXXXX)

@@ -19,12 +19,7 @@
 # Figures are printed, nothing is asserted.  Run by `make bench`
 # (bench/run.sh) or alone:  KBPIPE_BIN=bin/kbpipe bash bench/search.sh
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
-bin=${KBPIPE_BIN:-$top/bin/kbpipe}
-export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
-export PGOPTIONS="-c client_min_messages=warning"
-unset DATABASE_URL PGDATABASE KBPIPE_DB
+. "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 sizes=${BENCH_SEARCH_SIZES:-10000}
 reps=${BENCH_SEARCH_REPS:-3}
 runs=${BENCH_SEARCH_RUNS:-30}
