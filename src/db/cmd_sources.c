@@ -74,7 +74,18 @@ static const char CHUNKS_SQL[] =
     " regexp_replace(left(c.content, 200), '\\s+', ' ', 'g') AS content"
     " FROM knowledge_chunks c WHERE c.source_id = $1::uuid ORDER BY c.chunk_index";
 
-/* The shared option loop: project, pipeline, path, json, help. */
+/* `show --json`: {"source": {...}, "chunks": [{chunk, tokens, heading, content}]} */
+static const char SHOW_JSON_SQL[] =
+    "SELECT json_build_object('source', json_build_object('id', s.id, 'project', p.name,"
+    "  'type', s.source_type, 'source_id', s.source_id, 'title', s.title,"
+    "  'pipeline', s.pipeline, 'updated', s.updated_at::timestamp(0)),"
+    " 'chunks', coalesce((SELECT json_agg(json_build_object('chunk', c.chunk_index,"
+    "  'tokens', c.token_count, 'heading', coalesce(c.metadata->>'heading_path', ''),"
+    "  'content', c.content) ORDER BY c.chunk_index)"
+    "  FROM knowledge_chunks c WHERE c.source_id = s.id), '[]'))"
+    " FROM knowledge_sources s JOIN projects p ON p.id = s.project_id WHERE s.id = $1::uuid";
+
+/* The shared option loop: project, json, help; pipeline and path when has_filters. */
 struct cat_args {
     const char *project, *pipeline, *path;
     int is_json, is_help;
@@ -111,6 +122,33 @@ static enum kb_code parse_args(int argc, char **argv, const char *command, int h
     return KB_OK;
 }
 
+/*
+ * Parse the options, print `usage` for --help (then *conn stays NULL), check
+ * there are n_operands arguments after the options and open the connection.
+ */
+static enum kb_code start(int argc, char **argv, const char *command, const char *usage,
+                          int n_operands, struct cat_args *a, struct db_conn **conn,
+                          struct kb_err *err)
+{
+    *conn = NULL;
+    enum kb_code rc = parse_args(argc, argv, command, n_operands == 0, a, err);
+    if (rc != KB_OK || a->is_help) {
+        if (a->is_help)
+            fputs(usage, stdout);
+        return rc;
+    }
+    if (argc - optind != n_operands)
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       n_operands ? "%s needs exactly one SOURCE (an id or source_id); see "
+                                    "'kbpipe %s --help'"
+                                  : "%s takes no arguments; see 'kbpipe %s --help'",
+                       command, command);
+    if (n_operands == 0 && !a->project)
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "%s needs --project NAME; 'kbpipe stats' lists the projects", command);
+    return db_open(conn, err);
+}
+
 /* GLOB as a LIKE pattern; the caller frees it. */
 static char *glob_to_like(const char *glob)
 {
@@ -143,21 +181,9 @@ static void print_rows(const struct db_rows *rows, int is_json)
 enum kb_code cmd_sources(int argc, char **argv, struct kb_err *err)
 {
     struct cat_args a = { 0 };
-    enum kb_code rc = parse_args(argc, argv, "sources", 1, &a, err);
-    if (rc != KB_OK || a.is_help) {
-        if (a.is_help)
-            fputs(USAGE_SOURCES, stdout);
-        return rc;
-    }
-    if (optind < argc)
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "unexpected argument '%.40s'; see 'kbpipe sources --help'", argv[optind]);
-    if (!a.project)
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "sources needs --project NAME; 'kbpipe stats' lists the projects");
     struct db_conn *conn;
-    rc = db_open(&conn, err);
-    if (rc != KB_OK)
+    enum kb_code rc = start(argc, argv, "sources", USAGE_SOURCES, 0, &a, &conn, err);
+    if (rc != KB_OK || !conn)
         return rc;
     char *like = a.path ? glob_to_like(a.path) : NULL;
     const char *p[] = { a.project, a.pipeline, like };
@@ -202,18 +228,9 @@ static enum kb_code find_source(struct db_conn *conn, const char *source, const 
 enum kb_code cmd_show(int argc, char **argv, struct kb_err *err)
 {
     struct cat_args a = { 0 };
-    enum kb_code rc = parse_args(argc, argv, "show", 0, &a, err);
-    if (rc != KB_OK || a.is_help) {
-        if (a.is_help)
-            fputs(USAGE_SHOW, stdout);
-        return rc;
-    }
-    if (optind + 1 != argc)
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "show needs exactly one SOURCE (an id or source_id); see 'kbpipe show --help'");
     struct db_conn *conn;
-    rc = db_open(&conn, err);
-    if (rc != KB_OK)
+    enum kb_code rc = start(argc, argv, "show", USAGE_SHOW, 1, &a, &conn, err);
+    if (rc != KB_OK || !conn)
         return rc;
     struct db_rows *src = NULL, *chunks = NULL;
     rc = find_source(conn, argv[optind], a.project, &src, err);
@@ -222,12 +239,12 @@ enum kb_code cmd_show(int argc, char **argv, struct kb_err *err)
         rc = db_exec(conn, CHUNKS_SQL, 1, p, &chunks, err);
     }
     if (rc == KB_OK && a.is_json) {
-        /* {"source":[{...}],"chunks":[...]}: both arrays from db_print_json */
-        fputs("{\"source\":", stdout);
-        db_print_json(src, stdout);
-        fputs(",\"chunks\":", stdout);
-        db_print_json(chunks, stdout);
-        fputs("}\n", stdout);
+        const char *p[] = { db_rows_get(src, 0, 0) };
+        db_rows_free(chunks);   /* the server builds the JSON, the whole content included */
+        chunks = NULL;
+        rc = db_exec(conn, SHOW_JSON_SQL, 1, p, &chunks, err);
+        if (rc == KB_OK)
+            printf("%s\n", db_rows_get(chunks, 0, 0));
     } else if (rc == KB_OK) {
         print_rows(src, 0);
         fputc('\n', stdout);

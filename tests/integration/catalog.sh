@@ -72,6 +72,13 @@ kb "$db" sources --project nope
 check_rc "sources of an unknown project fails" 1
 check "... naming it" grep -q "sources: no project named 'nope'" "$tmp/err"
 
+kb "$db" sources
+check_rc "sources without --project is a usage error" 2
+check "... saying what it needs" grep -q "sources needs --project NAME" "$tmp/err"
+kb "$db" show
+check_rc "show without a SOURCE is a usage error" 2
+check "... saying what it needs" grep -q "show needs exactly one SOURCE" "$tmp/err"
+
 # --- show -------------------------------------------------------------------------
 kb "$db" show a.md
 check_rc "show a.md" 0
@@ -85,14 +92,16 @@ want=$(sql "$db" "SELECT string_agg(c.chunk_index || ':' || c.token_count || ':'
                   FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'a.md'")
 check_eq "show --json: each chunk's index, tokens and heading path" "$want" \
   "$(jq -r '[.chunks[] | "\(.chunk):\(.tokens):\(.heading)"] | join(",")' "$tmp/out" 2>/dev/null)"
-check_eq "... and the source" "a.md cat" "$(jq -r '.source[0] | "\(.source_id) \(.project)"' "$tmp/out" 2>/dev/null)"
+check_eq "... with each chunk's whole content" "$(sql "$db" "SELECT string_agg(c.content, '|' ORDER BY c.chunk_index) FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'a.md'")" \
+  "$(jq -r '[.chunks[].content] | join("|")' "$tmp/out" 2>/dev/null)"
+check_eq "... and the source" "a.md cat" "$(jq -r '.source | "\(.source_id) \(.project)"' "$tmp/out" 2>/dev/null)"
 db2_proj=$(sql "$db" "INSERT INTO projects (name) VALUES ('other') RETURNING 'x'")
 sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id) SELECT id, 'files', 'a.md' FROM projects WHERE name = 'other'" >/dev/null
 kb "$db" show a.md
 check_rc "show of a source_id in two projects fails" 1
 check "... asking for --project" grep -q "'a.md' names 2 sources .*give --project NAME" "$tmp/err"
 kb "$db" show a.md --project cat --json
-check_eq "... and --project picks one" "cat" "$(jq -r '.source[0].project' "$tmp/out" 2>/dev/null)"
+check_eq "... and --project picks one" "cat" "$(jq -r '.source.project' "$tmp/out" 2>/dev/null)"
 kb "$db" show nothing.md
 check_rc "show of an unknown source fails" 1
 check "... naming it" grep -q "show: no source with id or source_id 'nothing.md'" "$tmp/err"
