@@ -41,6 +41,8 @@ static const struct command commands[] = {
       "print one source's chunks with token counts and headings" },
     { "delete",   cmd_delete,    /* src/db/cmd_delete.c */
       "remove a project's sources with their chunks and learnings" },
+    { "export",   cmd_export,    /* src/db/cmd_export.c */
+      "write a project's sources and chunks as JSON Lines (streaming)" },
     { "seed",     cmd_seed,      /* src/db/cmd_seed.c */
       "load the development seed data (projects, ports, tasks, ...)" },
     { "validate", cmd_validate,  /* src/pipeline/cmd_validate.c */

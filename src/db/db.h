@@ -159,6 +159,7 @@ enum kb_code db_project_check(struct db_conn *conn, const char *project, const c
 enum kb_code cmd_delete(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_sources(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_show(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_export(int argc, char **argv, struct kb_err *err);
 
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);

@@ -108,6 +108,34 @@ check "... naming it" grep -q "show: no source with id or source_id 'nothing.md'
 sql "$db" "DELETE FROM projects WHERE name = 'other'" >/dev/null
 : "$db2_proj"
 
+# --- export -----------------------------------------------------------------------
+kb "$db" export --project cat -o "$tmp/x.jsonl"
+check_rc "export -o FILE" 0
+want=$(sql "$db" "SELECT s.source_type || '|' || s.source_id || '|' || coalesce(c.chunk_index::text, '-') || '|' || coalesce(c.token_count::text, '-') || '|' || coalesce(c.content_hash, '-')
+                  FROM knowledge_sources s JOIN projects p ON p.id = s.project_id LEFT JOIN knowledge_chunks c ON c.source_id = s.id
+                  WHERE p.name = 'cat' ORDER BY 1")
+got=$(jq -r '"\(.source_type)|\(.source_id)|\(.chunk_index // "-")|\(.token_count // "-")|\(.content_hash // "-")"' "$tmp/x.jsonl" | LC_ALL=C sort)
+want=$(LC_ALL=C sort <<<"$want")
+check_eq "... one line per chunk, matching the rows" "$want" "$got"
+got=$(jq -r 'select(.content != null) | .content' "$tmp/x.jsonl" | sha256sum)
+want=$(sql "$db" "SELECT c.content FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id ORDER BY s.source_type, s.source_id, c.chunk_index" | sha256sum)
+check_eq "... the contents round-trip byte for byte" "$want" "$got"
+check_eq "... without --vectors, no embedding" "null" "$(jq -r '.embedding' "$tmp/x.jsonl" | sort -u)"
+kb "$db" export --project cat --vectors
+check_rc "export --vectors to stdout" 0
+want=$(sql "$db" "SELECT c.embedding::text FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'a.md' ORDER BY c.chunk_index LIMIT 1" | tr -d ' ')
+got=$(jq -c 'select(.source_id == "a.md" and .chunk_index == 0) | .embedding' "$tmp/out")
+check "... the vector matches the stored one" python3 -c "
+import json, sys
+a = json.loads(sys.argv[1]); b = json.loads(sys.argv[2])
+sys.exit(not (len(a) == len(b) == 1536 and all(abs(x - y) < 1e-6 for x, y in zip(a, b))))" "$want" "$got"
+kb "$db" export --project nope
+check_rc "export of an unknown project fails" 1
+check "... naming it" grep -q "export: no project named 'nope'" "$tmp/err"
+kb "$db" export --project cat -o /nonexistent/dir/x.jsonl
+check_rc "export to an unwritable file fails" 1
+check "... naming the file" grep -q "/nonexistent/dir/x.jsonl: cannot write" "$tmp/err"
+
 # --- delete: refusals leave everything ---------------------------------------
 kb "$db" delete --project cat --pipeline p-docs </dev/null
 check_rc "delete off a terminal without --yes is refused" 2
