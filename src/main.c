@@ -37,6 +37,14 @@ static const struct command commands[] = {
       "apply, roll back, list, verify or create schema migrations" },
     { "stats",    cmd_stats,     /* src/db/cmd_stats.c */
       "what is loaded, per project, and the last runs" },
+    { "sources",  cmd_sources,   /* src/db/cmd_sources.c */
+      "list a project's loaded sources with chunks and tokens" },
+    { "show",     cmd_show,      /* src/db/cmd_sources.c */
+      "print one source's chunks with token counts and headings" },
+    { "delete",   cmd_delete,    /* src/db/cmd_delete.c */
+      "remove a project's sources with their chunks and learnings" },
+    { "export",   cmd_export,    /* src/db/cmd_export.c */
+      "write a project's sources and chunks as JSON Lines (streaming)" },
     { "seed",     cmd_seed,      /* src/db/cmd_seed.c */
       "load the development seed data (projects, ports, tasks, ...)" },
     { "secret",   cmd_secret,    /* src/db/cmd_secret.c */

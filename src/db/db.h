@@ -170,6 +170,23 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
  * Commands owned by src/db.  Each is called by main.c with argv[0] = the
  * command name and the global options (--db, -q, -v) already removed.
  */
+/*
+ * KB_OK when a project named `project` exists; else KB_E_INPUT naming it
+ * and `command` (e.g. "delete"), or KB_E_DB.  Reads only.
+ */
+enum kb_code db_project_check(struct db_conn *conn, const char *project, const char *command,
+                              struct kb_err *err);
+
+/*
+ * The catalogue commands (issue 16), each `kbpipe <name> --help`:
+ * `sources` and `show` (cmd_sources.c) read; `delete` (cmd_delete.c) removes
+ * sources, their chunks and learnings in one transaction.
+ */
+enum kb_code cmd_delete(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_sources(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_show(int argc, char **argv, struct kb_err *err);
+enum kb_code cmd_export(int argc, char **argv, struct kb_err *err);
+
 enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err);
 enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err);
