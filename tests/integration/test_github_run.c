@@ -45,7 +45,7 @@ static int run_gh(const char *dir, const char *args, char **out)
 {
     char *o = NULL, *e = NULL;
     setenv("KBT_GH_TOKEN", TOKEN, 1);
-    char *ranks = kb_xasprintf("%s/.cache/kbpipe/cl100k_base.json", kbtest_root());
+    char *ranks = kb_xasprintf("%s/data/cl100k_base.json", kbtest_root());
     setenv("KBPIPE_TOKENIZER_FILE", ranks, 0);   /* the runs start in a temporary folder */
     free(ranks);
     int rc = kbtest_sh(&o, &e, "cd '%s' && '%s' --db \"$KBPIPE_TEST_DSN\" -v run gh.yaml "
