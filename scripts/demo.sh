@@ -46,3 +46,4 @@ $kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
 
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."
+echo "demo: to use it from your shell:  eval \"\$(scripts/db.sh env)\"; bin/kbpipe stats"

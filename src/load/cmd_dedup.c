@@ -70,8 +70,7 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
             break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe dedup --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("dedup", argv[optind - 1], longopts, err);
         }
     }
     if (project == NULL || optind < argc)

@@ -105,8 +105,8 @@ static enum kb_code parse_args(int argc, char **argv, struct pipeline_run_args *
         case 'x': a->export_path = optarg; a->is_dry_run = 1; break;
         case 'h': fputs(a->is_plan ? PLAN_USAGE : RUN_USAGE, stdout); return KB_PARTIAL;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
-                           argv[optind - 1], a->is_plan ? "plan" : "run");
+            return kb_cli_unknown_option(a->is_plan ? "plan" : "run", argv[optind - 1], longopts,
+                                         err);
         }
     }
     if (argc - optind != 1)
@@ -213,8 +213,6 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
 static enum kb_code run_open(struct run *r, struct kb_err *err)
 {
     enum kb_code rc = pipeline_load(r->args->path, &r->p, err);
-    if (rc == KB_E_IO)
-        rc = err->code = KB_E_CONFIG;   /* no pipeline to run: exit 2, as validate */
     if (rc == KB_OK)
         rc = pipeline_check(r->p, ".", err);
     if (rc == KB_E_CONFIG && r->p) {

@@ -121,8 +121,7 @@ static enum kb_code parse_args(int argc, char **argv, struct search_args *a, str
             if (optopt)
                 return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '-%c'; see "
                                "'kbpipe search --help'", optopt);
-            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see "
-                           "'kbpipe search --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("search", argv[optind - 1], longopts, err);
         }
     }
     if (a->project == NULL || *a->project == '\0')
