@@ -19,6 +19,7 @@ pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       postgresql-$PGVER-pgtap libtap-parser-sourcehandler-pgtap-perl
       procps python3
       jq      # the shell tests read run reports with it
+      python3-jsonschema   # tests only: reports checked against docs/report.schema.json
       time)   # /usr/bin/time -v: peak RSS in bench/load.sh
 # node + npm only serve the reference tokenizer in tests; kbpipe never needs them
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -102,10 +102,13 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
         db_rows_free(rows);
         struct load_dedup_result res;
         rc = load_dedup(conn, project_id, NULL, 0, &o, stdout, &res, err);
-        if (rc == KB_OK)
-            log_info("dedup %s: %d learnings, %d duplicate pair(s) at >= %.3f, %d marked, "
-                     "%d merged", project, res.n_candidates, res.n_pairs, o.threshold,
-                     res.n_marked, res.n_merged);
+        /* what it did, on stdout (after report's pairs): -q silences it */
+        if (rc == KB_OK && !kb_cli.is_quiet)
+            printf("dedup %s (%s, threshold %.3f): %d learning(s) checked, %d duplicate pair(s) "
+                   "found, %d marked, %d merged\n", project,
+                   o.action == LOAD_DEDUP_REPORT ? "report"
+                   : o.action == LOAD_DEDUP_MERGE ? "merge" : "mark",
+                   o.threshold, res.n_candidates, res.n_pairs, res.n_marked, res.n_merged);
     }
     db_close(conn);
     return rc;

@@ -45,8 +45,9 @@ static const char RUN_USAGE[] =
     "                   chunks with no vector (as 'kbpipe embed export')\n"
     "  -q, -v           nothing but errors / more detail\n"
     "\n"
-    "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage, 3 finished\n"
-    "with rejected inputs (see the reject file).\n"
+    "Exit status: 0 success, 1 failure, 2 a pipeline that cannot be read or is\n"
+    "invalid, or usage, 3 finished with rejected inputs (see the reject file),\n"
+    "130/143 interrupted (SIGINT/SIGTERM).\n"
     "\n"
     "Example:\n"
     "  kbpipe run pipelines/docs.yaml -q --report build/reports/docs.json\n";

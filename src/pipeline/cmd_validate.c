@@ -28,7 +28,7 @@ static void usage(FILE *out)
             "present in the header, export files that exist).  Relative paths in a\n"
             "pipeline start at the working directory.\n"
             "\n"
-            "Exit status: 0 valid, 2 invalid, 1 a file could not be read.\n"
+            "Exit status: 0 valid, 2 invalid or not readable (docs/operations.md).\n"
             "\n"
             "Example:\n"
             "  kbpipe validate pipelines/*.yaml\n");

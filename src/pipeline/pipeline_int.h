@@ -295,7 +295,12 @@ const char *run_dedup_action_name(enum load_dedup_action a);
 
 /* The summary table (pgloader-style), one row per source and totals. */
 void run_report_print(const struct run_report *r, FILE *out);
-/* The same as a JSON object; caller frees. */
+/* The shape of the JSON report (docs/report.schema.json): raised when a
+ * field is removed or changes meaning; a new field does not raise it. */
+#define RUN_REPORT_VERSION 1
+
+/* The same as a JSON object, every real rounded to 3 decimals (ms), with
+ * report_version and kbpipe_version first; caller frees. */
 char *run_report_json(const struct run_report *r);
 /* The current time as ISO 8601 UTC ("2026-11-25T02:30:00Z"). */
 void run_iso_now(char *buf, size_t n);

@@ -10,6 +10,7 @@
  *   total          18         17        1    0       3         1       2         0      0.2
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -98,6 +99,24 @@ static json_t *source_json(const struct run_source_stats *s)
                      "rejected", (json_int_t)s->rejected, "seconds", s->seconds);
 }
 
+/* Every real of a report rounded to the millisecond (3 decimals): no raw
+ * float such as 5.9999990753567545e-8 reaches a reader. */
+static void round_reals(json_t *j)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_real(j)) {
+        json_real_set(j, round(json_real_value(j) * 1000.0) / 1000.0 + 0.0);   /* no -0 */
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, key, v)
+            round_reals(v);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            round_reals(v);
+    }
+}
+
 /* See pipeline_int.h. */
 char *run_report_json(const struct run_report *r)
 {
@@ -112,8 +131,9 @@ char *run_report_json(const struct run_report *r)
     char *counts = load_counts_json(&c);
     json_t *load = json_loads(counts, 0, NULL);
     free(counts);
-    json_t *root = json_pack("{s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, s:s?, s:s?}",
-                             "pipeline", r->pipeline, "project", r->project,
+    json_t *root = json_pack("{s:i, s:s, s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, "
+                             "s:s?, s:s?}", "report_version", RUN_REPORT_VERSION,
+                             "kbpipe_version", KB_VERSION, "pipeline", r->pipeline, "project", r->project,
                              "status", r->status, "started_at", r->started_at,
                              "seconds", r->seconds, "dry_run", r->is_dry_run,
                              "full", r->is_full, "embedding_model", r->embedding_model,
@@ -132,7 +152,9 @@ char *run_report_json(const struct run_report *r)
                                       "candidates", r->dedup.n_candidates,
                                       "pairs", r->dedup.n_pairs, "marked", r->dedup.n_marked,
                                       "merged", r->dedup.n_merged));
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    round_reals(root);
+    /* 15 significant digits print a rounded 0.124 as 0.124, not 0.12399999999999999 */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(root);
     char *out = kb_xstrdup(text ? text : "{}");
     free(text);

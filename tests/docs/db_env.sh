@@ -20,11 +20,11 @@ got=$(cd "$tmp" && clean bash -c 'eval "$('"$top"'/scripts/db.sh env)" &&
       psql -X -At -c "SELECT current_database()"' 2>&1)
 check_eq "psql after the eval reaches supervisor_service" "supervisor_service" "$got"
 rc=0
-(cd "$tmp" && clean bash -c 'eval "$('"$top"'/scripts/db.sh env)" && "$1" -q migrate status' _ "$bin") \
+(clean bash -c 'eval "$(scripts/db.sh env)" && "$1" -q migrate status' _ "$bin") \
   >"$tmp/out" 2>"$tmp/err" || rc=$?
 check_rc "kbpipe migrate status after the eval connects" 0
 rc=0
-(cd "$tmp" && clean env PGHOST=/nonexistent-kbpipe "$bin" -q migrate status) >"$tmp/out" 2>"$tmp/err" || rc=$?
+(clean env PGHOST=/nonexistent-kbpipe "$bin" -q migrate status) >"$tmp/out" 2>"$tmp/err" || rc=$?
 check "  ... and without it, it cannot" [ "$rc" != 0 ]
 
 # the eval gives back exactly the cluster's folder (quoted, so any folder survives)
