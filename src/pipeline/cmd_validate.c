@@ -59,7 +59,7 @@ enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err)
         enum kb_code rc = pipeline_load(argv[i], &p, &e);
         if (rc == KB_OK)
             rc = pipeline_check(p, ".", &e);
-        else if (rc == KB_E_CONFIG)
+        else if (rc == KB_E_CONFIG && p)   /* p is NULL when the file cannot be read */
             pipeline_check(p, ".", &e);   /* one pass names every problem */
         if (rc == KB_OK) {
             if (!kb_cli.is_quiet) {

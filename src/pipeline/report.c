@@ -70,7 +70,13 @@ void run_report_print(const struct run_report *r, FILE *out)
     for (int i = 0; i < r->n_sources; i++)
         row(out, w, r->sources[i].name, &r->sources[i]);
     rule(out, w, 11);
+    total.seconds = r->seconds;   /* the run's wall time, not the sources' sum */
     row(out, w, "total", &total);
+    fprintf(out, "phases:");
+    for (int ph = 0; ph < RUN_N_PHASES; ph++)
+        fprintf(out, " %s %.1f s%s", run_phase_name((enum run_phase)ph), r->phase_seconds[ph],
+                ph + 1 < RUN_N_PHASES ? "," : "");
+    fprintf(out, "; total %.1f s (wall)\n", r->seconds);
     if (r->load.sources_deleted || r->deleted_planned)
         fprintf(out, "%s %ld source(s) the run did not see (--full)\n",
                 r->is_dry_run ? "would delete" : "deleted",
@@ -142,6 +148,11 @@ char *run_report_json(const struct run_report *r)
                              "reject_file", r->reject_file, "error", r->error);
     json_object_set_new(root, "load_seconds", json_real(r->load_seconds));
     json_object_set_new(root, "finish_seconds", json_real(r->finish_seconds));
+    json_t *phases = json_object();
+    for (int ph = 0; ph < RUN_N_PHASES; ph++)
+        json_object_set_new(phases, run_phase_name((enum run_phase)ph),
+                            json_real(r->phase_seconds[ph]));
+    json_object_set_new(root, "phases", phases);
     if (r->shard_n > 0)
         json_object_set_new(root, "shard", json_pack("{s:i, s:i}", "k", r->shard_k,
                                                      "n", r->shard_n));

@@ -81,7 +81,8 @@ gen "$tmp/corpus" --files 400 --sections 4 --seed 3
 rdb=$(new_db int)
 "$bin" --db "dbname=$rdb" run tests/data/run/gen.yaml -q >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!; _bg+=("$pid")
-poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c 'SELECT count(*) FROM knowledge_sources')\" -gt 0 ]"
+# as soon as the run holds its row (it is scanning): 1600 chunks are far from written
+poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM kbpipe_runs WHERE status = 'running'\")\" -gt 0 ]"
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 check_rc "a run interrupted with SIGINT: exit 130" 130

@@ -55,13 +55,13 @@ cat >"$tmp/rej.yaml" <<YAML
 name: rej
 project: rep-rej
 embedding: {provider: hash}
+reject_file: $tmp/rej.jsonl
 sources:
   - name: d
     type: files
     roots: ["$tmp/docs"]
     include: ["*.md"]
     on_error: skip
-    reject_file: $tmp/rej.jsonl
 YAML
 kb "$db" -q run "$tmp/rej.yaml" --report "$tmp/rej.json"
 check_rc "a run with a rejected input exits 3" 3
@@ -76,7 +76,8 @@ n=0
 while IFS= read -r line; do
   n=$((n + 1)); printf '%s\n' "$line" >"$tmp/stored.$n.json"
 done < <(sql "$db" "SELECT report FROM kbpipe_runs WHERE report IS NOT NULL ORDER BY id")
-check "kbpipe_runs.report holds the reports ($n)" test "$n" -ge 6
+# every run but the plan (a dry run: no row) and the first report of the table
+check_eq "kbpipe_runs.report holds the reports of the runs" 5 "$n"
 check "  ... which validate too" validate "$tmp"/stored.*.json
 
 want=$("$bin" --version | cut -d' ' -f2)
@@ -87,6 +88,11 @@ for f in "${reports[@]}"; do
   check_eq "$(basename "$f"): every number rounded to the ms" "" \
     "$(grep -oE ':\s*-?[0-9][0-9.eE+-]*' "$f" | grep -E '[eE]|\.[0-9]{4,}' | head -3)"
 done
+check "the phases add up to seconds (to the rounding)" python3 -c "
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f))
+    if abs(sum(r['phases'].values()) - r['seconds']) > 0.003: print(f, r['phases'], r['seconds']); sys.exit(1)" "${reports[@]}"
 check "a run that took time has a non-zero seconds" \
   python3 -c "import json,sys; sys.exit(0 if json.load(open('$tmp/docs.json'))['seconds'] > 0 else 1)"
 finish
