@@ -79,12 +79,20 @@ kb "$adb" migrate:up --help; check_rc "migrate:up --help" 0
 export RUN_DOCS=$tmp/corpus RUN_BATCH_ROWS=20 RUN_PIPELINE=it-int RUN_PROJECT=it-int
 gen "$tmp/corpus" --files 400 --sections 4 --seed 3
 rdb=$(new_db int)
+# the run is made to wait where it writes: another session holds
+# knowledge_chunks locked, so the SIGINT lands in the middle of the run,
+# whatever the machine's speed
+psql -X -q -d "$rdb" -c "BEGIN" -c "LOCK TABLE knowledge_chunks IN ACCESS EXCLUSIVE MODE" \
+  -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
+_bg+=($!)
+poll 30 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM pg_locks WHERE relation = 'knowledge_chunks'::regclass AND mode = 'AccessExclusiveLock' AND granted\")\" = 1 ]"
 "$bin" --db "dbname=$rdb" run tests/data/run/gen.yaml -q >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!; _bg+=("$pid")
-# as soon as the run holds its row (it is scanning): 1600 chunks are far from written
-poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM kbpipe_runs WHERE status = 'running'\")\" -gt 0 ]"
+check "the run waits on the lock" poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'\")\" -gt 0 ]"
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
+psql -X -q -d "$rdb" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                         WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
 check_rc "a run interrupted with SIGINT: exit 130" 130
 kb "$rdb" -q run tests/data/run/gen.yaml; check_rc "the next run finishes the job" 0
 check_eq "  ... every section loaded" 1600 "$(sql "$rdb" 'SELECT count(*) FROM knowledge_chunks')"
