@@ -86,7 +86,10 @@ psql -X -q -d "$rdb" -c "BEGIN" -c "LOCK TABLE knowledge_chunks IN ACCESS EXCLUS
   -c "SELECT pg_sleep(120)" >/dev/null 2>&1 &
 _bg+=($!)
 poll 30 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM pg_locks WHERE relation = 'knowledge_chunks'::regclass AND mode = 'AccessExclusiveLock' AND granted\")\" = 1 ]"
-"$bin" --db "dbname=$rdb" run tests/data/run/gen.yaml -q >"$tmp/int.out" 2>"$tmp/int.err" &
+# a background job of a script starts with SIGINT ignored: put it back to
+# its default first, as a terminal's Ctrl-C finds it
+python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+  "$bin" --db "dbname=$rdb" run tests/data/run/gen.yaml -q >"$tmp/int.out" 2>"$tmp/int.err" &
 pid=$!; _bg+=("$pid")
 check "the run waits on the lock" poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'\")\" -gt 0 ]"
 kill -INT "$pid"
