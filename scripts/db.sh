@@ -5,6 +5,8 @@
 #   scripts/db.sh start    initdb the first time, start, create databases
 #   scripts/db.sh stop     stop it
 #   scripts/db.sh user     print the role to connect as
+#   scripts/db.sh env      print the `export PG...` lines that point psql and
+#                          kbpipe at the cluster: eval "$(scripts/db.sh env)"
 #
 # The cluster lives in .pg/ inside the checkout and listens only on a unix
 # socket in that folder (listen_addresses=''), so it clashes with no TCP port.
@@ -47,6 +49,12 @@ dir=$(cluster_dir)
 case "$cmd" in
   dir)  echo "$dir" ;;
   user) db_user ;;
+  env)   # shell-quoted, so a folder with spaces survives eval
+    printf 'export PGHOST=%q\n' "$dir"
+    printf 'export PGUSER=%q\n' "$(db_user)"
+    printf 'export PGDATABASE=%q\n' supervisor_service
+    [ -S "$dir/.s.PGSQL.5432" ] ||
+      echo "db: the cluster in $dir is not running; start it with 'make db'" >&2 ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
       as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
@@ -90,5 +98,5 @@ SQL
       [ "$db" = kbpipe_test ] && "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d "$db" -qc \
           "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pgtap" >/dev/null
     done ;;
-  *) echo "usage: scripts/db.sh dir|start|stop|user" >&2; exit 2 ;;
+  *) echo "usage: scripts/db.sh dir|env|start|stop|user" >&2; exit 2 ;;
 esac

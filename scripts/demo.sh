@@ -49,3 +49,4 @@ $kb search --project handbooks -k 3 "tasks stay pending"
 
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."
+echo "demo: to use it from your shell:  eval \"\$(scripts/db.sh env)\"; bin/kbpipe stats"

@@ -57,6 +57,63 @@ static const struct command commands[] = {
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
+/* the npm script names of the supervisor-service spec, accepted as they are
+ * typed there: "kbpipe migrate:up" == "kbpipe migrate up" */
+static const struct alias {
+    const char *name, *command, *sub;
+} aliases[] = {
+    { "migrate:up",     "migrate", "up" },
+    { "migrate:down",   "migrate", "down" },
+    { "migrate:create", "migrate", "create" },
+    { "db:seed",        "seed",    NULL },
+};
+
+#define N_ALIASES (sizeof aliases / sizeof aliases[0])
+
+/* argv with an alias in argv[1] spelled out (argv[0..argc] has argc + 1
+ * slots, the last NULL; one more is needed for the subcommand). */
+static char **expand_alias(int *argc, char **argv)
+{
+    static char *out[512];
+    for (size_t i = 0; i < N_ALIASES; i++) {
+        if (strcmp(argv[1], aliases[i].name) != 0)
+            continue;
+        int extra = aliases[i].sub != NULL;
+        if (*argc + extra + 1 > (int)(sizeof out / sizeof out[0]))
+            return argv;   /* too long a line to expand: "unknown command" says why */
+        out[0] = argv[0];
+        out[1] = (char *)aliases[i].command;
+        if (extra)
+            out[2] = (char *)aliases[i].sub;
+        for (int j = 2; j <= *argc; j++)
+            out[j + extra] = argv[j];
+        *argc += extra;
+        return out;
+    }
+    return argv;
+}
+
+/* "unknown command 'serach' (did you mean 'search'?)" */
+static void unknown_command(const char *name)
+{
+    const char *names[N_COMMANDS + N_ALIASES + 3];
+    size_t n = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[n++] = commands[i].name;
+    for (size_t i = 0; i < N_ALIASES; i++)
+        names[n++] = aliases[i].name;
+    names[n++] = "help";
+    names[n++] = "version";
+    names[n] = NULL;
+    size_t len = strlen(name);
+    const char *near = kb_nearest(name, names, len <= 2 ? (int)len - 1 : 2);
+    if (near)
+        log_error("unknown command '%.64s' (did you mean '%s'?); 'kbpipe --help' lists the "
+                  "commands", name, near);
+    else
+        log_error("unknown command '%.64s'; 'kbpipe --help' lists the commands", name);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -77,8 +134,15 @@ static void usage(FILE *out)
             "  -h, --help      this text; 'kbpipe COMMAND --help' for a command\n"
             "  --version       print the version\n"
             "\n"
-            "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage,\n"
-            "3 finished with rejected inputs.\n");
+            "Aliases (the supervisor-service npm script names): migrate:up, migrate:down,\n"
+            "migrate:create NAME (= migrate up|down|create), db:seed (= seed).\n"
+            "\n"
+            "Exit status (the same cause gives the same status in every command):\n"
+            "  0        success\n"
+            "  1        failure while working: database, files, provider, a busy pipeline\n"
+            "  2        usage, or a pipeline file that cannot be read or is invalid\n"
+            "  3        finished, but some inputs were rejected (see the reject file)\n"
+            "  130/143  interrupted by SIGINT/SIGTERM (128 + the signal)\n");
 }
 
 /* Remove global options from argv (in place); returns the new argc or -1. */
@@ -142,6 +206,7 @@ int main(int argc, char **argv)
         printf("kbpipe %s\n", KB_VERSION);
         return fclose(stdout) == 0 ? 0 : 1;
     }
+    argv = expand_alias(&n, argv);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0)
             continue;
@@ -156,6 +221,6 @@ int main(int argc, char **argv)
         }
         return kb_code_exit_status(rc);
     }
-    log_error("unknown command '%.64s'; 'kbpipe --help' lists the commands", argv[1]);
-    return 2;
+    unknown_command(argv[1]);
+    return kb_code_exit_status(KB_E_USAGE);
 }

@@ -71,9 +71,7 @@ enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err)
         case 'r': repair = 1; break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe migrate --help'",
-                           argv[optind - 1]);
+            return kb_cli_unknown_option("migrate", argv[optind - 1], longopts, err);
         }
     }
     /* options may also follow the subcommand: "migrate up --dir x" */
@@ -90,8 +88,7 @@ enum kb_code cmd_migrate(int argc, char **argv, struct kb_err *err)
         } else if (kb_starts_with(argv[i], "--dir=")) {
             dir_opt = argv[i] + 6;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe migrate --help'", argv[i]);
+            return kb_cli_unknown_option("migrate", argv[i], longopts, err);
         } else if (n_rest < 4) {
             rest[n_rest++] = argv[i];
         } else {

@@ -53,8 +53,7 @@ enum kb_code cmd_seed(int argc, char **argv, struct kb_err *err)
         case 'd': dir = optarg; break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe seed --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("seed", argv[optind - 1], longopts, err);
         }
     }
     if (optind < argc)

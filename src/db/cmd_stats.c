@@ -90,8 +90,7 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
         case 'j': is_json = 1; break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe stats --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("stats", argv[optind - 1], longopts, err);
         }
     }
     if (optind < argc)

@@ -106,8 +106,7 @@ static enum kb_code do_export(int argc, char **argv, struct kb_err *err)
         case 'o': output = optarg; break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe embed --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("embed", argv[optind - 1], longopts, err);
         }
     }
     if (!model || !model[0])

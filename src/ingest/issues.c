@@ -10,7 +10,8 @@
  *          optional second export (GET /repos/{o}/{r}/issues/comments),
  *          matched by the issue number at the end of each issue_url
  *
- * each as a JSON array or JSON Lines (jsonscan.c streams either).  The
+ * each as a JSON array, arrays one after another (`gh api --paginate`
+ * writes a page per array) or JSON Lines (jsonscan.c streams all).  The
  * shape is told per element (format: auto) or fixed.  The comments export
  * is indexed once at open (issue number, byte range: 24 bytes a comment)
  * and each issue's comments are read back with pread, so neither file

@@ -7,8 +7,11 @@
  * only that element to jansson (jscan_parse).  Memory: one element.
  *
  * Two shapes, told apart by the first byte:
- *   '['   an array:           [ elem , elem , ... ]
- *   else  a stream of values: JSON Lines, or objects one after another
+ *   '['   arrays:             [ elem , elem , ... ] [ elem , ... ] ...
+ *         one array, or several one after another, as `gh api --paginate`
+ *         writes its pages (an empty page `[]` is nothing)
+ *   else  a stream of values: JSON Lines (`gh api --paginate --jq '.[]'`),
+ *         or objects one after another
  * A UTF-8 BOM before the first byte is skipped.  Broken structure (a
  * missing ',' between elements, the end of the file inside an element) is
  * fatal to the scan; a malformed element whose brackets balance is only
@@ -21,6 +24,8 @@
 #include <string.h>
 
 #define JSCAN_BLOCK 65536
+#define AFTER_ARRAY "text after an array's closing ']'; the export must be JSON arrays (one, " \
+                    "or pages one after another as gh api --paginate writes them) or JSON Lines"
 
 struct jscan {
     FILE *f;
@@ -67,6 +72,30 @@ static int skip_ws(struct jscan *js)
     int c;
     while ((c = peek(js)) == ' ' || c == '\n' || c == '\r' || c == '\t')
         get(js);
+    return c;
+}
+
+/*
+ * At a ']' (or an element) of the arrays: steps over each ']' that is followed
+ * by the '[' of the next page.  Returns the byte of the next element; EOF
+ * with js->done set after the last array's ']'; EOF without it when the file
+ * ends inside an array; -2 when a ']' is followed by other text.
+ */
+static int step_pages(struct jscan *js)
+{
+    int c = skip_ws(js);
+    while (c == ']') {
+        get(js);
+        c = skip_ws(js);
+        if (c == EOF) {
+            js->done = 1;
+            return EOF;
+        }
+        if (c != '[')
+            return -2;
+        get(js);
+        c = skip_ws(js);
+    }
     return c;
 }
 
@@ -183,34 +212,30 @@ enum kb_code jscan_next(struct jscan *js, struct kb_buf *elem, long *line, off_t
         if (c == '[') {
             js->is_array = 1;
             get(js);
-            if (skip_ws(js) == ']') {
-                get(js);
-                js->done = 1;
+            if ((c = step_pages(js)) == -2)
+                return structure_error(js, AFTER_ARRAY, err);
+            if (js->done)
                 return KB_OK;
-            }
         }
     } else if (js->is_array) {
         int c = skip_ws(js);
         if (c == ']') {
-            get(js);
-            c = skip_ws(js);
-            js->done = 1;
-            if (c != EOF)
-                return structure_error(js, "text after the array's closing ']'; the export "
-                                       "must be one JSON array", err);
-            return KB_OK;
-        }
-        if (c != ',') {
+            if ((c = step_pages(js)) == -2)
+                return structure_error(js, AFTER_ARRAY, err);
+            if (js->done)
+                return KB_OK;
+        } else if (c != ',') {
             char what[200];
             snprintf(what, sizeof what, "expected ',' or ']' after element %ld of the array, "
                      "found %s; the export is not valid JSON", js->index,
                      c == EOF ? "the end of the file" : "other text");
             return structure_error(js, what, err);
+        } else {
+            get(js);
+            if (skip_ws(js) == ']')
+                return structure_error(js, "a ',' before the closing ']' (trailing comma); "
+                                       "remove it", err);
         }
-        get(js);
-        if (skip_ws(js) == ']')
-            return structure_error(js, "a ',' before the closing ']' (trailing comma); "
-                                   "remove it", err);
     }
     int c = skip_ws(js);
     if (c == EOF) {

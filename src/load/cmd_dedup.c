@@ -89,8 +89,7 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
             break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe dedup --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("dedup", argv[optind - 1], longopts, err);
         }
     }
     if (project == NULL || optind < argc)
@@ -125,10 +124,13 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
         rc = count_owed(conn, project_id, &n_owed, err);
         if (rc == KB_OK)
             rc = load_dedup(conn, project_id, NULL, 0, &o, stdout, &res, err);
-        if (rc == KB_OK)
-            log_info("dedup %s: %d learnings, %d duplicate pair(s) at >= %.3f, %d marked, "
-                     "%d merged", project, res.n_candidates, res.n_pairs, o.threshold,
-                     res.n_marked, res.n_merged);
+        /* what it did, on stdout (after report's pairs): -q silences it */
+        if (rc == KB_OK && !kb_cli.is_quiet)
+            printf("dedup %s (%s, threshold %.3f): %d learning(s) checked, %d duplicate pair(s) "
+                   "found, %d marked, %d merged\n", project,
+                   o.action == LOAD_DEDUP_REPORT ? "report"
+                   : o.action == LOAD_DEDUP_MERGE ? "merge" : "mark",
+                   o.threshold, res.n_candidates, res.n_pairs, res.n_marked, res.n_merged);
         if (rc == KB_OK && n_owed > 0 && o.action != LOAD_DEDUP_REPORT)
             log_warn("dedup %s: this finished the dedup pass that interrupted runs owed "
                      "%ld learning(s)", project, n_owed);

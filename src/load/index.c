@@ -180,3 +180,28 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
     s->counts.index_rebuilt = 1;
     return KB_OK;
 }
+
+/* See load.h. */
+enum kb_code load_index_build_percent(struct db_conn *conn, int *percent, struct kb_err *err)
+{
+    /* pgvector's HNSW build reports tuples (loading) and blocks; whichever
+     * has a total.  Only an index build on this database's vector tables. */
+    struct db_rows *rows = NULL;
+    enum kb_code rc = db_exec(conn,
+                              "SELECT CASE WHEN tuples_total > 0 THEN 100 * tuples_done / tuples_total"
+                              "            WHEN blocks_total > 0 THEN 100 * blocks_done / blocks_total"
+                              "            ELSE 0 END"
+                              "  FROM pg_stat_progress_create_index"
+                              " WHERE datname = current_database()"
+                              "   AND relid IN ('knowledge_chunks'::regclass, 'learnings'::regclass)"
+                              " LIMIT 1",
+                              0, NULL, &rows, err);
+    *percent = -1;
+    if (rc == KB_OK && db_rows_count(rows) == 1) {
+        *percent = atoi(db_rows_get(rows, 0, 0));
+        if (*percent > 100)
+            *percent = 100;
+    }
+    db_rows_free(rows);
+    return rc;
+}

@@ -249,6 +249,14 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
 enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err);
 
 /*
+ * How far an HNSW index build on this database's vector tables has come,
+ * as another connection sees it in pg_stat_progress_create_index: 0..100,
+ * or -1 when no build runs.  For a progress line polled from a second
+ * connection (conn must not be the one building).
+ */
+enum kb_code load_index_build_percent(struct db_conn *conn, int *percent, struct kb_err *err);
+
+/*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
  * release the lock, and free the session (always, even on failure).
  * `status` is "succeeded", "partial", "failed", "interrupted" or

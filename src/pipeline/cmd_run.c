@@ -46,8 +46,9 @@ static const char RUN_USAGE[] =
     "                   chunks with no vector (as 'kbpipe embed export')\n"
     "  -q, -v           nothing but errors / more detail\n"
     "\n"
-    "Exit status: 0 success, 1 failure, 2 invalid pipeline or usage, 3 finished\n"
-    "with rejected inputs (see the reject file).\n"
+    "Exit status: 0 success, 1 failure, 2 a pipeline that cannot be read or is\n"
+    "invalid, or usage, 3 finished with rejected inputs (see the reject file),\n"
+    "130/143 interrupted (SIGINT/SIGTERM).\n"
     "\n"
     "Example:\n"
     "  kbpipe run pipelines/docs.yaml -q --report build/reports/docs.json\n";
@@ -106,8 +107,8 @@ static enum kb_code parse_args(int argc, char **argv, struct pipeline_run_args *
         case 'x': a->export_path = optarg; a->is_dry_run = 1; break;
         case 'h': fputs(a->is_plan ? PLAN_USAGE : RUN_USAGE, stdout); return KB_PARTIAL;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
-                           argv[optind - 1], a->is_plan ? "plan" : "run");
+            return kb_cli_unknown_option(a->is_plan ? "plan" : "run", argv[optind - 1], longopts,
+                                         err);
         }
     }
     if (argc - optind != 1)
@@ -118,39 +119,6 @@ static enum kb_code parse_args(int argc, char **argv, struct pipeline_run_args *
         a->is_dry_run = 1;
     return KB_OK;
 }
-
-/* ---- progress: a bar on a terminal; off one a log line every 10 s at -v
- * (log_info: nightly runs stay silent on success); nothing with -q ---- */
-
-static void progress(struct run *r, const char *source, int is_final)
-{
-    if (kb_cli.is_quiet || (is_final && !r->is_tty))
-        return;
-    double now = kb_now();
-    /* a bar redrawn twice a second on a terminal; a log line every 10 s else */
-    if (!is_final && now - r->last_progress < (r->is_tty ? 0.5 : 10.0))
-        return;
-    if (!r->is_tty && r->last_progress == 0) {
-        r->last_progress = now;   /* the first line after 10 s, not at once */
-        return;
-    }
-    r->last_progress = now;
-    double dt = now - r->started, rate = dt > 0 ? (double)r->chunks_done / dt : 0.0;
-    char eta[48] = "";
-    if (r->rows_expected > 0 && rate > 0 && !is_final) {
-        long left = r->rows_expected - r->chunks_done;
-        int pct = (int)(100.0 * (double)r->chunks_done / (double)r->rows_expected);
-        snprintf(eta, sizeof eta, ", ~%d%%, ETA %.0f s", pct > 99 ? 99 : pct,
-                 left > 0 ? (double)left / rate : 0.0);
-    }
-    if (r->is_tty)
-        fprintf(stderr, "\r\033[Kkbpipe: %s: %ld documents, %ld chunks, %.0f chunks/s%s%s", source,
-                r->docs_done, r->chunks_done, rate, eta, is_final ? "\n" : "");
-    else
-        log_info("%s: %ld documents, %ld chunks, %.0f chunks/s%s", source, r->docs_done,
-                 r->chunks_done, rate, eta);
-}
-
 
 /* One pipeline source, start to end.  KB_OK also when inputs were rejected. */
 static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
@@ -208,7 +176,7 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         if (rc != KB_OK)
             break;
         r->docs_done++;
-        progress(r, src->name, 0);
+        run_progress_log(r, src->name);
     }
     const struct ingest_stats *is = ingest_reader_stats(rd);
     st->skipped = is->n_skipped;
@@ -227,8 +195,6 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
 static enum kb_code run_open(struct run *r, struct kb_err *err)
 {
     enum kb_code rc = pipeline_load(r->args->path, &r->p, err);
-    if (rc == KB_E_IO)
-        rc = err->code = KB_E_CONFIG;   /* no pipeline to run: exit 2, as validate */
     if (rc == KB_OK)
         rc = pipeline_check(r->p, ".", err);
     if (rc == KB_E_CONFIG && r->p) {
@@ -277,6 +243,7 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
 static void run_close(struct run *r)
 {
     struct kb_err ignored;
+    run_ticker_stop(r);
     if (r->rejects)
         ingest_rejects_close(r->rejects, &ignored);
     run_writer_stop(r, &ignored);
@@ -319,9 +286,11 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
      * which a --full scan must not (what was not fetched would be deleted) */
     int is_full = r.is_full = a->is_full || r.p->mode == PIPELINE_FULL ||
                               load_session_owes_full(r.sess);
+    run_ticker_start(&r);
     for (int i = 0; i < r.p->n_sources && rc == KB_OK; i++)
         rc = run_source(&r, i, err);
     r.is_scan_done = 1;
+    run_phase(&r, RUN_LOADING);
     if (rc == KB_OK)
         rc = run_flush_batch(&r, err);
     /* interrupted: the batch being filled is dropped, the one the writer
@@ -336,10 +305,10 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
         *err = werr;
         rc = wrc;
     }
-    progress(&r, r.p->name, 1);
     rep.load_seconds = kb_now() - r.started;
     if (rc == KB_OK && kb_signal_received())
         rc = KB_E_INTERRUPTED;   /* a signal after the scan: stop before the next phase */
+    run_phase(&r, RUN_DEDUP);
 
     /* the dedup pass over the learnings this run added or changed */
     struct load_dedup_result dres = { 0 };
@@ -364,11 +333,15 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     double t_finish = kb_now();
     if (rc == KB_OK && kb_signal_received())
         rc = KB_E_INTERRUPTED;
+    r.is_deleting = do_full;
+    run_phase(&r, RUN_FINISHING);
     if (rc == KB_OK)
         rc = load_session_finish(r.sess, do_full, err);
     if (rc == KB_OK)
         rc = run_marks_store(&r, err);
     rep.finish_seconds = kb_now() - t_finish;
+    run_phase(&r, RUN_CLOSING);
+    run_ticker_stop(&r);
     if (rc == KB_E_INTERRUPTED) {
         const struct load_counts *lc = load_session_counts(r.sess);
         KB_FAIL(err, KB_E_INTERRUPTED, NULL,
@@ -396,7 +369,9 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     rep.dedup.n_merged = dres.n_merged;
     rep.dedup.threshold = dopts.threshold;
     rep.dedup.action = run_dedup_action_name(dopts.action);
-    rep.seconds = kb_now() - r.started;
+    run_phase(&r, RUN_CLOSING);   /* the books closed: the phases add up to seconds */
+    rep.seconds = r.phase_started - r.started;
+    memcpy(rep.phase_seconds, r.phase_seconds, sizeof rep.phase_seconds);
     rep.load = *load_session_counts(r.sess);
     if (a->is_dry_run)
         rep.deleted_planned = rep.load.sources_deleted;

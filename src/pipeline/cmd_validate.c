@@ -28,7 +28,7 @@ static void usage(FILE *out)
             "present in the header, export files that exist).  Relative paths in a\n"
             "pipeline start at the working directory.\n"
             "\n"
-            "Exit status: 0 valid, 2 invalid, 1 a file could not be read.\n"
+            "Exit status: 0 valid, 2 invalid or not readable (docs/operations.md).\n"
             "\n"
             "Example:\n"
             "  kbpipe validate pipelines/*.yaml\n");
@@ -59,7 +59,7 @@ enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err)
         enum kb_code rc = pipeline_load(argv[i], &p, &e);
         if (rc == KB_OK)
             rc = pipeline_check(p, ".", &e);
-        else if (rc == KB_E_CONFIG)
+        else if (rc == KB_E_CONFIG && p)   /* p is NULL when the file cannot be read */
             pipeline_check(p, ".", &e);   /* one pass names every problem */
         if (rc == KB_OK) {
             if (!kb_cli.is_quiet) {

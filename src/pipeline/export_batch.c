@@ -245,8 +245,7 @@ static enum kb_code embed_export_pipeline(int argc, char **argv, struct kb_err *
             return KB_FAIL(err, KB_E_USAGE, NULL, "option '%.40s' needs a value; see 'kbpipe "
                            "embed export --help'", argv[optind - 1]);
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s' for embed export of a "
-                           "pipeline; see 'kbpipe embed export --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("embed export", argv[optind - 1], longopts, err);
         }
     }
     int n_args = argc - optind;

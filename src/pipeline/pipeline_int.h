@@ -138,6 +138,9 @@ void schema_want_size(struct schema_ctx *c, const struct node *n, const char *ke
 
 /* ---- the run: state shared by its phases -------------------------------- */
 
+/* The phases of a run, in order (run_progress.c). */
+enum run_phase { RUN_SCANNING, RUN_LOADING, RUN_DEDUP, RUN_FINISHING, RUN_CLOSING, RUN_N_PHASES };
+
 /* What one source of a pipeline did in a run (report.c prints it). */
 struct run_source_stats {
     const char *name;              /* the source's name in the pipeline */
@@ -155,6 +158,7 @@ struct run_report {
     double seconds;
     double load_seconds;                        /* start to the last batch committed */
     double finish_seconds;                      /* --full deletions + HNSW rebuild */
+    double phase_seconds[RUN_N_PHASES];         /* adds up to seconds */
     int is_dry_run, is_full, shard_k, shard_n;
     const char *embedding_model;
     struct run_source_stats *sources;
@@ -192,6 +196,8 @@ struct run_writer {
 
 struct pipeline_export;   /* fields live in export_batch.c */
 
+struct run_ticker;   /* fields live in run_progress.c */
+
 /* Everything one run holds. */
 struct run {
     const struct pipeline_run_args *args;
@@ -221,7 +227,12 @@ struct run {
     struct kb_buf planned;             /* plan: "add  SOURCE_ID" lines, capped */
     int n_planned;
     double started, last_progress;
-    long docs_done, chunks_done;
+    /* read by the progress thread (run_progress.c) while the run updates them */
+    _Atomic long docs_done, chunks_done, vectors_done;
+    _Atomic int phase;                 /* enum run_phase */
+    _Atomic int is_deleting;           /* --full: the finishing phase deletes */
+    double phase_started, phase_seconds[RUN_N_PHASES];
+    struct run_ticker *ticker;         /* the terminal's progress line, or NULL */
     long rows_expected;                /* the look-ahead's estimate (0: none) */
     int has_estimate, is_scan_done;
     int is_duplicate;                  /* run_add_document's KB_E_INPUT: 1 a repeated
@@ -230,6 +241,22 @@ struct run {
     char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
     struct load_marks marks;           /* API sources' new marks, stored after success */
 };
+
+/* ---- run_progress.c: the phases and the progress line ------------------- */
+
+/* "scanning", "loading", "dedup", "finishing", "closing". */
+const char *run_phase_name(enum run_phase ph);
+/* Enter phase ph: the time since the last switch (or r->started) goes to
+ * the phase being left.  run_phase(r, r->phase) closes the books up to
+ * now, so the phases' seconds add up to now - r->started. */
+void run_phase(struct run *r, enum run_phase ph);
+/* On a terminal, unless -q: start the thread that redraws the progress
+ * line twice a second.  Without a terminal (or a thread) nothing. */
+void run_ticker_start(struct run *r);
+/* Stop the thread (if any) and leave the last line as a finished one. */
+void run_ticker_stop(struct run *r);
+/* Off a terminal, at -v: a progress log line every 10 s (the first after 10 s). */
+void run_progress_log(struct run *r, const char *source);
 
 /* plan lists this many documents by name, then counts the rest */
 #define PLAN_MAX_NAMED 200
@@ -323,7 +350,12 @@ const char *run_dedup_action_name(enum load_dedup_action a);
 
 /* The summary table (pgloader-style), one row per source and totals. */
 void run_report_print(const struct run_report *r, FILE *out);
-/* The same as a JSON object; caller frees. */
+/* The shape of the JSON report (docs/report.schema.json): raised when a
+ * field is removed or changes meaning; a new field does not raise it. */
+#define RUN_REPORT_VERSION 1
+
+/* The same as a JSON object, every real rounded to 3 decimals (ms), with
+ * report_version and kbpipe_version first; caller frees. */
 char *run_report_json(const struct run_report *r);
 /* The current time as ISO 8601 UTC ("2026-11-25T02:30:00Z"). */
 void run_iso_now(char *buf, size_t n);

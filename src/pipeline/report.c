@@ -14,6 +14,7 @@
  * prints what was committed instead (tests/integration/run_report.sh).
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,7 +85,13 @@ void run_report_print(const struct run_report *r, FILE *out)
     for (int i = 0; i < r->n_sources; i++)
         row(out, w, r->sources[i].name, &r->sources[i]);
     rule(out, w, 12);
+    total.seconds = r->seconds;   /* the run's wall time, not the sources' sum */
     row(out, w, "total", &total);
+    fprintf(out, "phases:");
+    for (int ph = 0; ph < RUN_N_PHASES; ph++)
+        fprintf(out, " %s %.1f s%s", run_phase_name((enum run_phase)ph), r->phase_seconds[ph],
+                ph + 1 < RUN_N_PHASES ? "," : "");
+    fprintf(out, "; total %.1f s (wall)\n", r->seconds);
     if (r->load.sources_deleted || r->deleted_planned)
         fprintf(out, "%s %ld source(s) the run did not see (--full)\n",
                 r->is_dry_run ? "would delete" : "deleted",
@@ -114,6 +121,24 @@ static json_t *source_json(const struct run_source_stats *s)
                      "seconds", s->seconds);
 }
 
+/* Every real of a report rounded to the millisecond (3 decimals): no raw
+ * float such as 5.9999990753567545e-8 reaches a reader. */
+static void round_reals(json_t *j)
+{
+    const char *key;
+    json_t *v;
+    size_t i;
+    if (json_is_real(j)) {
+        json_real_set(j, round(json_real_value(j) * 1000.0) / 1000.0 + 0.0);   /* no -0 */
+    } else if (json_is_object(j)) {
+        json_object_foreach(j, key, v)
+            round_reals(v);
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+            round_reals(v);
+    }
+}
+
 /* See pipeline_int.h. */
 char *run_report_json(const struct run_report *r)
 {
@@ -128,8 +153,9 @@ char *run_report_json(const struct run_report *r)
     char *counts = load_counts_json(&c);
     json_t *load = json_loads(counts, 0, NULL);
     free(counts);
-    json_t *root = json_pack("{s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, s:s?, s:s?}",
-                             "pipeline", r->pipeline, "project", r->project,
+    json_t *root = json_pack("{s:i, s:s, s:s, s:s?, s:s, s:s, s:f, s:b, s:b, s:s?, s:o, s:o, s:I, "
+                             "s:s?, s:s?}", "report_version", RUN_REPORT_VERSION,
+                             "kbpipe_version", KB_VERSION, "pipeline", r->pipeline, "project", r->project,
                              "status", r->status, "started_at", r->started_at,
                              "seconds", r->seconds, "dry_run", r->is_dry_run,
                              "full", r->is_full, "embedding_model", r->embedding_model,
@@ -138,6 +164,11 @@ char *run_report_json(const struct run_report *r)
                              "reject_file", r->reject_file, "error", r->error);
     json_object_set_new(root, "load_seconds", json_real(r->load_seconds));
     json_object_set_new(root, "finish_seconds", json_real(r->finish_seconds));
+    json_t *phases = json_object();
+    for (int ph = 0; ph < RUN_N_PHASES; ph++)
+        json_object_set_new(phases, run_phase_name((enum run_phase)ph),
+                            json_real(r->phase_seconds[ph]));
+    json_object_set_new(root, "phases", phases);
     if (r->shard_n > 0)
         json_object_set_new(root, "shard", json_pack("{s:i, s:i}", "k", r->shard_k,
                                                      "n", r->shard_n));
@@ -148,7 +179,9 @@ char *run_report_json(const struct run_report *r)
                                       "candidates", r->dedup.n_candidates,
                                       "pairs", r->dedup.n_pairs, "marked", r->dedup.n_marked,
                                       "merged", r->dedup.n_merged));
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    round_reals(root);
+    /* 15 significant digits print a rounded 0.124 as 0.124, not 0.12399999999999999 */
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     json_decref(root);
     char *out = kb_xstrdup(text ? text : "{}");
     free(text);

@@ -61,7 +61,10 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
         case EMBED_ROW_REUSED: st->vectors_reused++; break;
         case EMBED_ROW_IMPORTED: st->vectors_imported++; break;
         case EMBED_ROW_REJECTED: break;
-        default: st->vectors_computed++; break;   /* a dry run: would compute */
+        default:   /* a dry run: would compute */
+            st->vectors_computed++;
+            r->vectors_done++;
+            break;
         }
     }
     if (rc == KB_OK || rc == KB_PARTIAL)

@@ -54,50 +54,21 @@ const struct node *schema_lookup(const struct node *map, const char *key)
     return NULL;
 }
 
-static int edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40)
-        return 99;
-    int d[41][41];
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = (int)i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = (int)j;
-    for (size_t i = 1; i <= la; i++)
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
-            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-    return d[la][lb];
-}
-
 /* See pipeline_int.h. */
 void schema_check_keys(struct schema_ctx *c, const struct node *map, const char *section,
                        const char *const *allowed)
 {
     for (int i = 0; i < map->n; i++) {
         const char *k = map->keys[i]->value;
-        int ok = 0, best = 99;
-        const char *near = NULL;
-        for (const char *const *a = allowed; *a; a++) {
-            if (strcmp(*a, k) == 0)
-                ok = 1;
-            int d = edit_distance(*a, k);
-            if (d < best) {
-                best = d;
-                near = *a;
-            }
-        }
-        if (ok)
+        if (kb_nearest(k, allowed, 0))
             continue;
+        const char *near = kb_nearest(k, allowed, 2);
         struct kb_buf list;
         kb_buf_init(&list);
         for (const char *const *a = allowed; *a; a++)
             kb_buf_printf(&list, "%s%s", a == allowed ? "" : ", ", *a);
         char hint[128] = "";
-        if (near && best <= 2)
+        if (near)
             snprintf(hint, sizeof hint, " (did you mean '%s'?)", near);
         pipeline_diag_add(c->p, &map->keys[i]->at, "unknown key '%.60s' in %s%s; expected one "
                           "of: %s", k, section, hint, list.data);

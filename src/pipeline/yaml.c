@@ -231,7 +231,9 @@ enum kb_code pipeline_yaml_read(struct kb_pipeline *p, struct kb_arena *arena,
     FILE *f = fopen(p->path, "rb");
     if (f == NULL) {
         struct kb_origin at = { .path = p->path };
-        return KB_FAIL(err, KB_E_IO, &at, "cannot read the pipeline: %s; check the path",
+        /* the command line names a pipeline that is not there: a usage problem,
+         * exit 2 in validate, run and plan alike (docs/operations.md) */
+        return KB_FAIL(err, KB_E_CONFIG, &at, "cannot read the pipeline: %s; check the path",
                        strerror(errno));
     }
     struct reader r = { .p = p, .arena = arena };

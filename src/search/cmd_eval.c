@@ -94,7 +94,7 @@ static enum kb_code parse_args(int argc, char **argv, struct eval_args *a, struc
         case 'k': rc = search_parse_count("-k", optarg, 100, &a->k, err); break;
         case 'r': rc = search_parse_count("--repeat", optarg, EVAL_MAX_REPEAT, &a->repeat, err); break;
         case 'h': return KB_PARTIAL;
-        default: return search_bad_option("eval", c, argc, argv, err);
+        default: return search_bad_option("eval", c, argc, argv, longopts, err);
         }
         if (rc != KB_OK)
             return rc;

@@ -182,7 +182,7 @@ static enum kb_code parse_args(int argc, char **argv, struct search_args *a, str
             break;
         }
         case 'h': return KB_PARTIAL;   /* the caller prints USAGE */
-        default: return search_bad_option("search", c, argc, argv, err);
+        default: return search_bad_option("search", c, argc, argv, longopts, err);
         }
         if (rc != KB_OK)
             return rc;

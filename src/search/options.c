@@ -41,7 +41,7 @@ enum kb_code search_parse_count(const char *option, const char *s, int max, int 
 
 /* See search_int.h. */
 enum kb_code search_bad_option(const char *command, int c, int argc, char **argv,
-                               struct kb_err *err)
+                               const struct option *longopts, struct kb_err *err)
 {
     const char *arg = optind - 1 < argc ? argv[optind - 1] : "?";
     if (c == ':')
@@ -50,8 +50,7 @@ enum kb_code search_bad_option(const char *command, int c, int argc, char **argv
     if (optopt)
         return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '-%c'; see 'kbpipe %s --help'",
                        optopt, command);
-    return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
-                   arg, command);
+    return kb_cli_unknown_option(command, arg, longopts, err);   /* with a did-you-mean */
 }
 
 /* See search_int.h. */

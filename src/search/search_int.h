@@ -72,9 +72,10 @@ enum kb_code search_mode_parse(const char *s, enum search_mode *out, struct kb_e
 enum kb_code search_parse_count(const char *option, const char *s, int max, int *out,
                                 struct kb_err *err);
 
-/* The KB_E_USAGE for getopt's answer c (':' or '?') of `kbpipe command`. */
+/* The KB_E_USAGE for getopt's answer c (':' or '?') of `kbpipe command`;
+ * an unknown long option gets the nearest of longopts as a did-you-mean. */
 enum kb_code search_bad_option(const char *command, int c, int argc, char **argv,
-                               struct kb_err *err);
+                               const struct option *longopts, struct kb_err *err);
 
 /* The filters of a as the jsonb object the SQL functions read (caller decrefs). */
 json_t *search_filters_json(const struct search_args *a);

@@ -225,6 +225,25 @@ struct kb_cli {
 };
 extern struct kb_cli kb_cli;
 
+/* ---- did you mean ------------------------------------------------------- */
+
+/*
+ * The name of `choices` (NULL-terminated) nearest to `word` by edit distance
+ * when it is at most max_distance edits away, else NULL (the first of equals
+ * wins).  Borrowed from choices.  Used for pipeline keys, commands, options.
+ */
+const char *kb_nearest(const char *word, const char *const *choices, int max_distance);
+
+struct option;   /* <getopt.h> */
+/*
+ * Fail err with KB_E_USAGE for the unknown option `arg` of `command`:
+ * "unknown option '--limt' (did you mean '--limit'?); see 'kbpipe search
+ * --help'", the suggestion taken from longopts (NULL-name terminated) when
+ * one is near.  Returns KB_E_USAGE.
+ */
+enum kb_code kb_cli_unknown_option(const char *command, const char *arg,
+                                   const struct option *longopts, struct kb_err *err);
+
 /* ---- small helpers ------------------------------------------------------ */
 
 /* Monotonic clock in seconds. */

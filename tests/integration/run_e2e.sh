@@ -366,6 +366,7 @@ rows "$dd" >"$tmp/dd.after"
 check_same "report writes nothing" "$tmp/dd.before" "$tmp/dd.after"
 kb "$dd" dedup --project it-dedup --action mark
 check_rc "dedup --action mark exits 0" 0
+check "mark says what it did" grep -qE '^dedup it-dedup \(mark, threshold [0-9.]+\): 13 learning\(s\) checked, 3 duplicate pair\(s\) found, 3 marked, 0 merged$' "$tmp/out"
 check_eq "mark: the 3 newer ones point at their originals" \
   "D-11 $(lid D-01)
 D-12 $(lid D-03)
@@ -379,6 +380,7 @@ check_eq "mark: each with its similarity, in (0, 1]" 3 \
 check_eq "mark deletes nothing" 13 "$(sql "$dd" "SELECT count(*) FROM learnings")"
 kb "$dd" dedup --project it-dedup --action merge
 check_rc "dedup --action merge exits 0" 0
+check "merge says how many it merged (3 rows deleted)" grep -qE '^dedup it-dedup \(merge, threshold [0-9.]+\): .*, 3 merged$' "$tmp/out"
 check_eq "merge: the 3 newer ones are gone" "D-01 D-02 D-03 D-04 D-05 D-06 D-07 D-08 D-09 D-10" \
   "$(sql "$dd" "SELECT string_agg(s.source_id, ' ' ORDER BY s.source_id) FROM learnings l
                 JOIN knowledge_sources s ON s.id = l.knowledge_source_id")"
@@ -393,8 +395,9 @@ rows "$dd" >"$tmp/dd.before"
 RUN_LEARNINGS=tests/data/run/dedup.csv kb "$dd" run "$D" -q
 check_rc "re-running the pipeline after the merge exits 0" 0
 check_eq "... and does not bring the merged ones back" 10 "$(sql "$dd" "SELECT count(*) FROM learnings")"
-kb "$dd" dedup --project it-dedup --action merge
+kb "$dd" -q dedup --project it-dedup --action merge
 check_rc "a second merge exits 0" 0
+check_eq "  ... and with -q prints nothing" "" "$(cat "$tmp/out")"
 check_eq "... and finds nothing more to merge" 10 "$(sql "$dd" "SELECT count(*) FROM learnings")"
 kb "$dd" dedup --project no-such-project
 check "dedup of an unknown project fails (1 or 2) naming it" \

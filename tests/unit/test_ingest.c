@@ -1029,6 +1029,7 @@ static void ingest_issues__bad_inputs(void **state)
         "issues-empty.json", "not-json.json", "issues-nul-body.json", "issues-invalid-utf8.json",
         "issues-bom.json", "issues-bom.jsonl", "issues-empty-title.json",
         "issues-blank-title.json",
+        "after-array.json", "pages-truncated.json", "slurp.json",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *path = kb_xasprintf(BAD "%s", cases[i]);
@@ -1301,6 +1302,52 @@ static void ingest_issues__rest_comment_with_nul_is_skipped(void **state)
     free(path);
 }
 
+/* Every document's source_id and text, one after another. */
+static char *all_texts(const struct ingest_source *src)
+{
+    struct ingest_reader *rd;
+    struct kb_err err = { 0 };
+    if (ingest_open(src, ".", &rd, &err) != KB_OK)
+        return kb_xasprintf("open failed: %s: %s", err.origin, err.msg);
+    struct kb_buf out;
+    kb_buf_init(&out);
+    struct kb_arena *arena = kb_arena_new();
+    for (int guard = 0; guard < 1000; guard++) {
+        struct kb_document *doc;
+        enum kb_code rc = ingest_next(rd, arena, &doc, &err);
+        if (rc != KB_OK)
+            kb_buf_printf(&out, "[error %s]\n", err.msg);
+        else if (doc == NULL)
+            break;
+        else
+            kb_buf_printf(&out, "%s\n%s\n", doc->source_id, doc->text);
+        kb_arena_reset(arena);
+    }
+    ingest_close(rd);
+    kb_arena_free(arena);
+    return kb_buf_detach(&out);
+}
+
+static void ingest_issues__gh_paginate_pages(void **state)
+{
+    (void)state;
+    /* gh api --paginate repos/O/R/issues writes each page's array as GitHub
+     * sends it, one after another ("][", an empty last page "[]"); the
+     * comments export likewise: the same documents as one array */
+    struct ingest_source one, pages;
+    issues_src(&one, ISSUES "rest-issues.json");
+    one.u.issues.comments_path = ISSUES "rest-comments.jsonl";
+    issues_src(&pages, ISSUES "rest-issues-pages.json");
+    pages.u.issues.comments_path = ISSUES "rest-comments-pages.json";
+    char *want = all_texts(&one), *got = all_texts(&pages);
+    assert_non_null(strstr(want, "acme/port-broker#43\n"));
+    assert_non_null(strstr(want, "Comment by akim"));
+    assert_null(strstr(got, "[error"));
+    assert_string_equal(got, want);
+    free(want);
+    free(got);
+}
+
 static void ingest_issues__gh_jsonl(void **state)
 {
     (void)state;
@@ -1446,6 +1493,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(ingest_issues__rest_jsonl_with_comments),
         cmocka_unit_test(ingest_issues__rest_array_with_comments),
         cmocka_unit_test(ingest_issues__gh_jsonl),
+        cmocka_unit_test(ingest_issues__gh_paginate_pages),
         cmocka_unit_test(ingest_issues__bad_issue_is_rejected_with_its_number),
         cmocka_unit_test(ingest_issues__rest_comment_with_nul_is_skipped),
     };
