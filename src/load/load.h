@@ -169,7 +169,11 @@ void load_session_expect_rows(struct load_session *s, long rows);
 int load_in_shard(const struct load_session *s, const char *source_type,
                   const char *source_id);
 
-/* A new empty batch sized by opts->batch_rows; free with load_batch_free. */
+/*
+ * A new empty batch of session s, sized by its opts->batch_rows; free with
+ * load_batch_free.  It reads s's table of sources (which are new), so it is
+ * used with s only and never after s is closed.
+ */
 struct load_batch *load_batch_new(const struct load_session *s);
 void load_batch_free(struct load_batch *b);   /* NULL no-op */
 

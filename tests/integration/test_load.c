@@ -163,6 +163,8 @@ static void load_source_unchanged__and_replacement(void **state)
     assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
 
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    load_batch_free(b);   /* a batch belongs to the session it was made for */
+    b = load_batch_new(s);
     char h[65];
     hash_of("a.md v1", h);
     assert_int_equal(load_source_unchanged(s, "file", "a.md", h), 1);
@@ -225,6 +227,8 @@ static void load_session_close__full_deletes_unseen_only(void **state)
     /* another pipeline's source must survive p1's --full */
     opts_for(&o, "p2");
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    load_batch_free(b);   /* a batch belongs to the session it was made for */
+    b = load_batch_new(s);
     add_doc(b, "c.md", 1, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
     assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
@@ -301,6 +305,8 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     o.rebuild_min_rows = 1;
     o.rebuild_ratio = 10.0;
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
+    load_batch_free(b);   /* a batch belongs to the session it was made for */
+    b = load_batch_new(s);
     add_doc(b, "b.md", 2, "v1");
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
     expect(t, count_hnsw, "1");
