@@ -32,7 +32,9 @@ interrupt() {
   bg "$d" "$tmp/$1" run "$G"
   local pid=$bg_pid
   if ! poll 120 some_written "$d"; then fail "$1: the run wrote nothing in 120 s"; return; fi
-  kill -s "$1" "$pid"
+  # signal kbpipe itself: $pid is timeout(1), which forwards a signal twice
+  # (to the child and to its process group), and a second signal ends a run at once
+  kill -s "$1" "$(pgrep -P "$pid" | head -1)"
   bg_wait "$pid"
   check_eq "$1: the run exits $2" "$2" "$rc"
   local line
