@@ -195,8 +195,9 @@ void kb_term_escape(struct kb_buf *out, const char *s, size_t len);
 
 /*
  * Catch SIGINT and SIGTERM: the first one sets a flag that
- * kb_signal_received() returns (the signal's number, else 0) and restores
- * the default action, so a second one ends the process at once.
+ * kb_signal_received() returns (the signal's number, else 0); a second
+ * one ends the process at once, unless it comes within a second of the
+ * first (one signal forwarded twice, as timeout(1) does, is one request).
  */
 void kb_signals_catch(void);
 int kb_signal_received(void);
