@@ -93,6 +93,11 @@ python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL)
 pid=$!; _bg+=("$pid")
 check "the run waits on the lock" poll 60 bash -c "[ \"\$(psql -X -At -d $rdb -c \"SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'\")\" -gt 0 ]"
 kill -INT "$pid"
+# then free the lock (end its holder), so the run goes on at once, commits
+# the batch it holds and stops, instead of waiting out the holder's sleep
+psql -X -q -d "$rdb" -c "SELECT pg_terminate_backend(pid) FROM pg_locks
+                         WHERE relation = 'knowledge_chunks'::regclass
+                           AND mode = 'AccessExclusiveLock' AND granted" >/dev/null
 rc=0; wait "$pid" || rc=$?
 psql -X -q -d "$rdb" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                          WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
