@@ -88,8 +88,7 @@ static enum kb_code parse_args(int argc, char **argv, struct delete_args *a, int
         case 'y': a->is_yes = 1; break;
         case 'h': *is_help = 1; return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe delete --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("delete", argv[optind - 1], longopts, err);
         }
     }
     if (optind < argc)

@@ -87,8 +87,7 @@ enum kb_code cmd_export(int argc, char **argv, struct kb_err *err)
         case 'o': path = optarg; break;
         case 'h': fputs(USAGE, stdout); return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe export --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("export", argv[optind - 1], longopts, err);
         }
     }
     if (optind < argc || !project)

@@ -255,8 +255,7 @@ static enum kb_code parse(int argc, char **argv, struct secret_args *a, struct k
             break;
         case 'h': a->sub = "help"; return KB_OK;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL,
-                           "unknown option '%.40s'; see 'kbpipe secret --help'", argv[optind - 1]);
+            return kb_cli_unknown_option("secret", argv[optind - 1], longopts, err);
         }
     }
     if (optind >= argc)

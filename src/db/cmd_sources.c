@@ -115,8 +115,7 @@ static enum kb_code parse_args(int argc, char **argv, const char *command, int h
         case 'P': a->pipeline = optarg; break;
         case 'g': a->path = optarg; break;
         default:
-            return KB_FAIL(err, KB_E_USAGE, NULL, "unknown option '%.40s'; see 'kbpipe %s --help'",
-                           argv[optind - 1], command);
+            return kb_cli_unknown_option(command, argv[optind - 1], longopts, err);
         }
     }
     return KB_OK;

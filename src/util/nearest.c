@@ -57,6 +57,16 @@ enum kb_code kb_cli_unknown_option(const char *command, const char *arg,
         len = sizeof word - 1;
     memcpy(word, arg + skip, len);
     word[len] = '\0';
+    /* getopt also answers '?' for a known option used wrongly */
+    for (const struct option *o = longopts; skip > 0 && o && o->name; o++) {
+        if (strcmp(o->name, word) != 0)
+            continue;
+        if (o->has_arg == no_argument)
+            return KB_FAIL(err, KB_E_USAGE, NULL, "option '--%s' takes no value; see 'kbpipe %s "
+                           "--help'", o->name, command);
+        return KB_FAIL(err, KB_E_USAGE, NULL, "option '--%s' needs a value; see 'kbpipe %s "
+                       "--help'", o->name, command);
+    }
     int max = len <= 2 ? (int)len - 1 : 2;
     const char *near = skip > 0 ? kb_nearest(word, names, max) : NULL;
     if (near)

@@ -240,7 +240,10 @@ struct option;   /* <getopt.h> */
  * Fail err with KB_E_USAGE for the unknown option `arg` of `command`:
  * "unknown option '--limt' (did you mean '--limit'?); see 'kbpipe search
  * --help'", the suggestion taken from longopts (NULL-name terminated) when
- * one is near.  Returns KB_E_USAGE.
+ * one is near.  getopt answers '?' also for a known option missing its
+ * value or given one it does not take: `arg` naming a known option gets
+ * "option '--project' needs a value" (or "takes no value") instead.
+ * Returns KB_E_USAGE.
  */
 enum kb_code kb_cli_unknown_option(const char *command, const char *arg,
                                    const struct option *longopts, struct kb_err *err);

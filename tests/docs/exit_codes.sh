@@ -40,7 +40,16 @@ stats --jsn --json
 dedup --treshold --threshold
 seed --rest --reset
 migrate --repiar --repair
+delete --dry-rn --dry-run
+sources --pipelin --pipeline
+export --vektors --vectors
+secret --shard --shared
 LIST
+# a known option without its value, or with one it does not take
+kb "$db" dedup --project;     check_rc "dedup --project (no value): exit 2" 2
+check "  ... says it needs a value" grep -qxF "kbpipe: option '--project' needs a value; see 'kbpipe dedup --help'" "$tmp/err"
+kb "$db" sources --json=1;    check_rc "sources --json=1: exit 2" 2
+check "  ... says it takes none" grep -qxF "kbpipe: option '--json' takes no value; see 'kbpipe sources --help'" "$tmp/err"
 kb "$db" migrate up --dri x;  check_rc "migrate up --dri (after the subcommand): exit 2" 2
 check "  ... suggests --dir" grep -qF "(did you mean '--dir'?)" "$tmp/err"
 kb "$db" stats --xyzzyq;      check_rc "a far-off option: exit 2" 2

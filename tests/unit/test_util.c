@@ -1,6 +1,10 @@
 /*
  * test_util.c - src/util.
  *
+ * Group nearest.c: kb_cli_unknown_option() for what getopt answers '?' to:
+ * an unknown option (with the nearest known one), a known one missing its
+ * value or given one it does not take.
+ *
  * Group term.c: kb_term_escape() makes loaded text safe for a terminal
  * (control characters, C1, invalid UTF-8 escaped; text and UTF-8 kept).
  *
@@ -16,6 +20,7 @@
  */
 #include "kbtest.h"
 
+#include <getopt.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +184,30 @@ static void kb_term_escape__controls(void **state)
     }
 }
 
+static void kb_cli_unknown_option__messages(void **state)
+{
+    (void)state;
+    static const struct option longopts[] = {
+        { "project", required_argument, NULL, 'p' },
+        { "limit", required_argument, NULL, 'l' },
+        { "json", no_argument, NULL, 'j' },
+        { NULL, 0, NULL, 0 },
+    };
+    static const struct { const char *arg, *msg; } cases[] = {
+        { "--limt", "unknown option '--limt' (did you mean '--limit'?); see 'kbpipe x --help'" },
+        { "--limt=3", "unknown option '--limt=3' (did you mean '--limit'?); see 'kbpipe x --help'" },
+        { "--colour", "unknown option '--colour'; see 'kbpipe x --help'" },
+        { "--project", "option '--project' needs a value; see 'kbpipe x --help'" },
+        { "--json=yes", "option '--json' takes no value; see 'kbpipe x --help'" },
+        { "project", "unknown option 'project'; see 'kbpipe x --help'" },   /* not an option */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kb_err err = { 0 };
+        assert_int_equal(kb_cli_unknown_option("x", cases[i].arg, longopts, &err), KB_E_USAGE);
+        assert_string_equal(err.msg, cases[i].msg);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -191,7 +220,11 @@ int main(int argc, char **argv)
     const struct CMUnitTest term_c[] = {
         cmocka_unit_test(kb_term_escape__controls),
     };
+    const struct CMUnitTest nearest_c[] = {
+        cmocka_unit_test(kb_cli_unknown_option__messages),
+    };
     int failed = cmocka_run_group_tests_name("redact.c", redact_c, NULL, NULL);
+    failed += cmocka_run_group_tests_name("nearest.c", nearest_c, NULL, NULL);
     failed += cmocka_run_group_tests_name("term.c", term_c, NULL, NULL);
     return failed ? 1 : 0;
 }
