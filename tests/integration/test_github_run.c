@@ -64,13 +64,27 @@ static const char LAST_RUN_SQL[] = "SELECT status || ' new=' || (counts->>'sourc
                                    "|| (counts->>'sources_deleted') FROM kbpipe_runs "
                                    "ORDER BY id DESC LIMIT 1";
 
+/* A test's stub serving n_issues issues and its scratch folder (returned). */
+static char *gh_begin(struct gh_stub *s, int n_issues)
+{
+    ghstub_start(s, n_issues);
+    return kbtest_tmpdir();
+}
+
+/* The end of a test: the folder removed, the stub stopped. */
+static void gh_end(struct gh_stub *s, char *dir)
+{
+    kbtest_rmtree(dir);
+    free(dir);
+    ghstub_stop(s);
+}
+
 static void cmd_run__nightly_runs_fetch_only_what_changed(void **state)
 {
     struct kbtest_db *t = *state;
     KBTEST_NEED_DB(t);
     struct gh_stub s;
-    ghstub_start(&s, 5);
-    char *dir = kbtest_tmpdir(), *out;
+    char *dir = gh_begin(&s, 5), *out;
     write_pipeline(dir, &s, NULL);
 
     assert_int_equal(run_gh(dir, NULL, &out), 0);          /* first run: everything */
@@ -108,9 +122,7 @@ static void cmd_run__nightly_runs_fetch_only_what_changed(void **state)
     free(text);
     free(report);
     expect(t, "SELECT count(*) FROM kbpipe_runs WHERE report::text LIKE '%" TOKEN "%'", "0");
-    kbtest_rmtree(dir);
-    free(dir);
-    ghstub_stop(&s);
+    gh_end(&s, dir);
 }
 
 static void cmd_run__failed_or_partial_runs_keep_the_old_marks(void **state)
@@ -118,8 +130,7 @@ static void cmd_run__failed_or_partial_runs_keep_the_old_marks(void **state)
     struct kbtest_db *t = *state;
     KBTEST_NEED_DB(t);
     struct gh_stub s;
-    ghstub_start(&s, 3);
-    char *dir = kbtest_tmpdir(), *out;
+    char *dir = gh_begin(&s, 3), *out;
     write_pipeline(dir, &s, "    on_error: skip\n");
     assert_int_equal(run_gh(dir, NULL, &out), 0);
     free(out);
@@ -147,9 +158,7 @@ static void cmd_run__failed_or_partial_runs_keep_the_old_marks(void **state)
     assert_string_equal(s.last_since, "2026-11-03T10:00:00Z");
     expect(t, LAST_RUN_SQL, "succeeded new=0 changed=1 deleted=0");
     expect(t, MARK_SQL, "since acme/api=2026-11-08T10:00:00Z");
-    kbtest_rmtree(dir);
-    free(dir);
-    ghstub_stop(&s);
+    gh_end(&s, dir);
 }
 
 static void cmd_run__full_fetches_everything_and_deletes_what_vanished(void **state)
@@ -157,8 +166,7 @@ static void cmd_run__full_fetches_everything_and_deletes_what_vanished(void **st
     struct kbtest_db *t = *state;
     KBTEST_NEED_DB(t);
     struct gh_stub s;
-    ghstub_start(&s, 5);
-    char *dir = kbtest_tmpdir(), *out;
+    char *dir = gh_begin(&s, 5), *out;
     write_pipeline(dir, &s, NULL);
     assert_int_equal(run_gh(dir, NULL, &out), 0);
     free(out);
@@ -172,9 +180,7 @@ static void cmd_run__full_fetches_everything_and_deletes_what_vanished(void **st
     expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=1");
     expect(t, "SELECT string_agg(source_id, ',' ORDER BY source_id) FROM knowledge_sources",
            "acme/api#1,acme/api#2,acme/api#5");
-    kbtest_rmtree(dir);
-    free(dir);
-    ghstub_stop(&s);
+    gh_end(&s, dir);
 }
 
 static void cmd_run__shards_keep_their_own_marks_and_issues_are_upserted(void **state)
@@ -182,8 +188,7 @@ static void cmd_run__shards_keep_their_own_marks_and_issues_are_upserted(void **
     struct kbtest_db *t = *state;
     KBTEST_NEED_DB(t);
     struct gh_stub s;
-    ghstub_start(&s, 5);
-    char *dir = kbtest_tmpdir(), *out;
+    char *dir = gh_begin(&s, 5), *out;
     write_pipeline(dir, &s, "    upsert_issues: true\n");
     assert_int_equal(run_gh(dir, "--shard 1/2", &out), 0);
     free(out);
@@ -195,9 +200,7 @@ static void cmd_run__shards_keep_their_own_marks_and_issues_are_upserted(void **
     expect(t, "SELECT count(*) FROM knowledge_sources", "4");
     expect(t, "SELECT string_agg(issue_number || ' ' || title, ',' ORDER BY issue_number) "
               "FROM issues", "1 Issue 1,2 Issue 2,3 Issue 3,5 Issue 5");
-    kbtest_rmtree(dir);
-    free(dir);
-    ghstub_stop(&s);
+    gh_end(&s, dir);
 }
 
 static void cmd_run__export_then_api_reembeds_nothing(void **state)
@@ -205,8 +208,7 @@ static void cmd_run__export_then_api_reembeds_nothing(void **state)
     struct kbtest_db *t = *state;
     KBTEST_NEED_DB(t);
     struct gh_stub s;
-    ghstub_start(&s, 6);
-    char *dir = kbtest_tmpdir(), *out;
+    char *dir = gh_begin(&s, 6), *out;
     ghstub_write_exports(&s, dir);
     char *path = kb_xasprintf("%s/gh.yaml", dir);
     kbtest_write(path, "name: gh\nproject: gh-test\nsources:\n"
@@ -228,9 +230,7 @@ static void cmd_run__export_then_api_reembeds_nothing(void **state)
     expect(t, HASHES, before);                             /* same rows, nothing re-embedded */
     free(before);
     free(path);
-    kbtest_rmtree(dir);
-    free(dir);
-    ghstub_stop(&s);
+    gh_end(&s, dir);
 }
 
 int main(int argc, char **argv)
