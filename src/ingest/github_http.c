@@ -44,13 +44,6 @@ struct gh_http {
     long n_requests;
 };
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 enum kb_code gh_http_new(const struct ingest_github_opts *o, const char *token,
                          struct gh_http **out, struct kb_err *err)
 {
@@ -201,8 +194,9 @@ static enum kb_code wait_for(struct gh_http *h, long s, const char *why, const c
                           why, clock_text(time(NULL) + s, at, sizeof at), s, h->o->max_wait_s);
     }
     log_info("%s: GitHub %s; waiting %ld s", repo, why, s);
-    if (s > 0)
-        sleep_ms(s * 1000);
+    if (s > 0 && kb_sleep_ms(s * 1000))
+        return KB_FAIL_AT(err, KB_E_INTERRUPTED, repo, "interrupted while waiting for GitHub's "
+                          "rate limit");
     return KB_OK;
 }
 
@@ -373,7 +367,9 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
             ms = h->o->max_wait_s * 1000;
         log_info("%s: GET %s: %s; retry %d of %d in %ld ms", repo,
                  url_path(url, where, sizeof where), reason, attempt, h->o->max_retries, ms);
-        sleep_ms(ms);
+        if (kb_sleep_ms(ms))
+            return KB_FAIL_AT(err, KB_E_INTERRUPTED, repo, "interrupted while waiting to retry "
+                              "GET %s", url_path(url, where, sizeof where));
     }
 }
 

@@ -62,3 +62,15 @@ void kb_signals_catch(void)
 
 /* See util.h. */
 int kb_signal_received(void) { return received; }
+
+/* See util.h. */
+int kb_sleep_ms(long ms)
+{
+    while (ms > 0 && !received) {
+        long slice = ms < 200 ? ms : 200;   /* a signal is noticed within 0.2 s */
+        struct timespec ts = { slice / 1000, (slice % 1000) * 1000000L };
+        nanosleep(&ts, NULL);               /* EINTR: the loop tests `received` */
+        ms -= slice;
+    }
+    return received != 0;
+}

@@ -201,6 +201,12 @@ void kb_term_escape(struct kb_buf *out, const char *s, size_t len);
  */
 void kb_signals_catch(void);
 int kb_signal_received(void);
+/*
+ * Sleep ms milliseconds, or less when SIGINT/SIGTERM came (before or
+ * during): a wait of minutes (a rate limit, a retry's backoff) must not
+ * hold up a clean stop.  Returns 1 when a signal cut it short, else 0.
+ */
+int kb_sleep_ms(long ms);
 
 /* ---- fault injection (tests) -------------------------------------------- */
 

@@ -11,9 +11,13 @@
 #include "kbtest.h"
 #include "ghstub.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ingest/ingest.h"
 
@@ -273,6 +277,59 @@ static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **st
     ghstub_stop(&f.s);
 }
 
+/* SIGTERM from another thread 0.3 s from now, as `kill` would send it. */
+static void *term_soon(void *arg)
+{
+    (void)arg;
+    struct timespec ts = { 0, 300 * 1000000L };
+    nanosleep(&ts, NULL);
+    kill(getpid(), SIGTERM);
+    return NULL;
+}
+
+/* Read the source while a SIGTERM comes 0.3 s in; the seconds it took. */
+static double read_signalled(const struct ingest_source *src, struct read_result *r)
+{
+    kb_signals_catch();
+    pthread_t th;
+    pthread_create(&th, NULL, term_soon, NULL);
+    double t0 = kb_now();
+    read_all(src, NULL, r);
+    double took = kb_now() - t0;
+    pthread_join(th, NULL);
+    kb_signals_catch();                 /* the flag cleared for the next test */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    return took;
+}
+
+static void github__a_signal_cuts_a_wait_short(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 2);
+    f.src.u.github.max_wait_s = 600;
+    f.s.rate_limit_once = 1;              /* a rate limit that resets in 5 minutes */
+    f.s.reset_in = 300;
+    struct read_result r;
+    double took = read_signalled(&f.src, &r);
+    assert_int_equal(r.rc, KB_E_INTERRUPTED);
+    assert_non_null(strstr(r.err.msg, "interrupted while waiting for GitHub's rate limit"));
+    assert_true(took < 60.0);             /* not the 300 s of the reset */
+    assert_string_equal(r.marks.data ? r.marks.data : "", "");
+    result_release(&r);
+
+    f.s.rate_limit_once = 0;
+    f.s.n_502 = 100;                      /* retries a minute apart */
+    f.src.u.github.retry_base_ms = 60000;
+    took = read_signalled(&f.src, &r);
+    assert_int_equal(r.rc, KB_E_INTERRUPTED);
+    assert_non_null(strstr(r.err.msg, "interrupted while waiting to retry"));
+    assert_true(took < 30.0);
+    result_release(&r);
+    ghstub_stop(&f.s);
+}
+
 static void github__5xx_retried_with_backoff(void **state)
 {
     (void)state;
@@ -441,6 +498,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(github__since_asks_only_what_changed),
         cmocka_unit_test(github__etag_304_on_an_unchanged_listing),
         cmocka_unit_test(github__rate_limit_waits_for_the_reset),
+        cmocka_unit_test(github__a_signal_cuts_a_wait_short),
         cmocka_unit_test(github__secondary_limit_and_exhausted_quota_are_waited_out),
         cmocka_unit_test(github__5xx_retried_with_backoff),
         cmocka_unit_test(github__client_errors_name_the_repository),
