@@ -96,7 +96,11 @@ enum kb_code ingest_pdf_convert(struct ingest_reader *rd, const char *raw, size_
     if (len > (size_t)LONG_MAX / 2)
         return KB_FAIL(err, KB_E_INPUT, at, "the PDF is %zu bytes, more than kbpipe reads; "
                        "split it or exclude it", len);
-    g_log_set_handler("Poppler", G_LOG_LEVEL_MASK, on_glib_log, NULL);
+    static gsize handler_set;   /* g_log_set_handler adds a handler at each call */
+    if (g_once_init_enter(&handler_set)) {
+        g_log_set_handler("Poppler", G_LOG_LEVEL_MASK, on_glib_log, NULL);
+        g_once_init_leave(&handler_set, 1);
+    }
     GBytes *bytes = g_bytes_new_static(raw, len);
     GError *gerr = NULL;
     PopplerDocument *pd = poppler_document_new_from_bytes(bytes, NULL, &gerr);

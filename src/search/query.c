@@ -129,17 +129,25 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
     }
     if (rc == KB_OK)
         rc = log_query(conn, a, project_id, model, vec, rows, hits, n, err);
-    /* a duplicate (shown with --with-duplicates) is never counted: its keeper is the one used */
-    for (int i = 0; rc == KB_OK && a->is_use && i < n; i++) {
-        if (hits[i].duplicate_of)
-            continue;
-        struct db_rows *u;
-        const char *p[] = { hits[i].id };
-        rc = db_exec(conn, "SELECT increment_learning_usage($1::uuid)", 1, p, &u, err);
-        if (rc == KB_OK)
-            hits[i].usage_count = atoi(db_rows_get(u, 0, 0));
+    /* a duplicate (shown with --with-duplicates) is never counted: its keeper
+     * is the one used; the others are counted in one statement */
+    struct kb_buf ids = { 0 };
+    for (int i = 0; a->is_use && i < n; i++)
+        if (!hits[i].duplicate_of)
+            kb_buf_printf(&ids, "%s%s", ids.len ? "," : "{", hits[i].id);
+    if (rc == KB_OK && ids.len) {
+        kb_buf_putc(&ids, '}');
+        struct db_rows *u = NULL;
+        const char *p[] = { ids.data };
+        rc = db_exec(conn, "SELECT u.id, increment_learning_usage(u.id)"
+                           "  FROM unnest($1::uuid[]) u(id)", 1, p, &u, err);
+        for (int r = 0; rc == KB_OK && r < db_rows_count(u); r++)
+            for (int i = 0; i < n; i++)
+                if (strcmp(hits[i].id, db_rows_get(u, r, 0)) == 0)
+                    hits[i].usage_count = atoi(db_rows_get(u, r, 1));
         db_rows_free(u);
     }
+    kb_buf_release(&ids);
     if (rc == KB_OK)
         rc = db_commit(conn, err);
     if (rc != KB_OK) {
@@ -163,8 +171,15 @@ enum kb_code search_check_times(struct db_conn *conn, const struct search_args *
             continue;
         const char *p[] = { values[i] };
         struct kb_err e2 = { 0 };
-        if (db_exec(conn, "SELECT $1::timestamptz", 1, p, NULL, &e2) != KB_OK)
-            return KB_FAIL(err, KB_E_USAGE, NULL, "%s '%.40s' is not a date or time; give one "
+        if (db_exec(conn, "SELECT $1::timestamptz", 1, p, NULL, &e2) == KB_OK)
+            continue;
+        /* only the value's own fault is a usage error; a lost connection is not */
+        if (!strstr(e2.msg, "invalid input syntax") && !strstr(e2.msg, "out of range") &&
+            !strstr(e2.msg, "date/time")) {
+            *err = e2;
+            return e2.code;
+        }
+        return KB_FAIL(err, KB_E_USAGE, NULL, "%s '%.40s' is not a date or time; give one "
                            "PostgreSQL reads, e.g. 2024-05-01 or '2024-05-01 12:00+02'",
                            opts[i], values[i]);
     }

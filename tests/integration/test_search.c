@@ -665,6 +665,12 @@ static void search__filters(void **state)
     expect(t, "SELECT filters->>'path' || ',' || (filters->'source_type')::text FROM search_queries"
               " WHERE filters ? 'path' AND filters ? 'source_type' LIMIT 1",
            "rare/*,[\"file\"]");
+    /* a date the server cannot read is a usage error naming the option */
+    char *out, *errout;
+    assert_int_equal(search(&out, &errout, "--project many --since 'next tuesdayish' q"), 2);
+    expect_in("bad --since", errout, "--since 'next tuesdayish' is not a date or time");
+    free(out);
+    free(errout);
 }
 
 static void search__hides_duplicates(void **state)
