@@ -175,6 +175,7 @@ enum kb_code load_backfill_next(struct load_backfill *b, int *n, struct kb_err *
     return KB_OK;
 }
 
+/* See load.h (the accessors below too). */
 const char *load_backfill_row_text(const struct load_backfill *b, int i, size_t *len)
 {
     if (len)
@@ -187,6 +188,7 @@ const char *load_backfill_row_id(const struct load_backfill *b, int i) { return 
 float *load_backfill_matrix(struct load_backfill *b) { return b->matrix; }
 unsigned char *load_backfill_has_vector(struct load_backfill *b) { return b->has_vector; }
 
+/* See load.h. */
 const struct load_backfill_counts *load_backfill_counts(const struct load_backfill *b)
 {
     return &b->counts;

@@ -74,11 +74,14 @@ struct backfill_run {
     int is_tty;
 };
 
+/* The table's name in messages (a static string). */
 static const char *table_name(enum load_backfill_table t)
 {
     return t == LOAD_BACKFILL_CHUNKS ? "knowledge_chunks" : "learnings";
 }
 
+/* The command line into *a (defaults: batch 500); *is_help for --help.
+ * KB_E_USAGE naming the bad option or value. */
 static enum kb_code parse_args(int argc, char **argv, struct backfill_args *a, int *is_help,
                                struct kb_err *err)
 {
