@@ -51,8 +51,10 @@ static const struct command commands[] = {
       "store, read, list, audit and rotate a project's encrypted secrets" },
     { "validate", cmd_validate,  /* src/pipeline/cmd_validate.c */
       "check a pipeline file without touching the database" },
-    { "embed",    cmd_embed_all, /* src/pipeline/export_batch.c (src/embed/cmd_embed.c) */
-      "write a Batch API request file; compare two texts (hash model)" },
+    { "embed",    cmd_embed_all, /* src/pipeline/export_batch.c (backfill:
+                                    src/pipeline/cmd_backfill.c; the rest:
+                                    src/embed/cmd_embed.c) */
+      "backfill stale vectors; write a Batch API request file; compare texts" },
 };
 
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

@@ -20,6 +20,11 @@ static const char USAGE[] =
     "usage: kbpipe embed export [--pipeline] PIPELINE.yaml [-o FILE] [--shard K/N]\n"
     "       kbpipe embed export --model MODEL [-o FILE] [CHUNKS.jsonl]\n"
     "       kbpipe embed similarity TEXT_A TEXT_B\n"
+    "       kbpipe embed backfill --project NAME --table learnings|knowledge_chunks\n"
+    "                             [--pipeline FILE] [--batch N] [--dry-run] [--json]\n"
+    "\n"
+    "backfill: vectors for a project's rows that have none or a stale one (rows\n"
+    "the service wrote through SQL); 'kbpipe embed backfill --help'.\n"
     "\n"
     "export PIPELINE.yaml: the Batch API request file for the pipeline's chunks\n"
     "that have no vector yet, neither stored nor in its import file (the\n"
@@ -163,8 +168,8 @@ enum kb_code cmd_embed(int argc, char **argv, struct kb_err *err)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
-        return argc < 2 ? KB_FAIL(err, KB_E_USAGE, NULL, "embed needs a subcommand: export "
-                                                         "or similarity")
+        return argc < 2 ? KB_FAIL(err, KB_E_USAGE, NULL, "embed needs a subcommand: export, "
+                                                         "similarity or backfill")
                         : KB_OK;
     }
     if (strcmp(argv[1], "export") == 0)
@@ -172,5 +177,5 @@ enum kb_code cmd_embed(int argc, char **argv, struct kb_err *err)
     if (strcmp(argv[1], "similarity") == 0)
         return do_similarity(argc - 1, argv + 1, err);
     return KB_FAIL(err, KB_E_USAGE, NULL,
-                   "unknown subcommand '%.40s'; use export or similarity", argv[1]);
+                   "unknown subcommand '%.40s'; use export, similarity or backfill", argv[1]);
 }

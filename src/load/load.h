@@ -343,4 +343,82 @@ double load_dedup_default_threshold(const char *model);
 /* `kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]` */
 enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err);
 
+/* ---- the embedding backfill (backfill.c) --------------------------------- */
+
+/*
+ * `kbpipe embed backfill`: vectors for rows the service wrote itself.  A
+ * row is stale when its embedding is NULL, or its stored content hash is
+ * not the SHA-256 of its text (it was edited through SQL), or its stored
+ * model is not the provider's.  The text is what `kbpipe run` embeds: a
+ * chunk's content; a learning's title, a blank line, then its content.
+ * The hash and the model are where the loader keeps them
+ * (knowledge_chunks.content_hash, learnings.metadata->>'content_hash', and
+ * metadata->>'embedding_model' of both).
+ */
+enum load_backfill_table { LOAD_BACKFILL_LEARNINGS = 0, LOAD_BACKFILL_CHUNKS };
+
+struct load_backfill_counts {
+    long found;            /* stale rows read */
+    long reused;           /* of them, vectors found stored under (content_hash, model) */
+    long updated;          /* rows written */
+    long edited;           /* rows whose text changed between read and write: left */
+    long batches;          /* batches committed */
+};
+
+struct load_backfill;      /* fields live in backfill.c */
+
+/*
+ * Start a backfill of `table` for the project named `project` (KB_E_USAGE
+ * when there is none) with vectors of `model`, `batch_rows` rows a batch.
+ * conn stays the caller's.  *out is freed with load_backfill_free.
+ */
+enum kb_code load_backfill_open(struct db_conn *conn, const char *project,
+                                enum load_backfill_table table, const char *model,
+                                int batch_rows, struct load_backfill **out, struct kb_err *err);
+void load_backfill_free(struct load_backfill *b);   /* NULL no-op */
+
+/*
+ * The next batch: up to batch_rows stale rows with ids after the last one
+ * read (keyset pagination: a run reads each row once), without vectors.
+ * *n = 0 when no stale row is left.  KB_E_DB on failure.
+ */
+enum kb_code load_backfill_next(struct load_backfill *b, int *n, struct kb_err *err);
+
+/* Row i of the batch: its text (len bytes), the hex SHA-256 of that text,
+ * its id (uuid text); all borrowed until the next load_backfill_next. */
+const char *load_backfill_row_text(const struct load_backfill *b, int i, size_t *len);
+const char *load_backfill_row_hash(const struct load_backfill *b, int i);
+const char *load_backfill_row_id(const struct load_backfill *b, int i);
+/* The batch's n x KB_LOAD_DIM vectors and n flags "row i has its vector". */
+float *load_backfill_matrix(struct load_backfill *b);
+unsigned char *load_backfill_has_vector(struct load_backfill *b);
+
+/*
+ * Fill the rows of the batch that lack a vector from vectors stored under
+ * the same (content_hash, model) in knowledge_chunks or learnings of any
+ * project; *n_reused counts them.  Reads only.
+ */
+enum kb_code load_backfill_reuse(struct load_backfill *b, int *n_reused, struct kb_err *err);
+
+/*
+ * Write the rows of the batch that have their vector in one transaction:
+ * binary COPY into a temporary table, then one UPDATE ... FROM it that
+ * sets the embedding, the content hash and the model of each row whose
+ * text still hashes to the one embedded (a row edited since it was read
+ * is left for the next run, and counted as edited).  On failure the
+ * transaction is rolled back: the rows are as before the call.
+ */
+enum kb_code load_backfill_write(struct load_backfill *b, struct kb_err *err);
+
+const struct load_backfill_counts *load_backfill_counts(const struct load_backfill *b);
+
+/*
+ * The embedding models recorded for the project's stored vectors
+ * (kbpipe_embedding_models, both tables; rows recording none are not
+ * named), as a comma-separated list in out[out_len] ("" when none).
+ * KB_E_USAGE when the project does not exist.
+ */
+enum kb_code load_project_models(struct db_conn *conn, const char *project, char *out,
+                                 size_t out_len, int *n_models, struct kb_err *err);
+
 #endif /* KB_LOAD_H */

@@ -14,8 +14,8 @@
  *
  * The file is written under a temporary name and renamed when the scan
  * ends, so a failed export leaves no half file; "-" writes to stdout.
- * `kbpipe embed` itself enters here (cmd_embed_all), which hands every
- * other form to src/embed's cmd_embed.
+ * `kbpipe embed` itself enters here (cmd_embed_all), which hands `embed
+ * backfill` to cmd_backfill.c and every other form to src/embed's cmd_embed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -283,6 +283,8 @@ static int has_model_option(int argc, char **argv)
  * export` without --model is the pipeline form, whatever the file's name. */
 enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err)
 {
+    if (argc >= 2 && strcmp(argv[1], "backfill") == 0)
+        return cmd_embed_backfill(argc - 1, argv + 1, err);
     if (argc >= 2 && strcmp(argv[1], "export") == 0 && !has_model_option(argc - 1, argv + 1))
         return embed_export_pipeline(argc - 1, argv + 1, err);
     return cmd_embed(argc, argv, err);

@@ -175,8 +175,20 @@ enum kb_code cmd_plan(int argc, char **argv, struct kb_err *err);
  * export` of a pipeline (the OpenAI Batch API request file for its chunks
  * that have neither a stored vector nor one in its import file: a dry run
  * of pipeline_run, nothing written to the database) needs the run loop, so
- * it lives here; every other form is src/embed's cmd_embed.
+ * it lives here, and so does `embed backfill` (cmd_backfill.c); every
+ * other form is src/embed's cmd_embed.
  */
 enum kb_code cmd_embed_all(int argc, char **argv, struct kb_err *err);
+
+/*
+ * `kbpipe embed backfill --project P --table learnings|knowledge_chunks
+ * [--pipeline FILE] [--batch N] [--dry-run] [--json]` (cmd_backfill.c):
+ * vectors for the project's rows that have none or a stale one, batch by
+ * batch, each batch one transaction.  KB_OK; KB_PARTIAL when the provider
+ * rejected rows (left stale, each named in a warning); KB_E_INTERRUPTED
+ * after a signal, once the batch in hand is committed; KB_E_USAGE without
+ * --pipeline when the project's vectors are not all of the hash model.
+ */
+enum kb_code cmd_embed_backfill(int argc, char **argv, struct kb_err *err);
 
 #endif /* KB_PIPELINE_H */
