@@ -5,7 +5,7 @@
  * (tests/support/ghstub_graphql.c): cursor pages, a discussion's further
  * comments and a comment's further replies, the document and its
  * metadata, the since mark stopping the listing, one discussion updated
- * while listed, an `errors` answer, 401/403, RATE_LIMITED then success, 502
+ * while listed, a bad discussion located and skipped, an `errors` answer, 401/403, RATE_LIMITED then success, 502
  * then success, the endpoint's default from base_url.  Group
  * github_discussions.c.  `kbpipe run` with the database: test_github_run.c.
  */
@@ -138,6 +138,38 @@ static void discussions__one_updated_while_listed_is_read_once_then_next_run(voi
     assert_non_null(strstr(r2.docs.data, "acme/api/discussions#101\tDiscussion 1 (edited)\t"));
     gh_read_release(&r1);
     gh_read_release(&r2);
+    ghstub_stop(&f.s);
+}
+
+static void discussions__bad_discussion_is_located_and_the_rest_goes_on(void **state)
+{
+    (void)state;
+    struct gh_fx f;
+    char gql[64];
+    fx_start_disc(&f, 0, 3, gql, sizeof gql);
+    json_object_del(json_array_get(f.s.discussions, 1), "title");       /* #102 */
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
+    assert_int_equal(r.rc, KB_OK);
+    assert_int_equal(r.n_docs, 2);
+    assert_int_equal(r.n_bad, 1);
+    char want[128];
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/graphql (acme/api discussions, page 1): "
+             "row 2", f.s.port);                    /* 103, 102, 101: #102 is row 2 */
+    assert_string_equal(r.err.origin, want);
+    assert_string_equal(r.err.msg, "acme/api/discussions#102 has no 'title'; check graphql_url "
+                                   "points at GitHub's GraphQL API");
+    gh_read_release(&r);
+    json_object_set_new(json_array_get(f.s.discussions, 0), "body",        /* #101 */
+                        json_stringn("NUL\0here", 8));
+    gh_read_all(&f.src, NULL, &r);
+    assert_int_equal(r.rc, KB_OK);
+    assert_int_equal(r.n_docs, 1);
+    assert_int_equal(r.n_bad, 2);
+    assert_non_null(strstr(r.err.origin, "page 1): row 3"));
+    assert_string_equal(r.err.msg, "acme/api/discussions#101: body holds a NUL character "
+                                   "(\\u0000) at byte 3; edit the discussion on GitHub");
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
@@ -274,6 +306,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(discussions__pages_comments_replies_and_mark),
         cmocka_unit_test(discussions__since_mark_stops_paging),
         cmocka_unit_test(discussions__one_updated_while_listed_is_read_once_then_next_run),
+        cmocka_unit_test(discussions__bad_discussion_is_located_and_the_rest_goes_on),
         cmocka_unit_test(discussions__graphql_errors_name_the_repository),
         cmocka_unit_test(discussions__rate_limited_then_success),
         cmocka_unit_test(discussions__5xx_retried_with_backoff),
