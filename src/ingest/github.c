@@ -27,6 +27,9 @@
  * An issue updated while the listing is paged comes twice (it moves to
  * the end): the second time it is skipped with a note and the mark is
  * held back to its updated_at, so the next run fetches it again.
+ *
+ * With include_discussions, a repository's discussions follow its issues
+ * (github_discussions.c, GraphQL), with their own mark.
  */
 #include "ingest_int.h"
 
@@ -52,6 +55,8 @@ struct github_state {
     char etag[300];                /* "SINCE ETAG" of the first page */
     unsigned char *seen;           /* bitmap of the issue numbers of this repository */
     size_t seen_len;
+    struct gh_discussions *disc;   /* include_discussions, else NULL */
+    int is_disc_done;              /* this repository's discussions are listed */
     int is_done;
 };
 
@@ -60,20 +65,25 @@ static const char *repo_name(const struct ingest_reader *rd, const struct github
     return rd->src->u.github.repos.v[st->repo_i];
 }
 
+int gh_seen_mark(unsigned char **bits, size_t *len, long number)
+{
+    size_t byte = (size_t)number / 8;
+    if (byte >= *len) {
+        size_t n = byte * 2 + 64;
+        *bits = kb_xrealloc(*bits, n);
+        memset(*bits + *len, 0, n - *len);
+        *len = n;
+    }
+    unsigned char bit = (unsigned char)(1u << (number % 8));
+    int was = ((*bits)[byte] & bit) != 0;
+    (*bits)[byte] |= bit;
+    return was;
+}
+
 /* 1 when number was seen before in this repository; marks it seen. */
 static int seen_before(struct github_state *st, long number)
 {
-    size_t byte = (size_t)number / 8;
-    if (byte >= st->seen_len) {
-        size_t n = byte * 2 + 64;
-        st->seen = kb_xrealloc(st->seen, n);
-        memset(st->seen + st->seen_len, 0, n - st->seen_len);
-        st->seen_len = n;
-    }
-    unsigned char bit = (unsigned char)(1u << (number % 8));
-    int was = (st->seen[byte] & bit) != 0;
-    st->seen[byte] |= bit;
-    return was;
+    return gh_seen_mark(&st->seen, &st->seen_len, number);
 }
 
 /* 1 when s can go into the URL as it is: an ISO 8601 time ("2026-11-25T02:30:00Z"). */
@@ -110,6 +120,9 @@ static void repo_start(struct ingest_reader *rd, struct github_state *st)
     st->newest[0] = st->held[0] = st->etag[0] = '\0';
     if (st->seen)
         memset(st->seen, 0, st->seen_len);
+    st->is_disc_done = st->disc == NULL;
+    if (st->disc)
+        gh_discussions_start(rd, st->disc, repo);
 }
 
 /* The listing of this repository is over: put its new marks. */
@@ -362,6 +375,15 @@ static enum kb_code github_next(struct ingest_reader *rd, struct kb_arena *arena
             }
             continue;
         }
+        if (!st->is_disc_done) {
+            enum kb_code rc = gh_discussions_next(rd, st->disc, arena, out, err);
+            if (rc != KB_OK && rc != KB_E_INPUT)
+                st->is_done = 1;   /* fatal to the source: its marks are not to be kept */
+            if (rc != KB_OK || *out != NULL)
+                return rc;
+            st->is_disc_done = 1;
+            continue;
+        }
         repo_finish(rd, st);
         if (++st->repo_i >= o->repos.n) {
             st->is_done = 1;
@@ -379,6 +401,7 @@ static void github_close(struct ingest_reader *rd)
     struct github_state *st = rd->state;
     if (st == NULL)
         return;
+    gh_discussions_free(st->disc);
     gh_http_free(st->http);
     json_decref(st->page);
     free(st->url);
@@ -424,5 +447,25 @@ enum kb_code ingest_github_open(struct ingest_reader *rd, struct kb_err *err)
                               "is not set or empty; export it with the GitHub token",
                               o->token_env);
     }
-    return gh_http_new(o, token, &st->http, err);
+    enum kb_code rc = gh_http_new(o, token, &st->http, err);
+    if (rc == KB_OK && o->include_discussions) {
+        char *gql = ingest_github_graphql_url(o);
+        st->disc = gh_discussions_new(st->http, gql, o->per_page);
+        free(gql);
+    }
+    return rc;
+}
+
+char *ingest_github_graphql_url(const struct ingest_github_opts *o)
+{
+    if (o->graphql_url)
+        return kb_xstrdup(o->graphql_url);
+    const char *base = o->base_url ? o->base_url : INGEST_GITHUB_DEFAULT_URL;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    static const char v3[] = "/api/v3";
+    if (n >= sizeof v3 - 1 && strncmp(base + n - (sizeof v3 - 1), v3, sizeof v3 - 1) == 0)
+        return kb_xasprintf("%.*s/api/graphql", (int)(n - (sizeof v3 - 1)), base);
+    return kb_xasprintf("%.*s/graphql", (int)n, base);
 }

@@ -1,8 +1,9 @@
 /*
- * github_http.c - GET requests to the GitHub REST API with libcurl, for
- * the type: github reader (github.c): the token and the headers GitHub
- * asks for, conditional requests (If-None-Match), the Link header's next
- * page, and the waits, each bounded:
+ * github_http.c - requests to the GitHub REST API (GET) and its GraphQL
+ * API (POST) with libcurl, for the type: github reader (github.c,
+ * github_discussions.c): the token and the headers GitHub asks for,
+ * conditional requests (If-None-Match), the Link header's next page, a
+ * GraphQL answer's `errors`, and the waits, each bounded:
  *
  *   answer                                         what happens
  *   5xx, network error, timeout                    retried max_retries times after
@@ -14,6 +15,10 @@
  *                                                  minute") and retry
  *   401, 403, 404, other 4xx                       KB_E_IO naming the repository
  *   200 + X-RateLimit-Remaining: 0                 the next request waits for the reset
+ *   GraphQL 200 whose errors hold RATE_LIMITED     wait until X-RateLimit-Reset + 1 s (or
+ *                                                  Retry-After, else 60 s) and retry
+ *   GraphQL 200 with any other `errors`            KB_E_IO naming the repository, the
+ *                                                  error's type and message
  *
  * A wait longer than max_wait seconds fails at once, saying when the limit
  * resets, so a cron job never hangs for an hour unasked; so does a server
@@ -224,7 +229,7 @@ static const char *api_message(const struct gh_response *r, char *buf, size_t n)
 
 /* KB_E_IO for a 4xx answer that waiting will not fix, naming the repository. */
 static enum kb_code client_error(const struct gh_http *h, const struct gh_response *r,
-                                 const char *repo, struct kb_err *err)
+                                 int is_graphql, const char *repo, struct kb_err *err)
 {
     char m[160];
     api_message(r, m, sizeof m);
@@ -235,10 +240,18 @@ static enum kb_code client_error(const struct gh_http *h, const struct gh_respon
                           "in %s is wrong or expired; set a valid token", m,
                           tv ? tv : "(none: token_env is not set)");
     case 403:
+        if (is_graphql)
+            return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub answered 403 Forbidden%s: the token%s%s "
+                              "may not read this repository's discussions; grant it read access "
+                              "to discussions (classic tokens: public_repo, or repo for a private "
+                              "repository)", m, tv ? " in " : "", tv ? tv : "");
         return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub answered 403 Forbidden%s: the token%s%s "
                           "may not read this repository's issues; grant it read access to "
                           "issues (and pull requests)", m, tv ? " in " : "", tv ? tv : "");
     case 404:
+        if (is_graphql)
+            return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub answered 404 Not Found%s for the GraphQL "
+                              "API; check graphql_url (e.g. https://api.github.com/graphql)", m);
         return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub answered 404 Not Found%s: the repository "
                           "does not exist or the token cannot see it; check repos: and the "
                           "token's access", m);
@@ -248,15 +261,34 @@ static enum kb_code client_error(const struct gh_http *h, const struct gh_respon
     }
 }
 
-/* 1 when a 403/429 is a rate limit (then *wait_s is how long to wait). */
-static int rate_limited(const struct gh_response *r, long *wait_s, const char **why)
+/* 1 when the answer is a GraphQL one whose `errors` hold a RATE_LIMITED error. */
+static int graphql_rate_limited(const struct gh_response *r)
 {
-    if (r->status != 403 && r->status != 429)
+    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+    json_t *errors = json_is_object(j) ? json_object_get(j, "errors") : NULL, *e;
+    size_t i;
+    int is = 0;
+    json_array_foreach(errors, i, e) {
+        const char *type = json_is_object(e) ? ingest_jstr(e, "type") : NULL;
+        if (type && strcmp(type, "RATE_LIMITED") == 0)
+            is = 1;
+    }
+    json_decref(j);
+    return is;
+}
+
+/* 1 when a 403/429 (or a GraphQL RATE_LIMITED) is a rate limit (then *wait_s is how long to wait). */
+static int rate_limited(const struct gh_response *r, int is_graphql, long *wait_s,
+                        const char **why)
+{
+    int is_gql_limit = is_graphql && (r->status == 200 || r->status == 403) &&
+                       graphql_rate_limited(r);
+    if (r->status != 403 && r->status != 429 && !is_gql_limit)
         return 0;
     if (r->rl_remaining == 0 && r->rl_reset >= 0) {
         long s = r->rl_reset - (long)time(NULL) + 1;
         *wait_s = s > 0 ? s : 1;
-        *why = "primary rate limit exhausted";
+        *why = is_gql_limit ? "GraphQL rate limit (RATE_LIMITED)" : "primary rate limit exhausted";
         return 1;
     }
     if (r->retry_after >= 0) {
@@ -265,21 +297,22 @@ static int rate_limited(const struct gh_response *r, long *wait_s, const char **
         return 1;
     }
     char m[160];
-    if (r->status == 429 || strstr(api_message(r, m, sizeof m), "rate limit")) {
+    if (is_gql_limit || r->status == 429 || strstr(api_message(r, m, sizeof m), "rate limit")) {
         *wait_s = GH_SECONDARY_WAIT_S;
-        *why = "secondary rate limit";
+        *why = is_gql_limit ? "GraphQL rate limit (RATE_LIMITED)" : "secondary rate limit";
         return 1;
     }
     return 0;
 }
 
-/* One attempt: *cc is curl's result; the answer in *r. */
-static void perform(struct gh_http *h, const char *url, const char *etag,
+/* One attempt (a POST of `post` when it is not NULL): *cc is curl's result; the answer in *r. */
+static void perform(struct gh_http *h, const char *url, const char *etag, const char *post,
                     struct gh_response *r, CURLcode *cc)
 {
     struct curl_slist *hs = h->headers, *extra = NULL;
-    if (etag && etag[0]) {
-        char *line = kb_xasprintf("If-None-Match: %s", etag);
+    if ((etag && etag[0]) || post) {
+        char *line = post ? kb_xstrdup("Content-Type: application/json")
+                          : kb_xasprintf("If-None-Match: %s", etag);
         extra = curl_slist_append(NULL, line);
         free(line);
         extra->next = h->headers;   /* borrowed: unlinked below */
@@ -298,6 +331,10 @@ static void perform(struct gh_http *h, const char *url, const char *etag,
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "kbpipe/" KB_VERSION);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (post) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+    }
     response_reset(r);
     *cc = curl_easy_perform(e);
     h->n_requests++;
@@ -316,9 +353,16 @@ static const char *url_path(const char *url, char *buf, size_t n)
     return buf;
 }
 
-enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, const char *repo,
-                         struct gh_response *r, struct kb_err *err)
+/*
+ * One request with its waits and retries: GET url (If-None-Match: etag), or
+ * POST `post` (JSON) to it; see gh_http_get.
+ */
+static enum kb_code request(struct gh_http *h, const char *url, const char *etag,
+                            const char *post, const char *repo, struct gh_response *r,
+                            struct kb_err *err)
 {
+    const char *method = post ? "POST" : "GET";
+    const char *url_key = post ? "graphql_url" : "base_url";
     char where[256];
     int n_waits = 0;
     for (int attempt = 1;; attempt++) {
@@ -331,16 +375,16 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
         }
         h->wait_until = 0;
         CURLcode cc;
-        perform(h, url, etag, r, &cc);
+        perform(h, url, etag, post, r, &cc);
         long wait_s;
         const char *why;
-        if (cc == CURLE_OK && rate_limited(r, &wait_s, &why)) {
+        if (cc == CURLE_OK && rate_limited(r, post != NULL, &wait_s, &why)) {
             /* waits for a rate limit are not retries: GitHub said when */
             attempt--;
             if (++n_waits > GH_MAX_WAITS)
                 return KB_FAIL_AT(err, KB_E_IO, repo, "GitHub still answers %ld (%s) after %d "
-                                  "waits for GET %s; run again later", r->status, why,
-                                  GH_MAX_WAITS, url_path(url, where, sizeof where));
+                                  "waits for %s %s; run again later", r->status, why,
+                                  GH_MAX_WAITS, method, url_path(url, where, sizeof where));
             enum kb_code rc = wait_for(h, wait_s, why, repo, err);
             if (rc != KB_OK)
                 return rc;
@@ -351,7 +395,7 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
                 h->wait_until = (time_t)r->rl_reset + 1;
             if (r->status == 200 || r->status == 304)
                 return KB_OK;
-            return client_error(h, r, repo, err);
+            return client_error(h, r, post != NULL, repo, err);
         }
         char reason[200];
         if (cc != CURLE_OK)
@@ -359,18 +403,79 @@ enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, c
         else
             snprintf(reason, sizeof reason, "HTTP %ld", r->status);
         if (attempt > h->o->max_retries)
-            return KB_FAIL_AT(err, KB_E_IO, repo, "GET %s failed after %d attempt(s): %s; "
-                              "check base_url and the network, or run again later",
-                              url_path(url, where, sizeof where), attempt, reason);
+            return KB_FAIL_AT(err, KB_E_IO, repo, "%s %s failed after %d attempt(s): %s; "
+                              "check %s and the network, or run again later", method,
+                              url_path(url, where, sizeof where), attempt, reason, url_key);
         long ms = r->retry_after >= 0 ? r->retry_after * 1000 : backoff_ms(h->o, attempt);
         if (ms > h->o->max_wait_s * 1000)
             ms = h->o->max_wait_s * 1000;
-        log_info("%s: GET %s: %s; retry %d of %d in %ld ms", repo,
+        log_info("%s: %s %s: %s; retry %d of %d in %ld ms", repo, method,
                  url_path(url, where, sizeof where), reason, attempt, h->o->max_retries, ms);
         if (kb_sleep_ms(ms))
             return KB_FAIL_AT(err, KB_E_INTERRUPTED, repo, "interrupted while waiting to retry "
-                              "GET %s", url_path(url, where, sizeof where));
+                              "%s %s", method, url_path(url, where, sizeof where));
     }
+}
+
+enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, const char *repo,
+                         struct gh_response *r, struct kb_err *err)
+{
+    return request(h, url, etag, NULL, repo, r, err);
+}
+
+/* What to do about a GraphQL error of `type`, for the message's end. */
+static const char *graphql_advice(const char *type)
+{
+    if (strcmp(type, "NOT_FOUND") == 0)
+        return "the repository does not exist or the token cannot see it; check repos: and "
+               "the token's access";
+    if (strcmp(type, "FORBIDDEN") == 0 || strcmp(type, "INSUFFICIENT_SCOPES") == 0)
+        return "grant the token read access to discussions (classic tokens: public_repo, or "
+               "repo for a private repository)";
+    if (strcmp(type, "MAX_NODE_LIMIT_EXCEEDED") == 0)
+        return "lower per_page";
+    return "check graphql_url and the token, or run again later";
+}
+
+enum kb_code gh_http_graphql(struct gh_http *h, const char *url, json_t *req, const char *repo,
+                             json_t **data, struct kb_err *err)
+{
+    *data = NULL;
+    char *post = json_dumps(req, JSON_COMPACT);
+    struct gh_response r;
+    gh_response_init(&r);
+    enum kb_code rc = request(h, url, NULL, post, repo, &r, err);
+    free(post);
+    json_error_t je;
+    json_t *j = rc == KB_OK ? json_loadb(r.body.data ? r.body.data : "", r.body.len,
+                                         JSON_ALLOW_NUL, &je) : NULL;
+    char where[256];
+    if (rc == KB_OK && !json_is_object(j))
+        rc = KB_FAIL_AT(err, KB_E_IO, repo, "POST %s answered %s, not a GraphQL answer; check "
+                        "graphql_url points at GitHub's GraphQL API (e.g. "
+                        "https://api.github.com/graphql)", url_path(url, where, sizeof where),
+                        j ? "another JSON value" : je.text);
+    json_t *errors = rc == KB_OK ? json_object_get(j, "errors") : NULL;
+    if (json_array_size(errors) > 0) {
+        json_t *e0 = json_array_get(errors, 0);
+        const char *type = json_is_object(e0) ? ingest_jstr(e0, "type") : NULL;
+        const char *msg = json_is_object(e0) ? ingest_jstr(e0, "message") : NULL;
+        char more[48] = "";
+        if (json_array_size(errors) > 1)
+            snprintf(more, sizeof more, " (and %zu more)", json_array_size(errors) - 1);
+        rc = KB_FAIL_AT(err, KB_E_IO, repo, "GitHub GraphQL answered %s ('%.160s')%s; %s",
+                        type ? type : "an error", msg ? msg : "no message", more,
+                        graphql_advice(type ? type : ""));
+    }
+    if (rc == KB_OK && !json_is_object(json_object_get(j, "data")))
+        rc = KB_FAIL_AT(err, KB_E_IO, repo, "POST %s answered no 'data'; check graphql_url "
+                        "points at GitHub's GraphQL API (e.g. https://api.github.com/graphql)",
+                        url_path(url, where, sizeof where));
+    if (rc == KB_OK)
+        *data = json_incref(json_object_get(j, "data"));
+    json_decref(j);
+    gh_response_release(&r);
+    return rc;
 }
 
 int gh_url_same_origin(const char *base, const char *url)

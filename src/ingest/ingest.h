@@ -122,14 +122,17 @@ struct ingest_issues_opts {
 
 /*
  * type: github - issues (and optionally pull requests) of repositories,
- * with their comments, from the GitHub REST API (github.c).  The token is
- * read from the variable token_env names, never from the pipeline file.
+ * with their comments, from the GitHub REST API (github.c), and optionally
+ * their discussions from the GraphQL API (github_discussions.c).  The token
+ * is read from the variable token_env names, never from the pipeline file.
  */
 struct ingest_github_opts {
     struct ingest_strs repos;      /* "owner/name" each */
     const char *token_env;         /* NULL: anonymous (60 requests an hour) */
     const char *base_url;          /* default INGEST_GITHUB_DEFAULT_URL */
     int include_pull_requests;     /* the issues list holds pull requests too */
+    int include_discussions;       /* also the discussions, through the GraphQL API */
+    const char *graphql_url;       /* NULL: from base_url (ingest_github_graphql_url) */
     int upsert_issues;             /* the run also upserts issues/comments tables */
     int per_page;                  /* 1..100, default 100 */
     int timeout_ms;                /* per request, default 30000 */
@@ -154,6 +157,15 @@ struct ingest_source {
     } u;
 };
 
+/*
+ * The GraphQL endpoint of a github source: graphql_url when set, else
+ * from base_url: "https://HOST/api/v3" -> "https://HOST/api/graphql"
+ * (GitHub Enterprise Server), anything else + "/graphql"
+ * ("https://api.github.com" -> "https://api.github.com/graphql").  A new
+ * string the caller frees.
+ */
+char *ingest_github_graphql_url(const struct ingest_github_opts *o);
+
 /* Fill the defaults of a source of `type` (everything else zero). */
 void ingest_source_defaults(struct ingest_source *src, enum ingest_type type);
 
@@ -172,10 +184,11 @@ int ingest_html_selector_valid(const char *sel);
 
 /* ---- documents ----------------------------------------------------------- */
 
-/* One comment of an issue, in thread order. */
+/* One comment of an issue or a discussion, in thread order. */
 struct ingest_comment {
     const char *author, *body, *created_at, *url;
     const char *github_id;         /* REST numeric id or gh node id, as text; may be NULL */
+    int is_reply;                  /* a discussion comment's reply (after its comment) */
 };
 
 /* The fields of one GitHub issue, for upserting the issues/comments tables. */
@@ -196,8 +209,9 @@ struct ingest_issue {
  * is UTF-8 without BOM, NUL or CR-LF (LF only), NUL-terminated, len bytes.
  */
 struct kb_document {
-    const char *source_type;       /* "file", "csv", "github_issue" */
-    const char *source_id;         /* stable: relative path, CSV key, owner/repo#N */
+    const char *source_type;       /* "file", "csv", "github_issue", "github_discussion" */
+    const char *source_id;         /* stable: relative path, CSV key, owner/repo#N,
+                                      owner/repo/discussions#N */
     const char *title;             /* may be NULL */
     const char *url;               /* may be NULL */
     const char *file_path;         /* the input file, as opened */

@@ -216,7 +216,21 @@ enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *ar
                                    const char *file_path, struct kb_document **out,
                                    struct kb_err *err);
 
-/* ---- github_http.c: GET requests to the GitHub REST API (libcurl) ---------- */
+/*
+ * The document of a filled discussion (is->title and is->repo set, its
+ * comments and replies in thread order): source_type github_discussion,
+ * source_id owner/repo/discussions#N, the text in issues' layout and the
+ * metadata issue_doc.c describes; category may be NULL, answered is 1, 0
+ * or -1 (not a Q&A discussion).  d->issue stays NULL.  As
+ * ingest_issue_document otherwise.
+ */
+enum kb_code ingest_discussion_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                        const struct ingest_issue *is, const char *category,
+                                        int answered, const struct kb_origin *at,
+                                        const char *file_path, struct kb_document **out,
+                                        struct kb_err *err);
+
+/* ---- github_http.c: requests to the GitHub REST and GraphQL APIs (libcurl) -- */
 
 struct gh_http;   /* fields live in github_http.c */
 
@@ -251,11 +265,55 @@ void gh_http_free(struct gh_http *h);
 enum kb_code gh_http_get(struct gh_http *h, const char *url, const char *etag, const char *repo,
                          struct gh_response *r, struct kb_err *err);
 
+/*
+ * POST the GraphQL request `req` ({"query", "variables"}, borrowed) to url
+ * with the same token, waits and retries as gh_http_get; a 200 whose
+ * `errors` hold RATE_LIMITED is waited out like a primary limit.  KB_OK:
+ * *data is the answer's "data" object (the caller json_decrefs it).
+ * KB_E_IO (*data NULL): any other `errors` (the message gives the first
+ * one's type and message), an answer that is not GraphQL, the ends of
+ * gh_http_get; each naming `repo` and never the token.
+ */
+enum kb_code gh_http_graphql(struct gh_http *h, const char *url, json_t *req, const char *repo,
+                             json_t **data, struct kb_err *err);
+
 /* Requests sent so far (each attempt counts). */
 long gh_http_requests(const struct gh_http *h);
 
 /* 1 when url is on base's scheme://host[:port] (where the token may go). */
 int gh_url_same_origin(const char *base, const char *url);
+
+/* ---- github.c, github_discussions.c: a repository's listings ----------------- */
+
+/*
+ * 1 when `number` was marked before in the bitmap *bits (*len bytes, grown
+ * as needed; free(*bits) at the end); marks it.  number >= 0.
+ */
+int gh_seen_mark(unsigned char **bits, size_t *len, long number);
+
+struct gh_discussions;   /* fields live in github_discussions.c */
+
+/* A discussions lister over `http` (borrowed: it must outlive it), posting to
+ * graphql_url (copied), per_page discussions a request.  Free with
+ * gh_discussions_free (NULL: no-op). */
+struct gh_discussions *gh_discussions_new(struct gh_http *http, const char *graphql_url,
+                                          int per_page);
+void gh_discussions_free(struct gh_discussions *d);
+
+/* Start listing repo's discussions ("owner/name", borrowed), from the
+ * reader's stored mark "discussions since owner/name" when it has one. */
+void gh_discussions_start(struct ingest_reader *rd, struct gh_discussions *d, const char *repo);
+
+/*
+ * The next discussion of the repository as a document in the arena; *out
+ * NULL at the end, when the new mark has been put (ingest_state_set).
+ * KB_E_INPUT: one discussion was bad (err located, ingest_last_bad its
+ * bytes) and the next call goes on.  KB_E_IO / KB_E_INTERRUPTED: the
+ * listing failed, as gh_http_graphql says; no mark is put.
+ */
+enum kb_code gh_discussions_next(struct ingest_reader *rd, struct gh_discussions *d,
+                                 struct kb_arena *arena, struct kb_document **out,
+                                 struct kb_err *err);
 
 /* ---- learnings fields (reader.c) -------------------------------------------- */
 

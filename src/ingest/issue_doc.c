@@ -13,6 +13,17 @@
  *   metadata    {"repo", "number", "state" (lower case), "labels",
  *                "author", "created_at", "updated_at", "closed_at",
  *                "comments" (how many)} in that order, absent ones left out
+ *
+ * A discussion (github_discussions.c, GraphQL) in the same layout:
+ *   source_type github_discussion
+ *   source_id   owner/repo/discussions#N (a repository name holds no '/',
+ *               so it is never an issue's owner/repo#N)
+ *   text        "# TITLE\n\nBODY\n", then per comment as above, each reply
+ *               after its comment as "\n---\nReply by AUTHOR on CREATED_AT:\n\nBODY\n"
+ *   metadata    {"repo", "number", "state" ("open"/"closed"), "category",
+ *                "answered" (Q&A categories only), "labels", "author",
+ *                "created_at", "updated_at", "closed_at", "url",
+ *                "comments" (comments and replies)}, absent ones left out
  */
 #include "ingest_int.h"
 
@@ -173,10 +184,13 @@ static const char *issue_metadata(struct kb_arena *a, const struct ingest_issue 
     return text;
 }
 
-enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *arena,
-                                   const struct ingest_issue *is, const struct kb_origin *at,
-                                   const char *file_path, struct kb_document **out,
-                                   struct kb_err *err)
+/*
+ * The text of a thread (title, body, comments) normalized into the arena:
+ * *text, *tlen.  KB_E_INPUT (text the normalizer refuses) names `at`.
+ */
+static enum kb_code thread_text(struct kb_arena *arena, const struct ingest_issue *is,
+                                const struct kb_origin *at, const char *what, char **text,
+                                size_t *tlen, struct kb_err *err)
 {
     struct kb_buf t;
     kb_buf_init(&t);
@@ -185,21 +199,30 @@ enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *ar
         kb_buf_printf(&t, "%s\n", is->body);
     for (int k = 0; k < is->n_comments; k++) {
         const struct ingest_comment *c = &is->comments[k];
-        kb_buf_printf(&t, "\n---\nComment by %s%s%s:\n\n%s\n", c->author ? c->author : "someone",
-                      c->created_at ? " on " : "", c->created_at ? c->created_at : "",
-                      c->body ? c->body : "");
+        kb_buf_printf(&t, "\n---\n%s by %s%s%s:\n\n%s\n", c->is_reply ? "Reply" : "Comment",
+                      c->author ? c->author : "someone", c->created_at ? " on " : "",
+                      c->created_at ? c->created_at : "", c->body ? c->body : "");
     }
+    enum kb_code rc = ingest_text_normalize(t.data, t.len, INGEST_UTF8_REPLACE, at, what, arena,
+                                            text, tlen, err);
+    kb_buf_release(&t);
+    if (rc != KB_OK)
+        kb_origin_format(at, err->origin, sizeof err->origin);
+    return rc;
+}
+
+enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                   const struct ingest_issue *is, const struct kb_origin *at,
+                                   const char *file_path, struct kb_document **out,
+                                   struct kb_err *err)
+{
     char *text;
     size_t tlen;
     char what[64];
     snprintf(what, sizeof what, "issue #%ld", is->number);
-    enum kb_code rc = ingest_text_normalize(t.data, t.len, INGEST_UTF8_REPLACE, at, what, arena,
-                                            &text, &tlen, err);
-    kb_buf_release(&t);
-    if (rc != KB_OK) {
-        kb_origin_format(at, err->origin, sizeof err->origin);
+    enum kb_code rc = thread_text(arena, is, at, what, &text, &tlen, err);
+    if (rc != KB_OK)
         return rc;
-    }
     struct kb_document *d = ingest_doc_new(rd, arena, "github_issue");
     d->source_id = kb_arena_printf(arena, "%s#%ld", is->repo, is->number);
     d->title = is->title;
@@ -214,6 +237,70 @@ enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *ar
     d->metadata_json = issue_metadata(arena, is);
     if (d->target == KB_TARGET_LEARNINGS) {
         d->learning_type = "issue";
+        d->tags = is->labels;
+        d->n_tags = is->n_labels;
+    }
+    *out = d;
+    return KB_OK;
+}
+
+/* The metadata of a discussion (the top of this file), as JSON text in the arena. */
+static const char *discussion_metadata(struct kb_arena *a, const struct ingest_issue *is,
+                                       const char *category, int answered)
+{
+    json_t *meta = json_object();
+    json_object_set_new(meta, "repo", json_string(is->repo));
+    json_object_set_new(meta, "number", json_integer(is->number));
+    if (is->state)
+        json_object_set_new(meta, "state", json_string(is->state));
+    if (category)
+        json_object_set_new(meta, "category", json_string(category));
+    if (answered >= 0)
+        json_object_set_new(meta, "answered", json_boolean(answered));
+    json_t *jl = json_array();
+    for (int k = 0; k < is->n_labels; k++)
+        json_array_append_new(jl, json_string(is->labels[k]));
+    json_object_set_new(meta, "labels", jl);
+    const char *const keys[] = { "author", "created_at", "updated_at", "closed_at", "url" };
+    const char *const vals[] = { is->author, is->created_at, is->updated_at, is->closed_at,
+                                 is->url };
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (vals[k])
+            json_object_set_new(meta, keys[k], json_string(vals[k]));
+    json_object_set_new(meta, "comments", json_integer(is->n_comments));
+    const char *text = ingest_json_text(a, meta);
+    json_decref(meta);
+    return text;
+}
+
+enum kb_code ingest_discussion_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                        const struct ingest_issue *is, const char *category,
+                                        int answered, const struct kb_origin *at,
+                                        const char *file_path, struct kb_document **out,
+                                        struct kb_err *err)
+{
+    char *text;
+    size_t tlen;
+    char what[64];
+    snprintf(what, sizeof what, "discussion #%ld", is->number);
+    enum kb_code rc = thread_text(arena, is, at, what, &text, &tlen, err);
+    if (rc != KB_OK)
+        return rc;
+    struct kb_document *d = ingest_doc_new(rd, arena, "github_discussion");
+    d->source_id = kb_arena_printf(arena, "%s/discussions#%ld", is->repo, is->number);
+    d->title = is->title;
+    d->url = is->url;
+    d->author = is->author;
+    d->file_path = kb_arena_strdup(arena, file_path);
+    d->text = text;
+    d->len = tlen;
+    d->issue = NULL;   /* not an issue: never upserted into the issues table */
+    d->origin = *at;
+    d->origin.path = d->file_path;
+    d->metadata_json = discussion_metadata(arena, is, category, answered);
+    if (d->target == KB_TARGET_LEARNINGS) {
+        d->learning_type = "discussion";
+        d->category = category;
         d->tags = is->labels;
         d->n_tags = is->n_labels;
     }

@@ -231,7 +231,7 @@ static void check_repo(struct schema_ctx *c, const struct node *n, const char *k
 
 /* http:// sends the token in clear: only to this machine (a test server). */
 static void check_base_url(struct schema_ctx *c, const struct node *n, const char *key,
-                           const char *url)
+                           const char *url, const char *example)
 {
     static const char *const local[] = { "http://127.0.0.1", "http://localhost", "http://[::1]" };
     int ok = strncmp(url, "https://", 8) == 0;
@@ -240,8 +240,8 @@ static void check_base_url(struct schema_ctx *c, const struct node *n, const cha
         ok = strncmp(url, local[i], len) == 0 && strchr(":/", url[len]) != NULL;
     }
     if (!ok)
-        pipeline_diag_add(c->p, &n->at, "%s must be an https:// URL (e.g. https://github.example."
-                          "com/api/v3), or http:// to this machine only, found '%.60s'", key, url);
+        pipeline_diag_add(c->p, &n->at, "%s must be an https:// URL (e.g. %s), or http:// to "
+                          "this machine only, found '%.60s'", key, example, url);
 }
 
 /* The keys of a type: github source (the common ones are read by read_source). */
@@ -251,7 +251,8 @@ static void read_github(struct schema_ctx *c, const struct node *m, const char *
 #define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
     static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                         "repos", "token_env", "base_url",
-                                        "include_pull_requests", "upsert_issues", "per_page",
+                                        "include_pull_requests", "include_discussions",
+                                        "graphql_url", "upsert_issues", "per_page",
                                         "timeout_ms", "max_retries", "retry_base_ms", "max_wait",
                                         NULL };
     schema_check_keys(c, m, "a github source", keys);
@@ -277,9 +278,19 @@ static void read_github(struct schema_ctx *c, const struct node *m, const char *
                               "hold the token itself (the value is not shown)", pre);
     }
     if (schema_want_str(c, schema_lookup(m, "base_url"), K("base_url"), &o->base_url))
-        check_base_url(c, schema_lookup(m, "base_url"), K("base_url"), o->base_url);
+        check_base_url(c, schema_lookup(m, "base_url"), K("base_url"), o->base_url,
+                       "https://github.example.com/api/v3");
     schema_want_bool(c, schema_lookup(m, "include_pull_requests"), K("include_pull_requests"),
               &o->include_pull_requests);
+    schema_want_bool(c, schema_lookup(m, "include_discussions"), K("include_discussions"),
+                     &o->include_discussions);
+    if (schema_want_str(c, schema_lookup(m, "graphql_url"), K("graphql_url"), &o->graphql_url))
+        check_base_url(c, schema_lookup(m, "graphql_url"), K("graphql_url"), o->graphql_url,
+                       "https://github.example.com/api/graphql");
+    if (o->include_discussions && o->token_env == NULL)
+        pipeline_diag_add(c->p, &schema_lookup(m, "include_discussions")->at, "%s."
+                          "include_discussions needs token_env: GitHub's GraphQL API answers "
+                          "no anonymous request", pre);
     schema_want_bool(c, schema_lookup(m, "upsert_issues"), K("upsert_issues"), &o->upsert_issues);
     schema_want_int(c, schema_lookup(m, "per_page"), K("per_page"), 1, 100, "per_page: 100", &o->per_page);
     schema_want_int(c, schema_lookup(m, "timeout_ms"), K("timeout_ms"), 100, 3600000, "timeout_ms: 30000",

@@ -6,10 +6,11 @@
  * retried, 401/403/404 naming the repository, a next link on another host
  * refused, a bad issue located and skipped, and the same documents as the
  * export reader (group github.c); the pipeline keys (group schema.c).
- * `kbpipe run` with the database: test_github_run.c.
+ * Discussions: test_github_discussions.c; `kbpipe run` with the database:
+ * test_github_run.c.
  */
 #include "kbtest.h"
-#include "ghstub.h"
+#include "ghread.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -24,121 +25,14 @@
 #define TOKEN GH_STUB_TOKEN
 #define REPO GH_STUB_REPO
 
-/* ---- reading a github source directly --------------------------------------- */
-
-struct read_result {
-    int n_docs, n_bad;
-    enum kb_code rc;               /* the first error other than KB_E_INPUT, or KB_OK */
-    struct kb_err err;             /* the last error */
-    struct kb_buf docs;            /* "source_id\ttitle\turl\tauthor\tmetadata\ttext\n" each */
-    struct kb_buf marks;           /* "key=value\n" each, when the reader ended */
-};
-
-static void source_for(struct ingest_source *src, const struct gh_stub *s, char *base,
-                       size_t n)
-{
-    ingest_source_defaults(src, INGEST_GITHUB);
-    src->name = "gh";
-    snprintf(base, n, "http://127.0.0.1:%d", s->port);
-    static const char *repos[] = { REPO };
-    src->u.github.repos.v = repos;
-    src->u.github.repos.n = 1;
-    src->u.github.base_url = base;
-    src->u.github.token_env = "KBT_GH_TOKEN";
-    src->u.github.retry_base_ms = 10;
-    src->u.github.max_wait_s = 5;
-    setenv("KBT_GH_TOKEN", TOKEN, 1);
-}
-
-/* A stub with n_issues issues and a github source on it (token, short waits). */
-struct fx {
-    struct gh_stub s;
-    struct ingest_source src;
-    char base[64];
-};
-
-static void fx_start(struct fx *f, int n_issues)
-{
-    ghstub_start(&f->s, n_issues);
-    source_for(&f->src, &f->s, f->base, sizeof f->base);
-}
-
-static void doc_line(struct kb_buf *b, const struct kb_document *d)
-{
-    kb_buf_printf(b, "%s\t%s\t%s\t%s\t%s\t%s\n", d->source_id, d->title ? d->title : "",
-                  d->url ? d->url : "", d->author ? d->author : "", d->metadata_json, d->text);
-}
-
-/* Read the whole source; `marks_in` ("key=value\n"...) are given to the reader first. */
-static void read_all(const struct ingest_source *src, const char *marks_in,
-                     struct read_result *out)
-{
-    memset(out, 0, sizeof *out);
-    kb_buf_init(&out->docs);
-    kb_buf_init(&out->marks);
-    struct ingest_reader *rd;
-    out->rc = ingest_open(src, ".", &rd, &out->err);
-    if (out->rc != KB_OK)
-        return;
-    for (const char *p = marks_in; p && *p;) {
-        const char *eq = strchr(p, '='), *nl = strchr(p, '\n');
-        char *key = kb_xasprintf("%.*s", (int)(eq - p), p);
-        char *value = kb_xasprintf("%.*s", (int)(nl - eq - 1), eq + 1);
-        ingest_state_set(rd, key, value);
-        free(key);
-        free(value);
-        p = nl + 1;
-    }
-    struct kb_arena *arena = kb_arena_new();
-    for (;;) {
-        struct kb_document *d;
-        struct kb_err e = { 0 };
-        enum kb_code rc = ingest_next(rd, arena, &d, &e);
-        if (rc == KB_E_INPUT) {
-            out->n_bad++;
-            out->err = e;
-            continue;
-        }
-        if (rc != KB_OK) {
-            out->rc = rc;
-            out->err = e;
-            break;
-        }
-        if (d == NULL)
-            break;
-        out->n_docs++;
-        doc_line(&out->docs, d);
-        kb_arena_reset(arena);
-    }
-    const char *k, *v;
-    for (int i = 0; out->rc == KB_OK && ingest_state_get(rd, i, &k, &v); i++)
-        kb_buf_printf(&out->marks, "%s=%s\n", k, v);
-    kb_arena_free(arena);
-    ingest_close(rd);
-}
-
-static void result_release(struct read_result *r)
-{
-    kb_buf_release(&r->docs);
-    kb_buf_release(&r->marks);
-}
-
-static int count_of(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
-
 static void github__pagination_comments_and_marks(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 5);
+    struct gh_fx f;
+    gh_fx_start(&f, 5);
     f.src.u.github.per_page = 2;
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 4);              /* #4 is a pull request: skipped */
     assert_int_equal(f.s.n_listings, 3);          /* 5 issues, 2 a page: 3 pages via Link */
@@ -151,129 +45,129 @@ static void github__pagination_comments_and_marks(void **state)
     assert_non_null(strstr(r.marks.data, "since acme/api=2026-11-05T10:00:00Z\n"));
     assert_null(strstr(r.marks.data, "etag acme/api=2"));
     f.src.u.github.include_pull_requests = 1;
-    struct read_result r2;
-    read_all(&f.src, NULL, &r2);
+    struct gh_read r2;
+    gh_read_all(&f.src, NULL, &r2);
     assert_int_equal(r2.n_docs, 5);
-    result_release(&r2);
-    result_release(&r);
+    gh_read_release(&r2);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
 static void github__since_asks_only_what_changed(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 5);
-    struct read_result r;
-    read_all(&f.src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
+    struct gh_fx f;
+    gh_fx_start(&f, 5);
+    struct gh_read r;
+    gh_read_all(&f.src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
     assert_int_equal(r.rc, KB_OK);
     assert_string_equal(f.s.last_since, "2026-11-03T10:00:00Z");
     assert_int_equal(r.n_docs, 2);              /* #3 (the boundary) and #5; #4 a PR */
     assert_null(strstr(r.docs.data, "acme/api#1\t"));
     assert_int_equal(f.s.n_comment_requests, 1);  /* #3 has none: only #5's are asked */
-    result_release(&r);
+    gh_read_release(&r);
     /* a stored mark that is not a time never reaches the URL: everything is fetched */
-    read_all(&f.src, "since acme/api=2026-11-03&state=closed\n", &r);
+    gh_read_all(&f.src, "since acme/api=2026-11-03&state=closed\n", &r);
     assert_int_equal(r.rc, KB_OK);
     assert_string_equal(f.s.last_since, "");
     assert_int_equal(r.n_docs, 4);
     assert_null(strstr(f.s.log.data, "state=closed"));
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
 static void github__etag_304_on_an_unchanged_listing(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 3);
-    struct read_result r1, r2, r3;
-    read_all(&f.src, NULL, &r1);                  /* full: mark day 3, one page */
-    read_all(&f.src, r1.marks.data, &r2);         /* since day 3: #3 again, ETag kept */
+    struct gh_fx f;
+    gh_fx_start(&f, 3);
+    struct gh_read r1, r2, r3;
+    gh_read_all(&f.src, NULL, &r1);                  /* full: mark day 3, one page */
+    gh_read_all(&f.src, r1.marks.data, &r2);         /* since day 3: #3 again, ETag kept */
     assert_int_equal(r2.n_docs, 1);
     assert_non_null(strstr(r2.marks.data, "etag acme/api=2026-11-03T10:00:00Z W/\""));
     int before = f.s.n_requests;
-    read_all(&f.src, r2.marks.data, &r3);         /* nothing changed: 304, no comments asked */
+    gh_read_all(&f.src, r2.marks.data, &r3);         /* nothing changed: 304, no comments asked */
     assert_int_equal(r3.rc, KB_OK);
     assert_int_equal(r3.n_docs, 0);
     assert_int_equal(f.s.n_304, 1);
     assert_int_equal(f.s.n_requests, before + 1);
     assert_string_equal(r3.marks.data, r2.marks.data);
     ghstub_edit(&f.s, 2, 9);                      /* a change: 200 again, the edit comes */
-    struct read_result r4;
-    read_all(&f.src, r3.marks.data, &r4);
+    struct gh_read r4;
+    gh_read_all(&f.src, r3.marks.data, &r4);
     assert_int_equal(f.s.n_304, 1);
     assert_non_null(strstr(r4.docs.data, "Issue 2 (edited)"));
     assert_non_null(strstr(r4.marks.data, "since acme/api=2026-11-09T10:00:00Z\n"));
-    result_release(&r1);
-    result_release(&r2);
-    result_release(&r3);
-    result_release(&r4);
+    gh_read_release(&r1);
+    gh_read_release(&r2);
+    gh_read_release(&r3);
+    gh_read_release(&r4);
     ghstub_stop(&f.s);
 }
 
 static void github__rate_limit_waits_for_the_reset(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 2);
+    struct gh_fx f;
+    gh_fx_start(&f, 2);
     f.s.rate_limit_once = 1;
     f.s.reset_in = 1;
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
     assert_int_equal(f.s.n_listings, 1);          /* the one after the 403 */
     assert_int_equal(f.s.n_early, 0);             /* not before X-RateLimit-Reset */
-    result_release(&r);
+    gh_read_release(&r);
 
     /* a reset beyond max_wait: a clear error at once, naming the repository */
     f.s.rate_limit_once = 1;
     f.s.reset_in = 3600;
     f.src.u.github.max_wait_s = 2;
-    read_all(&f.src, NULL, &r);
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_string_equal(r.err.origin, REPO);
     assert_non_null(strstr(r.err.msg, "primary rate limit exhausted"));
     assert_non_null(strstr(r.err.msg, "max_wait (2 s)"));
     assert_string_equal(r.marks.data ? r.marks.data : "", "");   /* no marks to store */
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
 static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 2);
+    struct gh_fx f;
+    gh_fx_start(&f, 2);
     f.s.n_retry_after = 1;                      /* 403 + Retry-After: 1 */
     f.s.retry_after_s = 1;
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
     assert_int_equal(f.s.n_early, 0);             /* nothing sent before Retry-After ended */
-    result_release(&r);
+    gh_read_release(&r);
 
     f.s.reset_at = 0;
     f.s.exhaust_on_listing = 1;                   /* 200, remaining 0: the comments wait */
-    read_all(&f.src, NULL, &r);
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
     assert_true(f.s.n_comment_requests >= 1);
     assert_int_equal(f.s.n_early, 0);
-    result_release(&r);
+    gh_read_release(&r);
 
     f.s.exhaust_on_listing = 0;
     f.s.reset_at = 0;
     f.s.n_retry_after = 100;                    /* rate limited for ever: an error, not a loop */
     f.s.retry_after_s = 0;
-    read_all(&f.src, NULL, &r);
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "still answers 403 (secondary rate limit (Retry-After)) "
                                       "after 20 waits"));
     assert_int_equal(f.s.n_retry_after, 100 - 21);
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
@@ -288,13 +182,13 @@ static void *term_soon(void *arg)
 }
 
 /* Read the source while a SIGTERM comes 0.3 s in; the seconds it took. */
-static double read_signalled(const struct ingest_source *src, struct read_result *r)
+static double read_signalled(const struct ingest_source *src, struct gh_read *r)
 {
     kb_signals_catch();
     pthread_t th;
     pthread_create(&th, NULL, term_soon, NULL);
     double t0 = kb_now();
-    read_all(src, NULL, r);
+    gh_read_all(src, NULL, r);
     double took = kb_now() - t0;
     pthread_join(th, NULL);
     kb_signals_catch();                 /* the flag cleared for the next test */
@@ -306,18 +200,18 @@ static double read_signalled(const struct ingest_source *src, struct read_result
 static void github__a_signal_cuts_a_wait_short(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 2);
+    struct gh_fx f;
+    gh_fx_start(&f, 2);
     f.src.u.github.max_wait_s = 600;
     f.s.rate_limit_once = 1;              /* a rate limit that resets in 5 minutes */
     f.s.reset_in = 300;
-    struct read_result r;
+    struct gh_read r;
     double took = read_signalled(&f.src, &r);
     assert_int_equal(r.rc, KB_E_INTERRUPTED);
     assert_non_null(strstr(r.err.msg, "interrupted while waiting for GitHub's rate limit"));
     assert_true(took < 60.0);             /* not the 300 s of the reset */
     assert_string_equal(r.marks.data ? r.marks.data : "", "");
-    result_release(&r);
+    gh_read_release(&r);
 
     f.s.rate_limit_once = 0;
     f.s.n_502 = 100;                      /* retries a minute apart */
@@ -326,29 +220,29 @@ static void github__a_signal_cuts_a_wait_short(void **state)
     assert_int_equal(r.rc, KB_E_INTERRUPTED);
     assert_non_null(strstr(r.err.msg, "interrupted while waiting to retry"));
     assert_true(took < 30.0);
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
 static void github__5xx_retried_with_backoff(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 2);
+    struct gh_fx f;
+    gh_fx_start(&f, 2);
     f.s.n_502 = 2;
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(count_of(f.s.log.data, "/repos/acme/api/issues?"), 3);   /* 502, 502, 200 */
-    result_release(&r);
+    assert_int_equal(gh_count_of(f.s.log.data, "/repos/acme/api/issues?"), 3);   /* 502, 502, 200 */
+    gh_read_release(&r);
 
     f.s.n_502 = 100;                              /* retries spent: an error, not a hang */
     f.src.u.github.max_retries = 2;
-    read_all(&f.src, NULL, &r);
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "failed after 3 attempt(s): HTTP 502"));
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
@@ -360,17 +254,18 @@ static void github__client_errors_name_the_repository(void **state)
         { 403, "403 Forbidden" },
         { 404, "404 Not Found ('Bad credentials'): the repository does not exist" },
     };
-    struct fx f;
-    fx_start(&f, 1);
+    struct gh_fx f;
+    gh_fx_start(&f, 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         f.s.force_status = cases[i].status;
-        struct read_result r;
-        read_all(&f.src, NULL, &r);
+        struct gh_read r;
+        gh_read_all(&f.src, NULL, &r);
         assert_int_equal(r.rc, KB_E_IO);
         assert_string_equal(r.err.origin, REPO);
-        assert_non_null(strstr(r.err.msg, cases[i].says));
+        if (strstr(r.err.msg, cases[i].says) == NULL)
+            fail_msg("%s\nnot in: %s", cases[i].says, r.err.msg);
         assert_null(strstr(r.err.msg, TOKEN));
-        result_release(&r);
+        gh_read_release(&r);
     }
     assert_int_equal(f.s.n_requests, 3);          /* none retried */
     ghstub_stop(&f.s);
@@ -379,29 +274,29 @@ static void github__client_errors_name_the_repository(void **state)
 static void github__next_page_on_another_host_is_refused(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 3);
+    struct gh_fx f;
+    gh_fx_start(&f, 3);
     f.s.link_elsewhere = 1;
     f.src.u.github.per_page = 1;
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "does not send the token elsewhere"));
     assert_int_equal(f.s.n_listings, 1);
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
 static void github__bad_issue_is_located_and_the_rest_goes_on(void **state)
 {
     (void)state;
-    struct fx f;
-    fx_start(&f, 3);
+    struct gh_fx f;
+    gh_fx_start(&f, 3);
     json_object_del(json_array_get(f.s.issues, 1), "title");   /* #2 */
     json_object_set_new(json_array_get(f.s.issues, 2), "body",  /* #3 */
                         json_stringn("NUL\0here", 8));
-    struct read_result r;
-    read_all(&f.src, NULL, &r);
+    struct gh_read r;
+    gh_read_all(&f.src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 1);
     assert_int_equal(r.n_bad, 2);
@@ -411,7 +306,7 @@ static void github__bad_issue_is_located_and_the_rest_goes_on(void **state)
     assert_non_null(strstr(r.err.origin, ": row 3"));
     assert_non_null(strstr(r.err.msg, "acme/api#3: body holds a NUL character (\\u0000) at "
                                       "byte 3"));
-    result_release(&r);
+    gh_read_release(&r);
     ghstub_stop(&f.s);
 }
 
@@ -430,17 +325,17 @@ static void export_then_api__same_documents(void **state)
     ex.u.issues.comments_path = cp;
     struct ingest_source api;
     char base[64];
-    source_for(&api, &s, base, sizeof base);
-    struct read_result a, b;
-    read_all(&ex, NULL, &a);
-    read_all(&api, NULL, &b);
+    gh_source_for(&api, &s, base, sizeof base);
+    struct gh_read a, b;
+    gh_read_all(&ex, NULL, &a);
+    gh_read_all(&api, NULL, &b);
     assert_int_equal(a.rc, KB_OK);
     assert_int_equal(b.rc, KB_OK);
     assert_int_equal(a.n_docs, 5);
     /* id, title, url, author, metadata and text byte for byte: the same hashes */
     assert_string_equal(a.docs.data, b.docs.data);
-    result_release(&a);
-    result_release(&b);
+    gh_read_release(&a);
+    gh_read_release(&b);
     free(ip);
     free(cp);
     kbtest_rmtree(dir);
@@ -463,6 +358,11 @@ static void validate__bad_github_keys_are_located(void **state)
         "found '500'",
         "p.yaml:10:5: unknown key 'repo' in a github source (did you mean 'repos'?)",
         "p.yaml:11:5: sources[1] (github) has no 'repos'; add repos: [OWNER/NAME]",
+        "p.yaml:15:26: sources[2].include_discussions needs token_env: GitHub's GraphQL API "
+        "answers no anonymous request",
+        "p.yaml:16:18: sources[2].graphql_url must be an https:// URL (e.g. "
+        "https://github.example.com/api/graphql), or http:// to this machine only, found "
+        "'http://github.example.com/graphql'",
     };
     char *dir = kbtest_tmpdir();
     char *path = kb_xasprintf("%s/p.yaml", dir);
@@ -473,7 +373,10 @@ static void validate__bad_github_keys_are_located(void **state)
                        "    base_url: http://github.example.com\n"
                        "    per_page: 500\n"
                        "    repo: acme/api\n"
-                       "  - {name: gh2, type: github}\n");
+                       "  - {name: gh2, type: github}\n"
+                       "  - name: gh3\n    type: github\n    repos: [acme/api]\n"
+                       "    include_discussions: true\n"
+                       "    graphql_url: http://github.example.com/graphql\n");
     char *out = NULL, *errout = NULL;
     int rc = kbtest_sh(&out, &errout, "cd '%s' && '%s' validate p.yaml", dir, kbtest_bin());
     assert_int_equal(rc, 2);

@@ -4,7 +4,10 @@
  * stored in kbpipe_source_state only after a run that succeeded, a nightly
  * run asks only for what changed (since=, then 304 on an unchanged
  * listing), --full fetches everything and deletes what vanished, and a
- * project loaded from exports moves to the API without re-embedding.
+ * project loaded from exports moves to the API without re-embedding;
+ * discussions (include_discussions, the stub's GraphQL endpoint) load as
+ * sources with their metadata, re-run without writing, and --full deletes
+ * one the stub no longer returns.
  * Group cmd_run.c.
  */
 #include "kbtest.h"
@@ -233,6 +236,90 @@ static void cmd_run__export_then_api_reembeds_nothing(void **state)
     gh_end(&s, dir);
 }
 
+/* pipeline gh with discussions: the stub's GraphQL endpoint, 2 a page */
+static void write_disc_pipeline(const char *dir, const struct gh_stub *s)
+{
+    char *extra = kb_xasprintf("    include_discussions: true\n"
+                               "    graphql_url: http://127.0.0.1:%d/graphql\n"
+                               "    per_page: 2\n    upsert_issues: true\n", s->port);
+    write_pipeline(dir, s, extra);
+    free(extra);
+}
+
+static void cmd_run__discussions_load_with_metadata_and_reruns_write_nothing(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    char *dir = gh_begin(&s, 2), *out;
+    ghstub_discussions(&s, 3);
+    write_disc_pipeline(dir, &s);
+
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    expect(t, LAST_RUN_SQL, "succeeded new=5 changed=0 deleted=0");   /* 2 issues, 3 discussions */
+    assert_null(strstr(out, TOKEN));
+    free(out);
+    expect(t, "SELECT string_agg(source_type || ' ' || source_id || ' ' || title, ',' "
+              "ORDER BY source_id) FROM knowledge_sources",
+           "github_issue acme/api#1 Issue 1,github_issue acme/api#2 Issue 2,"
+           "github_discussion acme/api/discussions#101 Discussion 1,"
+           "github_discussion acme/api/discussions#102 Discussion 2,"
+           "github_discussion acme/api/discussions#103 Discussion 3");
+    expect(t, "SELECT url || ' ' || (metadata->>'category') || ' ' || (metadata->>'answered') "
+              "|| ' ' || (metadata->>'state') || ' ' || (metadata->'labels'->>0) || ' ' || "
+              "(metadata->>'author') || ' ' || (metadata->>'created_at') || ' ' || "
+              "(metadata->>'updated_at') || ' ' || (metadata->>'comments') "
+              "FROM knowledge_sources WHERE source_id = 'acme/api/discussions#103'",
+           "https://github.com/acme/api/discussions/103 Q&A true open help alice "
+           "2026-11-10T07:00:00Z 2026-11-13T12:00:00Z 7");
+    expect(t, "SELECT count(*) FROM knowledge_chunks c JOIN knowledge_sources s ON "
+              "c.source_id = s.id WHERE s.source_id = 'acme/api/discussions#103' AND "
+              "c.content LIKE '%Reply 3 to comment 3 on discussion 3%'", "1");
+    expect(t, "SELECT string_agg(issue_number::text, ',' ORDER BY issue_number) FROM issues",
+           "1,2");                                      /* discussions are no issues */
+    expect(t, MARK_SQL, "discussions since acme/api=2026-11-13T12:00:00Z;"
+                        "since acme/api=2026-11-02T10:00:00Z");
+
+    int pages = s.n_discussion_pages;
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* nothing changed: nothing written */
+    free(out);
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=0");
+    expect(t, "SELECT counts->>'chunks_written' FROM kbpipe_runs ORDER BY id DESC LIMIT 1", "0");
+    assert_int_equal(s.n_discussion_pages, pages + 1);     /* one page: the rest is older */
+
+    ghstub_discussion_edit(&s, 1, 20);
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* #101 edited: it alone changes */
+    assert_null(strstr(out, TOKEN));
+    free(out);
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=1 deleted=0");
+    expect(t, "SELECT title FROM knowledge_sources WHERE source_id = 'acme/api/discussions#101'",
+           "Discussion 1 (edited)");
+    expect(t, "SELECT count(*) FROM kbpipe_runs WHERE report::text LIKE '%" TOKEN "%'", "0");
+    gh_end(&s, dir);
+}
+
+static void cmd_run__full_deletes_a_discussion_that_vanished(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    char *dir = gh_begin(&s, 1), *out;
+    ghstub_discussions(&s, 3);
+    write_disc_pipeline(dir, &s);
+    assert_int_equal(run_gh(dir, NULL, &out), 0);
+    free(out);
+    ghstub_discussion_remove(&s, 2);                       /* #102 deleted on GitHub */
+    assert_int_equal(run_gh(dir, NULL, &out), 0);          /* incremental: cannot know */
+    free(out);
+    expect(t, "SELECT count(*) FROM knowledge_sources", "4");
+    assert_int_equal(run_gh(dir, "--full", &out), 0);
+    free(out);
+    expect(t, LAST_RUN_SQL, "succeeded new=0 changed=0 deleted=1");
+    expect(t, "SELECT string_agg(source_id, ',' ORDER BY source_id) FROM knowledge_sources",
+           "acme/api#1,acme/api/discussions#101,acme/api/discussions#103");
+    gh_end(&s, dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -248,6 +335,11 @@ int main(int argc, char **argv)
             cmd_run__shards_keep_their_own_marks_and_issues_are_upserted,
             kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(cmd_run__export_then_api_reembeds_nothing,
+                                        kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(
+            cmd_run__discussions_load_with_metadata_and_reruns_write_nothing,
+            kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(cmd_run__full_deletes_a_discussion_that_vanished,
                                         kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     return cmocka_run_group_tests_name("cmd_run.c", run_tests, NULL, NULL) ? 1 : 0;

@@ -98,7 +98,7 @@ static void query_str(const char *q, const char *key, char *out, size_t n)
         }
 }
 
-static void respond(int fd, int status, const char *extra_headers, const char *body)
+void ghstub_respond(int fd, int status, const char *extra_headers, const char *body)
 {
     const char *reason = status == 200 ? "OK" : status == 304 ? "Not Modified" : "Error";
     char *head = kb_xasprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -136,18 +136,27 @@ static void stub_serve(struct gh_stub *s, int fd)
 {
     struct kb_buf in;
     kb_buf_init(&in);
-    size_t body_len;
-    if (kbtest_http_read(fd, &in, &body_len) == 0) {
+    size_t body_len, body_at;
+    if ((body_at = kbtest_http_read(fd, &in, &body_len)) == 0) {
         kb_buf_release(&in);
         return;
     }
-    char target[1024] = "";
-    sscanf(in.data, "GET %1023s", target);
+    char method[16] = "", whole[1024] = "";
+    sscanf(in.data, "%15s %1023s", method, whole);
     s->n_requests++;
-    kb_buf_printf(&s->log, "%s\n", target);
+    if (strcmp(method, "POST") != 0)
+        kb_buf_printf(&s->log, "%s\n", whole);
     if (strstr(in.data, "Authorization: Bearer " GH_STUB_TOKEN "\r\n"))
         s->n_auth_ok++;
-    char *q = strchr(target, '?');
+    /* GitHub Enterprise Server's REST API lives under /api/v3 */
+    const char *target = strncmp(whole, "/api/v3/", 8) == 0 ? whole + 7 : whole;
+    if (strcmp(method, "POST") == 0 && !s->force_status &&
+        (strcmp(whole, "/graphql") == 0 || strcmp(whole, "/api/graphql") == 0)) {
+        ghstub_graphql_serve(s, fd, in.data, body_at, body_len);
+        kb_buf_release(&in);
+        return;
+    }
+    const char *q = strchr(target, '?');
     char path[512];
     snprintf(path, sizeof path, "%.*s", (int)(q ? q - target : (long)strlen(target)), target);
     const char *query = q ? q + 1 : "";
@@ -157,23 +166,23 @@ static void stub_serve(struct gh_stub *s, int fd)
     if (s->reset_at && (long)time(NULL) < s->reset_at)
         s->n_early++;
     if (s->force_status) {
-        respond(fd, s->force_status, NULL, "{\"message\":\"Bad credentials\"}");
+        ghstub_respond(fd, s->force_status, NULL, "{\"message\":\"Bad credentials\"}");
     } else if (s->n_502 > 0) {
         s->n_502--;
-        respond(fd, 502, NULL, "{\"message\":\"Server Error\"}");
+        ghstub_respond(fd, 502, NULL, "{\"message\":\"Server Error\"}");
     } else if (is_listing && s->rate_limit_once) {
         s->rate_limit_once = 0;
         s->reset_at = (long)time(NULL) + (s->reset_in ? s->reset_in : 1);
         char h[128];
         snprintf(h, sizeof h, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: %ld\r\n",
                  s->reset_at);
-        respond(fd, 403, h, "{\"message\":\"API rate limit exceeded\"}");
+        ghstub_respond(fd, 403, h, "{\"message\":\"API rate limit exceeded\"}");
     } else if (is_listing && s->n_retry_after > 0) {
         s->n_retry_after--;
         s->reset_at = (long)time(NULL) + s->retry_after_s;
         char h[64];
         snprintf(h, sizeof h, "Retry-After: %d\r\n", s->retry_after_s);
-        respond(fd, 403, h, "{\"message\":\"You have exceeded a secondary rate limit\"}");
+        ghstub_respond(fd, 403, h, "{\"message\":\"You have exceeded a secondary rate limit\"}");
     } else if (is_listing) {
         s->n_listings++;
         char since[64];
@@ -210,9 +219,9 @@ static void stub_serve(struct gh_stub *s, int fd)
             s->n_etag_sent++;
         if (strstr(in.data, inm)) {
             s->n_304++;
-            respond(fd, 304, hdr, "");
+            ghstub_respond(fd, 304, hdr, "");
         } else {
-            respond(fd, 200, hdr, body);
+            ghstub_respond(fd, 200, hdr, body);
         }
         free(body);
         json_decref(sel);
@@ -229,12 +238,12 @@ static void stub_serve(struct gh_stub *s, int fd)
                 json_array_append(sel, c);
         char link[512];
         char *body = page_of(s, sel, path, query, link, sizeof link);
-        respond(fd, 200, link, body);
+        ghstub_respond(fd, 200, link, body);
         free(body);
         free(iu);
         json_decref(sel);
     } else {
-        respond(fd, 404, NULL, "{\"message\":\"Not Found\"}");
+        ghstub_respond(fd, 404, NULL, "{\"message\":\"Not Found\"}");
     }
     kb_buf_release(&in);
 }
@@ -276,6 +285,7 @@ void ghstub_stop(struct gh_stub *s)
     close(s->fd);
     json_decref(s->issues);
     json_decref(s->comments);
+    json_decref(s->discussions);
     kb_buf_release(&s->log);
 }
 
