@@ -17,7 +17,7 @@
 #      over another database; the variable unset, and a refused connection
 #      whose conninfo holds a password (never printed);
 #   9. pipelines/supervisor.yaml over `kbpipe seed`'s rows: every issue, epic
-#      and task loaded, a search finds the seeded issue first, a new
+#      and task loaded, the demo's search finds the seeded issue first, a new
 #      comment re-embeds its issue only;
 #  10. memory: 300k rows of generate_series through a dry run and 5000 loaded,
 #      each with a peak RSS under 100 MiB (/usr/bin/time -v), wall times printed.
@@ -189,7 +189,7 @@ check_rc "a refused connection fails the run" 1
 check "... naming the source and the variable" grep -q "source tickets: \$KB_IT_OTHER_DB" "$tmp/err"
 check "... and never the password" bash -c "! grep -q hunter2 '$tmp/err' '$tmp/out'"
 
-# 9. pipelines/supervisor.yaml over the seed data ---------------------------
+# 9. pipelines/supervisor.yaml over the seed data (scripts/demo.sh) ---------
 sdb=$(new_db supervisor)
 kb "$sdb" seed -q
 check_rc "kbpipe seed" 0
@@ -198,8 +198,10 @@ check_rc "pipelines/supervisor.yaml loads the seeded rows" 0
 check_eq "... every issue, epic and task" \
   "$(sql "$sdb" "SELECT (SELECT count(*) FROM issues) || ' ' || (SELECT count(*) FROM epics) || ' ' || (SELECT count(*) FROM tasks)")" \
   "$(jget "$tmp/r.json" '[.sources[].new] | map(tostring) | join(" ")')"
+grep -q "search --project supervisor-service -k 3 --source-type sql \"appeal deadlines\"" scripts/demo.sh
+check "scripts/demo.sh ends with the search this test checks" test $? = 0
 kb "$sdb" search --project supervisor-service -k 3 --source-type sql --json "appeal deadlines"
-check_eq "a search: the seeded issue 'Compute appeal deadlines' first" "consilio #14: Compute appeal deadlines" \
+check_eq "the demo's search: the seeded issue 'Compute appeal deadlines' first" "consilio #14: Compute appeal deadlines" \
   "$(jq -r '.[0].title' "$tmp/out")"
 kb "$sdb" run pipelines/supervisor.yaml -q --report "$tmp/r.json"
 check_eq "an unchanged re-run computes nothing" "0 0" \
