@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # demo.sh - the main job on the bundled samples, from an empty database:
 # migrate, seed, run the sample pipelines (docs, the HTML site, the PDF
-# manuals, issues, learnings with the dedup pass), run one again (nothing to do), show a few loaded rows and
-# the stats, then end with searches over the sample corpus.  Run through `make demo`, which installs,
+# manuals, issues, learnings with the dedup pass, and supervisor: the seeded
+# issues, epics and tasks read by SQL), run one again (nothing to do), show a
+# few loaded rows and the stats, then end with searches over the sample
+# corpus, the last one over the schema's own issues.  Run through `make demo`, which installs,
 # builds and starts the database first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ $kb migrate status
 step "kbpipe seed"
 $kb seed
 
-for p in docs site manuals issues learnings; do
+for p in docs site manuals issues learnings supervisor; do
   step "kbpipe run pipelines/$p.yaml"
   $kb run "pipelines/$p.yaml"
 done
@@ -46,6 +48,9 @@ $kb search --project supervisor-service -k 3 --learnings "HNSW index bulk load"
 
 step "kbpipe search --project handbooks -k 3 'tasks stay pending'   (the HTML site and the PDF manuals)"
 $kb search --project handbooks -k 3 "tasks stay pending"
+
+step "kbpipe search --project supervisor-service -k 3 --source-type sql 'appeal deadlines'   (the seeded issues, epics and tasks)"
+$kb search --project supervisor-service -k 3 --source-type sql "appeal deadlines"
 
 echo
 echo "demo: done.  The database is the local cluster (scripts/db.sh dir); 'make db-stop' stops it."

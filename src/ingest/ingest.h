@@ -1,7 +1,8 @@
 /*
  * ingest.h - the public face of src/ingest: source readers that turn files,
- * CSV tables, GitHub issue exports and the GitHub API into a stream of
- * documents, and the reject writer for inputs that could not be used.
+ * CSV tables, GitHub issue exports, the GitHub API and the rows of SQL
+ * queries into a stream of documents, and the reject writer for inputs
+ * that could not be used.
  *
  * One interface over every reader:
  *
@@ -39,7 +40,8 @@
 
 /* ---- source configuration ------------------------------------------------ */
 
-enum ingest_type { INGEST_FILES = 0, INGEST_CSV, INGEST_GITHUB_ISSUES, INGEST_GITHUB };
+enum ingest_type { INGEST_FILES = 0, INGEST_CSV, INGEST_GITHUB_ISSUES, INGEST_GITHUB,
+                   INGEST_SQL };
 
 /* Where a source's documents go: knowledge_sources/chunks, or learnings. */
 enum kb_target { KB_TARGET_KNOWLEDGE = 0, KB_TARGET_LEARNINGS };
@@ -141,6 +143,45 @@ struct ingest_github_opts {
     long max_wait_s;               /* longest rate-limit wait, else fail; default 3600 */
 };
 
+#define INGEST_SQL_DEFAULT_FETCH_ROWS 500
+
+/*
+ * type: sql - the rows of a query become documents (sql.c).  The query
+ * runs on its own connection (the pipeline's database, or the conninfo
+ * in the variable database_env names) inside one READ ONLY REPEATABLE
+ * READ transaction, through a server-side cursor fetching fetch_rows rows
+ * at a time, so memory does not grow with the result.  source_id and text
+ * (or a template over columns) are required per row; the other columns
+ * (or the listed ones) become the metadata.  With a watermark column the
+ * reader asks only for rows whose watermark is >= the stored mark and
+ * reports the highest one seen as its mark ("watermark").
+ */
+struct ingest_sql_opts {
+    const char *query;             /* the SQL text, or NULL when query_file is given */
+    const char *query_file;        /* resolved against the pipeline file's folder */
+    struct kb_origin query_at;     /* where query/query_file is written */
+    const char *col_source_id;     /* required */
+    const char *col_title;         /* may be NULL */
+    const char *col_text;          /* required unless template is given */
+    const char *col_url;           /* may be NULL */
+    const char *template_text;     /* "{title}\n\n{body}": {COL} is the column's text */
+    struct ingest_strs metadata;   /* the columns kept as metadata (has_metadata) */
+    int has_metadata;              /* 0: every column not used above */
+    const char *watermark;         /* a column, or NULL: the document hash decides */
+    const char *database_env;      /* NULL: the pipeline's own database */
+    int fetch_rows;                /* rows per FETCH; default 500 */
+};
+
+/*
+ * Check a template's syntax: {NAME} placeholders (NAME: letters, digits,
+ * '_', '.', '-', ' '), "{{" and "}}" for literal braces.  KB_OK, or
+ * KB_E_CONFIG naming the byte offset and what is wrong.  Each column name
+ * is passed to `each` (may be NULL) in order.
+ */
+enum kb_code ingest_sql_template_check(const char *tmpl,
+                                       void (*each)(void *arg, const char *name, size_t len),
+                                       void *arg, struct kb_err *err);
+
 /* One source of a pipeline. */
 struct ingest_source {
     const char *name;              /* unique within the pipeline */
@@ -154,6 +195,7 @@ struct ingest_source {
         struct ingest_csv_opts csv;
         struct ingest_issues_opts issues;
         struct ingest_github_opts github;
+        struct ingest_sql_opts sql;
     } u;
 };
 
@@ -169,7 +211,7 @@ char *ingest_github_graphql_url(const struct ingest_github_opts *o);
 /* Fill the defaults of a source of `type` (everything else zero). */
 void ingest_source_defaults(struct ingest_source *src, enum ingest_type type);
 
-/* "files", "csv", "github_issues", "github" */
+/* "files", "csv", "github_issues", "github", "sql" */
 const char *ingest_type_name(enum ingest_type type);
 
 /* "auto", "markdown", "text", "code", "html", "pdf" (static strings). */
@@ -209,9 +251,10 @@ struct ingest_issue {
  * is UTF-8 without BOM, NUL or CR-LF (LF only), NUL-terminated, len bytes.
  */
 struct kb_document {
-    const char *source_type;       /* "file", "csv", "github_issue", "github_discussion" */
+    const char *source_type;       /* "file", "csv", "github_issue", "github_discussion",
+                                      "sql" */
     const char *source_id;         /* stable: relative path, CSV key, owner/repo#N,
-                                      owner/repo/discussions#N */
+                                      owner/repo/discussions#N, an SQL row's source_id */
     const char *title;             /* may be NULL */
     const char *url;               /* may be NULL */
     const char *file_path;         /* the input file, as opened */
@@ -278,10 +321,12 @@ void ingest_close(struct ingest_reader *rd);
  * ingest_open and before the first ingest_next; once the reader is at its
  * end, the conductor takes the new ones and stores them only when the run
  * succeeded.  A reader given no marks fetches everything (that is what
- * --full does).  File readers keep no state.
+ * --full does).  File readers keep no state.  An SQL reader (type: sql)
+ * keeps "watermark", the highest value of its watermark column it read.
  */
 
-/* 1 when the source's reader keeps state (and re-reading it costs API requests). */
+/* 1 when the source's reader keeps state, or re-reading it costs requests or
+ * a whole query (github, sql): such a source is read once per run. */
 int ingest_source_has_state(const struct ingest_source *src);
 
 /* Give the reader one stored mark (key and value are copied); before the first next. */

@@ -38,6 +38,7 @@ enum kb_code ingest_files_open(struct ingest_reader *rd, struct kb_err *err);
 enum kb_code ingest_csv_open(struct ingest_reader *rd, struct kb_err *err);
 enum kb_code ingest_issues_open(struct ingest_reader *rd, struct kb_err *err);
 enum kb_code ingest_github_open(struct ingest_reader *rd, struct kb_err *err);
+enum kb_code ingest_sql_open(struct ingest_reader *rd, struct kb_err *err);
 
 /* The mark under `key` (the stored one, or one the reader put), or NULL. */
 const char *ingest_state_lookup(const struct ingest_reader *rd, const char *key);

@@ -40,6 +40,9 @@ void ingest_source_defaults(struct ingest_source *src, enum ingest_type type)
         src->u.github.retry_base_ms = 1000;
         src->u.github.max_wait_s = 3600;
         break;
+    case INGEST_SQL:
+        src->u.sql.fetch_rows = INGEST_SQL_DEFAULT_FETCH_ROWS;
+        break;
     }
 }
 
@@ -50,6 +53,7 @@ const char *ingest_type_name(enum ingest_type type)
     case INGEST_CSV: return "csv";
     case INGEST_GITHUB_ISSUES: return "github_issues";
     case INGEST_GITHUB: return "github";
+    case INGEST_SQL: return "sql";
     }
     return "?";
 }
@@ -103,6 +107,7 @@ enum kb_code ingest_open(const struct ingest_source *src, const char *base_dir,
     case INGEST_CSV: rc = ingest_csv_open(rd, err); break;
     case INGEST_GITHUB_ISSUES: rc = ingest_issues_open(rd, err); break;
     case INGEST_GITHUB: rc = ingest_github_open(rd, err); break;
+    case INGEST_SQL: rc = ingest_sql_open(rd, err); break;
     }
     if (rc != KB_OK) {
         ingest_close(rd);   /* the opener set rd->close: it frees what it made */
@@ -144,7 +149,9 @@ void ingest_close(struct ingest_reader *rd)
 
 int ingest_source_has_state(const struct ingest_source *src)
 {
-    return src->type == INGEST_GITHUB;
+    /* sql: its watermark is a mark, and even without one a second read
+     * (the index look-ahead) would run the whole query again */
+    return src->type == INGEST_GITHUB || src->type == INGEST_SQL;
 }
 
 const char *ingest_state_lookup(const struct ingest_reader *rd, const char *key)

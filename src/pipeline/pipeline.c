@@ -322,6 +322,14 @@ enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct 
             /* nothing on disk; token_env is checked when the source opens, since
              * validate often runs where the token is not (CI, a laptop) */
             break;
+        case INGEST_SQL:
+            /* the query's columns need the database: checked when the source opens */
+            snprintf(key, sizeof key, "sources[%d].query_file", i);
+            if (s->u.sql.query_file && access(s->u.sql.query_file, R_OK) != 0)
+                pipeline_diag_add(p, pipeline_origin(p, key), "%s: '%.80s' cannot be read: %s "
+                                  "(a relative query_file starts at the pipeline file's "
+                                  "folder)", key, s->u.sql.query_file, strerror(errno));
+            break;
         }
     }
     if (p->embedding.provider == PIPELINE_EMBED_IMPORT)

@@ -136,6 +136,13 @@ void schema_want_char(struct schema_ctx *c, const struct node *n, const char *ke
 /* A byte size: 1048576, "512KB", "8MB", "1GB" (powers of 1024). */
 void schema_want_size(struct schema_ctx *c, const struct node *n, const char *key, long *out);
 
+/*
+ * schema_sql.c: the keys of a type: sql source at mapping m (key paths
+ * start with pre, "sources[2]"), into src->u.sql; problems are added.
+ */
+void schema_read_sql(struct schema_ctx *c, const struct node *m, const char *pre,
+                     struct ingest_source *src);
+
 /* ---- the run: state shared by its phases -------------------------------- */
 
 /* The phases of a run, in order (run_progress.c). */

@@ -309,12 +309,13 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
 {
     const char *pre = kb_arena_printf(c->a, "sources[%d]", i);
 #define K(name) kb_arena_printf(c->a, "%s.%s", pre, name)
-    static const char *const types[] = { "files", "csv", "github_issues", "github", NULL };
+    static const char *const types[] = { "files", "csv", "github_issues", "github", "sql",
+                                         NULL };
     int type = -1;
     const struct node *tn = schema_lookup(m, "type");
     if (tn == NULL)
         pipeline_diag_add(c->p, &m->at, "%s has no 'type'; add type: files, csv, "
-                          "github_issues or github", pre);
+                          "github_issues, github or sql", pre);
     else
         schema_want_enum(c, tn, K("type"), types, &type);
     ingest_source_defaults(src, type < 0 ? INGEST_FILES : (enum ingest_type)type);
@@ -404,6 +405,8 @@ static void read_source(struct schema_ctx *c, const struct node *m, int i,
                               "differ", pre, o->delimiter);
     } else if (type == INGEST_GITHUB) {
         read_github(c, m, pre, &src->u.github);
+    } else if (type == INGEST_SQL) {
+        schema_read_sql(c, m, pre, src);
     } else {
         static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                             "path", "comments", "repo", "format",

@@ -267,6 +267,62 @@ static void cmd_validate__exit_codes(void **state)
     kb_cli.is_quiet = 0;
 }
 
+
+static void collect_col(void *arg, const char *name, size_t len)
+{
+    kb_buf_printf(arg, "%.*s,", (int)len, name);
+}
+
+/* type: sql: defaults, query_file beside the pipeline file, the template's syntax */
+static void pipeline_load__sql_source(void **state)
+{
+    (void)state;
+    struct kb_pipeline *p;
+    struct kb_err err = { 0 };
+    assert_int_equal(pipeline_load("tests/data/pipeline/sql/notes.yaml", &p, &err), KB_OK);
+    assert_int_equal(pipeline_check(p, ".", &err), KB_OK);
+    assert_int_equal(p->n_sources, 2);
+    const struct ingest_sql_opts *a = &p->sources[0].u.sql, *b = &p->sources[1].u.sql;
+    assert_int_equal(p->sources[0].type, INGEST_SQL);
+    assert_string_equal(a->query, "SELECT id, body FROM notes");
+    assert_null(a->query_file);
+    assert_int_equal(a->fetch_rows, INGEST_SQL_DEFAULT_FETCH_ROWS);
+    assert_int_equal(a->has_metadata, 0);
+    assert_null(a->watermark);
+    assert_null(a->database_env);
+    assert_int_equal(a->query_at.line, 6);
+    assert_null(b->query);
+    assert_string_equal(b->query_file, "tests/data/pipeline/sql/notes.sql");
+    assert_string_equal(b->template_text, "# {title}\n\n{body} {{literal}}");
+    assert_int_equal(b->has_metadata, 1);
+    assert_int_equal(b->metadata.n, 0);
+    assert_string_equal(b->watermark, "updated_at");
+    assert_string_equal(b->database_env, "NOTES_DB");
+    assert_int_equal(b->fetch_rows, 50);
+    assert_string_equal(ingest_type_name(INGEST_SQL), "sql");
+    pipeline_free(p);
+
+    static const struct { const char *tmpl; enum kb_code rc; const char *cols; } cases[] = {
+        { "{title}\n\n{body}", KB_OK, "title,body," },
+        { "{{not a column}} {a.b-c d_e}", KB_OK, "a.b-c d_e," },
+        { "no columns", KB_OK, "" },
+        { "{title", KB_E_CONFIG, "" },          /* never closed */
+        { "{ti\ntle}", KB_E_CONFIG, "" },      /* a line break inside */
+        { "{}", KB_E_CONFIG, "" },              /* no name */
+        { "{a/b}", KB_E_CONFIG, "" },           /* not a column name */
+        { "a } b", KB_E_CONFIG, "" },           /* a lone brace */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct kb_buf cols;
+        kb_buf_init(&cols);
+        enum kb_code rc = ingest_sql_template_check(cases[i].tmpl, collect_col, &cols, &err);
+        assert_int_equal(rc, cases[i].rc);
+        if (rc == KB_OK)
+            assert_string_equal(cols.data ? cols.data : "", cases[i].cols);
+        kb_buf_release(&cols);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -280,6 +336,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(pipeline_load__bad_files),
         cmocka_unit_test(pipeline_load__defaults_and_origins),
         cmocka_unit_test(pipeline_load__csv_options),
+        cmocka_unit_test(pipeline_load__sql_source),
         cmocka_unit_test(cmd_validate__exit_codes),
     };
     const struct CMUnitTest yaml_tests[] = {

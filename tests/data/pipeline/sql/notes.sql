@@ -1,0 +1,1 @@
+SELECT id, title, body, updated_at FROM notes;
