@@ -9,7 +9,7 @@
 #   2. SQL tests: tests/sql/run.sh (pgTAP through pg_prove)
 #   3. shell tests: tests/integration/*.sh and tests/docs/*.sh
 #
-# An argument after BUILD_DIR filters by name (substring).
+# An argument after BUILD_DIR filters by name (substring; A|B runs both).
 set -u
 build=${1:?usage: tests/run.sh BUILD_DIR [FILTER]}
 filter=${2:-}
@@ -26,7 +26,12 @@ log=$build/test-logs; mkdir -p "$log"
 passed=0; failed=0; failures=()
 run_one() {   # name, command...
   local name=$1; shift
-  [ -z "$filter" ] || [[ "$name" == *"$filter"* ]] || return 0
+  if [ -n "$filter" ]; then   # NAME, or NAME|NAME|...: any of them
+    local f hit=0
+    IFS='|' read -ra f <<<"$filter"
+    for f in "${f[@]}"; do [[ "$name" == *"$f"* ]] && hit=1; done
+    [ $hit = 1 ] || return 0
+  fi
   local t0=$SECONDS
   if "$@" >"$log/$name.log" 2>&1; then
     passed=$((passed + 1)); printf '  PASS  %-40s %3ds\n' "$name" $((SECONDS - t0))
