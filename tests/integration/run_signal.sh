@@ -153,12 +153,14 @@ term_held() {
     -c "BEGIN; $lock_q; SELECT pg_sleep(120); COMMIT" >/dev/null 2>&1 &
   local holder=$!; _bg+=("$holder")
   holding() { [ "$(sql "$d" "SELECT count(*) FROM pg_stat_activity
-                             WHERE application_name = 'kb-holder' AND wait_event = 'PgSleep'")" = 1 ]; }
+                             WHERE datname = current_database() AND application_name = 'kb-holder'
+                             AND wait_event = 'PgSleep'")" = 1 ]; }
   poll 20 holding || { fail "$o: the holder did not take its lock"; rc=1; return; }
   "$bin" --db "dbname=$d" "$@" >"$tmp/$o.out" 2>"$tmp/$o.err" &
   local pid=$!; _bg+=("$pid")
   blocked() { [ "$(sql "$d" "SELECT count(*) FROM pg_stat_activity
-                             WHERE application_name <> 'kb-holder' AND wait_event_type = 'Lock'
+                             WHERE datname = current_database() AND application_name <> 'kb-holder'
+                               AND wait_event_type = 'Lock'
                                AND query LIKE '$pattern'")" -ge 1 ]; }
   if poll 60 blocked; then
     kill -TERM "$pid"
@@ -167,7 +169,7 @@ term_held() {
     kill -9 "$pid" 2>/dev/null
   fi
   sql "$d" "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE application_name = 'kb-holder'" >/dev/null
+            WHERE datname = current_database() AND application_name = 'kb-holder'" >/dev/null
   wait "$holder" 2>/dev/null
   bg_wait "$pid"
 }
