@@ -24,9 +24,10 @@
 #   3. in one trial of four, runs it again (version R) and kills that run
 #      too: the one that pays the first one's debt (owed dedup, owed --full
 #      deletions, the dropped index to rebuild), with kill -9 at a random
-#      instant of a clean P -> R run's duration or at an exact point
-#      (inside the 1st batch, the dedup pass, before the deletions, inside
-#      the index rebuild, before the run row is closed);
+#      instant of a clean P -> R run's duration or at an exact point it
+#      will reach (inside the dedup pass when a dedup is owed, inside the
+#      index rebuild when an index is owed, before the deletions, before
+#      the run row is closed, inside the 1st batch after a corpus edit);
 #   4. running it again (version R): it must exit 0 and leave exactly the
 #      canonical dump of one clean run of P -> R: per source its doc hash
 #      and ordered chunk hashes with vector checksums; per learning its
@@ -127,9 +128,19 @@ note "clean run durations (ms): 0->A ${dur[0A]}, 0->B ${dur[0B]}, A->B ${dur[AB]
 
 points=(load.flush:1:kill load.flush:3:kill load.flush:8:kill load.dedup:1:kill
         load.finish:1:kill load.rebuild:1:kill load.close:1:kill)
-# the second kill's points: where a run pays what an earlier one owes
-points2=(load.flush:1:kill load.dedup:1:kill load.finish:1:kill load.rebuild:1:kill
-         load.close:1:kill)
+# points2: the second kill's exact points, the ones the re-run will reach:
+# where it pays what the killed run owes (the dedup pass over owed
+# learnings, the rebuild of a dropped index), the --full deletions and the
+# closing of its row, which every run reaches, and its 1st batch after an
+# edit of the corpus
+points2() {
+  local p=(load.finish:1:kill load.close:1:kill)
+  [ "$(sql "$k" "SELECT count(*) FROM kbpipe_pending WHERE what = 'dedup'")" = 0 ] ||
+    p+=(load.dedup:1:kill)
+  [ "$(sql "$k" "SELECT count(*) FROM kbpipe_dropped_indexes")" = 0 ] || p+=(load.rebuild:1:kill)
+  [ "$rv" = "$kv" ] || p+=(load.flush:1:kill)
+  pick "${p[@]}"
+}
 k=$(new_db kill)
 cur=0 n_fail=0 landed=0 stops=0 exact=0 edits=0 resets=0 failed_trials=()
 twice=0 landed2=0 exact2=0 reached2=0
@@ -179,7 +190,7 @@ for i in $(seq 1 "$TRIALS"); do
     span2=${dur[$cur$rv]}
     delay2_ms=$(( RANDOM * span2 / 32768 ))
     fault2=
-    [ "$mode2" = exact ] && fault2=$(pick "${points2[@]}") && exact2=$((exact2 + 1))
+    [ "$mode2" = exact ] && fault2=$(points2) && exact2=$((exact2 + 1))
     KBPIPE_FAULT=$fault2 T_INDEX=$index2 \
       "$bin" --db "dbname=$k" run "$Y" -q >"$tmp/k2.out" 2>"$tmp/k2.err" &
     pid=$!; _bg+=("$pid")
