@@ -21,7 +21,14 @@
 #        then started again;
 #   2. in one trial of four edits the corpus (K -> R, the other version)
 #      before
-#   3. running it again (version R): it must exit 0 and leave exactly the
+#   3. in one trial of four, runs it again (version R) and kills that run
+#      too: the one that pays the first one's debt (owed dedup, owed --full
+#      deletions, the dropped index to rebuild), with kill -9 at a random
+#      instant of a clean P -> R run's duration or at an exact point it
+#      will reach (inside the dedup pass when a dedup is owed, inside the
+#      index rebuild when an index is owed, before the deletions, before
+#      the run row is closed, inside the 1st batch after a corpus edit);
+#   4. running it again (version R): it must exit 0 and leave exactly the
 #      canonical dump of one clean run of P -> R: per source its doc hash
 #      and ordered chunk hashes with vector checksums; per learning its
 #      content hash, vector checksum and dedup mark (keeper, similarity);
@@ -121,9 +128,25 @@ note "clean run durations (ms): 0->A ${dur[0A]}, 0->B ${dur[0B]}, A->B ${dur[AB]
 
 points=(load.flush:1:kill load.flush:3:kill load.flush:8:kill load.dedup:1:kill
         load.finish:1:kill load.rebuild:1:kill load.close:1:kill)
+# points2: the second kill's exact points, the ones the re-run will reach:
+# where it pays what the killed run owes (the dedup pass over owed
+# learnings, the rebuild of a dropped index), the --full deletions and the
+# closing of its row, which every run reaches, and its 1st batch after an
+# edit of the corpus
+points2() {
+  local p=(load.finish:1:kill load.close:1:kill)
+  [ "$(sql "$k" "SELECT count(*) FROM kbpipe_pending WHERE what = 'dedup'")" = 0 ] ||
+    p+=(load.dedup:1:kill)
+  [ "$(sql "$k" "SELECT count(*) FROM kbpipe_dropped_indexes")" = 0 ] || p+=(load.rebuild:1:kill)
+  [ "$rv" = "$kv" ] || p+=(load.flush:1:kill)
+  pick "${p[@]}"
+}
 k=$(new_db kill)
 cur=0 n_fail=0 landed=0 stops=0 exact=0 edits=0 resets=0 failed_trials=()
+twice=0 landed2=0 exact2=0 reached2=0
 pick() { local a=("$@"); echo "${a[RANDOM % ${#a[@]}]}"; }
+# sleep_ms MS
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
 for i in $(seq 1 "$TRIALS"); do
   if [ "$cur" != 0 ] && [ $((RANDOM % 5)) = 0 ]; then
     sql "$k" "DELETE FROM projects WHERE name = '$T_PROJECT'" >/dev/null
@@ -145,11 +168,11 @@ for i in $(seq 1 "$TRIALS"); do
   what="$mode"
   case "$mode" in
     time)
-      sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+      sleep_ms "$delay_ms"
       kill -9 "$pid" 2>/dev/null; what="kill -9 at ${delay_ms} ms" ;;
     exact) what="kill -9 at $fault"; exact=$((exact + 1)) ;;
     stop)
-      sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+      sleep_ms "$delay_ms"
       as_owner "$PGBIN/pg_ctl" -D "$cdir/data" -m immediate -w stop >/dev/null 2>&1
       stops=$((stops + 1)); what="server stop at ${delay_ms} ms" ;;
   esac
@@ -158,6 +181,33 @@ for i in $(seq 1 "$TRIALS"); do
   [ "$mode" = time ] && [ "$krc" = 137 ] && landed=$((landed + 1))
   [ "$mode" = stop ] && server_start
   [ "$rv" = "$kv" ] || version "$rv"
+  if [ $((RANDOM % 4)) = 0 ]; then
+    # the re-run that pays the debt is itself killed (its index strategy
+    # picked anew: rebuild drops the index again, a new debt)
+    twice=$((twice + 1))
+    index2=$(pick auto rebuild)
+    mode2=$(pick time exact)
+    span2=${dur[$cur$rv]}
+    delay2_ms=$(( RANDOM * span2 / 32768 ))
+    fault2=
+    [ "$mode2" = exact ] && fault2=$(points2) && exact2=$((exact2 + 1))
+    KBPIPE_FAULT=$fault2 T_INDEX=$index2 \
+      "$bin" --db "dbname=$k" run "$Y" -q >"$tmp/k2.out" 2>"$tmp/k2.err" &
+    pid=$!; _bg+=("$pid")
+    if [ "$mode2" = time ]; then
+      sleep_ms "$delay2_ms"
+      kill -9 "$pid" 2>/dev/null
+      what2="kill -9 at ${delay2_ms} ms"
+    else
+      what2="kill -9 at $fault2"
+    fi
+    wait "$pid" 2>/dev/null; krc2=$?
+    # exit 137: the kill landed; 0: the run ended before it (or, at an
+    # exact point, never reached it: e.g. no batch left to write)
+    [ "$krc2" = 137 ] && { [ "$mode2" = time ] && landed2=$((landed2 + 1)) || reached2=$((reached2 + 1)); }
+    what="$what (exit $krc), re-run on $rv ($index2) cut by $what2"
+    krc=$krc2
+  fi
   kb "$k" run "$Y" -q
   canon "$k" >"$tmp/s"
   want=$tmp/ref.$cur$rv
@@ -172,7 +222,7 @@ for i in $(seq 1 "$TRIALS"); do
   fi
   cur=$rv
 done
-echo "torture: $TRIALS trials, $n_fail failures ($landed random kills landed, $exact at exact points, $stops server stops, $edits corpus edits before the re-run, $resets starts from an empty project; seed $seed)"
+echo "torture: $TRIALS trials, $n_fail failures ($landed random kills landed, $exact at exact points, $stops server stops, $edits corpus edits before the re-run, $resets starts from an empty project; $twice re-runs cut too: $landed2 of $((twice - exact2)) random kills landed, $reached2 of $exact2 exact points reached; seed $seed)"
 [ "$n_fail" = 0 ] || echo "torture: failed trials: ${failed_trials[*]}"
 check_eq "every re-run after a kill or a server stop ends in the state of one clean run" 0 "$n_fail"
 finish
