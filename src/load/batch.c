@@ -563,7 +563,8 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
         return rc;
     char run_id[32];
     snprintf(run_id, sizeof run_id, "%ld", s->run_id);
-    const char *p[] = { s->project_id, s->opts.pipeline, run_id };
+    /* the notes are keyed like the lock (owed.c): the shard's own */
+    const char *p[] = { s->project_id, s->opts.lock_name, run_id };
     struct db_rows *rows;
     /* only rows whose content or settings changed come here: the source's
      * doc_hash said so; usage and verification columns are left alone.

@@ -104,13 +104,14 @@ struct load_session {
 
 /* ---- owed.c: what a killed run leaves to the next one ------------------ */
 
-/* Read the pipeline's kbpipe_pending notes into the session (owed dedup
- * candidates, an owed --full) and say so. */
+/* Read the run's kbpipe_pending notes (pipeline = opts.lock_name: a shard's
+ * are its own) into the session (owed dedup candidates, an owed --full) and
+ * say so. */
 enum kb_code load_owed_read(struct load_session *s, struct kb_err *err);
 /* Insert the run's kbpipe_runs row (host, pid, backend) and, for a --full
  * run, its owed-deletions note, in one transaction; sets s->run_id. */
 enum kb_code load_run_record(struct load_session *s, struct kb_err *err);
-/* Delete the pipeline's notes of kind `what` ("dedup", "full"). */
+/* Delete the run's notes (keyed by opts.lock_name) of kind `what` ("dedup", "full"). */
 enum kb_code load_owed_clear(struct load_session *s, const char *what, struct kb_err *err);
 
 /* session.c: call fn for each stored source of the pipeline (with_others:
