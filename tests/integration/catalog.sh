@@ -180,6 +180,17 @@ else
 fi
 
 # --- delete: a pipeline, with its chunks and learnings -----------------------
+# the marks an API source keeps between runs (kbpipe_source_state): the
+# pipeline's, its shards', a pipeline whose name only starts alike, another's
+mark() { sql "$db" "INSERT INTO kbpipe_source_state (project_id, pipeline, source_name, key, value)
+                    SELECT id, '$1', 'issues', 'since acme/api', '2024-01-01T00:00:00Z'
+                    FROM projects WHERE name = 'cat'" >/dev/null; }
+mark p-docs; mark 'p-docs#1/2'; mark p-docs-x; mark p-notes
+marks_left() { sql "$db" "SELECT coalesce(string_agg(pipeline, ',' ORDER BY pipeline), '')
+                          FROM kbpipe_source_state"; }
+kb "$db" delete --project cat --pipeline p-docs --dry-run
+check_eq "delete --dry-run keeps the pipeline's marks" "p-docs,p-docs#1/2,p-docs-x,p-notes" \
+  "$(marks_left)"
 src0=$(n_src); chk0=$(n_chk)
 want_src=$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p-docs'")
 want_chk=$(sql "$db" "SELECT count(*) FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.pipeline = 'p-docs'")
@@ -192,6 +203,10 @@ check_eq "... their chunks too" $((chk0 - want_chk)) "$(n_chk)"
 check_eq "... and the learning loaded from the CSV" 0 "$(n_lrn)"
 check_eq "... the other pipeline's sources stay" 1 \
   "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p-notes'")"
+check_eq "... its marks and its shards' go, other pipelines' stay" "p-docs-x,p-notes" \
+  "$(marks_left)"
+check "... and it says so" grep -q "deleted 2 source mark(s) (kbpipe_source_state) of pipeline p-docs" \
+  "$tmp/err"
 
 # the next run of the pipeline loads everything again
 kb "$db" run "$tmp/p-docs.yaml"; check_rc "a re-run after the delete succeeds" 0
@@ -205,6 +220,7 @@ check "... listing the source" grep -q "$id" "$tmp/out"
 kb "$db" delete --project cat --all --yes
 check_rc "delete --all succeeds" 0
 check_eq "... and the project holds no source" 0 "$(n_src)"
+check_eq "... nor any mark" "" "$(marks_left)"
 kb "$db" delete --project cat --all --yes
 check_rc "delete --all on an empty project is not an error" 0
 check_eq "... and says so" "deleted 0 sources, 0 chunks, 0 learnings from project 'cat'" "$(cat "$tmp/out")"
