@@ -515,6 +515,26 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
     return rc;
 }
 
+/* The staged learnings merged into learnings ($1 project), their ids as m */
+#define MERGE_SQL \
+    "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type," \
+    "  category, confidence_score, impact_level, tags, embedding, metadata)" \
+    " SELECT $1, knowledge_source_id, title, content," \
+    "  coalesce(learning_type, 'insight'), category," \
+    "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium')," \
+    "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings" \
+    " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET" \
+    "  title = EXCLUDED.title, content = EXCLUDED.content," \
+    "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category," \
+    "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level," \
+    "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding," \
+    "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()" \
+    " RETURNING id)"
+/* ... and each noted owed its dedup pass ($2 lock name, $3 run id) */
+#define OWED_SQL \
+    ", owed AS (INSERT INTO kbpipe_pending (pipeline, project_id, what, learning_id, run_id)" \
+    "  SELECT $2, $1, 'dedup', id, $3::bigint FROM m ON CONFLICT DO NOTHING)"
+
 static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b, int n_learn,
                                     struct kb_err *err)
 {
@@ -568,27 +588,13 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
     struct db_rows *rows;
     /* only rows whose content or settings changed come here: the source's
      * doc_hash said so; usage and verification columns are left alone.
-     * Each learning written is owed a dedup pass: kbpipe_pending records
-     * it in this transaction (migration 009), so a kill before the pass
-     * leaves the debt to the next run */
-    rc = db_exec(s->conn,
-        "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
-        "  category, confidence_score, impact_level, tags, embedding, metadata)"
-        " SELECT $1, knowledge_source_id, title, content,"
-        "  coalesce(learning_type, 'insight'), category,"
-        "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium'),"
-        "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings"
-        " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET"
-        "  title = EXCLUDED.title, content = EXCLUDED.content,"
-        "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category,"
-        "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level,"
-        "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding,"
-        "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()"
-        " RETURNING id),"
-        " owed AS (INSERT INTO kbpipe_pending (pipeline, project_id, what, learning_id, run_id)"
-        "  SELECT $2, $1, 'dedup', id, $3::bigint FROM m ON CONFLICT DO NOTHING)"
-        " SELECT id FROM m",
-        3, p, &rows, err);
+     * When the pipeline dedups, each learning written is owed a dedup
+     * pass: kbpipe_pending records it in this transaction (migration 009),
+     * so a kill before the pass leaves the debt to the next run; without
+     * dedup nothing is owed and no note is written */
+    rc = db_exec(s->conn, s->opts.is_dedup_owed ? MERGE_SQL OWED_SQL " SELECT id FROM m"
+                                                : MERGE_SQL " SELECT id FROM m",
+                 s->opts.is_dedup_owed ? 3 : 1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     for (int r = 0; r < db_rows_count(rows); r++)

@@ -41,6 +41,8 @@ struct load_opts {
     int is_full;                   /* --full: recorded at open as owed until the deletions end */
     int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
     int shard_k, shard_n;          /* process sources with shard_of(id) == k-1 (n = 0: all) */
+    int is_dedup_owed;             /* the pipeline dedups: each learning a batch writes is
+                                      noted owed its pass (kbpipe_pending) in that batch */
 };
 
 void load_opts_defaults(struct load_opts *o);

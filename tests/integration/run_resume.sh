@@ -11,7 +11,8 @@
 #   4. kill -9 before the run row is closed: `kbpipe stats` closes it as
 #      'abandoned' (its seconds stop counting); a live run (its backend holds
 #      its advisory lock) stays 'running'
-#   5. a pipeline without dedup leaves no note behind after a clean run
+#   5. a pipeline without dedup leaves no note behind, after a clean run or
+#      a kill before the run's end (its batches write none)
 #   6. shards owe apart: shard 1/2 killed inside its dedup pass (and another
 #      time inside its --full end), shard 2/2 then succeeds: shard 1's notes
 #      survive, shard 2 neither takes nor clears them, and shard 1's next
@@ -121,6 +122,11 @@ n=$(new_db nodedup)
 RUN_DEDUP=false kb "$n" run "$D" -q
 check_rc "a run without dedup exits 0" 0
 check_eq "it leaves no note" 0 "$(owed "$n" dedup)"
+n2=$(new_db nodedupkill)
+RUN_DEDUP=false KBPIPE_FAULT=load.close:1:kill kb "$n2" run "$D" -q
+check_eq "a run without dedup, killed before closing its row, dies by SIGKILL" 137 "$rc"
+check_eq "its batches wrote every learning" "$n_learn" "$(sql "$n2" "SELECT count(*) FROM learnings")"
+check_eq "and no note: nothing is owed without dedup" 0 "$(owed "$n2" dedup)"
 
 echo "# 6. shards: each owes its own dedup and --full"
 sh=$(new_db shards)
