@@ -201,6 +201,7 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct load
 }
 
 int load_batch_rows(const struct load_batch *b) { return b->n_rows; }
+int load_batch_sources(const struct load_batch *b) { return b->n_sources; }
 /* Full at max_rows rows, or max_rows sources: documents with no chunk
  * (an empty file) add a source and no row, and must not pile up. */
 int load_batch_is_full(const struct load_batch *b)

@@ -196,6 +196,8 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct load
 
 /* Rows (chunks + learnings) in the batch. */
 int load_batch_rows(const struct load_batch *b);
+/* Sources in the batch (an empty document adds a source and no row). */
+int load_batch_sources(const struct load_batch *b);
 /* 1 when the batch holds batch_rows rows or batch_rows sources. */
 int load_batch_is_full(const struct load_batch *b);
 
