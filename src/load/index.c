@@ -132,8 +132,15 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
     return rc;
 }
 
+/* See load.h. */
+int load_session_is_rebuilding(const struct load_session *s)
+{
+    return s != NULL && s->is_rebuilding;
+}
+
 enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
 {
+    s->is_rebuilding = 1;   /* until the end: the progress line polls meanwhile */
     enum kb_code rc = db_begin(s->conn, err);
     struct db_rows *rows = NULL;
     /* FOR UPDATE: two runs that both find the note rebuild once */
@@ -170,6 +177,7 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
         rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.rebuild");
     if (rc == KB_OK)
         rc = db_commit(s->conn, err);
+    s->is_rebuilding = 0;
     if (rc != KB_OK) {
         db_rollback(s->conn);
         kb_err_prefix(err, "rebuilding the HNSW index failed (the next run retries; "

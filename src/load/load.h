@@ -265,6 +265,13 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
 enum kb_code load_index_build_percent(struct db_conn *conn, int *percent, struct kb_err *err);
 
 /*
+ * 1 while load_session_finish rebuilds an HNSW index (the only time
+ * load_index_build_percent has anything to say), else 0.  Safe to call
+ * from another thread while the session works; s NULL gives 0.
+ */
+int load_session_is_rebuilding(const struct load_session *s);
+
+/*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
  * release the lock, and free the session (always, even on failure).
  * `status` is "succeeded", "partial", "failed", "interrupted" or

@@ -95,6 +95,7 @@ struct load_session {
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
+    _Atomic int is_rebuilding; /* load_index_rebuild is at work (read by a progress thread) */
     int is_index_kept_logged;  /* auto kept it for other projects, and said so */
     int owes_full;             /* a killed --full run left its deletions to this one */
     long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
