@@ -137,7 +137,7 @@ struct source_entry *load_table_insert(struct load_session *s, const unsigned ch
 
 /* index.c: note whether knowledge_chunks or learnings hold any row (two
  * LIMIT 1 probes); an empty store sets rows_at_start to 0, else it is
- * counted when the index strategy first needs it (never on a run that
+ * counted when index strategy auto first needs it (never on a run that
  * writes nothing). */
 enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err);
 /* index.c: drop the HNSW index of knowledge_chunks inside the open
