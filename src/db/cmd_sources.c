@@ -233,21 +233,20 @@ enum kb_code cmd_show(int argc, char **argv, struct kb_err *err)
         return rc;
     struct db_rows *src = NULL, *chunks = NULL;
     rc = find_source(conn, argv[optind], a.project, &src, err);
-    if (rc == KB_OK) {
-        const char *p[] = { db_rows_get(src, 0, 0) };
-        rc = db_exec(conn, CHUNKS_SQL, 1, p, &chunks, err);
-    }
+    const char *p[] = { rc == KB_OK ? db_rows_get(src, 0, 0) : NULL };
     if (rc == KB_OK && a.is_json) {
-        const char *p[] = { db_rows_get(src, 0, 0) };
-        db_rows_free(chunks);   /* the server builds the JSON, the whole content included */
-        chunks = NULL;
+        /* the server builds the JSON, the whole content included: one read
+         * of the chunks, CHUNKS_SQL's table is not needed */
         rc = db_exec(conn, SHOW_JSON_SQL, 1, p, &chunks, err);
         if (rc == KB_OK)
             printf("%s\n", db_rows_get(chunks, 0, 0));
     } else if (rc == KB_OK) {
-        print_rows(src, 0);
-        fputc('\n', stdout);
-        print_rows(chunks, 0);
+        rc = db_exec(conn, CHUNKS_SQL, 1, p, &chunks, err);
+        if (rc == KB_OK) {
+            print_rows(src, 0);
+            fputc('\n', stdout);
+            print_rows(chunks, 0);
+        }
     }
     db_rows_free(src);
     db_rows_free(chunks);

@@ -95,6 +95,14 @@ check_eq "show --json: each chunk's index, tokens and heading path" "$want" \
 check_eq "... with each chunk's whole content" "$(sql "$db" "SELECT string_agg(c.content, '|' ORDER BY c.chunk_index) FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'a.md'")" \
   "$(jq -r '[.chunks[].content] | join("|")' "$tmp/out" 2>/dev/null)"
 check_eq "... and the source" "a.md cat" "$(jq -r '.source | "\(.source_id) \(.project)"' "$tmp/out" 2>/dev/null)"
+scans() { table_stat "$db" "$1" "seq_scan + coalesce(idx_scan, 0)"; }
+s0=$(scans knowledge_chunks)
+kb "$db" show a.md --json
+check_eq "show --json reads knowledge_chunks once (the table form's query is not run)" \
+  $((s0 + 1)) "$(scans knowledge_chunks)"
+s0=$(scans knowledge_chunks)
+kb "$db" show a.md
+check_eq "... the table form once too" $((s0 + 1)) "$(scans knowledge_chunks)"
 db2_proj=$(sql "$db" "INSERT INTO projects (name) VALUES ('other') RETURNING 'x'")
 sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id) SELECT id, 'files', 'a.md' FROM projects WHERE name = 'other'" >/dev/null
 kb "$db" show a.md
