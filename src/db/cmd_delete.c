@@ -53,13 +53,17 @@ static const char USAGE[] =
     "Example:\n"
     "  kbpipe delete --project docs --pipeline docs --dry-run\n";
 
-/* $1 project, $2 source (uuid or source_id) or NULL, $3 pipeline or NULL */
+/* $1 project, $2 source (uuid or source_id) or NULL, $3 pipeline or NULL; the
+ * id is compared as a uuid, so the primary key serves it (see FIND_SQL in
+ * cmd_sources.c: the same test, the same reason) */
 static const char SELECT_SQL[] =
     "SELECT s.id, s.source_type AS type, s.source_id, coalesce(s.pipeline, '') AS pipeline,"
     " (SELECT count(*) FROM knowledge_chunks c WHERE c.source_id = s.id) AS chunks,"
     " (SELECT count(*) FROM learnings l WHERE l.knowledge_source_id = s.id) AS learnings"
     " FROM knowledge_sources s JOIN projects p ON p.id = s.project_id"
-    " WHERE p.name = $1 AND ($2::text IS NULL OR s.id::text = $2 OR s.source_id = $2)"
+    " WHERE p.name = $1 AND ($2::text IS NULL OR s.id = CASE WHEN $2 ~*"
+    "  '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $2::uuid END"
+    "  OR s.source_id = $2)"
     " AND ($3::text IS NULL OR s.pipeline = $3)"
     " ORDER BY s.source_type, s.source_id FOR UPDATE OF s";
 

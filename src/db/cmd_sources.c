@@ -60,12 +60,19 @@ static const char SOURCES_SQL[] =
     " AND ($3::text IS NULL OR s.source_id LIKE $3)"
     " GROUP BY s.id ORDER BY s.source_type, s.source_id";
 
-/* $1 SOURCE, $2 project or NULL */
+/* $1 SOURCE, $2 project or NULL.  SOURCE is an id when it reads as a uuid:
+ * s.id = uuid (not s.id::text = $1) lets the primary key find it, and the
+ * other arm the source_id index (a BitmapOr, no scan of the table).  The
+ * whole canonical form is matched, not [0-9a-f-]{36}: 36 dashes would
+ * reach the cast and fail it. */
+#define DB_SOURCE_ID_MATCH(p) \
+    "(s.id = CASE WHEN " p " ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'" \
+    " THEN " p "::uuid END OR s.source_id = " p ")"
 static const char FIND_SQL[] =
     "SELECT s.id, p.name AS project, s.source_type AS type, s.source_id, s.title,"
     " s.pipeline, s.updated_at::timestamp(0) AS updated"
     " FROM knowledge_sources s JOIN projects p ON p.id = s.project_id"
-    " WHERE (s.id::text = $1 OR s.source_id = $1) AND ($2::text IS NULL OR p.name = $2)"
+    " WHERE " DB_SOURCE_ID_MATCH("$1") " AND ($2::text IS NULL OR p.name = $2)"
     " ORDER BY p.name, s.source_type";
 
 static const char CHUNKS_SQL[] =

@@ -103,6 +103,20 @@ check_eq "show --json reads knowledge_chunks once (the table form's query is not
 s0=$(scans knowledge_chunks)
 kb "$db" show a.md
 check_eq "... the table form once too" $((s0 + 1)) "$(scans knowledge_chunks)"
+# the source found by its id through the primary key: with sequential scans
+# off, knowledge_sources is never scanned whole (s.id::text = $1 was)
+id_a=$(sql "$db" "SELECT id FROM knowledge_sources WHERE source_id = 'a.md'")
+seq0=$(table_stat "$db" knowledge_sources seq_scan)
+PGOPTIONS="-c enable_seqscan=off" kb "$db" show "$id_a"
+check_rc "show UUID" 0
+check "... shows that source" grep -q "a.md" "$tmp/out"
+check_eq "... without a sequential scan of knowledge_sources" "$seq0" \
+  "$(table_stat "$db" knowledge_sources seq_scan)"
+PGOPTIONS="-c enable_seqscan=off" kb "$db" show "$(tr a-f A-F <<<"$id_a")" --json
+check_eq "... an id in capitals finds it too" "a.md" "$(jq -r .source.source_id "$tmp/out" 2>/dev/null)"
+kb "$db" show 0123456789abcdef0123456789abcdef----
+check_rc "show of 36 hex digits and dashes that are no uuid: no such source" 1
+check "... says no source, not a uuid syntax error" grep -q "show: no source with id or source_id" "$tmp/err"
 db2_proj=$(sql "$db" "INSERT INTO projects (name) VALUES ('other') RETURNING 'x'")
 sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id) SELECT id, 'files', 'a.md' FROM projects WHERE name = 'other'" >/dev/null
 kb "$db" show a.md
@@ -222,9 +236,12 @@ check_eq "... and reloads the learning" 1 "$(n_lrn)"
 
 # --- delete --all by uuid-free selector --------------------------------------
 id=$(sql "$db" "SELECT id FROM knowledge_sources WHERE source_id = 'g.md'")
-kb "$db" delete --project cat --source "$id" --yes
+seq0=$(table_stat "$db" knowledge_sources seq_scan)
+PGOPTIONS="-c enable_seqscan=off" kb "$db" delete --project cat --source "$id" --yes
 check_rc "delete --source UUID succeeds" 0
 check "... listing the source" grep -q "$id" "$tmp/out"
+check_eq "... finding it by the primary key (no sequential scan of knowledge_sources)" "$seq0" \
+  "$(table_stat "$db" knowledge_sources seq_scan)"
 kb "$db" delete --project cat --all --yes
 check_rc "delete --all succeeds" 0
 check_eq "... and the project holds no source" 0 "$(n_src)"
