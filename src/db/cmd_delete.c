@@ -170,7 +170,7 @@ static enum kb_code delete_in_tx(struct db_conn *conn, const struct delete_args 
 {
     struct db_rows *rows = NULL;
     const char *p[] = { a->project, a->source, a->pipeline };
-    enum kb_code rc = db_project_check(conn, a->project, "delete", err);
+    enum kb_code rc = db_project_check(conn, a->project, "delete", NULL, err);
     if (rc == KB_OK)
         rc = db_exec(conn, SELECT_SQL, 3, p, &rows, err);
     if (rc != KB_OK)

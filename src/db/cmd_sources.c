@@ -194,7 +194,7 @@ enum kb_code cmd_sources(int argc, char **argv, struct kb_err *err)
     char *like = a.path ? glob_to_like(a.path) : NULL;
     const char *p[] = { a.project, a.pipeline, like };
     struct db_rows *rows = NULL;
-    rc = db_project_check(conn, a.project, "sources", err);
+    rc = db_project_check(conn, a.project, "sources", NULL, err);
     if (rc == KB_OK)
         rc = db_exec(conn, SOURCES_SQL, 3, p, &rows, err);
     if (rc == KB_OK)

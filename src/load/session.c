@@ -114,37 +114,31 @@ static int hash_prefix(const char *hex, unsigned char out[KB_SRC_HASH])
            bin_len == KB_SRC_HASH;
 }
 
+/* The pipeline's (or shard's) advisory lock on the session's connection:
+ * try it; if another run holds it, wait (saying so) or fail (--no-wait). */
 static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
 {
     const char *p[] = { s->opts.lock_name };
     struct db_rows *rows;
-    if (s->opts.wait_for_lock) {
-        enum kb_code rc = db_exec(s->conn, "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))",
-                                  1, p, &rows, err);
-        if (rc != KB_OK)
-            return rc;
-        int got = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-        db_rows_free(rows);
-        if (got)
-            return KB_OK;
-        /* shown at the default level: a waiting run must not look hung */
-        log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
-                 "(--no-wait exits instead)", s->opts.lock_name);
-        return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
-                       NULL, err);
-    }
-    enum kb_code rc = db_exec(s->conn, "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))",
-                              1, p, &rows, err);
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
+                              &rows, err);
     if (rc != KB_OK)
         return rc;
     int got = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
     db_rows_free(rows);
-    if (!got)
+    if (got)
+        return KB_OK;
+    if (!s->opts.wait_for_lock)
         return KB_FAIL(err, KB_E_DB, NULL,
                        "pipeline %s is already running (another kbpipe holds its lock); "
                        "wait for it, or run without --no-wait to queue behind it",
                        s->opts.lock_name);
-    return KB_OK;
+    /* shown at the default level: a waiting run must not look hung */
+    log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
+             "(--no-wait exits instead)", s->opts.lock_name);
+    return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
+                   NULL, err);
 }
 
 static void release_lock(struct load_session *s)
@@ -375,17 +369,12 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         s->opts.lock_name = s->opts.pipeline;
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_pending') IS NOT NULL", 0,
-                              NULL, &rows, err);
-    if (rc == KB_OK) {
-        int ok = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-        db_rows_free(rows);
-        if (!ok)
-            rc = KB_FAIL(err, KB_E_DB, NULL,
-                         "the schema is not migrated (no kbpipe_pending table, migration 009); "
-                         "run 'kbpipe migrate up' first");
-    }
+    int has_pending = 0;
+    enum kb_code rc = db_runs_has_pending(conn, &has_pending, err);
+    if (rc == KB_OK && !has_pending)
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "the schema is not migrated (no kbpipe_pending table, migration 009); "
+                     "run 'kbpipe migrate up' first");
     if (rc != KB_OK) {
         free(s);
         return rc;
@@ -410,7 +399,7 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
     if (rc == KB_OK && !s->opts.is_dry_run)
-        rc = db_runs_close_abandoned(conn, s->opts.pipeline, NULL, err);
+        rc = db_runs_close_abandoned(conn, s->opts.pipeline, 1, NULL, err);
     if (rc == KB_OK)
         rc = load_owed_read(s, err);
     if (rc == KB_OK && !s->opts.is_dry_run)
