@@ -483,7 +483,8 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
     struct load_copy *c;
     enum kb_code rc = load_copy_begin(db_conn_pg(s->conn),
         "COPY knowledge_chunks (source_id, project_id, chunk_index, content, content_hash,"
-        " embedding, token_count, metadata) FROM STDIN WITH (FORMAT binary)", &c, err);
+        " embedding, token_count, metadata, search_config) FROM STDIN WITH (FORMAT binary)",
+        &c, err);
     if (rc != KB_OK)
         return rc;
     unsigned char project[16];
@@ -495,7 +496,7 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
             continue;
         unsigned char src[16];
         load_uuid_parse(b->sources[r->src_index].id, src);
-        load_copy_tuple(c, 8);
+        load_copy_tuple(c, 9);
         load_copy_uuid(c, src);
         load_copy_uuid(c, project);
         load_copy_int(c, s->int_width_chunk_index, r->chunk.chunk_index);
@@ -504,6 +505,7 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
         load_copy_vector(c, b->matrix + (size_t)i * KB_LOAD_DIM, KB_LOAD_DIM);
         load_copy_int(c, s->int_width_token_count, r->chunk.token_count);
         load_copy_jsonb(c, r->chunk.metadata_json);
+        load_copy_oid(c, s->search_config);   /* the project's: 008's trigger updates none */
         rc = load_copy_maybe_flush(c, err);
     }
     if (rc != KB_OK) {
@@ -516,14 +518,18 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
     return rc;
 }
 
-/* The staged learnings merged into learnings ($1 project), their ids as m */
+/* The staged learnings merged into learnings ($1 project), their ids as m;
+ * a new row takes its project's search_language, so migration 008's
+ * statement trigger finds nothing to UPDATE */
 #define MERGE_SQL \
     "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type," \
-    "  category, confidence_score, impact_level, tags, embedding, metadata)" \
+    "  category, confidence_score, impact_level, tags, embedding, metadata, search_config)" \
     " SELECT $1, knowledge_source_id, title, content," \
     "  coalesce(learning_type, 'insight'), category," \
     "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium')," \
-    "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings" \
+    "  coalesce(tags::text[], '{}'), embedding, metadata," \
+    "  (SELECT search_language FROM projects WHERE id = $1)" \
+    " FROM kb_stage_learnings" \
     " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET" \
     "  title = EXCLUDED.title, content = EXCLUDED.content," \
     "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category," \

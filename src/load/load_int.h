@@ -4,6 +4,8 @@
 #ifndef KB_LOAD_INT_H
 #define KB_LOAD_INT_H
 
+#include <stdint.h>
+
 #include "db/db_pq.h"
 #include "load/load.h"
 
@@ -20,6 +22,7 @@ void load_copy_int(struct load_copy *c, int width, int64_t v);   /* width 2, 4 o
 void load_copy_text(struct load_copy *c, const char *s, size_t len);
 void load_copy_jsonb(struct load_copy *c, const char *json);      /* NULL -> {} */
 void load_copy_uuid(struct load_copy *c, const unsigned char uuid[16]);
+void load_copy_oid(struct load_copy *c, uint32_t oid);           /* oid, regconfig, regclass */
 void load_copy_vector(struct load_copy *c, const float *v, int dim);
 /* Send what is buffered when it is large; KB_E_DB if the server went away. */
 enum kb_code load_copy_maybe_flush(struct load_copy *c, struct kb_err *err);
@@ -80,6 +83,8 @@ struct load_session {
     struct db_conn *read_conn;   /* reuse lookups while conn writes (may be NULL) */
     struct load_opts opts;
     char project_id[40];
+    uint32_t search_config;    /* the project's search_language (a regconfig oid), written
+                                  with every chunk and learning (migration 008) */
     long run_id;
     struct source_entry *table;
     size_t cap, used;

@@ -163,12 +163,17 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
     const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "",
                         desc };
     struct db_rows *rows;
-    enum kb_code rc = db_exec(s->conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows,
-                              err);
+    /* search_language: every row is written with its project's text search
+     * configuration, so migration 008's AFTER INSERT trigger (kept as the
+     * net for other writers) finds nothing to UPDATE */
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT id, search_language::oid FROM projects WHERE name = $1",
+                              1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     if (db_rows_count(rows) > 0) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
+        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
         db_rows_free(rows);
         if (desc == NULL || s->opts.is_dry_run)
             return KB_OK;
@@ -189,14 +194,16 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
                  p, NULL, err);
     if (rc == KB_OK)
         rc = db_exec(s->conn,
-                     "WITH found AS (SELECT id FROM projects WHERE name = $1), "
+                     "WITH found AS (SELECT id, search_language FROM projects WHERE name = $1), "
                      "made AS (INSERT INTO projects (name, path, description) "
                      "  SELECT $1, $2, coalesce($3, 'created by kbpipe') "
-                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id) "
-                     "SELECT id FROM found UNION ALL SELECT id FROM made",
+                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id, search_language) "
+                     "SELECT id, search_language::oid FROM found "
+                     "UNION ALL SELECT id, search_language::oid FROM made",
                      3, p, &rows, err);
     if (rc == KB_OK) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
+        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
         db_rows_free(rows);
         rc = db_commit(s->conn, err);
     }
