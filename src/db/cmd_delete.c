@@ -13,6 +13,12 @@
  *     confirmed, deleted by id (chunks and learnings go by ON DELETE CASCADE)
  *     and committed.  A refusal, a failed statement or the test fault point
  *     "delete.commit" rolls back: nothing is removed.
+ *   - --pipeline N and --all also delete the marks the pipeline's sources
+ *     keep between runs (kbpipe_source_state, migration 011: a github
+ *     source's `since`), N's and its shards' (N#K/N), in the same
+ *     transaction: else the next incremental run would ask only for what
+ *     changed since the old mark and never fetch the deleted sources again.
+ *     --source leaves them (the mark is per source, not per document).
  *   - off a terminal it never asks: without --yes it refuses (exit 2);
  *     --dry-run needs no confirmation and writes nothing.
  *   - what was (or would be) removed is printed on stdout, one row per
@@ -47,13 +53,17 @@ static const char USAGE[] =
     "Example:\n"
     "  kbpipe delete --project docs --pipeline docs --dry-run\n";
 
-/* $1 project, $2 source (uuid or source_id) or NULL, $3 pipeline or NULL */
+/* $1 project, $2 source (uuid or source_id) or NULL, $3 pipeline or NULL; the
+ * id is compared as a uuid, so the primary key serves it (see FIND_SQL in
+ * cmd_sources.c: the same test, the same reason) */
 static const char SELECT_SQL[] =
     "SELECT s.id, s.source_type AS type, s.source_id, coalesce(s.pipeline, '') AS pipeline,"
     " (SELECT count(*) FROM knowledge_chunks c WHERE c.source_id = s.id) AS chunks,"
     " (SELECT count(*) FROM learnings l WHERE l.knowledge_source_id = s.id) AS learnings"
     " FROM knowledge_sources s JOIN projects p ON p.id = s.project_id"
-    " WHERE p.name = $1 AND ($2::text IS NULL OR s.id::text = $2 OR s.source_id = $2)"
+    " WHERE p.name = $1 AND ($2::text IS NULL OR s.id = CASE WHEN $2 ~*"
+    "  '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN $2::uuid END"
+    "  OR s.source_id = $2)"
     " AND ($3::text IS NULL OR s.pipeline = $3)"
     " ORDER BY s.source_type, s.source_id FOR UPDATE OF s";
 
@@ -132,13 +142,35 @@ static char *id_array(const struct db_rows *rows)
     return kb_buf_detach(&b);
 }
 
+/*
+ * Delete the marks (kbpipe_source_state) of pipeline a->pipeline and its
+ * shards ("NAME#K/N"), or with --all of every pipeline of the project;
+ * *n_marks gets how many went.
+ */
+static enum kb_code delete_marks(struct db_conn *conn, const struct delete_args *a,
+                                 long *n_marks, struct kb_err *err)
+{
+    const char *p[] = { a->project, a->is_all ? NULL : a->pipeline };
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn,
+        "WITH d AS (DELETE FROM kbpipe_source_state st USING projects p"
+        " WHERE p.id = st.project_id AND p.name = $1 AND ($2::text IS NULL"
+        "  OR st.pipeline = $2 OR left(st.pipeline, length($2) + 1) = $2 || '#')"
+        " RETURNING 1) SELECT count(*) FROM d", 2, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    *n_marks = atol(db_rows_get(rows, 0, 0));
+    db_rows_free(rows);
+    return KB_OK;
+}
+
 /* Select, confirm, delete and commit; on any failure the caller rolls back. */
 static enum kb_code delete_in_tx(struct db_conn *conn, const struct delete_args *a,
                                  struct kb_err *err)
 {
     struct db_rows *rows = NULL;
     const char *p[] = { a->project, a->source, a->pipeline };
-    enum kb_code rc = db_project_check(conn, a->project, "delete", err);
+    enum kb_code rc = db_project_check(conn, a->project, "delete", NULL, err);
     if (rc == KB_OK)
         rc = db_exec(conn, SELECT_SQL, 3, p, &rows, err);
     if (rc != KB_OK)
@@ -177,12 +209,21 @@ static enum kb_code delete_in_tx(struct db_conn *conn, const struct delete_args 
         rc = db_exec(conn, "DELETE FROM knowledge_sources WHERE id = ANY($1::uuid[])", 1, dp,
                      NULL, err);
         free(ids);
-        if (rc == KB_OK && kb_fault("delete.commit"))
+    }
+    long n_marks = 0;
+    if (rc == KB_OK && a->source == NULL && !a->is_dry_run)
+        rc = delete_marks(conn, a, &n_marks, err);
+    if (rc == KB_OK && n > 0 && !a->is_dry_run) {
+        if (kb_fault("delete.commit"))
             rc = KB_FAIL(err, KB_E_DB, NULL, "fault point delete.commit; nothing was deleted");
     }
     if (rc == KB_OK && !a->is_dry_run)
         rc = db_commit(conn, err);   /* print only what is really gone */
     if (rc == KB_OK) {
+        if (n_marks > 0)
+            log_notice("deleted %ld source mark(s) (kbpipe_source_state) of %s%s: the next "
+                       "run fetches its API sources whole", n_marks,
+                       a->is_all ? "project " : "pipeline ", a->is_all ? a->project : a->pipeline);
         if (n > 0)
             db_print_table(rows, stdout);
         printf("%s %ld source%s, %ld chunks, %ld learnings from project '%s'\n",

@@ -47,7 +47,7 @@ static enum kb_code stream(struct db_conn *conn, const char *project, int has_ve
                            FILE *out, long *n_lines, struct kb_err *err)
 {
     const char *p[] = { project, has_vectors ? "true" : "false" };
-    enum kb_code rc = db_project_check(conn, project, "export", err);
+    enum kb_code rc = db_project_check(conn, project, "export", NULL, err);
     if (rc == KB_OK)
         rc = db_exec(conn, CURSOR_SQL, 2, p, NULL, err);
     for (int n = 1; rc == KB_OK && n > 0;) {

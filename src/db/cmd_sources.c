@@ -60,12 +60,19 @@ static const char SOURCES_SQL[] =
     " AND ($3::text IS NULL OR s.source_id LIKE $3)"
     " GROUP BY s.id ORDER BY s.source_type, s.source_id";
 
-/* $1 SOURCE, $2 project or NULL */
+/* $1 SOURCE, $2 project or NULL.  SOURCE is an id when it reads as a uuid:
+ * s.id = uuid (not s.id::text = $1) lets the primary key find it, and the
+ * other arm the source_id index (a BitmapOr, no scan of the table).  The
+ * whole canonical form is matched, not [0-9a-f-]{36}: 36 dashes would
+ * reach the cast and fail it. */
+#define DB_SOURCE_ID_MATCH(p) \
+    "(s.id = CASE WHEN " p " ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'" \
+    " THEN " p "::uuid END OR s.source_id = " p ")"
 static const char FIND_SQL[] =
     "SELECT s.id, p.name AS project, s.source_type AS type, s.source_id, s.title,"
     " s.pipeline, s.updated_at::timestamp(0) AS updated"
     " FROM knowledge_sources s JOIN projects p ON p.id = s.project_id"
-    " WHERE (s.id::text = $1 OR s.source_id = $1) AND ($2::text IS NULL OR p.name = $2)"
+    " WHERE " DB_SOURCE_ID_MATCH("$1") " AND ($2::text IS NULL OR p.name = $2)"
     " ORDER BY p.name, s.source_type";
 
 static const char CHUNKS_SQL[] =
@@ -187,7 +194,7 @@ enum kb_code cmd_sources(int argc, char **argv, struct kb_err *err)
     char *like = a.path ? glob_to_like(a.path) : NULL;
     const char *p[] = { a.project, a.pipeline, like };
     struct db_rows *rows = NULL;
-    rc = db_project_check(conn, a.project, "sources", err);
+    rc = db_project_check(conn, a.project, "sources", NULL, err);
     if (rc == KB_OK)
         rc = db_exec(conn, SOURCES_SQL, 3, p, &rows, err);
     if (rc == KB_OK)
@@ -233,21 +240,20 @@ enum kb_code cmd_show(int argc, char **argv, struct kb_err *err)
         return rc;
     struct db_rows *src = NULL, *chunks = NULL;
     rc = find_source(conn, argv[optind], a.project, &src, err);
-    if (rc == KB_OK) {
-        const char *p[] = { db_rows_get(src, 0, 0) };
-        rc = db_exec(conn, CHUNKS_SQL, 1, p, &chunks, err);
-    }
+    const char *p[] = { rc == KB_OK ? db_rows_get(src, 0, 0) : NULL };
     if (rc == KB_OK && a.is_json) {
-        const char *p[] = { db_rows_get(src, 0, 0) };
-        db_rows_free(chunks);   /* the server builds the JSON, the whole content included */
-        chunks = NULL;
+        /* the server builds the JSON, the whole content included: one read
+         * of the chunks, CHUNKS_SQL's table is not needed */
         rc = db_exec(conn, SHOW_JSON_SQL, 1, p, &chunks, err);
         if (rc == KB_OK)
             printf("%s\n", db_rows_get(chunks, 0, 0));
     } else if (rc == KB_OK) {
-        print_rows(src, 0);
-        fputc('\n', stdout);
-        print_rows(chunks, 0);
+        rc = db_exec(conn, CHUNKS_SQL, 1, p, &chunks, err);
+        if (rc == KB_OK) {
+            print_rows(src, 0);
+            fputc('\n', stdout);
+            print_rows(chunks, 0);
+        }
     }
     db_rows_free(src);
     db_rows_free(chunks);

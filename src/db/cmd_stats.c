@@ -112,7 +112,7 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
     /* a run killed -9 (or cut off by a server stop) must not stay `running`
      * with its seconds counting: close it before listing */
     if (rc == KB_OK)
-        rc = db_runs_close_abandoned(conn, NULL, NULL, err);
+        rc = db_runs_close_abandoned(conn, NULL, 0, NULL, err);
     if (rc == KB_OK && is_json)
         fputs("{", stdout);
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == KB_OK; i++) {

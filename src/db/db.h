@@ -38,7 +38,9 @@ void db_close(struct db_conn *conn);   /* NULL is a no-op */
  * KB_E_DB when kbpipe's migrations were applied here (schema_migrations
  * exists) but an extension they need (uuid-ossp, pgcrypto, vector) is not
  * installed: the message names it and the CREATE EXTENSION to run.
- * db_connect() calls it on every connection.
+ * db_connect() calls it on every connection; it queries the server once
+ * per process and database (it remembers the last database where all were
+ * in place), so a run's second and third connection cost no round trip.
  */
 enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err);
 
@@ -92,13 +94,22 @@ char *db_ident(struct db_conn *conn, const char *name);
 const char *db_target(const struct db_conn *conn);
 
 /*
+ * *has_pending = 1 when the kbpipe_pending table exists, i.e. migration 009
+ * (the one kbpipe_runs.backend_pid and the owed work came with) is applied;
+ * else 0.  KB_E_DB on a failed statement.
+ */
+enum kb_code db_runs_has_pending(struct db_conn *conn, int *has_pending, struct kb_err *err);
+
+/*
  * Close as `abandoned` the kbpipe_runs rows of `pipeline` (NULL: of every
  * pipeline) left `running` by a process that is gone: their backend holds
  * no advisory lock any more (runs.c says why that is exact).  Logs one
  * warning per row closed; *n_closed (may be NULL) counts them.  Before
- * migration 009 it does nothing.  KB_E_DB on a failed statement.
+ * migration 009 it does nothing: is_migrated 1 says the caller knows 009
+ * is applied (db_runs_has_pending), 0 has it checked here.  KB_E_DB on a
+ * failed statement.
  */
-enum kb_code db_runs_close_abandoned(struct db_conn *conn, const char *pipeline,
+enum kb_code db_runs_close_abandoned(struct db_conn *conn, const char *pipeline, int is_migrated,
                                      long *n_closed, struct kb_err *err);
 
 /*
@@ -171,11 +182,12 @@ enum kb_code db_seed_load(struct db_conn *conn, const char *dir, int is_reset,
  * command name and the global options (--db, -q, -v) already removed.
  */
 /*
- * KB_OK when a project named `project` exists; else KB_E_INPUT naming it
- * and `command` (e.g. "delete"), or KB_E_DB.  Reads only.
+ * KB_OK when a project named `project` exists, and then, if id_out is not
+ * NULL, *id_out its id (the caller frees it); else KB_E_INPUT naming it and
+ * `command` (e.g. "delete"), or KB_E_DB, with *id_out NULL.  Reads only.
  */
 enum kb_code db_project_check(struct db_conn *conn, const char *project, const char *command,
-                              struct kb_err *err);
+                              char **id_out, struct kb_err *err);
 
 /*
  * The catalogue commands (issue 16), each `kbpipe <name> --help`:

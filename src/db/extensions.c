@@ -3,16 +3,20 @@
  * the two messages about them (issue 13 point 8):
  *
  *   * an extension missing from a migrated database (DROP EXTENSION vector
- *     CASCADE): every connection checks pg_extension once, so `run`,
- *     `search` and `migrate verify` name the extension and the CREATE
- *     EXTENSION to run instead of `column "embedding" does not exist` or an
- *     interrupted load;
+ *     CASCADE): the first connection of a process to a database checks
+ *     pg_extension, so `run`, `search` and `migrate verify` name the
+ *     extension and the CREATE EXTENSION to run instead of `column
+ *     "embedding" does not exist` or an interrupted load. The check costs
+ *     two round trips, so it runs once per process and database: a run
+ *     opens up to three connections to one database, and only the first
+ *     checks (the last database that passed is remembered);
  *   * a role that may not create an extension (SQLSTATE 42501 from CREATE
  *     EXTENSION during `migrate up`): the message points at privileges, not
  *     at the migration file.
  */
 #include "db/db_int.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,8 +37,39 @@ static const char *purpose_of(const char *name)
     return "kbpipe's schema";
 }
 
+/* The database (host, port, name) whose extensions this process found in
+ * place: connections of a run open from several threads. */
+static pthread_mutex_t checked_lock = PTHREAD_MUTEX_INITIALIZER;
+static char checked_db[512];
+
+static void target_key(const struct db_conn *conn, char *key, size_t n)
+{
+    const char *host = PQhost(conn->pg), *port = PQport(conn->pg), *db = PQdb(conn->pg);
+    snprintf(key, n, "%s\x1f%s\x1f%s", host ? host : "", port ? port : "", db ? db : "");
+}
+
+static int is_checked(const char *key)
+{
+    pthread_mutex_lock(&checked_lock);
+    int is_same = checked_db[0] != '\0' && strcmp(checked_db, key) == 0;
+    pthread_mutex_unlock(&checked_lock);
+    return is_same;
+}
+
+static void set_checked(const char *key)
+{
+    pthread_mutex_lock(&checked_lock);
+    snprintf(checked_db, sizeof checked_db, "%s", key);
+    pthread_mutex_unlock(&checked_lock);
+}
+
 enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err)
 {
+    char key[sizeof checked_db];
+    target_key(conn, key, sizeof key);
+    if (is_checked(key))
+        return KB_OK;
+    log_debug("checking the extensions of database %s", PQdb(conn->pg) ? PQdb(conn->pg) : "?");
     /* only once migration 001 (which creates them) is applied here: before,
      * or after it failed, migrate up is what creates them */
     struct db_rows *rows;
@@ -58,6 +93,7 @@ enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err)
         return KB_OK;
     if (db_rows_count(rows) == 0) {
         db_rows_free(rows);
+        set_checked(key);   /* migrated, every extension there */
         return KB_OK;
     }
     char name[32];

@@ -16,19 +16,30 @@
 #include <string.h>
 
 /* See db.h. */
-enum kb_code db_runs_close_abandoned(struct db_conn *conn, const char *pipeline,
-                                     long *n_closed, struct kb_err *err)
+enum kb_code db_runs_has_pending(struct db_conn *conn, int *has_pending, struct kb_err *err)
 {
-    if (n_closed)
-        *n_closed = 0;
-    const char *p[] = { pipeline };
+    *has_pending = 0;
     struct db_rows *rows;
     enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_pending') IS NOT NULL", 0, NULL,
                               &rows, err);
     if (rc != KB_OK)
         return rc;
-    int is_migrated = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    *has_pending = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
     db_rows_free(rows);
+    return KB_OK;
+}
+
+/* See db.h. */
+enum kb_code db_runs_close_abandoned(struct db_conn *conn, const char *pipeline,
+                                     int is_migrated, long *n_closed, struct kb_err *err)
+{
+    if (n_closed)
+        *n_closed = 0;
+    const char *p[] = { pipeline };
+    struct db_rows *rows;
+    enum kb_code rc = is_migrated ? KB_OK : db_runs_has_pending(conn, &is_migrated, err);
+    if (rc != KB_OK)
+        return rc;
     if (!is_migrated)
         return KB_OK;   /* no backend_pid column yet */
     /* pg_stat_activity may hide backend_start of other roles' sessions: a

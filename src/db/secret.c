@@ -129,17 +129,10 @@ enum kb_code secret_project_id(struct db_conn *conn, const char *project, char *
     *id_out = NULL;
     if (project == NULL)   /* --shared: project_id NULL */
         return KB_OK;
-    const char *p[] = { project };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows, err);
-    if (rc != KB_OK)
-        return rc;
-    if (db_rows_count(rows) == 0)
+    enum kb_code rc = db_project_check(conn, project, "secret", id_out, err);
+    if (rc == KB_E_INPUT)   /* the same miss, with the way to a secret of no project */
         rc = KB_FAIL(err, KB_E_INPUT, NULL,
                      "no project named '%.80s'; 'kbpipe stats' lists the projects "
                      "(--shared for secrets of no project)", project);
-    else
-        *id_out = kb_xstrdup(db_rows_get(rows, 0, 0));
-    db_rows_free(rows);
     return rc;
 }

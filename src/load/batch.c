@@ -201,6 +201,7 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct load
 }
 
 int load_batch_rows(const struct load_batch *b) { return b->n_rows; }
+int load_batch_sources(const struct load_batch *b) { return b->n_sources; }
 /* Full at max_rows rows, or max_rows sources: documents with no chunk
  * (an empty file) add a source and no row, and must not pile up. */
 int load_batch_is_full(const struct load_batch *b)
@@ -482,7 +483,8 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
     struct load_copy *c;
     enum kb_code rc = load_copy_begin(db_conn_pg(s->conn),
         "COPY knowledge_chunks (source_id, project_id, chunk_index, content, content_hash,"
-        " embedding, token_count, metadata) FROM STDIN WITH (FORMAT binary)", &c, err);
+        " embedding, token_count, metadata, search_config) FROM STDIN WITH (FORMAT binary)",
+        &c, err);
     if (rc != KB_OK)
         return rc;
     unsigned char project[16];
@@ -494,7 +496,7 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
             continue;
         unsigned char src[16];
         load_uuid_parse(b->sources[r->src_index].id, src);
-        load_copy_tuple(c, 8);
+        load_copy_tuple(c, 9);
         load_copy_uuid(c, src);
         load_copy_uuid(c, project);
         load_copy_int(c, s->int_width_chunk_index, r->chunk.chunk_index);
@@ -503,6 +505,7 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
         load_copy_vector(c, b->matrix + (size_t)i * KB_LOAD_DIM, KB_LOAD_DIM);
         load_copy_int(c, s->int_width_token_count, r->chunk.token_count);
         load_copy_jsonb(c, r->chunk.metadata_json);
+        load_copy_oid(c, s->search_config);   /* the project's: 008's trigger updates none */
         rc = load_copy_maybe_flush(c, err);
     }
     if (rc != KB_OK) {
@@ -514,6 +517,30 @@ static enum kb_code copy_chunks(struct load_session *s, struct load_batch *b, in
         s->counts.chunks_written += n_rows;
     return rc;
 }
+
+/* The staged learnings merged into learnings ($1 project), their ids as m;
+ * a new row takes its project's search_language, so migration 008's
+ * statement trigger finds nothing to UPDATE */
+#define MERGE_SQL \
+    "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type," \
+    "  category, confidence_score, impact_level, tags, embedding, metadata, search_config)" \
+    " SELECT $1, knowledge_source_id, title, content," \
+    "  coalesce(learning_type, 'insight'), category," \
+    "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium')," \
+    "  coalesce(tags::text[], '{}'), embedding, metadata," \
+    "  (SELECT search_language FROM projects WHERE id = $1)" \
+    " FROM kb_stage_learnings" \
+    " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET" \
+    "  title = EXCLUDED.title, content = EXCLUDED.content," \
+    "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category," \
+    "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level," \
+    "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding," \
+    "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()" \
+    " RETURNING id)"
+/* ... and each noted owed its dedup pass ($2 lock name, $3 run id) */
+#define OWED_SQL \
+    ", owed AS (INSERT INTO kbpipe_pending (pipeline, project_id, what, learning_id, run_id)" \
+    "  SELECT $2, $1, 'dedup', id, $3::bigint FROM m ON CONFLICT DO NOTHING)"
 
 static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b, int n_learn,
                                     struct kb_err *err)
@@ -563,31 +590,18 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
         return rc;
     char run_id[32];
     snprintf(run_id, sizeof run_id, "%ld", s->run_id);
-    const char *p[] = { s->project_id, s->opts.pipeline, run_id };
+    /* the notes are keyed like the lock (owed.c): the shard's own */
+    const char *p[] = { s->project_id, s->opts.lock_name, run_id };
     struct db_rows *rows;
     /* only rows whose content or settings changed come here: the source's
      * doc_hash said so; usage and verification columns are left alone.
-     * Each learning written is owed a dedup pass: kbpipe_pending records
-     * it in this transaction (migration 009), so a kill before the pass
-     * leaves the debt to the next run */
-    rc = db_exec(s->conn,
-        "WITH m AS (INSERT INTO learnings (project_id, knowledge_source_id, title, content, learning_type,"
-        "  category, confidence_score, impact_level, tags, embedding, metadata)"
-        " SELECT $1, knowledge_source_id, title, content,"
-        "  coalesce(learning_type, 'insight'), category,"
-        "  coalesce(confidence_score::numeric, 0.5), coalesce(impact_level, 'medium'),"
-        "  coalesce(tags::text[], '{}'), embedding, metadata FROM kb_stage_learnings"
-        " ON CONFLICT (knowledge_source_id) WHERE knowledge_source_id IS NOT NULL DO UPDATE SET"
-        "  title = EXCLUDED.title, content = EXCLUDED.content,"
-        "  learning_type = EXCLUDED.learning_type, category = EXCLUDED.category,"
-        "  confidence_score = EXCLUDED.confidence_score, impact_level = EXCLUDED.impact_level,"
-        "  tags = EXCLUDED.tags, embedding = EXCLUDED.embedding,"
-        "  metadata = learnings.metadata || EXCLUDED.metadata, updated_at = now()"
-        " RETURNING id),"
-        " owed AS (INSERT INTO kbpipe_pending (pipeline, project_id, what, learning_id, run_id)"
-        "  SELECT $2, $1, 'dedup', id, $3::bigint FROM m ON CONFLICT DO NOTHING)"
-        " SELECT id FROM m",
-        3, p, &rows, err);
+     * When the pipeline dedups, each learning written is owed a dedup
+     * pass: kbpipe_pending records it in this transaction (migration 009),
+     * so a kill before the pass leaves the debt to the next run; without
+     * dedup nothing is owed and no note is written */
+    rc = db_exec(s->conn, s->opts.is_dedup_owed ? MERGE_SQL OWED_SQL " SELECT id FROM m"
+                                                : MERGE_SQL " SELECT id FROM m",
+                 s->opts.is_dedup_owed ? 3 : 1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     for (int r = 0; r < db_rows_count(rows); r++)

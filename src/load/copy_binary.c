@@ -9,6 +9,7 @@
  *   text     the UTF-8 bytes                     textrecv
  *   jsonb    1 (version) + the JSON text         jsonb_recv
  *   uuid     16                                  uuid_recv
+ *   regconfig 4 (the configuration's oid)        regconfigrecv (oidrecv)
  *   vector   2 dim, 2 unused (0), 4 x dim float4 pgvector's vector_recv
  *
  * Binary COPY spares the server from parsing 1536 decimal floats per row.
@@ -99,6 +100,12 @@ void load_copy_jsonb(struct load_copy *c, const char *json)
     put32(&c->buf, (uint32_t)(len + 1));
     kb_buf_putc(&c->buf, 1);   /* jsonb binary format version */
     kb_buf_append(&c->buf, json, len);
+}
+
+void load_copy_oid(struct load_copy *c, uint32_t oid)
+{
+    put32(&c->buf, 4);
+    put32(&c->buf, oid);   /* what oidrecv (regconfigrecv) reads: 4 bytes, unsigned */
 }
 
 void load_copy_uuid(struct load_copy *c, const unsigned char uuid[16])

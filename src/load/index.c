@@ -65,6 +65,7 @@ static enum kb_code rows_at_start(struct load_session *s, struct kb_err *err)
 {
     if (s->rows_at_start >= 0)
         return KB_OK;
+    log_debug("index strategy auto: counting the rows of knowledge_chunks");
     struct db_rows *rows;
     const char *p[] = { s->project_id };
     enum kb_code rc = db_exec(s->conn,
@@ -82,18 +83,19 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
 {
     if (s->index_dropped || incoming == 0 || s->opts.index_strategy == LOAD_INDEX_KEEP)
         return KB_OK;
-    enum kb_code rc = rows_at_start(s, err);
+    int is_auto = s->opts.index_strategy == LOAD_INDEX_AUTO;
+    /* only auto weighs the load against the table: rebuild drops the index
+     * whatever the counts, so it never counts the whole table */
+    enum kb_code rc = is_auto ? rows_at_start(s, err) : KB_OK;
     if (rc != KB_OK)
         return rc;
     long after = s->rows_written + incoming;
     if (s->rows_expected > after)
         after = s->rows_expected;   /* decide on the whole load, not the first batches */
-    if (s->opts.index_strategy == LOAD_INDEX_AUTO &&
-        (after < s->opts.rebuild_min_rows || (double)after <= s->opts.rebuild_ratio *
-                                                                 (double)s->rows_at_start))
+    if (is_auto && (after < s->opts.rebuild_min_rows ||
+                    (double)after <= s->opts.rebuild_ratio * (double)s->rows_at_start))
         return KB_OK;
-    if (s->opts.index_strategy == LOAD_INDEX_AUTO &&
-        s->rows_of_others > s->opts.keep_for_other_rows) {
+    if (is_auto && s->rows_of_others > s->opts.keep_for_other_rows) {
         if (!s->is_index_kept_logged)
             log_info("keeping the HNSW index for the load: other projects hold %ld rows and "
                      "search through it (docs/loading.md, \"The index and other projects\")",
@@ -120,9 +122,14 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
         char *ident = db_ident(s->conn, db_rows_get(rows, r, 0));
         char *sql = kb_xasprintf("DROP INDEX %s", ident);
         rc = db_exec(s->conn, sql, 0, NULL, NULL, err);
-        log_info("dropped HNSW index %s for the load (%ld incoming rows, %ld in the table); "
-                 "it is rebuilt when the run ends",
-                 db_rows_get(rows, r, 0), after, s->rows_at_start);
+        if (is_auto)
+            log_info("dropped HNSW index %s for the load (%ld incoming rows, %ld in the "
+                     "table); it is rebuilt when the run ends",
+                     db_rows_get(rows, r, 0), after, s->rows_at_start);
+        else
+            log_info("dropped HNSW index %s for the load (index_strategy rebuild, %ld "
+                     "incoming rows); it is rebuilt when the run ends",
+                     db_rows_get(rows, r, 0), after);
         free(sql);
         free(ident);
     }
@@ -132,8 +139,15 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
     return rc;
 }
 
+/* See load.h. */
+int load_session_is_rebuilding(const struct load_session *s)
+{
+    return s != NULL && s->is_rebuilding;
+}
+
 enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
 {
+    s->is_rebuilding = 1;   /* until the end: the progress line polls meanwhile */
     enum kb_code rc = db_begin(s->conn, err);
     struct db_rows *rows = NULL;
     /* FOR UPDATE: two runs that both find the note rebuild once */
@@ -170,6 +184,7 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
         rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.rebuild");
     if (rc == KB_OK)
         rc = db_commit(s->conn, err);
+    s->is_rebuilding = 0;
     if (rc != KB_OK) {
         db_rollback(s->conn);
         kb_err_prefix(err, "rebuilding the HNSW index failed (the next run retries; "

@@ -41,6 +41,8 @@ struct load_opts {
     int is_full;                   /* --full: recorded at open as owed until the deletions end */
     int wait_for_lock;             /* 1: wait for a concurrent run; 0: fail at once */
     int shard_k, shard_n;          /* process sources with shard_of(id) == k-1 (n = 0: all) */
+    int is_dedup_owed;             /* the pipeline dedups: each learning a batch writes is
+                                      noted owed its pass (kbpipe_pending) in that batch */
 };
 
 void load_opts_defaults(struct load_opts *o);
@@ -194,6 +196,8 @@ void load_batch_add_issue(struct load_batch *b, int src_index, const struct load
 
 /* Rows (chunks + learnings) in the batch. */
 int load_batch_rows(const struct load_batch *b);
+/* Sources in the batch (an empty document adds a source and no row). */
+int load_batch_sources(const struct load_batch *b);
 /* 1 when the batch holds batch_rows rows or batch_rows sources. */
 int load_batch_is_full(const struct load_batch *b);
 
@@ -259,6 +263,13 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
  * connection (conn must not be the one building).
  */
 enum kb_code load_index_build_percent(struct db_conn *conn, int *percent, struct kb_err *err);
+
+/*
+ * 1 while load_session_finish rebuilds an HNSW index (the only time
+ * load_index_build_percent has anything to say), else 0.  Safe to call
+ * from another thread while the session works; s NULL gives 0.
+ */
+int load_session_is_rebuilding(const struct load_session *s);
 
 /*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,

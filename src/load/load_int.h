@@ -4,6 +4,8 @@
 #ifndef KB_LOAD_INT_H
 #define KB_LOAD_INT_H
 
+#include <stdint.h>
+
 #include "db/db_pq.h"
 #include "load/load.h"
 
@@ -20,6 +22,7 @@ void load_copy_int(struct load_copy *c, int width, int64_t v);   /* width 2, 4 o
 void load_copy_text(struct load_copy *c, const char *s, size_t len);
 void load_copy_jsonb(struct load_copy *c, const char *json);      /* NULL -> {} */
 void load_copy_uuid(struct load_copy *c, const unsigned char uuid[16]);
+void load_copy_oid(struct load_copy *c, uint32_t oid);           /* oid, regconfig, regclass */
 void load_copy_vector(struct load_copy *c, const float *v, int dim);
 /* Send what is buffered when it is large; KB_E_DB if the server went away. */
 enum kb_code load_copy_maybe_flush(struct load_copy *c, struct kb_err *err);
@@ -80,6 +83,8 @@ struct load_session {
     struct db_conn *read_conn;   /* reuse lookups while conn writes (may be NULL) */
     struct load_opts opts;
     char project_id[40];
+    uint32_t search_config;    /* the project's search_language (a regconfig oid), written
+                                  with every chunk and learning (migration 008) */
     long run_id;
     struct source_entry *table;
     size_t cap, used;
@@ -95,6 +100,7 @@ struct load_session {
     long rows_expected;        /* the run's estimate of its incoming rows (0: unknown) */
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
+    _Atomic int is_rebuilding; /* load_index_rebuild is at work (read by a progress thread) */
     int is_index_kept_logged;  /* auto kept it for other projects, and said so */
     int owes_full;             /* a killed --full run left its deletions to this one */
     long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
@@ -104,13 +110,14 @@ struct load_session {
 
 /* ---- owed.c: what a killed run leaves to the next one ------------------ */
 
-/* Read the pipeline's kbpipe_pending notes into the session (owed dedup
- * candidates, an owed --full) and say so. */
+/* Read the run's kbpipe_pending notes (pipeline = opts.lock_name: a shard's
+ * are its own) into the session (owed dedup candidates, an owed --full) and
+ * say so. */
 enum kb_code load_owed_read(struct load_session *s, struct kb_err *err);
 /* Insert the run's kbpipe_runs row (host, pid, backend) and, for a --full
  * run, its owed-deletions note, in one transaction; sets s->run_id. */
 enum kb_code load_run_record(struct load_session *s, struct kb_err *err);
-/* Delete the pipeline's notes of kind `what` ("dedup", "full"). */
+/* Delete the run's notes (keyed by opts.lock_name) of kind `what` ("dedup", "full"). */
 enum kb_code load_owed_clear(struct load_session *s, const char *what, struct kb_err *err);
 
 /* session.c: call fn for each stored source of the pipeline (with_others:
@@ -135,7 +142,7 @@ struct source_entry *load_table_insert(struct load_session *s, const unsigned ch
 
 /* index.c: note whether knowledge_chunks or learnings hold any row (two
  * LIMIT 1 probes); an empty store sets rows_at_start to 0, else it is
- * counted when the index strategy first needs it (never on a run that
+ * counted when index strategy auto first needs it (never on a run that
  * writes nothing). */
 enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err);
 /* index.c: drop the HNSW index of knowledge_chunks inside the open

@@ -12,6 +12,9 @@
  *          when they end (load_session_finish, below).
  * A session reads its pipeline's notes when it opens: owed learnings join
  * its dedup candidates, an owed --full makes it delete its unseen sources.
+ * Notes are keyed like the run's lock (load_opts.lock_name): "NAME", or
+ * "NAME#K/N" for a shard, so a shard reads and clears only its own notes,
+ * never those of another shard that may be running or was killed.
  */
 #include "load/load_int.h"
 
@@ -26,7 +29,7 @@
  */
 enum kb_code load_owed_read(struct load_session *s, struct kb_err *err)
 {
-    const char *p[] = { s->opts.pipeline, s->project_id };
+    const char *p[] = { s->opts.lock_name, s->project_id };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
                               "SELECT what, learning_id::text FROM kbpipe_pending "
@@ -45,11 +48,11 @@ enum kb_code load_owed_read(struct load_session *s, struct kb_err *err)
     db_rows_free(rows);
     if (s->n_owed_dedup > 0)
         log_warn("pipeline %s: an earlier run stopped before the dedup pass over %ld "
-                 "learning(s) it wrote; this run dedups them too", s->opts.pipeline,
+                 "learning(s) it wrote; this run dedups them too", s->opts.lock_name,
                  s->n_owed_dedup);
     if (s->owes_full)
         log_warn("pipeline %s: an earlier --full run stopped before its deletions; "
-                 "this run deletes the sources it does not see", s->opts.pipeline);
+                 "this run deletes the sources it does not see", s->opts.lock_name);
     return KB_OK;
 }
 
@@ -75,10 +78,12 @@ enum kb_code load_run_record(struct load_session *s, struct kb_err *err)
     if (rc == KB_OK) {
         s->run_id = atol(db_rows_get(rows, 0, 0));
         db_rows_free(rows);
+        /* keyed like the lock: a shard owes only its own deletions */
+        const char *q[] = { s->opts.lock_name, s->project_id };
         if (s->opts.is_full)
             rc = db_exec(s->conn,
                          "INSERT INTO kbpipe_pending (pipeline, project_id, what) "
-                         "VALUES ($1, $2, 'full') ON CONFLICT DO NOTHING", 2, p, NULL, err);
+                         "VALUES ($1, $2, 'full') ON CONFLICT DO NOTHING", 2, q, NULL, err);
     }
     if (rc == KB_OK)
         rc = db_commit(s->conn, err);
@@ -101,7 +106,7 @@ void load_session_touch(struct load_session *s, const char *id)
 /* Delete this run's notes of what of `what` ("dedup", "full") it owed. */
 enum kb_code load_owed_clear(struct load_session *s, const char *what, struct kb_err *err)
 {
-    const char *p[] = { s->opts.pipeline, s->project_id, what };
+    const char *p[] = { s->opts.lock_name, s->project_id, what };
     return db_exec(s->conn,
                    "DELETE FROM kbpipe_pending WHERE pipeline = $1 AND project_id = $2::uuid "
                    "AND what = $3", 3, p, NULL, err);

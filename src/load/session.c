@@ -114,37 +114,31 @@ static int hash_prefix(const char *hex, unsigned char out[KB_SRC_HASH])
            bin_len == KB_SRC_HASH;
 }
 
+/* The pipeline's (or shard's) advisory lock on the session's connection:
+ * try it; if another run holds it, wait (saying so) or fail (--no-wait). */
 static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
 {
     const char *p[] = { s->opts.lock_name };
     struct db_rows *rows;
-    if (s->opts.wait_for_lock) {
-        enum kb_code rc = db_exec(s->conn, "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))",
-                                  1, p, &rows, err);
-        if (rc != KB_OK)
-            return rc;
-        int got = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-        db_rows_free(rows);
-        if (got)
-            return KB_OK;
-        /* shown at the default level: a waiting run must not look hung */
-        log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
-                 "(--no-wait exits instead)", s->opts.lock_name);
-        return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
-                       NULL, err);
-    }
-    enum kb_code rc = db_exec(s->conn, "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))",
-                              1, p, &rows, err);
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
+                              &rows, err);
     if (rc != KB_OK)
         return rc;
     int got = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
     db_rows_free(rows);
-    if (!got)
+    if (got)
+        return KB_OK;
+    if (!s->opts.wait_for_lock)
         return KB_FAIL(err, KB_E_DB, NULL,
                        "pipeline %s is already running (another kbpipe holds its lock); "
                        "wait for it, or run without --no-wait to queue behind it",
                        s->opts.lock_name);
-    return KB_OK;
+    /* shown at the default level: a waiting run must not look hung */
+    log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
+             "(--no-wait exits instead)", s->opts.lock_name);
+    return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
+                   NULL, err);
 }
 
 static void release_lock(struct load_session *s)
@@ -169,12 +163,17 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
     const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "",
                         desc };
     struct db_rows *rows;
-    enum kb_code rc = db_exec(s->conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows,
-                              err);
+    /* search_language: every row is written with its project's text search
+     * configuration, so migration 008's AFTER INSERT trigger (kept as the
+     * net for other writers) finds nothing to UPDATE */
+    enum kb_code rc = db_exec(s->conn,
+                              "SELECT id, search_language::oid FROM projects WHERE name = $1",
+                              1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     if (db_rows_count(rows) > 0) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
+        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
         db_rows_free(rows);
         if (desc == NULL || s->opts.is_dry_run)
             return KB_OK;
@@ -195,14 +194,16 @@ static enum kb_code find_project(struct load_session *s, struct kb_err *err)
                  p, NULL, err);
     if (rc == KB_OK)
         rc = db_exec(s->conn,
-                     "WITH found AS (SELECT id FROM projects WHERE name = $1), "
+                     "WITH found AS (SELECT id, search_language FROM projects WHERE name = $1), "
                      "made AS (INSERT INTO projects (name, path, description) "
                      "  SELECT $1, $2, coalesce($3, 'created by kbpipe') "
-                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id) "
-                     "SELECT id FROM found UNION ALL SELECT id FROM made",
+                     "  WHERE NOT EXISTS (SELECT 1 FROM found) RETURNING id, search_language) "
+                     "SELECT id, search_language::oid FROM found "
+                     "UNION ALL SELECT id, search_language::oid FROM made",
                      3, p, &rows, err);
     if (rc == KB_OK) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
+        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
         db_rows_free(rows);
         rc = db_commit(s->conn, err);
     }
@@ -375,17 +376,12 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         s->opts.lock_name = s->opts.pipeline;
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT to_regclass('kbpipe_pending') IS NOT NULL", 0,
-                              NULL, &rows, err);
-    if (rc == KB_OK) {
-        int ok = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-        db_rows_free(rows);
-        if (!ok)
-            rc = KB_FAIL(err, KB_E_DB, NULL,
-                         "the schema is not migrated (no kbpipe_pending table, migration 009); "
-                         "run 'kbpipe migrate up' first");
-    }
+    int has_pending = 0;
+    enum kb_code rc = db_runs_has_pending(conn, &has_pending, err);
+    if (rc == KB_OK && !has_pending)
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "the schema is not migrated (no kbpipe_pending table, migration 009); "
+                     "run 'kbpipe migrate up' first");
     if (rc != KB_OK) {
         free(s);
         return rc;
@@ -410,7 +406,7 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
     if (rc == KB_OK && !s->opts.is_dry_run)
-        rc = db_runs_close_abandoned(conn, s->opts.pipeline, NULL, err);
+        rc = db_runs_close_abandoned(conn, s->opts.pipeline, 1, NULL, err);
     if (rc == KB_OK)
         rc = load_owed_read(s, err);
     if (rc == KB_OK && !s->opts.is_dry_run)

@@ -226,9 +226,11 @@ enum kb_code run_flush_batch(struct run *r, struct kb_err *err)
         r->rows_expected = r->is_scan_done ? r->chunks_done : run_estimate_rows(r);
         load_session_expect_rows(r->sess, r->rows_expected);
     }
-    if (load_batch_rows(r->batch) > 0 && !r->args->is_dry_run && r->read_conn == NULL) {
-        /* the writer thread owns the session's connection: the lookups
-         * need their own, opened now that a batch needs it */
+    if (load_batch_sources(r->batch) > 0 && !r->args->is_dry_run && r->read_conn == NULL) {
+        /* the writer thread owns the session's connection from the first
+         * batch it is handed that writes anything (sources, even without a
+         * row: 1000 empty files fill a batch): the lookups and the marks of
+         * later sources (run_marks.c) need their own, opened now */
         rc = db_open(&r->read_conn, err);
         if (rc == KB_OK)
             load_session_set_read_conn(r->sess, r->read_conn);

@@ -19,10 +19,15 @@ enum kb_code run_marks_give(struct run *r, const struct ingest_source *src,
 {
     if (!ingest_source_has_state(src) || r->is_full)
         return KB_OK;
-    /* the read connection: the writer thread may be using r->conn */
-    return load_state_read(r->read_conn ? r->read_conn : r->conn,
-                           load_session_project_id(r->sess), r->lock_name, src->name, give_one,
-                           rd, err);
+    /* the writer thread may be using r->conn once it was handed a batch
+     * with sources, and run_flush_batch opens read_conn before that: so no
+     * read_conn means no batch was written yet and r->conn is free */
+    struct db_conn *conn = r->read_conn ? r->read_conn : r->conn;
+    log_debug("source %s: marks read on %s", src->name,
+              conn == r->read_conn ? "the read connection"
+                                   : "the run's connection (no batch written yet)");
+    return load_state_read(conn, load_session_project_id(r->sess), r->lock_name, src->name,
+                           give_one, rd, err);
 }
 
 void run_marks_take(struct run *r, const struct ingest_source *src,

@@ -44,6 +44,7 @@ void run_load_opts(const struct kb_pipeline *p, const struct pipeline_run_args *
     o->wait_for_lock = !a->no_wait;
     o->shard_k = a->shard_k;
     o->shard_n = a->shard_n;
+    o->is_dedup_owed = p->dedup.is_enabled;
     if (a->shard_n > 1)
         snprintf(lock_name, lock_len, "%s#%d/%d", p->name, a->shard_k, a->shard_n);
     else

@@ -10,7 +10,8 @@
  * On a terminal (stderr), unless -q, a thread redraws one line twice a
  * second: the phase, documents read, chunks made, vectors embedded, and
  * while the index is rebuilt, `building index (N%)` from
- * pg_stat_progress_create_index, read over a second connection.  It reads
+ * pg_stat_progress_create_index, read over a second connection (opened
+ * and polled only while load_session_is_rebuilding says so).  It reads
  * only atomics the run thread updates, so a long batch or a silent
  * CREATE INDEX no longer freezes the line.  Off a terminal: a log line
  * every 10 s at -v (nightly runs stay silent on success).
@@ -60,12 +61,17 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
     snprintf(what, sizeof what, "%s", run_phase_name(ph));
     if (ph == RUN_FINISHING) {
         int pct = -1;
-        if (t && !t->poll_conn && !t->poll_failed) {
+        /* the second connection and its query only while an index is
+         * rebuilt: deletions alone, or nothing owed, poll nothing */
+        int is_rebuilding = load_session_is_rebuilding(r->sess);
+        if (t && is_rebuilding && !t->poll_conn && !t->poll_failed) {
             struct kb_err ignored = { 0 };
+            log_debug("progress: polling the index build over a second connection");
             t->poll_failed = db_open(&t->poll_conn, &ignored) != KB_OK;
         }
         struct kb_err ignored = { 0 };
-        if (t && t->poll_conn && load_index_build_percent(t->poll_conn, &pct, &ignored) != KB_OK)
+        if (t && is_rebuilding && t->poll_conn &&
+            load_index_build_percent(t->poll_conn, &pct, &ignored) != KB_OK)
             pct = -1;
         if (pct >= 0)
             snprintf(what, sizeof what, "building index (%d%%)", pct);

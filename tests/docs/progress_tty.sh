@@ -8,7 +8,9 @@
 #   * at most twice a second; it ends with a finished line;
 #   * the summary table's total seconds is the wall time, and a phases line
 #     gives each phase's seconds, adding up to it;
-#   * -q: nothing at all; off a terminal: no progress line (\r) at all.
+#   * -q: nothing at all; off a terminal: no progress line (\r) at all;
+#   * the finishing phase without a rebuild (--full deletions held up by a
+#     row lock, index strategy keep) opens no second connection.
 . "$(dirname "$0")/../integration/lib.sh"
 command -v script >/dev/null || { fail "script(1) (util-linux) is needed"; finish; }
 db=$(new_db progress)
@@ -55,4 +57,27 @@ kb "$db" run tests/data/run/gen.yaml --full
 check_rc "off a terminal the run succeeds" 0
 check "  ... with no progress line (no \\r)" bash -c "! grep -q $'\r' '$tmp/err'"
 check "  ... but its summary table" grep -q '^phases: ' "$tmp/err"
+
+# finishing with no index to rebuild polls nothing: a --full run (index
+# strategy keep) whose deletion waits 3 s on a row lock another session
+# holds, so the line redraws in the finishing phase
+gone=$(find "$tmp/corpus" -name "*.md" | sort | tail -1)
+sid=${gone#"$tmp/corpus/"}
+rm "$gone"
+psql -X -q -d "$db" -c "BEGIN" -c "SELECT 1 FROM knowledge_sources WHERE source_id = '$sid' FOR UPDATE" \
+  -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+_bg+=($!)
+for _ in $(seq 100); do   # until the lock is held
+  [ "$(sql "$db" "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(3)'")" = 1 ] && break
+  sleep 0.1
+done
+RUN_INDEX=keep tty_run "$tmp/screen.k" -v -v run tests/data/run/gen.yaml --full --report "$tmp/k.json"
+wait
+tr '\r' '\n' <"$tmp/screen.k" | sed 's/\x1b\[K//g' >"$tmp/lines.k"
+check "a --full run held up in its deletions succeeds" test "$(jget "$tmp/k.json" .status)" = succeeded
+check "  ... deleting the removed file" test "$(jget "$tmp/k.json" .load.sources_deleted)" = 1
+check "  ... its line redraws while finishing (deleting)" grep -qE '^kbpipe: it-prog: deleting: ' "$tmp/lines.k"
+check "  ... with no second connection: nothing is rebuilt" \
+  bash -c "! grep -q 'polling the index build' '$tmp/lines.k'"
+check_eq "  ... one connection in all" 1 "$(grep -c 'connected to' "$tmp/lines.k")"
 finish

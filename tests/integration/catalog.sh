@@ -95,6 +95,28 @@ check_eq "show --json: each chunk's index, tokens and heading path" "$want" \
 check_eq "... with each chunk's whole content" "$(sql "$db" "SELECT string_agg(c.content, '|' ORDER BY c.chunk_index) FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'a.md'")" \
   "$(jq -r '[.chunks[].content] | join("|")' "$tmp/out" 2>/dev/null)"
 check_eq "... and the source" "a.md cat" "$(jq -r '.source | "\(.source_id) \(.project)"' "$tmp/out" 2>/dev/null)"
+scans() { table_stat "$db" "$1" "seq_scan + coalesce(idx_scan, 0)"; }
+s0=$(scans knowledge_chunks)
+kb "$db" show a.md --json
+check_eq "show --json reads knowledge_chunks once (the table form's query is not run)" \
+  $((s0 + 1)) "$(scans knowledge_chunks)"
+s0=$(scans knowledge_chunks)
+kb "$db" show a.md
+check_eq "... the table form once too" $((s0 + 1)) "$(scans knowledge_chunks)"
+# the source found by its id through the primary key: with sequential scans
+# off, knowledge_sources is never scanned whole (s.id::text = $1 was)
+id_a=$(sql "$db" "SELECT id FROM knowledge_sources WHERE source_id = 'a.md'")
+seq0=$(table_stat "$db" knowledge_sources seq_scan)
+PGOPTIONS="-c enable_seqscan=off" kb "$db" show "$id_a"
+check_rc "show UUID" 0
+check "... shows that source" grep -q "a.md" "$tmp/out"
+check_eq "... without a sequential scan of knowledge_sources" "$seq0" \
+  "$(table_stat "$db" knowledge_sources seq_scan)"
+PGOPTIONS="-c enable_seqscan=off" kb "$db" show "$(tr a-f A-F <<<"$id_a")" --json
+check_eq "... an id in capitals finds it too" "a.md" "$(jq -r .source.source_id "$tmp/out" 2>/dev/null)"
+kb "$db" show 0123456789abcdef0123456789abcdef----
+check_rc "show of 36 hex digits and dashes that are no uuid: no such source" 1
+check "... says no source, not a uuid syntax error" grep -q "show: no source with id or source_id" "$tmp/err"
 db2_proj=$(sql "$db" "INSERT INTO projects (name) VALUES ('other') RETURNING 'x'")
 sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id) SELECT id, 'files', 'a.md' FROM projects WHERE name = 'other'" >/dev/null
 kb "$db" show a.md
@@ -180,6 +202,17 @@ else
 fi
 
 # --- delete: a pipeline, with its chunks and learnings -----------------------
+# the marks an API source keeps between runs (kbpipe_source_state): the
+# pipeline's, its shards', a pipeline whose name only starts alike, another's
+mark() { sql "$db" "INSERT INTO kbpipe_source_state (project_id, pipeline, source_name, key, value)
+                    SELECT id, '$1', 'issues', 'since acme/api', '2024-01-01T00:00:00Z'
+                    FROM projects WHERE name = 'cat'" >/dev/null; }
+mark p-docs; mark 'p-docs#1/2'; mark p-docs-x; mark p-notes
+marks_left() { sql "$db" "SELECT coalesce(string_agg(pipeline, ',' ORDER BY pipeline), '')
+                          FROM kbpipe_source_state"; }
+kb "$db" delete --project cat --pipeline p-docs --dry-run
+check_eq "delete --dry-run keeps the pipeline's marks" "p-docs,p-docs#1/2,p-docs-x,p-notes" \
+  "$(marks_left)"
 src0=$(n_src); chk0=$(n_chk)
 want_src=$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p-docs'")
 want_chk=$(sql "$db" "SELECT count(*) FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id WHERE s.pipeline = 'p-docs'")
@@ -192,6 +225,10 @@ check_eq "... their chunks too" $((chk0 - want_chk)) "$(n_chk)"
 check_eq "... and the learning loaded from the CSV" 0 "$(n_lrn)"
 check_eq "... the other pipeline's sources stay" 1 \
   "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE pipeline = 'p-notes'")"
+check_eq "... its marks and its shards' go, other pipelines' stay" "p-docs-x,p-notes" \
+  "$(marks_left)"
+check "... and it says so" grep -q "deleted 2 source mark(s) (kbpipe_source_state) of pipeline p-docs" \
+  "$tmp/err"
 
 # the next run of the pipeline loads everything again
 kb "$db" run "$tmp/p-docs.yaml"; check_rc "a re-run after the delete succeeds" 0
@@ -199,12 +236,16 @@ check_eq "... and reloads the learning" 1 "$(n_lrn)"
 
 # --- delete --all by uuid-free selector --------------------------------------
 id=$(sql "$db" "SELECT id FROM knowledge_sources WHERE source_id = 'g.md'")
-kb "$db" delete --project cat --source "$id" --yes
+seq0=$(table_stat "$db" knowledge_sources seq_scan)
+PGOPTIONS="-c enable_seqscan=off" kb "$db" delete --project cat --source "$id" --yes
 check_rc "delete --source UUID succeeds" 0
 check "... listing the source" grep -q "$id" "$tmp/out"
+check_eq "... finding it by the primary key (no sequential scan of knowledge_sources)" "$seq0" \
+  "$(table_stat "$db" knowledge_sources seq_scan)"
 kb "$db" delete --project cat --all --yes
 check_rc "delete --all succeeds" 0
 check_eq "... and the project holds no source" 0 "$(n_src)"
+check_eq "... nor any mark" "" "$(marks_left)"
 kb "$db" delete --project cat --all --yes
 check_rc "delete --all on an empty project is not an error" 0
 check_eq "... and says so" "deleted 0 sources, 0 chunks, 0 learnings from project 'cat'" "$(cat "$tmp/out")"

@@ -73,6 +73,18 @@ new_db() {
 
 # sql DB QUERY: one query, unaligned tuples only
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+# table_stat DB TABLE EXPR: EXPR over TABLE's row of pg_stat_user_tables
+# (seq_scan, idx_scan, n_tup_upd, n_dead_tup...), read once every other
+# client session of DB has ended: a backend flushes its counts as it exits
+table_stat() {
+  local _i
+  for _i in $(seq 200); do
+    [ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                     AND pid <> pg_backend_pid() AND backend_type = 'client backend'")" = 0 ] && break
+    sleep 0.05
+  done
+  sql "$1" "SELECT $3 FROM pg_stat_user_tables WHERE relname = '$2'"
+}
 
 # kb DB ARGS...: kbpipe against DB; stdout/stderr go to $tmp/out, $tmp/err; sets $rc
 kb() {

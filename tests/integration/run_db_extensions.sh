@@ -10,6 +10,7 @@
 #      names the role, the extension and the privilege, never "fix the
 #      file"; nothing is applied; after a superuser's CREATE EXTENSION the
 #      same command succeeds
+#   4. a run opening several connections checks the extensions once
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_db_extensions.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -66,5 +67,12 @@ sql "$pdb" "CREATE EXTENSION vector" >/dev/null
 as_role migrate up
 check_rc "after a superuser's CREATE EXTENSION vector, migrate up succeeds" 0
 check_eq "... and the schema is there" 1 "$(sql "$pdb" "SELECT count(*) FROM pg_tables WHERE tablename = 'projects'")"
+
+echo "# 4. the check costs its round trips once per process and database"
+one=$(new_db extonce)
+kb "$one" -v -v run "$P"
+check_rc "a run with debug output exits 0" 0
+check "... opens more than one connection" test "$(grep -c 'connected to' "$tmp/err")" -ge 2
+check_eq "... and checks the extensions once" 1 "$(grep -c 'checking the extensions' "$tmp/err")"
 
 finish

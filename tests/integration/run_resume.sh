@@ -11,7 +11,12 @@
 #   4. kill -9 before the run row is closed: `kbpipe stats` closes it as
 #      'abandoned' (its seconds stop counting); a live run (its backend holds
 #      its advisory lock) stays 'running'
-#   5. a pipeline without dedup leaves no note behind after a clean run
+#   5. a pipeline without dedup leaves no note behind, after a clean run or
+#      a kill before the run's end (its batches write none)
+#   6. shards owe apart: shard 1/2 killed inside its dedup pass (and another
+#      time inside its --full end), shard 2/2 then succeeds: shard 1's notes
+#      survive, shard 2 neither takes nor clears them, and shard 1's next
+#      run does the pass it owed
 #   KBPIPE_BIN=build/debug/kbpipe-test bash tests/integration/run_resume.sh
 # Needs a test build (KBPIPE_FAULT points, ":kill" for a kill -9 at an
 # exact instant).
@@ -117,5 +122,45 @@ n=$(new_db nodedup)
 RUN_DEDUP=false kb "$n" run "$D" -q
 check_rc "a run without dedup exits 0" 0
 check_eq "it leaves no note" 0 "$(owed "$n" dedup)"
+n2=$(new_db nodedupkill)
+RUN_DEDUP=false KBPIPE_FAULT=load.close:1:kill kb "$n2" run "$D" -q
+check_eq "a run without dedup, killed before closing its row, dies by SIGKILL" 137 "$rc"
+check_eq "its batches wrote every learning" "$n_learn" "$(sql "$n2" "SELECT count(*) FROM learnings")"
+check_eq "and no note: nothing is owed without dedup" 0 "$(owed "$n2" dedup)"
+
+echo "# 6. shards: each owes its own dedup and --full"
+sh=$(new_db shards)
+KBPIPE_FAULT=load.dedup:1:kill kb "$sh" run "$D" -q --shard 1/2
+check_eq "shard 1/2, armed inside its dedup pass, dies by SIGKILL" 137 "$rc"
+n1=$(sql "$sh" "SELECT count(*) FROM learnings")
+check "shard 1/2 wrote some learnings" test "$n1" -gt 0
+check_eq "its notes are keyed by the shard" "it-dedup#1/2|$n1" \
+  "$(sql "$sh" "SELECT pipeline, count(*) FROM kbpipe_pending WHERE what = 'dedup' GROUP BY 1")"
+kb "$sh" run "$D" --shard 2/2
+check_rc "shard 2/2 exits 0" 0
+check "shard 2/2 does not take shard 1's owed pass" bash -c "! grep -q 'stopped before' '$tmp/err'"
+check_eq "shard 1's notes survive shard 2's success" "$n1" \
+  "$(sql "$sh" "SELECT count(*) FROM kbpipe_pending WHERE pipeline = 'it-dedup#1/2' AND what = 'dedup'")"
+check_eq "shard 2 leaves no note of its own" 0 \
+  "$(sql "$sh" "SELECT count(*) FROM kbpipe_pending WHERE pipeline <> 'it-dedup#1/2'")"
+kb "$sh" run "$D" --shard 1/2
+check_rc "shard 1/2 re-run exits 0" 0
+check "it does the dedup pass it owed" \
+  grep -q "it-dedup#1/2: an earlier run stopped before the dedup pass over $n1 learning(s)" "$tmp/err"
+check_eq "no note is left" 0 "$(owed "$sh" dedup)"
+marks "$sh" >"$tmp/sh.marks"
+check_same "the marks are those of one clean unsharded run" "$tmp/ref.marks" "$tmp/sh.marks"
+KBPIPE_FAULT=load.finish:1:kill kb "$sh" run "$D" -q --shard 1/2 --full
+check_eq "shard 1/2 --full, armed before its deletions, dies by SIGKILL" 137 "$rc"
+check_eq "its owed --full is keyed by the shard" "it-dedup#1/2" \
+  "$(sql "$sh" "SELECT string_agg(pipeline, ',') FROM kbpipe_pending WHERE what = 'full'")"
+kb "$sh" run "$D" --shard 2/2
+check_rc "shard 2/2 exits 0" 0
+check "shard 2/2 does not take shard 1's owed --full" \
+  bash -c "! grep -q 'earlier --full run stopped' '$tmp/err'"
+check_eq "the owed --full survives" 1 "$(owed "$sh" full)"
+kb "$sh" run "$D" --shard 1/2
+check "shard 1/2's next run does its owed --full" grep -q "earlier --full run stopped" "$tmp/err"
+check_eq "and clears it" 0 "$(owed "$sh" full)"
 
 finish

@@ -320,6 +320,43 @@ static void cmd_run__full_deletes_a_discussion_that_vanished(void **state)
     gh_end(&s, dir);
 }
 
+/* A batch filled by sources alone (empty files: no row) goes to the writer
+ * thread, which then owns the session's connection: the marks of the
+ * github source after it are read on the read connection, never on the
+ * writer's (run_flush.c, run_marks.c; a race before the fix). */
+static void cmd_run__marks_after_a_rowless_batch_use_the_read_connection(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    struct gh_stub s;
+    char *dir = gh_begin(&s, 5), *out = NULL, *errout = NULL;
+    assert_int_equal(kbtest_sh(NULL, NULL, "mkdir -p '%s/empty' && cd '%s/empty' && "
+                               ": >a.md && : >b.md && : >c.md", dir, dir), 0);
+    char *path = kb_xasprintf("%s/gh.yaml", dir);
+    char *text = kb_xasprintf("name: gh\nproject: gh-test\nload:\n  batch_rows: 2\nsources:\n"
+                              "  - name: empty\n    type: files\n    roots: [empty]\n"
+                              "  - name: issues\n    type: github\n    repos: [%s]\n"
+                              "    token_env: KBT_GH_TOKEN\n"
+                              "    base_url: http://127.0.0.1:%d\n    retry_base_ms: 10\n"
+                              "    max_retries: 1\n    max_wait: 5\n", REPO, s.port);
+    kbtest_write(path, text);
+    setenv("KBT_GH_TOKEN", TOKEN, 1);
+    char *ranks = kb_xasprintf("%s/data/cl100k_base.json", kbtest_root());
+    setenv("KBPIPE_TOKENIZER_FILE", ranks, 0);
+    int rc = kbtest_sh(&out, &errout, "cd '%s' && '%s' --db \"$KBPIPE_TEST_DSN\" -v -v run "
+                       "gh.yaml", dir, kbtest_bin());
+    if (rc != 0 || strstr(errout, "source issues: marks read on the read connection") == NULL)
+        fail_msg("exit %d; the marks not read on the read connection:\n%s", rc, errout);
+    expect(t, "SELECT count(*) FROM knowledge_sources WHERE source_id LIKE '%.md'", "3");
+    expect(t, LAST_RUN_SQL, "succeeded new=7 changed=0 deleted=0");
+    free(ranks);
+    free(text);
+    free(path);
+    free(out);
+    free(errout);
+    gh_end(&s, dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -341,6 +378,9 @@ int main(int argc, char **argv)
             kbtest_migrated_setup, kbtest_migrated_teardown),
         cmocka_unit_test_setup_teardown(cmd_run__full_deletes_a_discussion_that_vanished,
                                         kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(
+            cmd_run__marks_after_a_rowless_batch_use_the_read_connection,
+            kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     return cmocka_run_group_tests_name("cmd_run.c", run_tests, NULL, NULL) ? 1 : 0;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "load/load.h"
 
@@ -270,6 +271,40 @@ static void load_session_open__second_run_of_a_pipeline_is_refused(void **state)
     db_close(other);
 }
 
+/* stderr (the log) goes to a scratch file from begin to end; end returns
+ * what was written there (the caller frees it). */
+struct log_capture {
+    int saved_fd;
+    FILE *f;
+    enum kb_log_level saved_level;
+};
+
+static void capture_begin(struct log_capture *c)
+{
+    fflush(stderr);
+    c->f = tmpfile();
+    assert_non_null(c->f);
+    c->saved_fd = dup(2);
+    dup2(fileno(c->f), 2);
+    c->saved_level = log_get_level();
+    log_set_level(KB_LOG_DEBUG);
+}
+
+static char *capture_end(struct log_capture *c)
+{
+    fflush(stderr);
+    log_set_level(c->saved_level);
+    dup2(c->saved_fd, 2);
+    close(c->saved_fd);
+    long n = ftell(c->f);
+    char *text = kb_xcalloc(1, (size_t)(n > 0 ? n : 0) + 1);
+    rewind(c->f);
+    if (n > 0 && fread(text, 1, (size_t)n, c->f) != (size_t)n)
+        fail_msg("cannot read the captured log");
+    fclose(c->f);
+    return text;
+}
+
 static void load_index__rebuild_strategy_and_repair(void **state)
 {
     struct kbtest_db *t = *state;
@@ -287,7 +322,14 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     assert_int_equal(load_session_open(t->conn, &o, &s, &err), KB_OK);
     struct load_batch *b = load_batch_new(s);
     add_doc(b, "a.md", 5, "v1");
+    struct log_capture cap;
+    capture_begin(&cap);
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    char *log = capture_end(&cap);
+    /* rebuild drops the index whatever the counts: the table is not counted */
+    if (strstr(log, "counting the rows") != NULL || strstr(log, "index_strategy rebuild") == NULL)
+        fail_msg("rebuild counted the table, or dropped nothing:\n%s", log);
+    free(log);
     expect(t, count_hnsw, "0");
     expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "1");
     /* the run is "killed" here: the note survives; verify sees the gap */
@@ -308,7 +350,12 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     load_batch_free(b);   /* a batch belongs to the session it was made for */
     b = load_batch_new(s);
     add_doc(b, "b.md", 2, "v1");
+    capture_begin(&cap);
     assert_int_equal(load_batch_flush(s, b, &err), KB_OK);
+    log = capture_end(&cap);
+    if (strstr(log, "index strategy auto: counting the rows of knowledge_chunks") == NULL)
+        fail_msg("auto decided without counting the table:\n%s", log);
+    free(log);
     expect(t, count_hnsw, "1");
     assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
 
