@@ -174,6 +174,14 @@ int embed_embedder_has_vector(const struct embed_embedder *e, const struct embed
  */
 long embed_embedder_requests(const struct embed_embedder *e);
 
+/*
+ * How many HTTP requests the openai embedder has on the wire right now (at
+ * most its max_in_flight; 0 between batches, and always 0 for the other
+ * providers, which make no requests).  Safe to call from another thread
+ * while embed_batch_compute runs: the progress line reads it.
+ */
+int embed_embedder_in_flight(const struct embed_embedder *e);
+
 /* ---- normalization (normalize.c) ------------------------------------------ */
 
 /*

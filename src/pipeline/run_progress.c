@@ -8,7 +8,9 @@
  * Their seconds add up to the run's wall time (the report's `phases`).
  *
  * On a terminal (stderr), unless -q, a thread redraws one line twice a
- * second: the phase, documents read, chunks made, vectors embedded, and
+ * second: the phase, documents read, chunks made, vectors embedded (with
+ * an OpenAI-compatible provider, while a batch is embedded, the requests
+ * on the wire: `, 2 requests in flight`, from embed_embedder_in_flight), and
  * while the index is rebuilt, `building index (N%)` from
  * pg_stat_progress_create_index, read over a second connection.  It reads
  * only atomics the run thread updates, so a long batch or a silent
@@ -74,8 +76,14 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
     }
     double dt = kb_now() - r->started;
     long chunks = r->chunks_done;
-    snprintf(buf, n, "%s: %ld documents, %ld chunks, %ld vectors embedded, %.0f chunks/s, %.0f s",
-             what, (long)r->docs_done, chunks, (long)r->vectors_done,
+    /* the embedder lives from before the ticker starts to after it stops */
+    int n_flight = embed_embedder_in_flight(r->emb);
+    char flight[48] = "";
+    if (n_flight > 0)
+        snprintf(flight, sizeof flight, ", %d request%s in flight", n_flight,
+                 n_flight == 1 ? "" : "s");
+    snprintf(buf, n, "%s: %ld documents, %ld chunks, %ld vectors embedded%s, %.0f chunks/s, "
+             "%.0f s", what, (long)r->docs_done, chunks, (long)r->vectors_done, flight,
              dt > 0 ? (double)chunks / dt : 0.0, dt);
 }
 
