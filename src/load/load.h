@@ -253,6 +253,17 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
 enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err);
 
 /*
+ * load_session_finish in its two steps, so a caller can time each (the
+ * run's `deleting` and `indexing` phases): first the --full deletions
+ * (with `full`; else nothing), then the rebuild of an HNSW index the load
+ * dropped (else nothing).  Call both, in this order, each only when the
+ * one before succeeded.
+ */
+enum kb_code load_session_finish_deletions(struct load_session *s, int full,
+                                           struct kb_err *err);
+enum kb_code load_session_finish_index(struct load_session *s, struct kb_err *err);
+
+/*
  * How far an HNSW index build on this database's vector tables has come,
  * as another connection sees it in pg_stat_progress_create_index: 0..100,
  * or -1 when no build runs.  For a progress line polled from a second

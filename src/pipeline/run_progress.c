@@ -3,8 +3,9 @@
  * phase took.
  *
  * Phases: scanning (reading, chunking, embedding, batches handed to the
- * writer), loading (the last batches written), dedup, finishing (--full's
- * deletions, the HNSW index rebuilt), closing (the run's row and report).
+ * writer), loading (the last batches written), dedup, deleting (--full's
+ * deletions), indexing (the HNSW index rebuilt), finishing (the sources'
+ * marks stored), closing (the run's row and report).
  * Their seconds add up to the run's wall time (the report's `phases`).
  *
  * On a terminal (stderr), unless -q, a thread redraws one line twice a
@@ -25,7 +26,8 @@
 
 static const char *const phase_names[RUN_N_PHASES] = {
     [RUN_SCANNING] = "scanning", [RUN_LOADING] = "loading", [RUN_DEDUP] = "dedup",
-    [RUN_FINISHING] = "finishing", [RUN_CLOSING] = "closing",
+    [RUN_DELETING] = "deleting", [RUN_INDEXING] = "indexing", [RUN_FINISHING] = "finishing",
+    [RUN_CLOSING] = "closing",
 };
 
 struct run_ticker {
@@ -60,7 +62,7 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
     enum run_phase ph = r->phase;
     char what[64];
     snprintf(what, sizeof what, "%s", run_phase_name(ph));
-    if (ph == RUN_FINISHING) {
+    if (ph == RUN_INDEXING) {
         int pct = -1;
         if (t && !t->poll_conn && !t->poll_failed) {
             struct kb_err ignored = { 0 };
@@ -71,8 +73,6 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
             pct = -1;
         if (pct >= 0)
             snprintf(what, sizeof what, "building index (%d%%)", pct);
-        else if (r->is_deleting)
-            snprintf(what, sizeof what, "deleting");
     }
     double dt = kb_now() - r->started;
     long chunks = r->chunks_done;
