@@ -26,6 +26,11 @@ sql "$db" "INSERT INTO learnings (project_id, title, content, embedding)
     ('s1', 9, 1.0, 0, 0.0), ('s2', 10, 1.0, 0, 0.0), ('s3', 11, 1.0, 0, 0.0)) v(t, i, a, j, b)
   WHERE p.name = 'h'" >/dev/null
 sql "$db" "INSERT INTO learnings (project_id, title, content) SELECT id, 'no vector', 'not embedded' FROM projects WHERE name = 'h'" >/dev/null
+# the keeper of a pair is the older learning (then the smaller uuid): x, the
+# chain's middle, is made the oldest so it keeps both y and z, and the pass
+# marks two there whatever uuids the rows got (else y could keep x, and
+# (x, z) would be skipped: x already marked)
+sql "$db" "UPDATE learnings SET created_at = now() - interval '1 hour' WHERE title = 'x'" >/dev/null
 # the similarities as the server computes them, rounded, for the record
 note "$(sql "$db" "SELECT string_agg(a.title || '~' || b.title || '=' || round((1 - (a.embedding <=> b.embedding))::numeric, 4), ' ' ORDER BY a.title, b.title)
                    FROM learnings a JOIN learnings b ON a.title < b.title
