@@ -174,6 +174,14 @@ int embed_embedder_has_vector(const struct embed_embedder *e, const struct embed
  */
 long embed_embedder_requests(const struct embed_embedder *e);
 
+/*
+ * How many HTTP requests the openai embedder has on the wire right now (at
+ * most its max_in_flight; 0 between batches, and always 0 for the other
+ * providers, which make no requests).  Safe to call from another thread
+ * while embed_batch_compute runs: the progress line reads it.
+ */
+int embed_embedder_in_flight(const struct embed_embedder *e);
+
 /* ---- normalization (normalize.c) ------------------------------------------ */
 
 /*
@@ -227,6 +235,16 @@ struct embed_pair {
  */
 int embed_similar_pairs(const float *m, int n, int dim, float threshold,
                         struct embed_pair **pairs_out);
+
+/*
+ * Each row's nearest neighbour: best[i] = the largest dot product of row i
+ * of the row-major n x dim matrix m (unit vectors: the cosine similarity)
+ * with any other row, by the same blocked cblas_sgemm as
+ * embed_similar_pairs (so the same float arithmetic as the dedup pass).
+ * best has n entries; with n < 2 there is no other row and best[0] is -2.
+ * Cost: n^2 x dim multiply-adds, memory 256 x n floats besides m.
+ */
+void embed_nearest_similarity(const float *m, int n, int dim, float *best);
 
 /* ---- the Batch API request file (export.c) ------------------------------- */
 

@@ -58,6 +58,10 @@ void openai_client_free(struct openai_client *c);
 enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
                                 struct kb_err *err);
 long openai_client_requests(const struct openai_client *c);
+/* The requests of the batch being embedded that are on the wire now (0
+ * between batches); safe to call from another thread while
+ * openai_embed_batch runs (an atomic). */
+int openai_client_in_flight(const struct openai_client *c);
 
 /* The JSON of one request (openai_json.c): {"model", "input": [texts of
  * b->rows[rows[0..n)]], "dimensions" (when > 0), "encoding_format"}.

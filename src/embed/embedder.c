@@ -178,6 +178,12 @@ long embed_embedder_requests(const struct embed_embedder *e)
     return e->client ? openai_client_requests(e->client) : 0;
 }
 
+/* See embed.h. */
+int embed_embedder_in_flight(const struct embed_embedder *e)
+{
+    return e && e->client ? openai_client_in_flight(e->client) : 0;
+}
+
 /* A share of a batch's rows for hash_rows(): first, first + step, ... */
 struct hash_share {
     struct embed_batch *b;

@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ struct openai_client {
     struct curl_slist *headers;
     CURLM *multi;
     long n_requests;
+    /* requests on the wire now: written by the embedding thread, read by
+     * the progress line's thread (openai_client_in_flight) */
+    _Atomic int n_in_flight;
 };
 
 struct request {
@@ -424,7 +428,7 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
                 rq->not_before > now)
                 continue;
             start(rq);
-            n_active++;
+            atomic_store(&c->n_in_flight, ++n_active);
             if (k == next)
                 next++;
         }
@@ -438,7 +442,7 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
             struct request *rq;
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
             CURLcode cc = m->data.result;
-            n_active--;
+            atomic_store(&c->n_in_flight, --n_active);
             rc = finish(rq, cc, b, &n_rejected, &first_reject, err);
             if (rq->is_done)
                 n_left--;
@@ -460,6 +464,7 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
             wait_ms = 1000;
         curl_multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL);
     }
+    atomic_store(&c->n_in_flight, 0);   /* a failure stops what is still running */
     for (int k = 0; k < n_rqs; k++) {
         stop(&rqs[k]);
         free(rqs[k].rows);
@@ -474,4 +479,10 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
         return KB_PARTIAL;
     }
     return KB_OK;
+}
+
+/* See embed_int.h. */
+int openai_client_in_flight(const struct openai_client *c)
+{
+    return atomic_load(&c->n_in_flight);
 }

@@ -4,7 +4,8 @@
  * j, S = M_block x M^T.  A block of 256 rows against n rows needs 256 x n
  * floats, so the product's memory stays bounded for any n while it runs at
  * BLAS speed.  Used by the dedup pass (src/load/dedup.c) for the learnings
- * of one run before they are compared with the database.
+ * of one run before they are compared with the database, and by
+ * `kbpipe dedup --histogram` for each learning's nearest neighbour.
  *
  * The pairs themselves are bounded too: each row keeps only its
  * EMBED_PAIRS_PER_ROW most similar partners (over all other rows, not only
@@ -91,4 +92,22 @@ int embed_similar_pairs(const float *m, int n, int dim, float threshold,
     }
     *pairs_out = pairs;
     return kept;
+}
+
+/* See embed.h. */
+void embed_nearest_similarity(const float *m, int n, int dim, float *best)
+{
+    float *s = kb_xmalloc((size_t)SIM_BLOCK * (size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int i = 0; i < n; i++)
+        best[i] = -2.0f;   /* below any cosine: "no neighbour" */
+    for (int i0 = 0; i0 < n; i0 += SIM_BLOCK) {
+        int rows = n - i0 < SIM_BLOCK ? n - i0 : SIM_BLOCK;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dim, 1.0f,
+                    m + (size_t)i0 * dim, dim, m, dim, 0.0f, s, n);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++)
+                if (j != i0 + r && s[(size_t)r * n + j] > best[i0 + r])
+                    best[i0 + r] = s[(size_t)r * n + j];
+    }
+    free(s);
 }

@@ -1,16 +1,21 @@
 /*
  * cmd_dedup.c - `kbpipe dedup --project NAME [--threshold T]
  * [--action report|mark|merge]`: the dedup pass over every learning of a
- * project (a run does the same over the learnings it touched).
+ * project (a run does the same over the learnings it touched); with
+ * --histogram [--bins N] [--json], the distribution of the learnings'
+ * nearest-neighbour similarities instead (dedup_histogram.c), changing
+ * nothing.
  */
 #include "load/load_int.h"
 
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char USAGE[] =
     "usage: kbpipe dedup --project NAME [--threshold T] [--action report|mark|merge]\n"
+    "       kbpipe dedup --project NAME --histogram [--bins N] [--json] [--threshold T]\n"
     "\n"
     "Find duplicate learnings of a project by cosine similarity of their embeddings\n"
     "(find_similar_learnings, and OpenBLAS sgemm among the candidates) and act on\n"
@@ -28,9 +33,36 @@ static const char USAGE[] =
     "                   and similarity in the duplicate's metadata;\n"
     "                   merge: union tags, sum usage counts, keep the higher\n"
     "                   confidence into the keeper and delete the duplicate\n"
+    "  --histogram      change nothing: draw each learning's nearest-neighbour\n"
+    "                   similarity (exact, all pairs) in bins over [0, 1], the\n"
+    "                   threshold's bin marked, and the pairs mark would mark\n"
+    "  --bins N         how many bins (1..100, default 20)\n"
+    "  --json           the histogram as one JSON object: bins (from, to, count),\n"
+    "                   threshold, above_threshold, pairs_at_threshold\n"
     "\n"
-    "Example:\n"
-    "  kbpipe dedup --project supervisor-service --action report\n";
+    "Examples:\n"
+    "  kbpipe dedup --project supervisor-service --action report\n"
+    "  kbpipe dedup --project supervisor-service --histogram --bins 10\n";
+
+/* --histogram: the nearest-neighbour similarities and the pairs that the
+ * mark pass would mark at o->threshold (a report pass: nothing changes). */
+static enum kb_code histogram(struct db_conn *conn, const char *project,
+                              const char *project_id, const struct load_dedup_opts *o,
+                              int n_bins, int is_json, struct kb_err *err)
+{
+    float *sims = NULL;
+    int n = 0;
+    enum kb_code rc = load_dedup_nearest(conn, project_id, &sims, &n, err);
+    struct load_dedup_opts report = { o->threshold, LOAD_DEDUP_REPORT };
+    struct load_dedup_result res = { 0 };
+    if (rc == KB_OK)
+        rc = load_dedup(conn, project_id, NULL, 0, &report, NULL, &res, err);
+    if (rc == KB_OK)
+        rc = load_dedup_histogram_print(stdout, project, sims, n, n_bins, o->threshold,
+                                        res.n_pairs, is_json, isatty(STDOUT_FILENO), err);
+    free(sims);
+    return rc;
+}
 
 /* Learnings of the project that killed runs left without their dedup pass. */
 static enum kb_code count_owed(struct db_conn *conn, const char *project_id, long *n,
@@ -56,12 +88,15 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
         { "project", required_argument, NULL, 'p' },
         { "threshold", required_argument, NULL, 't' },
         { "action", required_argument, NULL, 'a' },
+        { "histogram", no_argument, NULL, 'H' },
+        { "bins", required_argument, NULL, 'b' },
+        { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *project = NULL;
     struct load_dedup_opts o = { 0, LOAD_DEDUP_MARK };
-    int c;
+    int c, is_histogram = 0, is_json = 0, has_action = 0, n_bins = 0;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -76,7 +111,19 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
                                optarg);
             break;
         }
+        case 'H': is_histogram = 1; break;
+        case 'j': is_json = 1; break;
+        case 'b': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || end == optarg || v < 1 || v > 100)
+                return KB_FAIL(err, KB_E_USAGE, NULL,
+                               "--bins '%.40s' is not a count in 1..100; e.g. 20", optarg);
+            n_bins = (int)v;
+            break;
+        }
         case 'a':
+            has_action = 1;
             if (strcmp(optarg, "report") == 0)
                 o.action = LOAD_DEDUP_REPORT;
             else if (strcmp(optarg, "mark") == 0)
@@ -95,6 +142,12 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
     if (project == NULL || optind < argc)
         return KB_FAIL(err, KB_E_USAGE, NULL,
                        "dedup needs --project NAME and nothing else; see 'kbpipe dedup --help'");
+    if (!is_histogram && (is_json || n_bins))
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "--json and --bins go with --histogram; see 'kbpipe dedup --help'");
+    if (is_histogram && has_action)
+        return KB_FAIL(err, KB_E_USAGE, NULL,
+                       "--histogram changes nothing and takes no --action; drop one of them");
     struct db_conn *conn;
     enum kb_code rc = db_open(&conn, err);
     if (rc != KB_OK)
@@ -119,6 +172,11 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
         if (o.threshold == 0)
             o.threshold = load_dedup_default_threshold(db_rows_get(rows, 0, 1));
         db_rows_free(rows);
+        if (is_histogram) {
+            rc = histogram(conn, project, project_id, &o, n_bins ? n_bins : 20, is_json, err);
+            db_close(conn);
+            return rc;
+        }
         struct load_dedup_result res;
         long n_owed = 0;
         rc = count_owed(conn, project_id, &n_owed, err);

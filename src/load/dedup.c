@@ -316,6 +316,27 @@ enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char
     return rc;
 }
 
+/* See load.h. */
+enum kb_code load_dedup_nearest(struct db_conn *conn, const char *project_id, float **sims,
+                                int *n_out, struct kb_err *err)
+{
+    struct candidate *c = NULL;
+    float *m = NULL;
+    int n = 0;
+    /* the learnings the mark pass reads: not yet marked as a duplicate */
+    enum kb_code rc = fetch(conn, project_id, NULL, 0, 0, &c, &m, &n, err);
+    if (rc != KB_OK)
+        return rc;
+    for (int i = 0; i < n; i++)
+        free(c[i].title);
+    free(c);
+    *sims = kb_xmalloc((size_t)(n ? n : 1) * sizeof **sims);
+    embed_nearest_similarity(m, n, KB_LOAD_DIM, *sims);
+    free(m);
+    *n_out = n;
+    return KB_OK;
+}
+
 /*
  * kbpipe-hash-v1: 0.70, calibrated on tests/data/embed pairs (near-duplicates
  * score 0.745 and up, related-but-distinct texts 0.503 and below; see

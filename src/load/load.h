@@ -257,6 +257,17 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
 enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err);
 
 /*
+ * load_session_finish in its two steps, so a caller can time each (the
+ * run's `deleting` and `indexing` phases): first the --full deletions
+ * (with `full`; else nothing), then the rebuild of an HNSW index the load
+ * dropped (else nothing).  Call both, in this order, each only when the
+ * one before succeeded.
+ */
+enum kb_code load_session_finish_deletions(struct load_session *s, int full,
+                                           struct kb_err *err);
+enum kb_code load_session_finish_index(struct load_session *s, struct kb_err *err);
+
+/*
  * How far an HNSW index build on this database's vector tables has come,
  * as another connection sees it in pg_stat_progress_create_index: 0..100,
  * or -1 when no build runs.  For a progress line polled from a second
@@ -346,6 +357,30 @@ struct load_dedup_result {
 enum kb_code load_dedup(struct db_conn *conn, const char *project_id, const char *const *ids,
                         int n_ids, const struct load_dedup_opts *o, FILE *out,
                         struct load_dedup_result *result, struct kb_err *err);
+
+/*
+ * The nearest-neighbour cosine similarity of each learning of the project
+ * that the mark pass reads (embedded, not marked as a duplicate): *sims
+ * (caller frees) gets *n_out values, computed exactly (all pairs, by
+ * embed_nearest_similarity: the pass's float arithmetic), in no particular
+ * order; a lone learning has -2 (no neighbour).  KB_E_DB on failure.
+ */
+enum kb_code load_dedup_nearest(struct db_conn *conn, const char *project_id, float **sims,
+                                int *n_out, struct kb_err *err);
+
+/*
+ * `kbpipe dedup --histogram` (dedup_histogram.c): bin sims[0..n) (the
+ * nearest-neighbour similarities) into n_bins equal bins over [0, 1] (a
+ * value below 0 counts in the first, 1 in the last) and print them to out:
+ * with is_json one jansson object {project, learnings, bins: [{from, to,
+ * count}], threshold, above_threshold (learnings whose neighbour is at or
+ * above it), pairs_at_threshold (what the mark pass at the threshold marks),
+ * min, max}; else a bar per bin (Unicode blocks when is_tty, '#' when not)
+ * with the threshold's bin marked.  KB_E_IO when out cannot be written.
+ */
+enum kb_code load_dedup_histogram_print(FILE *out, const char *project, const float *sims,
+                                        int n, int n_bins, double threshold, int n_pairs,
+                                        int is_json, int is_tty, struct kb_err *err);
 
 /* The default threshold for an embedding model (NULL/unknown: 0.95); the
  * built-in hash model's value is calibrated in docs/embeddings.md. */

@@ -195,6 +195,16 @@ static enum kb_code delete_unseen(struct load_session *s, struct kb_err *err)
 
 enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err *err)
 {
+    enum kb_code rc = load_session_finish_deletions(s, full, err);
+    if (rc == KB_OK)
+        rc = load_session_finish_index(s, err);
+    return rc;
+}
+
+/* See load.h. */
+enum kb_code load_session_finish_deletions(struct load_session *s, int full,
+                                           struct kb_err *err)
+{
     enum kb_code rc = KB_OK;
     if (kb_fault("load.finish"))
         return KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.finish");
@@ -202,7 +212,13 @@ enum kb_code load_session_finish(struct load_session *s, int full, struct kb_err
         rc = delete_unseen(s, err);
     if (rc == KB_OK && full && !s->opts.is_dry_run)
         rc = load_owed_clear(s, "full", err);
-    if (rc == KB_OK && s->index_dropped && !s->opts.is_dry_run)
-        rc = load_index_rebuild(s, err);
     return rc;
+}
+
+/* See load.h. */
+enum kb_code load_session_finish_index(struct load_session *s, struct kb_err *err)
+{
+    if (s->index_dropped && !s->opts.is_dry_run)
+        return load_index_rebuild(s, err);
+    return KB_OK;
 }

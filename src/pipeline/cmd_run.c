@@ -333,10 +333,15 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     double t_finish = kb_now();
     if (rc == KB_OK && kb_signal_received())
         rc = KB_E_INTERRUPTED;
-    r.is_deleting = do_full;
-    run_phase(&r, RUN_FINISHING);
+    /* each step its own phase: the summary's and the report's seconds for
+     * the deletions and the index build */
+    run_phase(&r, RUN_DELETING);
     if (rc == KB_OK)
-        rc = load_session_finish(r.sess, do_full, err);
+        rc = load_session_finish_deletions(r.sess, do_full, err);
+    run_phase(&r, RUN_INDEXING);
+    if (rc == KB_OK)
+        rc = load_session_finish_index(r.sess, err);
+    run_phase(&r, RUN_FINISHING);
     if (rc == KB_OK)
         rc = run_marks_store(&r, err);
     rep.finish_seconds = kb_now() - t_finish;

@@ -146,7 +146,13 @@ void schema_read_sql(struct schema_ctx *c, const struct node *m, const char *pre
 /* ---- the run: state shared by its phases -------------------------------- */
 
 /* The phases of a run, in order (run_progress.c). */
-enum run_phase { RUN_SCANNING, RUN_LOADING, RUN_DEDUP, RUN_FINISHING, RUN_CLOSING, RUN_N_PHASES };
+enum run_phase {
+    RUN_SCANNING, RUN_LOADING, RUN_DEDUP,
+    RUN_DELETING,    /* --full: the sources the run did not see */
+    RUN_INDEXING,    /* the HNSW index the load dropped, rebuilt */
+    RUN_FINISHING,   /* the rest of the end: the sources' marks stored */
+    RUN_CLOSING, RUN_N_PHASES
+};
 
 /* What one source of a pipeline did in a run (report.c prints it). */
 struct run_source_stats {
@@ -237,7 +243,6 @@ struct run {
     /* read by the progress thread (run_progress.c) while the run updates them */
     _Atomic long docs_done, chunks_done, vectors_done;
     _Atomic int phase;                 /* enum run_phase */
-    _Atomic int is_deleting;           /* --full: the finishing phase deletes */
     double phase_started, phase_seconds[RUN_N_PHASES];
     struct run_ticker *ticker;         /* the terminal's progress line, or NULL */
     long rows_expected;                /* the look-ahead's estimate (0: none) */
@@ -251,7 +256,7 @@ struct run {
 
 /* ---- run_progress.c: the phases and the progress line ------------------- */
 
-/* "scanning", "loading", "dedup", "finishing", "closing". */
+/* "scanning", "loading", "dedup", "deleting", "indexing", "finishing", "closing". */
 const char *run_phase_name(enum run_phase ph);
 /* Enter phase ph: the time since the last switch (or r->started) goes to
  * the phase being left.  run_phase(r, r->phase) closes the books up to
@@ -359,7 +364,7 @@ const char *run_dedup_action_name(enum load_dedup_action a);
 void run_report_print(const struct run_report *r, FILE *out);
 /* The shape of the JSON report (docs/report.schema.json): raised when a
  * field is removed or changes meaning; a new field does not raise it. */
-#define RUN_REPORT_VERSION 1
+#define RUN_REPORT_VERSION 2   /* 2: phases `deleting` and `indexing` out of `finishing` */
 
 /* The same as a JSON object, every real rounded to 3 decimals (ms), with
  * report_version and kbpipe_version first; caller frees. */

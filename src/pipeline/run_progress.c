@@ -3,12 +3,15 @@
  * phase took.
  *
  * Phases: scanning (reading, chunking, embedding, batches handed to the
- * writer), loading (the last batches written), dedup, finishing (--full's
- * deletions, the HNSW index rebuilt), closing (the run's row and report).
+ * writer), loading (the last batches written), dedup, deleting (--full's
+ * deletions), indexing (the HNSW index rebuilt), finishing (the sources'
+ * marks stored), closing (the run's row and report).
  * Their seconds add up to the run's wall time (the report's `phases`).
  *
  * On a terminal (stderr), unless -q, a thread redraws one line twice a
- * second: the phase, documents read, chunks made, vectors embedded, and
+ * second: the phase, documents read, chunks made, vectors embedded (with
+ * an OpenAI-compatible provider, while a batch is embedded, the requests
+ * on the wire: `, 2 requests in flight`, from embed_embedder_in_flight), and
  * while the index is rebuilt, `building index (N%)` from
  * pg_stat_progress_create_index, read over a second connection (opened
  * and polled only while load_session_is_rebuilding says so).  It reads
@@ -24,7 +27,8 @@
 
 static const char *const phase_names[RUN_N_PHASES] = {
     [RUN_SCANNING] = "scanning", [RUN_LOADING] = "loading", [RUN_DEDUP] = "dedup",
-    [RUN_FINISHING] = "finishing", [RUN_CLOSING] = "closing",
+    [RUN_DELETING] = "deleting", [RUN_INDEXING] = "indexing", [RUN_FINISHING] = "finishing",
+    [RUN_CLOSING] = "closing",
 };
 
 struct run_ticker {
@@ -59,7 +63,7 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
     enum run_phase ph = r->phase;
     char what[64];
     snprintf(what, sizeof what, "%s", run_phase_name(ph));
-    if (ph == RUN_FINISHING) {
+    if (ph == RUN_INDEXING) {
         int pct = -1;
         /* the second connection and its query only while an index is
          * rebuilt: deletions alone, or nothing owed, poll nothing */
@@ -75,13 +79,17 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
             pct = -1;
         if (pct >= 0)
             snprintf(what, sizeof what, "building index (%d%%)", pct);
-        else if (r->is_deleting)
-            snprintf(what, sizeof what, "deleting");
     }
     double dt = kb_now() - r->started;
     long chunks = r->chunks_done;
-    snprintf(buf, n, "%s: %ld documents, %ld chunks, %ld vectors embedded, %.0f chunks/s, %.0f s",
-             what, (long)r->docs_done, chunks, (long)r->vectors_done,
+    /* the embedder lives from before the ticker starts to after it stops */
+    int n_flight = embed_embedder_in_flight(r->emb);
+    char flight[48] = "";
+    if (n_flight > 0)
+        snprintf(flight, sizeof flight, ", %d request%s in flight", n_flight,
+                 n_flight == 1 ? "" : "s");
+    snprintf(buf, n, "%s: %ld documents, %ld chunks, %ld vectors embedded%s, %.0f chunks/s, "
+             "%.0f s", what, (long)r->docs_done, chunks, (long)r->vectors_done, flight,
              dt > 0 ? (double)chunks / dt : 0.0, dt);
 }
 

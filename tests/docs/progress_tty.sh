@@ -7,10 +7,11 @@
 #     pg_stat_progress_create_index over a second connection, never falling;
 #   * at most twice a second; it ends with a finished line;
 #   * the summary table's total seconds is the wall time, and a phases line
-#     gives each phase's seconds, adding up to it;
+#     gives each phase's seconds, adding up to it; the --full deletions and
+#     the index rebuild each have their own (deleting, indexing);
 #   * -q: nothing at all; off a terminal: no progress line (\r) at all;
-#   * the finishing phase without a rebuild (--full deletions held up by a
-#     row lock, index strategy keep) opens no second connection.
+#   * deleting without a rebuild (--full deletions held up by a row lock,
+#     index strategy keep) opens no second connection.
 . "$(dirname "$0")/../integration/lib.sh"
 command -v script >/dev/null || { fail "script(1) (util-linux) is needed"; finish; }
 db=$(new_db progress)
@@ -46,17 +47,27 @@ secs=$(jget "$tmp/r.json" .seconds)
 check_eq "the table's total seconds is the wall time (the report's seconds)" \
   "$(printf '%.1f' "$secs")" "$(awk '$1 == "total" {print $NF}' "$tmp/lines")"
 check "a phases line, adding up to the wall time" grep -qE \
-  "^phases: scanning [0-9.]+ s, loading [0-9.]+ s, dedup [0-9.]+ s, finishing [0-9.]+ s, closing [0-9.]+ s; total $(printf '%.1f' "$secs") s \(wall\)$" "$tmp/lines"
+  "^phases: scanning [0-9.]+ s, loading [0-9.]+ s, dedup [0-9.]+ s, deleting [0-9.]+ s, indexing [0-9.]+ s, finishing [0-9.]+ s, closing [0-9.]+ s; total $(printf '%.1f' "$secs") s \(wall\)$" "$tmp/lines"
+check "the index rebuild has its own seconds (phases.indexing > 0), deleting 0 without --full" \
+  python3 -c "import json,sys; p = json.load(open(sys.argv[1]))['phases']; sys.exit(not (p['indexing'] > 0 and p['deleting'] == 0))" "$tmp/r.json"
 
 # -q on a terminal: nothing
 echo "touched" >>"$(find "$tmp/corpus" -name "*.md" | head -1)"
 tty_run "$tmp/screen.q" -q run tests/data/run/gen.yaml
 check_eq "-q on a terminal prints nothing" "" "$(tr -d '\r\n' <"$tmp/screen.q")"
-# off a terminal: no progress line
-kb "$db" run tests/data/run/gen.yaml --full
+# off a terminal: no progress line; --full deleting 100 vanished files
+find "$tmp/corpus" -name "*.md" | sort | tail -n 100 | xargs rm -f
+kb "$db" run tests/data/run/gen.yaml --full --report "$tmp/r3.json"
 check_rc "off a terminal the run succeeds" 0
 check "  ... with no progress line (no \\r)" bash -c "! grep -q $'\r' '$tmp/err'"
 check "  ... but its summary table" grep -q '^phases: ' "$tmp/err"
+check_eq "  ... --full deleted the 100 vanished files" 100 "$(jget "$tmp/r3.json" .load.sources_deleted)"
+check "  ... in seconds of their own (phases.deleting > 0); indexing 0 unless it rebuilt" \
+  python3 -c "import json,sys; r = json.load(open(sys.argv[1])); p = r['phases']
+sys.exit(not (p['deleting'] > 0 and (r['load']['index_rebuilt'] or p['indexing'] == 0)))" "$tmp/r3.json"
+check "  ... the summary's phases line has the report's deleting seconds (to its 0.1 s)" \
+  python3 -c "import sys; sys.exit(not abs(float(sys.argv[1]) - float(sys.argv[2] or -1)) <= 0.051)" \
+  "$(jget "$tmp/r3.json" .phases.deleting)" "$(sed -nE 's/^phases: .*, deleting ([0-9.]+) s, .*/\1/p' "$tmp/err")"
 
 # finishing with no index to rebuild polls nothing: a --full run (index
 # strategy keep) whose deletion waits 3 s on a row lock another session

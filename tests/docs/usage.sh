@@ -6,7 +6,8 @@
 #   * kbpipe stats: the coverage row holds what was loaded (counted from
 #     samples/ and from the tables), the last runs in order, --runs N,
 #     --project, a bad --runs; stats --json parses with jq and has exactly
-#     the fields docs/operations.md lists;
+#     the fields docs/operations.md lists (the pictures' values:
+#     tests/integration/stats_pictures.sh);
 #   * the demo's searches put the obviously relevant sample first:
 #     "HNSW index bulk load" (learnings) -> L-003 of
 #     samples/learnings/learnings.csv ("Drop the HNSW index before a bulk
@@ -43,15 +44,15 @@ check_rc "kbpipe stats" 0
 cp "$tmp/out" "$tmp/stats.txt"
 check_eq "stats: the coverage row holds what was loaded" "$want_row" \
   "$(awk '/^Knowledge coverage/{s=1; next} s && /^supervisor-service /{$1=$1; print; exit}' "$tmp/stats.txt")"
-check_eq "stats: four tables, in order" "Knowledge coverage|Learnings by use|Popular search queries|Recent runs" \
-  "$(grep -E '^(Knowledge coverage|Learnings by use|Popular search queries|Recent runs)$' "$tmp/stats.txt" | paste -sd'|')"
+check_eq "stats: six tables, in order" "Knowledge coverage|Learnings by use|Popular search queries|Recent runs|Token lengths per source type (16 bins over 0..max tokens)|Last runs, oldest first" \
+  "$(grep -E '^(Knowledge coverage|Learnings by use|Popular search queries|Recent runs|Token lengths per source type.*|Last runs, oldest first)$' "$tmp/stats.txt" | paste -sd'|')"
 check_eq "stats: the last runs, newest first, succeeded" "learnings succeeded|issues succeeded|docs succeeded" \
-  "$(awk '/^Recent runs/{s=1; next} s && $1 ~ /^[0-9]+$/ {print $2, $3}' "$tmp/stats.txt" | paste -sd'|')"
+  "$(awk '/^Recent runs/{s=1; next} s && /^$/ {exit} s && $1 ~ /^[0-9]+$/ {print $2, $3}' "$tmp/stats.txt" | paste -sd'|')"
 check_eq "stats: a run's sources column is its report's sources_seen" "$(jget "$tmp/docs.json" '.load.sources_seen')" \
-  "$(awk '/^Recent runs/{s=1; next} s && $2 == "docs" {print $7}' "$tmp/stats.txt")"
+  "$(awk '/^Recent runs/{s=1; next} s && /^$/ {exit} s && $2 == "docs" {print $7}' "$tmp/stats.txt")"
 
 kb "$db" stats --runs 2
-check_eq "stats --runs 2 lists two runs" "2" "$(awk '/^Recent runs/{s=1; next} s && $1 ~ /^[0-9]+$/' "$tmp/out" | wc -l)"
+check_eq "stats --runs 2 lists two runs" "2" "$(awk '/^Recent runs/{s=1; next} s && /^$/ {exit} s && $1 ~ /^[0-9]+$/' "$tmp/out" | wc -l)"
 kb "$db" stats --runs 0
 check_rc "stats --runs 0 is a usage error" 2
 check "  ... that says what a count is" grep -q "is not a count" "$tmp/err"
@@ -93,12 +94,12 @@ check_eq "stats --json: the searches are in queries" "how do I rotate a secret?|
 check_eq "stats --json coverage agrees with the table" "$want_row" \
   "$(jq -r '.coverage[0] | "\(.project) \(.sources) \(.chunks) \(.learnings) \(.tokens) \(.source_types)"' "$tmp/stats.json")"
 # the documented fields: docs/operations.md lists them as "- `key`: field, field, ..."
-for key in coverage learnings queries runs; do
-  doc=$(sed -n "/^## Stats/,/^## /s/^- \`$key\`: \\([a-z_, ]*\\)\\..*/\\1/p" docs/operations.md | tr -d ' ')
+for key in coverage learnings queries runs token_lengths run_trend; do
+  doc=$(sed -n "/^## Stats/,/^## /s/^- \`$key\`: \\([a-z0-9_, ]*\\)\\..*/\\1/p" docs/operations.md | tr -d ' ')
   got=$(jq -r --arg k "$key" '.[$k][0] | keys_unsorted | join(",")' "$tmp/stats.json")
   check_eq "stats --json .$key has the fields docs/operations.md lists" "$doc" "$got"
 done
-check_eq "stats --json has exactly the four lists" "coverage,learnings,queries,runs" \
+check_eq "stats --json has exactly the six lists" "coverage,learnings,queries,runs,token_lengths,run_trend" \
   "$(jq -r 'keys_unsorted | join(",")' "$tmp/stats.json")"
 
 finish

@@ -2,7 +2,8 @@
 # tests/integration/catalog.sh - the catalogue commands of issue 16 against
 # the real server: `kbpipe delete` (one transaction: a refusal, a missing
 # --yes off a terminal or a fault leaves everything; --dry-run writes
-# nothing; what it prints is what went), `kbpipe sources` and `kbpipe show`.
+# nothing; what it prints is what went), `kbpipe sources`, `kbpipe show` and
+# `kbpipe export` (JSON Lines, and CSV read back with python's csv module).
 #   KBPIPE_BIN=build/kbpipe-test bash tests/integration/catalog.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -157,6 +158,82 @@ check "... naming it" grep -q "export: no project named 'nope'" "$tmp/err"
 kb "$db" export --project cat -o /nonexistent/dir/x.jsonl
 check_rc "export to an unwritable file fails" 1
 check "... naming the file" grep -q "/nonexistent/dir/x.jsonl: cannot write" "$tmp/err"
+
+# --- export --format csv --------------------------------------------------------
+# tricky content inserted by SQL in a project of its own (removed after):
+# commas, quotes, LF, CRLF, a lone CR, a tab, non-ASCII, '' beside NULL
+sql "$db" "INSERT INTO projects (name) VALUES ('csvp')" >/dev/null
+sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id, title, url, pipeline, doc_hash, metadata)
+           SELECT id, 'files', 'dir, \"q\"/tricky.md', 'Tricky, \"quoted\" title', NULL, '', 'h1',
+                  '{\"note\": \"a, \\\"b\\\"\", \"ü\": [1, 2]}' FROM projects WHERE name = 'csvp'" >/dev/null
+sql "$db" "INSERT INTO knowledge_sources (project_id, source_type, source_id, title)
+           SELECT id, 'files', 'empty-source.md', 'no chunks' FROM projects WHERE name = 'csvp'" >/dev/null
+sql "$db" "INSERT INTO knowledge_chunks (source_id, project_id, chunk_index, content, content_hash, token_count, metadata, embedding)
+           SELECT s.id, s.project_id, i, c, encode(digest(c, 'sha256'), 'hex'), t, m::jsonb,
+                  CASE WHEN i = 0 THEN array_fill(0.25, ARRAY[1536])::vector END
+           FROM knowledge_sources s,
+                (VALUES (0, E'a, b \"q\" \"\"\nline two\r\nline three\rafter CR\tand a tab: é ü 日本 ✓', 7, '{\"heading_path\": \"A, \\\"B\\\"\"}'),
+                        (1, '', NULL, '{}'),
+                        (2, E' leading space, trailing \"', 3, '{}')) v(i, c, t, m)
+           WHERE s.source_id = 'dir, \"q\"/tricky.md'" >/dev/null
+cat >"$tmp/csvcmp.py" <<'PY'
+# csvcmp.py CSV DB_JSON HAS_VECTORS: the CSV parsed with python's csv module
+# equals the database's rows (NULL: an empty field; '' comes quoted)
+import csv, json, sys
+with open(sys.argv[1], newline='', encoding='utf-8') as f:
+    got = list(csv.reader(f))
+want = json.loads(sys.argv[2]) or []
+cols = ["source_type", "source_id", "title", "url", "pipeline", "doc_hash", "source_metadata",
+        "chunk_index", "token_count", "content_hash", "content", "metadata", "embedding"]
+ok = True
+if got[0] != cols:
+    print("# header:", got[0]); ok = False
+if len(got) - 1 != len(want):
+    print("# %d records, %d rows" % (len(got) - 1, len(want))); ok = False
+for g, w in zip(got[1:], want):
+    if sys.argv[3] == "0":
+        w[12] = None
+    w = ["" if x is None else x for x in w]
+    if g != w:
+        print("# got ", g, "\n# want", w); ok = False
+raw = open(sys.argv[1], 'rb').read()
+if not raw.endswith(b"\r\n") or raw.count(b"\r\n") < len(got):
+    print("# records do not end in CRLF"); ok = False
+sys.exit(0 if ok else 1)
+PY
+# the rows as the database has them, in the export's order, each field as text
+db_rows() {
+  sql "$db" "SELECT json_agg(json_build_array(s.source_type, s.source_id, s.title, s.url, s.pipeline,
+                 s.doc_hash, s.metadata::text, c.chunk_index::text, c.token_count::text, c.content_hash,
+                 c.content, c.metadata::text, c.embedding::text) ORDER BY s.source_type, s.source_id, c.chunk_index)
+             FROM knowledge_sources s JOIN projects p ON p.id = s.project_id
+             LEFT JOIN knowledge_chunks c ON c.source_id = s.id WHERE p.name = '$1'"
+}
+kb "$db" export --project csvp --format csv --vectors -o "$tmp/x.csv"
+check_rc "export --format csv --vectors -o FILE" 0
+check "... python's csv module reads back every field of the tricky rows, NULL as empty" \
+  python3 "$tmp/csvcmp.py" "$tmp/x.csv" "$(db_rows csvp)" 1
+check_eq "... one header line and a record per chunk (a source without chunks: one)" 5 \
+  "$(python3 -c 'import csv,sys; print(len(list(csv.reader(open(sys.argv[1], newline="")))))' "$tmp/x.csv")"
+check "... the empty content is \"\", the NULL token_count nothing" \
+  grep -qE ',1,,[0-9a-f]{64},"",\{\},'$'\r''$' "$tmp/x.csv"
+check "... and the empty pipeline is quoted (\"\") where the NULL url is not" \
+  grep -qF ',"Tricky, ""quoted"" title",,"",h1,' "$tmp/x.csv"
+check "... the vector in pgvector's text form, quoted" grep -qF ',"[0.25,0.25,' "$tmp/x.csv"
+check "... fields without special characters are not quoted" \
+  grep -q '^files,empty-source.md,no chunks,,,,{},,,,,,'$'\r''$' "$tmp/x.csv"
+kb "$db" export --project cat --format csv
+check_rc "export --format csv of a loaded project, to stdout" 0
+check "... matches its rows, without vectors" python3 "$tmp/csvcmp.py" "$tmp/out" "$(db_rows cat)" 0
+sql "$db" "INSERT INTO projects (name) VALUES ('csv-empty')" >/dev/null
+kb "$db" export --project csv-empty --format csv
+check_eq "export --format csv of an empty project: the header line only" \
+  "source_type,source_id,title,url,pipeline,doc_hash,source_metadata,chunk_index,token_count,content_hash,content,metadata,embedding"$'\r' \
+  "$(cat "$tmp/out")"
+kb "$db" export --project cat --format xml
+check_rc "an unknown --format is a usage error" 2
+check "... naming the formats" grep -q "format 'xml' is not a format; give jsonl or csv" "$tmp/err"
+sql "$db" "DELETE FROM projects WHERE name IN ('csvp', 'csv-empty')" >/dev/null
 
 # --- delete: refusals leave everything ---------------------------------------
 kb "$db" delete --project cat --pipeline p-docs </dev/null

@@ -9,7 +9,10 @@
 #   3. one edited paragraph sends exactly one text
 #   4. the same corpus in a second project reuses every stored vector by
 #      (content_hash, model): no request
-#   5. the server gone: exit 1 with a message naming the endpoint; nothing
+#   5. on a terminal (script(1)), against a server that holds each request
+#      0.7 s, the progress line shows the requests in flight while the
+#      batch is embedded: 2 (max_in_flight), never more
+#   6. the server gone: exit 1 with a message naming the endpoint; nothing
 #      of the failed batch is stored
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_openai.sh
 # shellcheck source=tests/integration/lib.sh
@@ -23,7 +26,7 @@ log=$tmp/requests.log
 python3 tests/data/run/openai_stub.py "$log" >"$tmp/port" &
 stub=$!
 _bg+=("$stub")
-poll 20 test -s "$tmp/port"
+poll 60 test -s "$tmp/port"   # python starts slowly on a loaded machine
 export RUN_BASE_URL=http://127.0.0.1:$(cat "$tmp/port")/v1
 texts() { awk '{n += $1} END {print n + 0}' "$log"; }
 requests() { wc -l <"$log" | tr -d ' '; }
@@ -76,7 +79,34 @@ check_rc "second project's run exits 0" 0
 check_eq "no request" "$before" "$(requests)"
 check_eq "every chunk reused" "$n_chunks" "$(jget "$tmp/r4.json" .load.vectors_reused)"
 
-echo "# 5. the server gone"
+echo "# 5. requests in flight on the progress line (a slow server, a terminal)"
+if script -qec true /dev/null >/dev/null 2>&1; then
+  : >"$tmp/slow.log"
+  python3 tests/data/run/openai_stub.py "$tmp/slow.log" 0.7 >"$tmp/slow.port" &
+  slow=$!
+  _bg+=("$slow")
+  poll 60 test -s "$tmp/slow.port"
+  db6=$(new_db openai_tty)
+  printf -v cmd '%q ' env RUN_BASE_URL="http://127.0.0.1:$(cat "$tmp/slow.port")/v1" \
+    timeout -s KILL "$KB_TIMEOUT" "$bin" --db "dbname=$db6" run "$P" --report "$tmp/r6.json"
+  script -qec "$cmd" /dev/null >"$tmp/screen6" 2>&1 </dev/null
+  check_eq "the run on a terminal succeeds" succeeded "$(jget "$tmp/r6.json" .status)"
+  check "... it sent several requests, two at a time" test "$(wc -l <"$tmp/slow.log")" -gt 2
+  tr '\r' '\n' <"$tmp/screen6" | sed 's/\x1b\[K//g' >"$tmp/lines6"
+  # the writer thread embeds, so a corpus this small is embedded while the
+  # line already says loading (the scan is over)
+  check "the progress line shows '2 requests in flight' while embedding" \
+    grep -qE '^kbpipe: it-openai: (scanning|loading): [0-9]+ documents, [0-9]+ chunks, [0-9]+ vectors embedded, 2 requests in flight, ' "$tmp/lines6"
+  check_eq "... never more than max_in_flight (2)" "" \
+    "$(grep -oE '[0-9]+ requests? in flight' "$tmp/lines6" | grep -vE '^[12] ')"
+  check "... and the finished line has none" \
+    grep -qE "^kbpipe: it-openai: [0-9]+ documents, $n_chunks chunks, $n_chunks vectors embedded in [0-9.]+ s" "$tmp/lines6"
+  kill -9 "$slow" 2>/dev/null; wait "$slow" 2>/dev/null
+else
+  note "no script(1): the progress line is not tested"
+fi
+
+echo "# 6. the server gone"
 kill -9 "$stub" 2>/dev/null; wait "$stub" 2>/dev/null
 echo "A new paragraph that nobody has embedded yet." >>"$tmp/docs/guide/setup.md"
 state "$db" it-openai >"$tmp/s6.before"

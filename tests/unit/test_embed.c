@@ -728,6 +728,28 @@ static void embed_similar_pairs__matches_brute_force(void **state)
     free(m);
 }
 
+static void embed_nearest_similarity__matches_brute_force(void **state)
+{
+    (void)state;
+    const int n = 300;   /* more than one 256-row block: rows of the second
+                            block have neighbours in the first and back */
+    float *m = planted_rows(n), *best = malloc((size_t)n * sizeof *best);
+    embed_nearest_similarity(m, n, DIM, best);
+    for (int i = 0; i < n; i++) {
+        double want = -2;
+        for (int j = 0; j < n; j++)
+            if (j != i) {
+                double c = cosine(m + (size_t)i * DIM, m + (size_t)j * DIM);
+                want = c > want ? c : want;
+            }
+        assert_true(fabs(best[i] - want) < 1e-4);
+    }
+    embed_nearest_similarity(m, 1, DIM, best);   /* one row: no neighbour */
+    assert_true(best[0] == -2.0f);
+    free(best);
+    free(m);
+}
+
 static void embed_similar_pairs__bounded_per_row(void **state)
 {
     (void)state;
@@ -799,6 +821,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest similarity_c[] = {
         cmocka_unit_test(embed_similar_pairs__matches_brute_force),
         cmocka_unit_test(embed_similar_pairs__bounded_per_row),
+        cmocka_unit_test(embed_nearest_similarity__matches_brute_force),
     };
     int failed = 0;
     failed += cmocka_run_group_tests_name("normalize.c", normalize_c, group_setup, group_teardown);

@@ -171,6 +171,12 @@ static void *handle(void *arg)
 
     if (s->sc == OK_SLOW)
         usleep(60 * 1000);
+    /* done before the answer goes out: the client may send its next request
+     * as soon as it reads this one's answer, and on a loaded machine this
+     * thread could otherwise still count it (one too many "at once") */
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_mutex_unlock(&s->mu);
     if (s->sc == HANG) {
         for (int i = 0; i < 300 && !atomic_load(&s->stop); i++)
             usleep(10 * 1000);
@@ -195,9 +201,6 @@ static void *handle(void *arg)
         respond(c->fd, 200, "", body);
         free(body);
     }
-    pthread_mutex_lock(&s->mu);
-    s->active--;
-    pthread_mutex_unlock(&s->mu);
     json_decref(req);
     close(c->fd);
     kb_buf_release(&in);

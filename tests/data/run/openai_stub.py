@@ -6,12 +6,15 @@ one line: the number of texts, the bearer token's length (never the token),
 the number of requests being served when it arrived (itself included: each
 is held 50 ms, so requests in flight overlap) and the texts' SHA-256s,
 comma-separated.  Prints the port it listens on, then serves until killed.
+An optional second argument holds each request that many seconds instead
+(a slow server, for the progress line's requests in flight).
 
-    python3 openai_stub.py LOG
+    python3 openai_stub.py LOG [SECONDS]
 """
 import hashlib, http.server, json, random, sys, threading, time
 
 LOG = sys.argv[1]
+DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.05
 lock = threading.Lock()
 active = 0
 
@@ -35,7 +38,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             active += 1
             with open(LOG, "a") as f:
                 f.write(f"{len(texts)} {len(auth)} {active} {hashes}\n")
-        time.sleep(0.05)
+        time.sleep(DELAY)
         with lock:
             active -= 1
         out = json.dumps({
