@@ -10,6 +10,27 @@
 
 #include "embed/embed.h"
 
+#include <cblas.h>
+
+/* ---- blas.c: OpenBLAS, opened at the first call ----------------------- */
+
+/* The CBLAS calls src/embed makes, with cblas.h's signatures. */
+struct embed_blas {
+    double (*dsdot)(const blasint n, const float *x, const blasint incx, const float *y,
+                    const blasint incy);
+    CBLAS_INDEX (*isamax)(const blasint n, const float *x, const blasint incx);
+    void (*sscal)(const blasint n, const float alpha, float *x, const blasint incx);
+    void (*sgemm)(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
+                  const enum CBLAS_TRANSPOSE tb, const blasint m, const blasint n,
+                  const blasint k, const float alpha, const float *a, const blasint lda,
+                  const float *b, const blasint ldb, const float beta, float *c,
+                  const blasint ldc);
+};
+
+/* The calls, resolved once (thread-safe); a library that cannot be loaded
+ * ends the process with a message saying what to install. */
+const struct embed_blas *embed_blas(void);
+
 /* ---- import store (store.c): key -> float32 vector -------------------- */
 
 /*

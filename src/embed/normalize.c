@@ -14,7 +14,6 @@
  */
 #include "embed/embed_int.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -29,7 +28,8 @@ int embed_normalize_one(float *v, int dim, char *why, size_t why_len)
         snprintf(why, why_len, "has %d dimensions, kbpipe stores %d", dim, KB_EMBED_DIM);
         return 1;
     }
-    double sumsq = cblas_dsdot(dim, v, 1, v, 1);
+    const struct embed_blas *b = embed_blas();   /* blas.c: OpenBLAS, loaded at first use */
+    double sumsq = b->dsdot(dim, v, 1, v, 1);
     if (!isfinite(sumsq) || sumsq < RESCALE_BELOW) {
         for (int j = 0; j < dim; j++) {
             if (isnan(v[j])) {
@@ -42,15 +42,15 @@ int embed_normalize_one(float *v, int dim, char *why, size_t why_len)
             }
         }
         /* finite but huge or tiny: scale the largest element to 1 first */
-        double amax = fabs(v[cblas_isamax(dim, v, 1)]);
+        double amax = fabs(v[b->isamax(dim, v, 1)]);
         if (amax < MIN_NORM) {
             snprintf(why, why_len, "is a zero vector (largest element %.3g)", amax);
             return 1;
         }
-        cblas_sscal(dim, (float)(1.0 / amax), v, 1);
-        sumsq = cblas_dsdot(dim, v, 1, v, 1);
+        b->sscal(dim, (float)(1.0 / amax), v, 1);
+        sumsq = b->dsdot(dim, v, 1, v, 1);
     }
-    cblas_sscal(dim, (float)(1.0 / sqrt(sumsq)), v, 1);
+    b->sscal(dim, (float)(1.0 / sqrt(sumsq)), v, 1);
     return 0;
 }
 

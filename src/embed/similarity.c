@@ -16,9 +16,8 @@
  * matches, which is all the dedup pass uses (a duplicate is resolved to one
  * keeper, the most similar pairs first).
  */
-#include "embed/embed.h"
+#include "embed/embed_int.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 
 #define SIM_BLOCK 256
@@ -59,7 +58,7 @@ int embed_similar_pairs(const float *m, int n, int dim, float threshold,
     for (int i0 = 0; i0 < n; i0 += SIM_BLOCK) {
         int rows = n - i0 < SIM_BLOCK ? n - i0 : SIM_BLOCK;
         /* S[rows x n] = M[i0 .. i0+rows) x M^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dim, 1.0f,
+        embed_blas()->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dim, 1.0f,
                     m + (size_t)i0 * dim, dim, m, dim, 0.0f, s, n);
         for (int r = 0; r < rows; r++) {
             int i = i0 + r, n_best = 0;

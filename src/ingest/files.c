@@ -389,6 +389,10 @@ static enum kb_code files_next(struct ingest_reader *rd, struct kb_arena *arena,
                 char *rel = kb_arena_strdup(arena, base);   /* base points into st->root */
                 release_root(st);
                 st->root_i++;
+                struct ingest_file_stat fst;
+                if (rd->stat_fn && ingest_file_stat(full, &fst) &&
+                    rd->stat_fn(rd->stat_arg, full, rel, &fst))
+                    continue;   /* unchanged: the next root */
                 return read_file(rd, arena, full, rel, out, err);
             }
         }
@@ -453,6 +457,12 @@ static enum kb_code files_next(struct ingest_reader *rd, struct kb_arena *arena,
         }
         if (!S_ISREG(sb.st_mode) || !is_selected(o, rel))
             continue;
+        if (rd->stat_fn) {   /* the stat pre-check: an unchanged file is never opened */
+            struct ingest_file_stat fst;
+            ingest_stat_of(&sb, &fst);
+            if (rd->stat_fn(rd->stat_arg, full, rel, &fst))
+                continue;
+        }
         enum kb_code rc = read_file(rd, arena, full, rel, out, err);
         if (rc != KB_OK || *out != NULL)
             return rc;

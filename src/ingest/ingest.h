@@ -340,6 +340,35 @@ void ingest_state_set(struct ingest_reader *rd, const char *key, const char *val
 int ingest_state_get(const struct ingest_reader *rd, int i, const char **key,
                      const char **value);
 
+/* ---- the stat pre-check: unchanged files skipped unread ----------------
+ *
+ * A files source's reader stats every regular file while it walks (it
+ * must, to tell files from folders).  With a hook set, it hands the stat
+ * to the hook before opening the file: the hook returns 1 to skip the file
+ * unread (the hook counts it and marks its source seen), 0 to read it.
+ * Readers of one file (CSV, issue exports) are skipped whole by the
+ * conductor before ingest_open, with ingest_file_stat.
+ */
+struct ingest_file_stat {
+    long long size, mtime_ns, ctime_ns, inode, device;   /* times: ns since the epoch */
+};
+
+/* Set the hook (files sources; other readers never call it), before the
+ * first ingest_next.  path is the file as it would be opened, source_id
+ * the document's (its path relative to the root). */
+void ingest_stat_hook(struct ingest_reader *rd,
+                      int (*fn)(void *arg, const char *path, const char *source_id,
+                                const struct ingest_file_stat *st),
+                      void *arg);
+
+/* stat(2) of path (following a symlink) into *out: 1, or 0 when it cannot
+ * be stat'ed or is not a regular file. */
+int ingest_file_stat(const char *path, struct ingest_file_stat *out);
+
+/* The path a one-file source (csv, github_issues) opens, relative to the
+ * working directory: the documents' file_path.  NULL for other types. */
+const char *ingest_source_path(const struct ingest_source *src);
+
 /* What the last rejected item was: its origin and (a prefix of) its bytes. */
 struct ingest_bad {
     struct kb_origin at;           /* file, line (CSV, JSON) */

@@ -31,6 +31,9 @@ struct ingest_reader {
     struct kb_buf bad_bytes;       /* owns bad.input */
     char **state_keys, **state_values;   /* the marks: stored ones, then the reader's */
     int n_state;
+    int (*stat_fn)(void *arg, const char *path, const char *source_id,
+                   const struct ingest_file_stat *st);   /* files: the stat pre-check */
+    void *stat_arg;
 };
 
 /* Per-type openers (files.c, csv.c, issues.c): set rd->next/close/state. */
@@ -53,6 +56,10 @@ void ingest_note(struct ingest_reader *rd, const char *origin, const char *fmt, 
 
 /* base_dir joined with path (path as-is when absolute or base is "."); caller frees. */
 char *ingest_path_join(const char *base_dir, const char *path);
+
+struct stat;
+/* A stat(2) result as the pre-check's record (reader.c). */
+void ingest_stat_of(const struct stat *sb, struct ingest_file_stat *out);
 
 /* A new zeroed document in the arena with the source's type and target. */
 struct kb_document *ingest_doc_new(struct ingest_reader *rd, struct kb_arena *arena,

@@ -5,6 +5,8 @@
  */
 #include "ingest_int.h"
 
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -223,6 +225,43 @@ void ingest_note(struct ingest_reader *rd, const char *origin, const char *fmt, 
     rd->stats.n_skipped++;
     snprintf(rd->stats.last_note, sizeof rd->stats.last_note, "kbpipe: %s: %s", origin, msg);
     log_info("%s: %s", origin, msg);
+}
+
+/* See ingest.h. */
+void ingest_stat_hook(struct ingest_reader *rd,
+                      int (*fn)(void *arg, const char *path, const char *source_id,
+                                const struct ingest_file_stat *st),
+                      void *arg)
+{
+    rd->stat_fn = fn;
+    rd->stat_arg = arg;
+}
+
+/* See ingest.h. */
+int ingest_file_stat(const char *path, struct ingest_file_stat *out)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return 0;
+    ingest_stat_of(&sb, out);
+    return 1;
+}
+
+/* See ingest_int.h. */
+void ingest_stat_of(const struct stat *sb, struct ingest_file_stat *out)
+{
+    out->size = (long long)sb->st_size;
+    out->mtime_ns = (long long)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
+    out->ctime_ns = (long long)sb->st_ctim.tv_sec * 1000000000LL + sb->st_ctim.tv_nsec;
+    out->inode = (long long)sb->st_ino;
+    out->device = (long long)sb->st_dev;
+}
+
+/* See ingest.h. */
+const char *ingest_source_path(const struct ingest_source *src)
+{
+    return src->type == INGEST_CSV ? src->u.csv.path
+           : src->type == INGEST_GITHUB_ISSUES ? src->u.issues.path : NULL;
 }
 
 char *ingest_path_join(const char *base_dir, const char *path)

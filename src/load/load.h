@@ -334,6 +334,74 @@ enum kb_code load_state_read(struct db_conn *conn, const char *project_id, const
 enum kb_code load_state_write(struct db_conn *conn, const char *project_id, const char *pipeline,
                               const struct load_marks *m, struct kb_err *err);
 
+/* ---- file stats (filestat.c): unchanged files skipped unread ---------- */
+
+/* What a run saw of an input file: times in ns since the epoch. */
+struct load_file_stat {
+    long long size, mtime_ns, ctime_ns, inode, device;
+};
+
+struct load_filestats;   /* fields live in filestat.c */
+
+/*
+ * The stored file stats of `pipeline` ("NAME" or "NAME#K/N") of the
+ * project (NULL project_id: none), read once into *out, which also queues
+ * the rows to store; free with load_filestats_free.  KB_E_DB on failure
+ * (*out is then still made, empty).
+ */
+enum kb_code load_filestats_read(struct db_conn *conn, const char *project_id,
+                                 const char *pipeline, struct load_filestats **out,
+                                 struct kb_err *err);
+
+/*
+ * 1 when the stored row of (source, path) has exactly this stat and these
+ * settings and was not recorded racily; then *source_id (NULL: a file of
+ * many sources), *digest (the source's doc hash, or the digest of its
+ * sources) and *n_sources are the row's, borrowed.  0 otherwise.  A match
+ * is only a hint: the caller checks the stored sources still agree.
+ */
+int load_filestats_match(const struct load_filestats *fs, const char *source, const char *path,
+                         const struct load_file_stat *st, const char *settings,
+                         const char **source_id, const char **digest, long *n_sources);
+
+/* Queue a row (copied) for load_filestats_write: source_id NULL for a file
+ * of many sources, digest then their load_digest_hex. */
+void load_filestats_add(struct load_filestats *fs, const char *source, const char *path,
+                        const struct load_file_stat *st, int is_racy, const char *settings,
+                        const char *source_id, const char *digest, long n_sources);
+
+/* Upsert the queued rows (1,000 to a statement) and empty the queue.
+ * KB_E_DB on failure; the rows written before it stay (each is a hint). */
+enum kb_code load_filestats_write(struct db_conn *conn, const char *project_id,
+                                  const char *pipeline, struct load_filestats *fs,
+                                  struct kb_err *err);
+void load_filestats_free(struct load_filestats *fs);   /* NULL no-op */
+
+/* An order-free digest of (source_type, source_id, doc_hash) triples. */
+struct load_digest {
+    unsigned long long lane[4];
+    long n;
+};
+void load_digest_add(struct load_digest *d, const char *source_type, const char *source_id,
+                     const char *doc_hash);
+void load_digest_hex(const struct load_digest *d, char out[65]);
+
+/* 1 when the source is stored with this doc_hash and not yet seen in this
+ * run (no side effect). */
+int load_source_stored_unseen(const struct load_session *s, const char *source_type,
+                              const char *source_id, const char *doc_hash);
+
+/*
+ * A file of many sources skipped by its stat: read, on conn, the
+ * pipeline's stored sources whose file_path is file_path (of this shard),
+ * and when they are exactly n_sources with this digest, all stored and not
+ * yet seen, *is_match = 1 and (do_mark) each is marked seen as unchanged;
+ * else none is marked (*is_match = 0: read the file).  KB_E_DB on failure.
+ */
+enum kb_code load_sources_of_file(struct load_session *s, struct db_conn *conn,
+                                  const char *file_path, const char *digest, long n_sources,
+                                  int do_mark, int *is_match, struct kb_err *err);
+
 /* ---- the dedup pass (dedup.c) ------------------------------------------ */
 
 struct load_dedup_opts {

@@ -24,7 +24,7 @@
 
 
 static const char RUN_USAGE[] =
-    "usage: kbpipe run PIPELINE.yaml [--dry-run] [--full] [--shard K/N]\n"
+    "usage: kbpipe run PIPELINE.yaml [--dry-run] [--full] [--checksum] [--shard K/N]\n"
     "                  [--report FILE.json] [--no-wait] [-q|-v]\n"
     "\n"
     "Run a pipeline: read its sources, skip what is unchanged, chunk, embed and\n"
@@ -36,6 +36,8 @@ static const char RUN_USAGE[] =
     "  --full           also delete the pipeline's sources this run did not see,\n"
     "                   after the whole scan succeeded (same as mode: full); an\n"
     "                   API source (type: github) is fetched whole, without since\n"
+    "  --checksum       read and hash every file, even those whose stat (size,\n"
+    "                   mtime, ctime, inode) is unchanged since the last run\n"
     "  --shard K/N      only the Kth of N deterministic partitions of the sources\n"
     "                   (docs/scaling.md)\n"
     "  --report FILE    write the JSON run report to FILE ('-': stdout); it is also\n"
@@ -88,6 +90,7 @@ static enum kb_code parse_args(int argc, char **argv, struct pipeline_run_args *
         { "shard", required_argument, NULL, 's' }, { "report", required_argument, NULL, 'r' },
         { "no-wait", no_argument, NULL, 'w' },   { "help", no_argument, NULL, 'h' },
         { "export-batch", required_argument, NULL, 'x' },
+        { "checksum", no_argument, NULL, 'c' },
         { NULL, 0, NULL, 0 },
     };
     int c;
@@ -104,6 +107,7 @@ static enum kb_code parse_args(int argc, char **argv, struct pipeline_run_args *
             break;
         case 'r': a->report_path = optarg; break;
         case 'w': a->no_wait = 1; break;
+        case 'c': a->is_checksum = 1; break;
         case 'x': a->export_path = optarg; a->is_dry_run = 1; break;
         case 'h': fputs(a->is_plan ? PLAN_USAGE : RUN_USAGE, stdout); return KB_PARTIAL;
         default:
@@ -126,10 +130,22 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
     const struct ingest_source *src = &r->p->sources[si];
     struct run_source_stats *st = &r->stats[si];
     double t0 = kb_now();
-    struct ingest_reader *rd;
-    enum kb_code rc = ingest_open(src, ".", &rd, err);
+    struct ingest_reader *rd = NULL;
+    long rejected_before = st->rejected;
+    int is_skipped = 0;
+    enum kb_code rc = run_stat_skip_file(r, si, &is_skipped, err);
+    if (rc == KB_OK && is_skipped) {
+        log_info("source %s: %s unchanged (its stat and stored sources), not opened",
+                  src->name, ingest_source_path(src));
+        st->seconds = kb_now() - t0;
+        return KB_OK;
+    }
+    if (rc == KB_OK)
+        rc = ingest_open(src, ".", &rd, err);
     if (rc == KB_OK)
         rc = run_marks_give(r, src, rd, err);
+    if (rc == KB_OK)
+        run_stat_hook(r, si, rd);
     if (rc != KB_OK) {
         ingest_close(rd);
         kb_err_prefix(err, "source %s", src->name);
@@ -180,6 +196,11 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
     }
     const struct ingest_stats *is = ingest_reader_stats(rd);
     st->skipped = is->n_skipped;
+    run_stat_file_done(r, si, rc == KB_OK && st->rejected == rejected_before &&
+                                  is->n_skipped == 0);
+    if (src->type == INGEST_FILES && r->filestats)
+        log_info("source %s: %ld file(s) unchanged by their stat, not opened; %ld read",
+                  src->name, st->files_unread, st->read - st->files_unread);
     if (is->n_skipped)
         log_info("source %s: %ld input(s) skipped with a note; last: %s", src->name,
                  is->n_skipped, is->last_note);
@@ -196,7 +217,7 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
 {
     enum kb_code rc = pipeline_load(r->args->path, &r->p, err);
     if (rc == KB_OK)
-        rc = pipeline_check(r->p, ".", err);
+        rc = pipeline_check_run(r->p, ".", err);
     if (rc == KB_E_CONFIG && r->p) {
         pipeline_diags_print(r->p, stderr);
         return rc;
@@ -222,14 +243,16 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
         return rc;
     r->batch = load_batch_new(r->sess);
     r->spare = load_batch_new(r->sess);
-    /* the second connection (reuse lookups) is opened by the first flush:
-     * an unchanged re-run never needs it (run_flush.c) */
-    if (!r->args->is_dry_run && (rc = run_writer_start(r, err)) != KB_OK)
-        return rc;
     r->arena = kb_arena_new();
     r->stats = kb_xcalloc((size_t)(r->p->n_sources ? r->p->n_sources : 1), sizeof *r->stats);
     for (int i = 0; i < r->p->n_sources; i++)
         r->stats[i].name = r->p->sources[i].name;
+    if ((rc = run_stat_open(r, err)) != KB_OK || (rc = run_stat_check_headers(r, err)) != KB_OK)
+        return rc;
+    /* the second connection (reuse lookups) is opened by the first flush:
+     * an unchanged re-run never needs it (run_flush.c) */
+    if (!r->args->is_dry_run && (rc = run_writer_start(r, err)) != KB_OK)
+        return rc;
     if (!r->args->is_dry_run) {
         char *path = r->p->reject_file ? kb_xstrdup(r->p->reject_file)
                                        : kb_xasprintf("build/rejects/%s.jsonl", r->p->name);
@@ -259,6 +282,8 @@ static void run_close(struct run *r)
     pipeline_free(r->p);
     free(r->stats);
     free(r->row_stat);
+    load_filestats_free(r->filestats);
+    free(r->settings);
     kb_buf_release(&r->planned);
     load_marks_release(&r->marks);
 }
@@ -306,6 +331,11 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
         rc = wrc;
     }
     rep.load_seconds = kb_now() - r.started;
+    /* the stats are hints checked against the stored sources: written for
+     * a scan that ended (rejected inputs' files are not among them), and a
+     * failure to store them costs the next run a read, nothing else */
+    if (rc == KB_OK && run_stat_store(&r, &werr) != KB_OK)
+        log_warn("%s%s%s", werr.origin, werr.origin[0] ? ": " : "", werr.msg);
     if (rc == KB_OK && kb_signal_received())
         rc = KB_E_INTERRUPTED;   /* a signal after the scan: stop before the next phase */
     run_phase(&r, RUN_DEDUP);

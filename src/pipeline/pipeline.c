@@ -239,7 +239,7 @@ static int has_col(char **cols, int n, const char *name)
     return 0;
 }
 
-static void check_csv(struct kb_pipeline *p, int i, const char *base_dir)
+static void check_csv(struct kb_pipeline *p, int i, const char *base_dir, int with_header)
 {
     const struct ingest_source *s = &p->sources[i];
     const struct ingest_csv_opts *o = &s->u.csv;
@@ -247,7 +247,7 @@ static void check_csv(struct kb_pipeline *p, int i, const char *base_dir)
     snprintf(key, sizeof key, "sources[%d].path", i);
     int before = p->n_diags;
     check_file(p, base_dir, o->path, key);
-    if (p->n_diags != before || o->path == NULL)
+    if (p->n_diags != before || o->path == NULL || !with_header)
         return;
     char **cols = NULL;
     int n = 0;
@@ -300,7 +300,9 @@ static void check_csv(struct kb_pipeline *p, int i, const char *base_dir)
     free(cols);
 }
 
-enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct kb_err *err)
+/* The checks of pipeline_check; with_headers 0 leaves the CSV headers out. */
+static enum kb_code check_all(struct kb_pipeline *p, const char *base_dir, int with_headers,
+                              struct kb_err *err)
 {
     for (int i = 0; i < p->n_sources; i++) {
         const struct ingest_source *s = &p->sources[i];
@@ -310,7 +312,7 @@ enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct 
             check_files(p, i, base_dir);
             break;
         case INGEST_CSV:
-            check_csv(p, i, base_dir);
+            check_csv(p, i, base_dir, with_headers);
             break;
         case INGEST_GITHUB_ISSUES:
             snprintf(key, sizeof key, "sources[%d].path", i);
@@ -375,4 +377,24 @@ const char *pipeline_dedup_action_name(enum pipeline_dedup_action a)
 {
     static const char *const n[] = { "report", "mark", "merge" };
     return (unsigned)a < 3 ? n[a] : "?";
+}
+
+enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct kb_err *err)
+{
+    return check_all(p, base_dir, 1, err);
+}
+
+/* See pipeline.h. */
+enum kb_code pipeline_check_run(struct kb_pipeline *p, const char *base_dir, struct kb_err *err)
+{
+    return check_all(p, base_dir, 0, err);
+}
+
+/* See pipeline.h. */
+enum kb_code pipeline_check_csv_header(struct kb_pipeline *p, int i, const char *base_dir,
+                                       struct kb_err *err)
+{
+    if (p->sources[i].type == INGEST_CSV)
+        check_csv(p, i, base_dir, 1);
+    return summary(p, err);
 }

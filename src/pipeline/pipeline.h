@@ -108,6 +108,19 @@ enum kb_code pipeline_load(const char *path, struct kb_pipeline **out, struct kb
  */
 enum kb_code pipeline_check(struct kb_pipeline *p, const char *base_dir, struct kb_err *err);
 
+/*
+ * pipeline_check for a run: every check but the header of each CSV source,
+ * which the run checks with pipeline_check_csv_header once it knows the
+ * file is to be read (a CSV file unchanged since a run that read it whole
+ * under the same settings is not opened, docs/loading.md, "The stat
+ * pre-check").
+ */
+enum kb_code pipeline_check_run(struct kb_pipeline *p, const char *base_dir, struct kb_err *err);
+/* The header check of source i when it is a CSV source (nothing otherwise):
+ * KB_E_CONFIG as pipeline_check, its problems added to p's. */
+enum kb_code pipeline_check_csv_header(struct kb_pipeline *p, int i, const char *base_dir,
+                                       struct kb_err *err);
+
 /* Print every problem as "kbpipe: FILE:LINE:COL: message", in file order. */
 void pipeline_diags_print(const struct kb_pipeline *p, FILE *out);
 
@@ -149,6 +162,7 @@ enum kb_code cmd_validate(int argc, char **argv, struct kb_err *err);
 struct pipeline_run_args {
     const char *path;                  /* the pipeline file */
     int is_dry_run, is_full, is_plan, no_wait;
+    int is_checksum;                   /* --checksum: read every file, trust no stat */
     int shard_k, shard_n;              /* shard_n 0: every source */
     const char *report_path;           /* --report FILE ("-": stdout), or NULL */
     const char *export_path;           /* a dry run writing Batch API requests ("-": stdout) */

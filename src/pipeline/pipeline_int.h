@@ -161,6 +161,8 @@ struct run_source_stats {
     long chunks, vectors_computed, vectors_reused, vectors_imported, rejected;
     long skipped;                  /* left out by the reader with a note: binary files,
                                       pull requests of a REST export */
+    long files_unread;             /* files skipped by the stat pre-check, never opened
+                                      (their documents count as read and unchanged) */
     double seconds;
 };
 
@@ -252,6 +254,18 @@ struct run {
     int is_full;                       /* --full or mode: full */
     char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
     struct load_marks marks;           /* API sources' new marks, stored after success */
+    /* the stat pre-check (run_stat.c) */
+    struct load_filestats *filestats;  /* stored stats and the rows to store; NULL: none */
+    char (*settings)[65];              /* per source: the settings hash */
+    long long stat_start_ns;           /* the run's start, CLOCK_REALTIME_COARSE */
+    int stat_si;                       /* the source being read */
+    struct ingest_file_stat stat_cur;  /* files: the file the reader is about to read */
+    char stat_path[4096], stat_id[4096];
+    int has_stat_cur;
+    int is_stat_probe;                 /* the look-ahead: skip unchanged files, mark nothing */
+    struct ingest_file_stat file_stat; /* CSV, export: the source's file */
+    int has_file_stat;
+    struct load_digest file_digest;    /* ... and its documents so far */
 };
 
 /* ---- run_progress.c: the phases and the progress line ------------------- */
@@ -298,6 +312,44 @@ void run_marks_take(struct run *r, const struct ingest_source *src,
  */
 enum kb_code run_marks_store(struct run *r, struct kb_err *err);
 
+/* ---- run_stat.c: the stat pre-check ------------------------------------ */
+
+/*
+ * Note the run's start and read the stored file stats of the pipeline (one
+ * query, on the session's connection before the writer thread starts);
+ * nothing for a pipeline without file sources.  KB_E_DB on failure.
+ */
+enum kb_code run_stat_open(struct run *r, struct kb_err *err);
+/* Before source si's first document: set the reader's hook (files). */
+void run_stat_hook(struct run *r, int si, struct ingest_reader *rd);
+/*
+ * A CSV or export source si whose file's stat, settings and stored sources
+ * are those recorded: its sources marked seen and unchanged, *is_skipped =
+ * 1, and the file is not opened.  Else *is_skipped = 0 and its stat is
+ * kept for run_stat_file_done.  KB_E_DB when the stored sources cannot be
+ * read.
+ */
+enum kb_code run_stat_skip_file(struct run *r, int si, int *is_skipped, struct kb_err *err);
+/* The CSV sources' header checks that pipeline_check_run left out, except
+ * for files unchanged by their stat; KB_E_CONFIG with the problems printed. */
+enum kb_code run_stat_check_headers(struct run *r, struct kb_err *err);
+/* The look-ahead's reader of source si skips the files the scan would skip,
+ * marking nothing; returns what run_stat_probe_end takes back. */
+int run_stat_probe_begin(struct run *r, int si, struct ingest_reader *rd);
+void run_stat_probe_end(struct run *r, int saved);
+/* 1 when the look-ahead may pass over one-file source si: skipped whole by
+ * the scan, or its file and stored sources as recorded (nothing marked). */
+int run_stat_probe_file(struct run *r, int si);
+/* A document of source si found unchanged or queued with doc_hash: queue
+ * its file's stat (files), or add it to its file's digest (CSV, export). */
+void run_stat_document(struct run *r, int si, const struct kb_document *d, const char *doc_hash,
+                       int is_queued);
+/* The end of a CSV or export source: queue its file's stat when the reader
+ * read it whole with nothing rejected or skipped (is_complete). */
+void run_stat_file_done(struct run *r, int si, int is_complete);
+/* Write the queued stats (after the writer stopped).  KB_E_DB on failure. */
+enum kb_code run_stat_store(struct run *r, struct kb_err *err);
+
 /* ---- run_document.c: one document into the batch ------------------------ */
 
 /*
@@ -339,6 +391,9 @@ enum kb_code run_over_max_errors(struct run *r, int si, struct kb_err *err);
 
 /* Start the writer thread (not for dry runs: they write nothing). */
 enum kb_code run_writer_start(struct run *r, struct kb_err *err);
+/* Wait until the writer holds no batch (KB_OK at once when not started);
+ * its first failure, if any, goes to err. */
+enum kb_code run_writer_idle(struct run *r, struct kb_err *err);
 /* Let the writer finish what it holds and stop it; its failure goes to err.
  * KB_OK when it was not started. */
 enum kb_code run_writer_stop(struct run *r, struct kb_err *err);

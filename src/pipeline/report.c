@@ -109,7 +109,7 @@ void run_report_print(const struct run_report *r, FILE *out)
 
 static json_t *source_json(const struct run_source_stats *s)
 {
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
                      "name", s->name, "read", (json_int_t)s->read,
                      "unchanged", (json_int_t)s->unchanged, "changed", (json_int_t)s->changed,
                      "new", (json_int_t)s->added, "out_of_shard", (json_int_t)s->out_of_shard,
@@ -118,7 +118,7 @@ static json_t *source_json(const struct run_source_stats *s)
                      "vectors_reused", (json_int_t)s->vectors_reused,
                      "vectors_imported", (json_int_t)s->vectors_imported,
                      "rejected", (json_int_t)s->rejected, "skipped", (json_int_t)s->skipped,
-                     "seconds", s->seconds);
+                     "files_unread", (json_int_t)s->files_unread, "seconds", s->seconds);
 }
 
 /* Every real of a report rounded to the millisecond (3 decimals): no raw

@@ -216,6 +216,7 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
     }
     if (v == LOAD_SOURCE_UNCHANGED) {
         st->unchanged++;
+        run_stat_document(r, si, d, doc_hash, 0);
         return KB_OK;
     }
     int is_new = load_session_counts(r->sess)->sources_new > new_before;
@@ -233,6 +234,7 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
     };
     memcpy(src.doc_hash, doc_hash, sizeof doc_hash);
     int bi = load_batch_add_source(r->batch, &src);
+    run_stat_document(r, si, d, doc_hash, 1);
     const struct ingest_source *s = &r->p->sources[si];
     if (d->issue && ((s->type == INGEST_GITHUB_ISSUES && s->u.issues.upsert_issues) ||
                      (s->type == INGEST_GITHUB && s->u.github.upsert_issues)))
@@ -312,8 +314,11 @@ long run_estimate_rows(struct run *r)
         struct kb_err ignored = { 0 };
         if (ingest_source_has_state(&r->p->sources[si]))
             continue;   /* an API source: reading it twice costs requests; not estimated */
+        if (run_stat_probe_file(r, si))
+            continue;   /* a CSV or export unchanged by its stat: no row to write */
         if (ingest_open(&r->p->sources[si], ".", &rd, &ignored) != KB_OK)
             continue;
+        int saved = run_stat_probe_begin(r, si, rd);   /* unchanged files: not opened */
         for (;;) {
             struct kb_document *d = NULL;
             enum kb_code rc = ingest_next(rd, arena, &d, &ignored);
@@ -330,6 +335,7 @@ long run_estimate_rows(struct run *r)
                 rows += d->target == KB_TARGET_LEARNINGS ? 1 : 1 + (long)d->len / stride;
             kb_arena_reset(arena);
         }
+        run_stat_probe_end(r, saved);
         ingest_close(rd);
     }
     kb_arena_free(arena);

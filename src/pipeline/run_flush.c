@@ -195,6 +195,12 @@ enum kb_code run_writer_start(struct run *r, struct kb_err *err)
 }
 
 /* See pipeline_int.h. */
+enum kb_code run_writer_idle(struct run *r, struct kb_err *err)
+{
+    return r->w.is_started ? writer_wait(&r->w, err) : KB_OK;
+}
+
+/* See pipeline_int.h. */
 enum kb_code run_writer_stop(struct run *r, struct kb_err *err)
 {
     struct run_writer *w = &r->w;

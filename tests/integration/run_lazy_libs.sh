@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# tests/integration/run_lazy_libs.sh - poppler-glib and OpenBLAS are opened
+# at their first use, not at start (docs/operations.md, "Installing";
+# docs/loading.md, "What kbpipe controls", (4)):
+#   1. `kbpipe --version` opens neither library and starts no thread (the
+#      linked OpenBLAS started its thread pool before main)
+#   2. a first run of a Markdown file embeds (OpenBLAS opened, to normalize)
+#      and reads no PDF (poppler-glib not opened)
+#   3. a run that reads a PDF opens poppler-glib and stores its chunks
+#   4. an unchanged re-run opens neither: it embeds nothing and reads no file
+#   KBPIPE_BIN=build/debug/kbpipe-test bash tests/integration/run_lazy_libs.sh
+# Needs strace (the project's test dependencies).
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+command -v strace >/dev/null || { echo "run_lazy_libs.sh: strace is needed" >&2; exit 1; }
+
+# traced ARGS...: kbpipe under strace -f (openat, clone); $tmp/libs holds the
+# libraries it opened (poppler-glib, openblas), $tmp/threads its clones
+traced() {
+  rc=0
+  # LeakSanitizer cannot run under ptrace: leaks are checked by the untraced runs
+  ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -e trace=openat,clone,clone3 -o "$tmp/trace" \
+    timeout -s KILL "$KB_TIMEOUT" "$bin" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+  grep -oE 'lib(poppler-glib|openblas)[^"/]*\.so[^"]*' "$tmp/trace" | grep -v ENOENT |
+    sed -E 's/\.so.*//' | sort -u >"$tmp/libs"
+  grep -c 'CLONE_THREAD' "$tmp/trace" >"$tmp/threads" || true   # threads, not timeout's fork
+}
+
+echo "# 1. --version"
+traced --version
+check_rc "kbpipe --version exits 0" 0
+check_eq "it opens neither poppler-glib nor OpenBLAS" "" "$(cat "$tmp/libs")"
+check_eq "it starts no thread" 0 "$(cat "$tmp/threads")"
+
+mkdir -p "$tmp/docs" "$tmp/pdf"
+printf '# A page\n\nSome text to embed.\n' >"$tmp/docs/a.md"
+cp samples/pdf/runbook.pdf "$tmp/pdf/"
+touch -d '1 hour ago' "$tmp/docs/a.md" "$tmp/pdf/runbook.pdf"
+cat >"$tmp/md.yaml" <<EOF
+name: it-lazy
+project: it-lazy
+embedding: { provider: hash }
+sources:
+  - { name: docs, type: files, roots: ["$tmp/docs"] }
+EOF
+cat >"$tmp/pdf.yaml" <<EOF
+name: it-lazy-pdf
+project: it-lazy
+embedding: { provider: hash }
+sources:
+  - { name: pdf, type: files, roots: ["$tmp/pdf"] }
+EOF
+db=$(new_db lazy)
+
+echo "# 2. a Markdown run"
+traced --db "dbname=$db" run "$tmp/md.yaml" -q
+check_rc "the run exits 0" 0
+check_eq "it opens OpenBLAS (to normalize its vector), not poppler-glib" libopenblas "$(cat "$tmp/libs")"
+
+echo "# 3. a PDF run"
+traced --db "dbname=$db" run "$tmp/pdf.yaml" -q
+check_rc "the run exits 0" 0
+check "it opens poppler-glib" grep -qx libpoppler-glib "$tmp/libs"
+check "the PDF's chunks are stored" test "$(sql "$db" "SELECT count(*) FROM knowledge_chunks c
+  JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'runbook.pdf'")" -gt 0
+
+echo "# 4. unchanged re-runs"
+traced --db "dbname=$db" run "$tmp/pdf.yaml" -q
+check_rc "the PDF re-run exits 0" 0
+check_eq "it opens neither library" "" "$(cat "$tmp/libs")"
+traced --db "dbname=$db" run "$tmp/md.yaml" -q
+check_eq "nor does the Markdown re-run" "" "$(cat "$tmp/libs")"
+kb "$db" run "$tmp/pdf.yaml" -q     # untraced (a sanitizer build checks its leaks)
+check_rc "an untraced PDF re-run exits 0" 0
+finish
