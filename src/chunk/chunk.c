@@ -240,15 +240,26 @@ void chunk_doc_levels(struct chunk_doc *d, int has_sentences)
 
 void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int tokens)
 {
-    if (d->n_chunks == d->cap_chunks) {
-        d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 16;
-        d->chunks = kb_xrealloc(d->chunks, (size_t)d->cap_chunks * sizeof *d->chunks);
-    }
-    struct kb_chunk *c = &d->chunks[d->n_chunks];
+    if (d->rc != KB_OK)
+        return;   /* fn refused an earlier chunk: the split is stopping */
     size_t len = end - start;
-    char *text = kb_arena_alloc(d->arena, len + 1);
+    char *text;
+    if (d->fn) {
+        if (len + 1 > d->cap_scratch) {
+            d->cap_scratch = len + 1 > 2 * d->cap_scratch ? len + 1 : 2 * d->cap_scratch;
+            d->scratch = kb_xrealloc(d->scratch, d->cap_scratch);
+        }
+        text = d->scratch;
+    } else {
+        if (d->n_chunks == d->cap_chunks) {
+            d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 16;
+            d->chunks = kb_xrealloc(d->chunks, (size_t)d->cap_chunks * sizeof *d->chunks);
+        }
+        text = kb_arena_alloc(d->arena, len + 1);
+    }
     memcpy(text, d->text + start, len);
     text[len] = '\0';
+    struct kb_chunk one, *c = d->fn ? &one : &d->chunks[d->n_chunks];
     c->index = d->n_chunks++;
     c->text = text;
     c->len = len;
@@ -256,6 +267,8 @@ void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int token
     chunk_hash_hex(text, len, c->content_hash);
     c->token_count = tokens;
     c->heading_path = d->n_sections > 1 ? chunk_markdown_path(d, start, end) : NULL;
+    if (d->fn)
+        d->rc = d->fn(c, d->ctx, d->err);
 }
 
 /*
@@ -340,7 +353,7 @@ void chunk_doc_pack(struct chunk_doc *d)
     const uint32_t size = (uint32_t)d->opts->size, n = d->n;
     uint32_t s = skip_ws(d, 0), prev = 0;
 
-    while (s < n) {
+    while (s < n && d->rc == KB_OK) {
         uint32_t lo = s > prev ? s : prev;   /* a cut must add text after the last one */
         uint8_t cap = prev ? d->lvl[prev] : UINT8_MAX;
         uint32_t e = s, best_at = 0;
@@ -391,23 +404,21 @@ static void doc_release(struct chunk_doc *d)
     free(d->blocks);
     free(d->sections);
     free(d->chunks);
+    free(d->scratch);
 }
 
-enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opts *opts,
-                            const struct chunk_tokenizer *tok, struct kb_arena *arena,
-                            struct kb_chunk_list *out, struct kb_err *err)
+/* chunk_document and chunk_document_each: checks, then the split into d. */
+static enum kb_code split(struct chunk_doc *d, struct kb_err *err)
 {
-    enum kb_code rc = chunk_opts_check(opts, err);
+    const char *text = d->text;
+    size_t len = d->len;
+    enum kb_code rc = chunk_opts_check(d->opts, err);
     if (rc != KB_OK)
         return rc;
-    if (tok == NULL)
+    if (d->tok == NULL)
         return KB_FAIL(err, KB_E_INTERNAL, NULL,
                        "internal error: chunk_document() called without a tokenizer; "
                        "please report it");
-    if (len >= UINT32_MAX)
-        return KB_FAIL(err, KB_E_INPUT, NULL,
-                       "document of %zu bytes is too large to chunk (the limit is 4 GB); "
-                       "split the file", len);
     size_t valid = kb_utf8_valid_prefix(text, len);
     if (valid < len) {
         char at[64];
@@ -423,27 +434,65 @@ enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opt
         return KB_FAIL_AT(err, KB_E_INPUT, at,
                           "NUL byte in text; PostgreSQL text cannot store it, remove it");
     }
+    if (d->opts->splitter == CHUNK_FIXED && d->opts->unit == CHUNK_CHARS) {
+        chunk_fixed_windows(d, 0, d->len, 1);
+    } else {
+        collect_pieces(d);
+        if (d->opts->splitter == CHUNK_MARKDOWN)
+            chunk_markdown_marks(d);
+        else if (d->opts->splitter == CHUNK_RECURSIVE)
+            chunk_recursive_marks(d);
+        chunk_doc_levels(d, d->opts->splitter != CHUNK_FIXED);
+        chunk_doc_pack(d);
+    }
+    return d->rc;
+}
 
+static enum kb_code check_len(size_t len, struct kb_err *err)
+{
+    if (len >= UINT32_MAX)
+        return KB_FAIL(err, KB_E_INPUT, NULL,
+                       "document of %zu bytes is too large to chunk (the limit is 4 GB); "
+                       "split the file", len);
+    return KB_OK;
+}
+
+enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opts *opts,
+                            const struct chunk_tokenizer *tok, struct kb_arena *arena,
+                            struct kb_chunk_list *out, struct kb_err *err)
+{
+    enum kb_code rc = check_len(len, err);
+    if (rc != KB_OK)
+        return rc;
     struct chunk_doc d = { .text = text, .len = (uint32_t)len, .opts = opts, .tok = tok,
                            .arena = arena };
-    if (opts->splitter == CHUNK_FIXED && opts->unit == CHUNK_CHARS) {
-        chunk_fixed_windows(&d, 0, d.len, 1);
-    } else {
-        collect_pieces(&d);
-        if (opts->splitter == CHUNK_MARKDOWN)
-            chunk_markdown_marks(&d);
-        else if (opts->splitter == CHUNK_RECURSIVE)
-            chunk_recursive_marks(&d);
-        chunk_doc_levels(&d, opts->splitter != CHUNK_FIXED);
-        chunk_doc_pack(&d);
-    }
-
-    out->n = d.n_chunks;
-    out->items = NULL;
-    if (d.n_chunks > 0) {
-        out->items = kb_arena_alloc(arena, (size_t)d.n_chunks * sizeof *out->items);
-        memcpy(out->items, d.chunks, (size_t)d.n_chunks * sizeof *out->items);
+    rc = split(&d, err);
+    if (rc == KB_OK) {
+        out->n = d.n_chunks;
+        out->items = NULL;
+        if (d.n_chunks > 0) {
+            out->items = kb_arena_alloc(arena, (size_t)d.n_chunks * sizeof *out->items);
+            memcpy(out->items, d.chunks, (size_t)d.n_chunks * sizeof *out->items);
+        }
     }
     doc_release(&d);
-    return KB_OK;
+    return rc;
+}
+
+enum kb_code chunk_document_each(const char *text, size_t len, const struct chunk_opts *opts,
+                                 const struct chunk_tokenizer *tok, struct kb_arena *arena,
+                                 enum kb_code (*fn)(const struct kb_chunk *c, void *ctx,
+                                                    struct kb_err *err),
+                                 void *ctx, int *n_chunks, struct kb_err *err)
+{
+    *n_chunks = 0;
+    enum kb_code rc = check_len(len, err);
+    if (rc != KB_OK)
+        return rc;
+    struct chunk_doc d = { .text = text, .len = (uint32_t)len, .opts = opts, .tok = tok,
+                           .arena = arena, .fn = fn, .ctx = ctx, .err = err };
+    rc = split(&d, err);
+    *n_chunks = d.n_chunks;
+    doc_release(&d);
+    return rc;
 }

@@ -90,9 +90,16 @@ struct chunk_doc {
     struct chunk_section *sections;   /* markdown only; [0] is the root */
     int n_sections, cap_sections;
 
-    /* output, heap until copied to the arena */
+    /* output, heap until copied to the arena; or, with fn, each chunk handed
+     * to fn as it is made (its text in `scratch`, reused), none kept */
     struct kb_chunk *chunks;
     int n_chunks, cap_chunks;
+    enum kb_code (*fn)(const struct kb_chunk *c, void *ctx, struct kb_err *err);
+    void *ctx;
+    struct kb_err *err;
+    enum kb_code rc;       /* fn's first failure: nothing more is emitted */
+    char *scratch;
+    size_t cap_scratch;
 };
 
 /* chunk.c */
