@@ -580,7 +580,12 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
         rc = db_begin(s->conn, err);
     }
     s->is_tx_open = 0;   /* set again below when this batch leaves it open */
-    if (rc == KB_OK)
+    /* never in a batch kept open: DROP INDEX holds an ACCESS EXCLUSIVE
+     * lock on knowledge_chunks until the commit, and while the writer waits
+     * for the document's next batch the run's reuse lookup (the second
+     * connection) would wait for that lock: a deadlock PostgreSQL cannot
+     * see.  The batch that commits decides instead. */
+    if (rc == KB_OK && !b->is_open)
         rc = load_index_before_copy(s, n_chunks, err);
     if (rc == KB_OK)
         rc = upsert_sources(s, b, err);

@@ -109,7 +109,11 @@ YAML
 # span: one document over several batches is one transaction.  batch_rows
 # 10 and ~60 chunks: a failure or a kill -9 at the third batch (inside the
 # document) leaves the source as it was; the next run loads all of it, as
-# one clean run does.  Needs a test build (KBPIPE_FAULT).
+# one clean run does.  Needs a test build (KBPIPE_FAULT).  The large
+# version makes index strategy auto drop the HNSW index while rows are
+# stored (so each batch looks up reusable vectors on the second connection):
+# a drop inside a batch kept open would hold its lock while the lookup waits
+# for it, and the run would hang (the timeout fails it).
 if [[ " $cases " == *" span "* ]] || [ -z "${*:-}" ]; then
   mkdir -p "$tmp/span/in"
   span_yaml() {
@@ -121,6 +125,7 @@ chunking:
   overlap: 0
 load:
   batch_rows: 10
+  rebuild_min_rows: 10        # auto drops the index for the large version
 embedding:
   provider: hash
 sources:
@@ -153,6 +158,11 @@ YAML
   kb "$sdb" run "$tmp/span/p.yaml" -q; check_rc "span: the next run loads the large version" 0
   n=$(sql "$sdb" "SELECT count(*) FROM knowledge_chunks")
   check "span: ... in more than one batch ($n chunks, batch_rows 10)" test "$n" -gt 30
+  check_eq "span: ... with the HNSW index dropped and rebuilt by that run" "true" \
+    "$(sql "$sdb" "SELECT counts->>'index_rebuilt' FROM kbpipe_runs ORDER BY id DESC LIMIT 1")"
+  check_eq "span: ... and the HNSW index is back, no drop note left" "1|0" \
+    "$(sql "$sdb" "SELECT (SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_knowledge_chunks_embedding'),
+                          (SELECT count(*) FROM kbpipe_dropped_indexes)")"
   cdb=$(new_db span_clean)
   kb "$cdb" run "$tmp/span/p.yaml" -q; check_rc "span: a clean run of the large version" 0
   check_eq "span: ... ends in the same state as the resumed one" "$(state "$cdb" it-span)" \
