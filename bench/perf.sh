@@ -25,7 +25,9 @@
 #   (5) peak RSS (/usr/bin/time -v) of a run on single large inputs at the
 #       default limits: a max-size (8 MB) one-line Markdown file of words, a
 #       max-size one-line file with no blank (base64), a CSV whose one field
-#       is 8 MB (target < 100 MiB each).
+#       is 8 MB, an issue export (gh) whose one issue is an 8 MB JSON
+#       element (target < 100 MiB each; tests/integration/run_memory_worst.sh
+#       asserts it, with the loaded chunks checked).
 #
 # Knobs: PERF_FILES="2000 10000" (files of 10 ~1.2 KB sections: 20,000 and
 # 100,000 chunks; sizes of (1) and (3)), PERF_SMALL_FILES=250 (a third size
@@ -163,7 +165,7 @@ fi
 # (5) peak RSS on single large inputs the default limits allow
 if part 5; then
   big=$out/big
-  mkdir -p "$big/words" "$big/blob" "$big/csv"
+  mkdir -p "$big/words" "$big/blob" "$big/csv" "$big/issue"
   max=$((8 * 1024 * 1024))
   [ -f "$big/words/line.md" ] || python3 bench/gen_line.py "$big/words/line.md" "$max"
   [ -f "$big/blob/blob.md" ] || { head -c $((max / 4 * 3 - 3)) /dev/urandom | base64 -w0; echo; } >"$big/blob/blob.md"
@@ -175,10 +177,20 @@ words = ["alpha", "beta", "gamma", "delta", "vector", "index", "chunk", "token",
 field = " ".join(r.choice(words) for _ in range(n // 6))[: n - 64]
 open(path, "w").write('id,title,content\nR-1,one big field,"%s"\n' % field)
 PY
-  for kind in words blob csv; do
+  [ -f "$big/issue/issues.jsonl" ] || python3 - "$big/issue/issues.jsonl" "$max" "$big/words/line.md" <<'PY'
+import json, sys
+path, n, words = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+body = open(words).read().rstrip("\n")[: n - 1024]
+open(path, "w").write(json.dumps({"number": 1, "title": "One huge issue", "body": body,
+    "state": "OPEN", "author": {"login": "octo"}, "createdAt": "2024-01-01T00:00:00Z",
+    "updatedAt": "2024-01-02T00:00:00Z", "labels": [], "comments": [],
+    "url": "https://github.com/acme/big/issues/1"}) + "\n")
+PY
+  for kind in words blob csv issue; do
     if [ $kind = csv ]; then src="    type: csv
     path: $big/csv/rows.csv
-    key: id"; else src="    type: files
+    key: id"; elif [ $kind = issue ]; then src="    type: github_issues
+    path: $big/issue/issues.jsonl"; else src="    type: files
     roots: [\"$big/$kind\"]
     include: [\"*.md\"]"; fi
     cat >"$big/$kind.yaml" <<YAML

@@ -122,7 +122,7 @@ size_t chunk_cp_count(const char *s, size_t n)
     return cps;
 }
 
-/* ---- pieces --------------------------------------------------------------- */
+/* ---- pieces: a window over the document ---------------------------------- */
 
 static void grow_pieces(struct chunk_doc *d)
 {
@@ -132,6 +132,7 @@ static void grow_pieces(struct chunk_doc *d)
     if (d->opts->unit == CHUNK_CHARS)
         d->chp = kb_xrealloc(d->chp, (size_t)(cap + 1) * sizeof *d->chp);
     d->is_ws = kb_xrealloc(d->is_ws, (size_t)(cap + 1) * sizeof *d->is_ws);
+    d->lvl = kb_xrealloc(d->lvl, (size_t)(cap + 1) * sizeof *d->lvl);
     d->cap = cap;
 }
 
@@ -146,32 +147,108 @@ static int piece_is_ws(const unsigned char *p, size_t n)
     return (size_t)l == n || chunk_space_len(p + l, n - (size_t)l) != 0;
 }
 
-static void on_piece(const char *p, size_t n, void *ctx)
+static int is_word_boundary(const struct chunk_doc *d, uint32_t k)
 {
-    struct chunk_doc *d = ctx;
-    if (d->n >= d->cap)
-        grow_pieces(d);
-    uint32_t k = d->n++;
-    d->off[k] = (uint32_t)(p - d->text);
-    d->tokp[k + 1] = d->tokp[k] + (uint32_t)chunk_tokenizer_count(d->tok, p, n);
-    if (d->chp)
-        d->chp[k + 1] = d->chp[k] + (uint32_t)chunk_cp_count(p, n);
-    d->is_ws[k] = (uint8_t)piece_is_ws((const unsigned char *)p, n);
+    const unsigned char *t = (const unsigned char *)d->text;
+    if (d->is_ws[k] || d->is_ws[k - 1])
+        return 1;
+    uint32_t o = d->off[k];
+    unsigned last = t[o - 1];   /* ".\n": punctuation keeps its line breaks */
+    return last == '\n' || last == '\r' || chunk_space_len(t + o, d->len - o) != 0;
 }
 
-static void collect_pieces(struct chunk_doc *d)
+/* The level of the boundary before window piece k (piece k - 1 is in the
+ * window unless k is the document's first piece), from the marks and
+ * blocks up to it (their cursors only move forward), the two pieces and the
+ * bytes around. */
+static uint8_t level_of(struct chunk_doc *d, uint32_t k, int is_first)
+{
+    if (is_first)
+        return CHUNK_LV_NONE;
+    uint32_t o = d->off[k];
+    int mark = -1;
+    /* a mark that is not on a piece boundary applies to the next one */
+    while (d->mi < d->n_marks && d->marks[d->mi].off <= o) {
+        if (d->marks[d->mi].off > 0 && (int)d->marks[d->mi].level > mark)
+            mark = d->marks[d->mi].level;
+        d->mi++;
+    }
+    if (mark >= 0)
+        return (uint8_t)mark;
+    if (!d->has_sentences)
+        return CHUNK_LV_PIECE;
+    while (d->bi < d->n_blocks && d->blocks[d->bi].end <= o)
+        d->bi++;
+    int in_block = d->bi < d->n_blocks && d->blocks[d->bi].start < o;
+    int word = is_word_boundary(d, k);
+    if (in_block)
+        return word ? CHUNK_LV_BLOCK_WORD : CHUNK_LV_PIECE;
+    if (word && chunk_ends_sentence(d, k))
+        return CHUNK_LV_SENTENCE;
+    return word ? CHUNK_LV_WORD : CHUNK_LV_PIECE;
+}
+
+/*
+ * Make the window hold `want` pieces (0..want-1, with off/tokp/chp at
+ * want), or every piece to the end of the text: pieces are cut
+ * (chunk_tokenizer_piece_end), counted and given their level as they come
+ * in; lvl[n] is CHUNK_LV_NONE once the text is done.  The arrays may move:
+ * callers keep indexes, never pointers into them, across a call.
+ */
+static void ensure_pieces(struct chunk_doc *d, uint32_t want)
+{
+    while (d->n < want && !d->is_done) {
+        if (d->n >= d->cap)
+            grow_pieces(d);
+        uint32_t k = d->n, o = d->off[k];
+        uint32_t j = (uint32_t)chunk_tokenizer_piece_end(d->tok, d->text, d->len, o);
+        const char *p = d->text + o;
+        d->tokp[k + 1] = d->tokp[k] + (uint32_t)chunk_tokenizer_count(d->tok, p, j - o);
+        if (d->chp)
+            d->chp[k + 1] = d->chp[k] + (uint32_t)chunk_cp_count(p, j - o);
+        d->is_ws[k] = (uint8_t)piece_is_ws((const unsigned char *)p, j - o);
+        d->lvl[k] = level_of(d, k, o == 0);
+        d->off[k + 1] = j;
+        d->n = k + 1;
+        if (j >= d->len) {
+            d->is_done = 1;
+            d->lvl[k + 1] = CHUNK_LV_NONE;
+        }
+    }
+}
+
+/*
+ * Drop the window's first `drop` pieces: indexes shift down by drop.  The
+ * packing loop drops what lies before its start and its last cut (but one
+ * piece), so the window holds about one chunk and its overlap whatever the
+ * document's length (docs/loading.md, "One large input").
+ */
+static void slide_pieces(struct chunk_doc *d, uint32_t drop)
+{
+    uint32_t m = d->n - drop;   /* pieces kept; off, tokp, chp and lvl have one more */
+    memmove(d->off, d->off + drop, (size_t)(m + 1) * sizeof *d->off);
+    memmove(d->tokp, d->tokp + drop, (size_t)(m + 1) * sizeof *d->tokp);
+    if (d->chp)
+        memmove(d->chp, d->chp + drop, (size_t)(m + 1) * sizeof *d->chp);
+    memmove(d->is_ws, d->is_ws + drop, (size_t)m * sizeof *d->is_ws);
+    memmove(d->lvl, d->lvl + drop, (size_t)(m + 1) * sizeof *d->lvl);
+    d->n = m;
+}
+
+static void start_pieces(struct chunk_doc *d, int has_sentences)
 {
     d->cap = 0;
     grow_pieces(d);
+    d->off[0] = 0;
     d->tokp[0] = 0;
     if (d->chp)
         d->chp[0] = 0;
-    chunk_tokenizer_pieces(d->tok, d->text, d->len, on_piece, d);
-    d->off[d->n] = d->len;
-    d->lvl = kb_xcalloc((size_t)d->n + 1, 1);
+    d->lvl[0] = CHUNK_LV_NONE;
+    d->has_sentences = has_sentences;
+    d->is_done = d->len == 0;
 }
 
-/* ---- marks and levels ------------------------------------------------------ */
+/* ---- marks ----------------------------------------------------------------- */
 
 void chunk_doc_add_mark(struct chunk_doc *d, uint32_t off, uint8_t level)
 {
@@ -191,64 +268,30 @@ void chunk_doc_add_block(struct chunk_doc *d, uint32_t start, uint32_t end)
     d->blocks[d->n_blocks++] = (struct chunk_block){ start, end };
 }
 
-static int is_word_boundary(const struct chunk_doc *d, uint32_t k)
-{
-    const unsigned char *t = (const unsigned char *)d->text;
-    if (d->is_ws[k] || d->is_ws[k - 1])
-        return 1;
-    uint32_t o = d->off[k];
-    unsigned last = t[o - 1];   /* ".\n": punctuation keeps its line breaks */
-    return last == '\n' || last == '\r' || chunk_space_len(t + o, d->len - o) != 0;
-}
-
-void chunk_doc_levels(struct chunk_doc *d, int has_sentences)
-{
-    uint32_t mi = 0, bi = 0;
-    d->lvl[0] = CHUNK_LV_NONE;
-    d->lvl[d->n] = CHUNK_LV_NONE;
-    for (uint32_t k = 1; k < d->n; k++) {
-        uint32_t o = d->off[k];
-        int mark = -1;
-        /* a mark that is not on a piece boundary applies to the next one */
-        while (mi < d->n_marks && d->marks[mi].off <= o) {
-            if (d->marks[mi].off > 0 && (int)d->marks[mi].level > mark)
-                mark = d->marks[mi].level;
-            mi++;
-        }
-        if (mark >= 0) {
-            d->lvl[k] = (uint8_t)mark;
-            continue;
-        }
-        if (!has_sentences) {
-            d->lvl[k] = CHUNK_LV_PIECE;
-            continue;
-        }
-        while (bi < d->n_blocks && d->blocks[bi].end <= o)
-            bi++;
-        int in_block = bi < d->n_blocks && d->blocks[bi].start < o;
-        int word = is_word_boundary(d, k);
-        if (in_block)
-            d->lvl[k] = word ? CHUNK_LV_BLOCK_WORD : CHUNK_LV_PIECE;
-        else if (word && chunk_ends_sentence(d, k))
-            d->lvl[k] = CHUNK_LV_SENTENCE;
-        else
-            d->lvl[k] = word ? CHUNK_LV_WORD : CHUNK_LV_PIECE;
-    }
-}
-
 /* ---- emitting --------------------------------------------------------------- */
 
 void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int tokens)
 {
-    if (d->n_chunks == d->cap_chunks) {
-        d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 16;
-        d->chunks = kb_xrealloc(d->chunks, (size_t)d->cap_chunks * sizeof *d->chunks);
-    }
-    struct kb_chunk *c = &d->chunks[d->n_chunks];
+    if (d->rc != KB_OK)
+        return;   /* fn refused an earlier chunk: the split is stopping */
     size_t len = end - start;
-    char *text = kb_arena_alloc(d->arena, len + 1);
+    char *text;
+    if (d->fn) {
+        if (len + 1 > d->cap_scratch) {
+            d->cap_scratch = len + 1 > 2 * d->cap_scratch ? len + 1 : 2 * d->cap_scratch;
+            d->scratch = kb_xrealloc(d->scratch, d->cap_scratch);
+        }
+        text = d->scratch;
+    } else {
+        if (d->n_chunks == d->cap_chunks) {
+            d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 16;
+            d->chunks = kb_xrealloc(d->chunks, (size_t)d->cap_chunks * sizeof *d->chunks);
+        }
+        text = kb_arena_alloc(d->arena, len + 1);
+    }
     memcpy(text, d->text + start, len);
     text[len] = '\0';
+    struct kb_chunk one, *c = d->fn ? &one : &d->chunks[d->n_chunks];
     c->index = d->n_chunks++;
     c->text = text;
     c->len = len;
@@ -256,6 +299,8 @@ void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int token
     chunk_hash_hex(text, len, c->content_hash);
     c->token_count = tokens;
     c->heading_path = d->n_sections > 1 ? chunk_markdown_path(d, start, end) : NULL;
+    if (d->fn)
+        d->rc = d->fn(c, d->ctx, d->err);
 }
 
 /*
@@ -307,17 +352,26 @@ static void emit_range(struct chunk_doc *d, uint32_t a, uint32_t b)
 
 /* ---- packing ----------------------------------------------------------------- */
 
-static uint32_t skip_ws(const struct chunk_doc *d, uint32_t k)
+static uint32_t skip_ws(struct chunk_doc *d, uint32_t k)
 {
-    while (k < d->n && d->is_ws[k])
+    for (;;) {
+        ensure_pieces(d, k + 1);
+        if (k >= d->n || !d->is_ws[k])
+            return k;
         k++;
-    return k;
+    }
+}
+
+/* The window's unit prefix sums: tokens, or code points. */
+static const uint32_t *units(const struct chunk_doc *d)
+{
+    return d->opts->unit == CHUNK_CHARS ? d->chp : d->tokp;
 }
 
 /* Where the chunk after a cut at `cut` (started at s) begins: see the top. */
-static uint32_t overlap_start(const struct chunk_doc *d, const uint32_t *u, uint32_t s,
-                              uint32_t cut)
+static uint32_t overlap_start(const struct chunk_doc *d, uint32_t s, uint32_t cut)
 {
+    const uint32_t *u = units(d);
     uint32_t ov = (uint32_t)d->opts->overlap, at = cut;
     uint8_t lc = d->lvl[cut];
     if (ov == 0 || lc >= CHUNK_LV_H6)
@@ -334,13 +388,31 @@ static uint32_t overlap_start(const struct chunk_doc *d, const uint32_t *u, uint
     return at;
 }
 
-void chunk_doc_pack(struct chunk_doc *d)
+/*
+ * The loop, over a window of pieces.  Every piece is at least one unit, so
+ * a chunk that starts at piece s never reaches past piece s + size: the
+ * window is filled that far before each chunk (then e == n only at the
+ * text's end), and what lies before s and the last cut is dropped.  prev
+ * == 0 means no cut yet (a cut is never the first piece).
+ */
+void chunk_doc_pack(struct chunk_doc *d, int has_sentences)
 {
-    const uint32_t *u = d->opts->unit == CHUNK_CHARS ? d->chp : d->tokp;
-    const uint32_t size = (uint32_t)d->opts->size, n = d->n;
+    const uint32_t size = (uint32_t)d->opts->size;
+    start_pieces(d, has_sentences);
     uint32_t s = skip_ws(d, 0), prev = 0;
 
-    while (s < n) {
+    while (d->rc == KB_OK) {
+        uint32_t keep = prev && prev < s ? prev : s;
+        if (keep > 1) {   /* one piece stays before: a new piece's level reads it */
+            slide_pieces(d, keep - 1);
+            s -= keep - 1;
+            if (prev)
+                prev -= keep - 1;
+        }
+        ensure_pieces(d, s + size + 1);
+        const uint32_t *u = units(d), n = d->n;
+        if (s >= n)
+            break;
         uint32_t lo = s > prev ? s : prev;   /* a cut must add text after the last one */
         uint8_t cap = prev ? d->lvl[prev] : UINT8_MAX;
         uint32_t e = s, best_at = 0;
@@ -372,7 +444,7 @@ void chunk_doc_pack(struct chunk_doc *d)
         emit_range(d, s, cut);
         if (cut >= n)
             break;
-        uint32_t next = overlap_start(d, u, s, cut);
+        uint32_t next = overlap_start(d, s, cut);
         prev = cut;
         s = skip_ws(d, next);
     }
@@ -391,23 +463,21 @@ static void doc_release(struct chunk_doc *d)
     free(d->blocks);
     free(d->sections);
     free(d->chunks);
+    free(d->scratch);
 }
 
-enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opts *opts,
-                            const struct chunk_tokenizer *tok, struct kb_arena *arena,
-                            struct kb_chunk_list *out, struct kb_err *err)
+/* chunk_document and chunk_document_each: checks, then the split into d. */
+static enum kb_code split(struct chunk_doc *d, struct kb_err *err)
 {
-    enum kb_code rc = chunk_opts_check(opts, err);
+    const char *text = d->text;
+    size_t len = d->len;
+    enum kb_code rc = chunk_opts_check(d->opts, err);
     if (rc != KB_OK)
         return rc;
-    if (tok == NULL)
+    if (d->tok == NULL)
         return KB_FAIL(err, KB_E_INTERNAL, NULL,
                        "internal error: chunk_document() called without a tokenizer; "
                        "please report it");
-    if (len >= UINT32_MAX)
-        return KB_FAIL(err, KB_E_INPUT, NULL,
-                       "document of %zu bytes is too large to chunk (the limit is 4 GB); "
-                       "split the file", len);
     size_t valid = kb_utf8_valid_prefix(text, len);
     if (valid < len) {
         char at[64];
@@ -423,27 +493,63 @@ enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opt
         return KB_FAIL_AT(err, KB_E_INPUT, at,
                           "NUL byte in text; PostgreSQL text cannot store it, remove it");
     }
+    if (d->opts->splitter == CHUNK_FIXED && d->opts->unit == CHUNK_CHARS) {
+        chunk_fixed_windows(d, 0, d->len, 1);
+    } else {
+        if (d->opts->splitter == CHUNK_MARKDOWN)
+            chunk_markdown_marks(d);
+        else if (d->opts->splitter == CHUNK_RECURSIVE)
+            chunk_recursive_marks(d);
+        chunk_doc_pack(d, d->opts->splitter != CHUNK_FIXED);
+    }
+    return d->rc;
+}
 
+static enum kb_code check_len(size_t len, struct kb_err *err)
+{
+    if (len >= UINT32_MAX)
+        return KB_FAIL(err, KB_E_INPUT, NULL,
+                       "document of %zu bytes is too large to chunk (the limit is 4 GB); "
+                       "split the file", len);
+    return KB_OK;
+}
+
+enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opts *opts,
+                            const struct chunk_tokenizer *tok, struct kb_arena *arena,
+                            struct kb_chunk_list *out, struct kb_err *err)
+{
+    enum kb_code rc = check_len(len, err);
+    if (rc != KB_OK)
+        return rc;
     struct chunk_doc d = { .text = text, .len = (uint32_t)len, .opts = opts, .tok = tok,
                            .arena = arena };
-    if (opts->splitter == CHUNK_FIXED && opts->unit == CHUNK_CHARS) {
-        chunk_fixed_windows(&d, 0, d.len, 1);
-    } else {
-        collect_pieces(&d);
-        if (opts->splitter == CHUNK_MARKDOWN)
-            chunk_markdown_marks(&d);
-        else if (opts->splitter == CHUNK_RECURSIVE)
-            chunk_recursive_marks(&d);
-        chunk_doc_levels(&d, opts->splitter != CHUNK_FIXED);
-        chunk_doc_pack(&d);
-    }
-
-    out->n = d.n_chunks;
-    out->items = NULL;
-    if (d.n_chunks > 0) {
-        out->items = kb_arena_alloc(arena, (size_t)d.n_chunks * sizeof *out->items);
-        memcpy(out->items, d.chunks, (size_t)d.n_chunks * sizeof *out->items);
+    rc = split(&d, err);
+    if (rc == KB_OK) {
+        out->n = d.n_chunks;
+        out->items = NULL;
+        if (d.n_chunks > 0) {
+            out->items = kb_arena_alloc(arena, (size_t)d.n_chunks * sizeof *out->items);
+            memcpy(out->items, d.chunks, (size_t)d.n_chunks * sizeof *out->items);
+        }
     }
     doc_release(&d);
-    return KB_OK;
+    return rc;
+}
+
+enum kb_code chunk_document_each(const char *text, size_t len, const struct chunk_opts *opts,
+                                 const struct chunk_tokenizer *tok, struct kb_arena *arena,
+                                 enum kb_code (*fn)(const struct kb_chunk *c, void *ctx,
+                                                    struct kb_err *err),
+                                 void *ctx, int *n_chunks, struct kb_err *err)
+{
+    *n_chunks = 0;
+    enum kb_code rc = check_len(len, err);
+    if (rc != KB_OK)
+        return rc;
+    struct chunk_doc d = { .text = text, .len = (uint32_t)len, .opts = opts, .tok = tok,
+                           .arena = arena, .fn = fn, .ctx = ctx, .err = err };
+    rc = split(&d, err);
+    *n_chunks = d.n_chunks;
+    doc_release(&d);
+    return rc;
 }

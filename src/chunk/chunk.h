@@ -102,6 +102,24 @@ enum kb_code chunk_document(const char *text, size_t len, const struct chunk_opt
                             struct kb_chunk_list *out, struct kb_err *err);
 
 /*
+ * The same split as chunk_document(), without keeping the chunks: fn(c, ctx,
+ * err) is called for each chunk as soon as it is made, in order.  c and
+ * c->text are valid during the call only (the text is in a buffer reused for
+ * the next chunk); c->heading_path lives in `arena`.  So a caller that
+ * writes chunks away as they come holds one chunk's text, not the
+ * document's (docs/loading.md, "One large input").  The first non-KB_OK
+ * return of fn stops the split and is returned (fn fills err).  The text's
+ * checks (KB_E_INPUT, KB_E_CONFIG) come before the first call, so fn is
+ * never called for a document chunk_document() would refuse.  *n_chunks:
+ * the calls made.
+ */
+enum kb_code chunk_document_each(const char *text, size_t len, const struct chunk_opts *opts,
+                                 const struct chunk_tokenizer *tok, struct kb_arena *arena,
+                                 enum kb_code (*fn)(const struct kb_chunk *c, void *ctx,
+                                                    struct kb_err *err),
+                                 void *ctx, int *n_chunks, struct kb_err *err);
+
+/*
  * out = lower-case hex SHA-256 of text[0..len) and a NUL: what PostgreSQL
  * gives for encode(digest(content, 'sha256'), 'hex') (pgcrypto) when
  * content holds exactly these bytes.

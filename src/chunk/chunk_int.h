@@ -4,8 +4,8 @@
  * (line, paragraph, sentence and word boundaries), markdown.c (headings,
  * fences, tables, heading paths), fixed.c (windows), hash.c (SHA-256).
  *
- * The model.  The document is first cut into the pieces of cl100k_base's
- * pre-split regex (chunk_tokenizer_pieces), and each piece's tokens are
+ * The model.  The document is cut into the pieces of cl100k_base's
+ * pre-split regex (chunk_tokenizer_piece_end), and each piece's tokens are
  * counted once.  Token counts add up over pieces, and a chunk that starts
  * and ends on piece boundaries has exactly the sum of its pieces' counts
  * (docs/chunking.md gives the argument), so sizes are prefix-sum
@@ -15,6 +15,12 @@
  * fits, and cuts at the last boundary of the strongest level inside it.
  * Only a piece longer than the size itself is cut inside (fixed.c), at
  * code point boundaries, and those windows are counted directly.
+ *
+ * The pieces are held in a window, not for the whole document: they are
+ * cut as the packing loop reaches them and dropped once behind its start
+ * and its last cut (chunk.c), so an 8 MB line of 2.7 million pieces takes
+ * a window of about one chunk.  Marks, blocks and sections are kept for the
+ * whole document (a few per line).
  */
 #ifndef KB_CHUNK_INT_H
 #define KB_CHUNK_INT_H
@@ -73,14 +79,18 @@ struct chunk_doc {
     const struct chunk_tokenizer *tok;
     struct kb_arena *arena;
 
-    /* pieces; all arrays heap, freed by chunk_doc_release() */
-    uint32_t n;            /* number of pieces */
+    /* the window of pieces (k: an index into it, not into the document);
+     * all arrays heap, freed by doc_release() */
+    uint32_t n;            /* number of pieces in the window */
     uint32_t cap;
     uint32_t *off;         /* n + 1: piece k is text[off[k], off[k + 1]) */
-    uint32_t *tokp;        /* n + 1: tokens of pieces 0..k-1 */
-    uint32_t *chp;         /* n + 1: code points of pieces 0..k-1 (CHUNK_CHARS only) */
+    uint32_t *tokp;        /* n + 1: tokens of the document's pieces before piece k */
+    uint32_t *chp;         /* n + 1: code points likewise (CHUNK_CHARS only) */
     uint8_t *is_ws;        /* n: piece k is whitespace only */
-    uint8_t *lvl;          /* n + 1: level of the boundary before piece k */
+    uint8_t *lvl;          /* n (n + 1 at the end): level of the boundary before piece k */
+    int is_done;           /* the window's last piece ends the text */
+    int has_sentences;     /* 0 for the fixed splitter, which only knows pieces */
+    uint32_t mi, bi;       /* the first mark and block not behind the window's end */
 
     /* what a splitter found, in text order */
     struct chunk_mark *marks;
@@ -90,19 +100,26 @@ struct chunk_doc {
     struct chunk_section *sections;   /* markdown only; [0] is the root */
     int n_sections, cap_sections;
 
-    /* output, heap until copied to the arena */
+    /* output, heap until copied to the arena; or, with fn, each chunk handed
+     * to fn as it is made (its text in `scratch`, reused), none kept */
     struct kb_chunk *chunks;
     int n_chunks, cap_chunks;
+    enum kb_code (*fn)(const struct kb_chunk *c, void *ctx, struct kb_err *err);
+    void *ctx;
+    struct kb_err *err;
+    enum kb_code rc;       /* fn's first failure: nothing more is emitted */
+    char *scratch;
+    size_t cap_scratch;
 };
 
 /* chunk.c */
 void chunk_doc_add_mark(struct chunk_doc *d, uint32_t off, uint8_t level);
 void chunk_doc_add_block(struct chunk_doc *d, uint32_t start, uint32_t end);
-/* Assign lvl[] from the marks, blocks and the bytes around each boundary;
- * has_sentences: 0 for the fixed splitter, which only knows pieces. */
-void chunk_doc_levels(struct chunk_doc *d, int has_sentences);
-/* Pack pieces into chunks (the loop described above) and emit them. */
-void chunk_doc_pack(struct chunk_doc *d);
+/* Cut the text into pieces, give each boundary its level (from the marks,
+ * blocks and the bytes around; has_sentences: 0 for the fixed splitter,
+ * which only knows pieces), pack them into chunks (the loop described
+ * above) and emit them. */
+void chunk_doc_pack(struct chunk_doc *d, int has_sentences);
 /* Emit text[start, end) as a chunk whose token count is known. */
 void chunk_doc_emit(struct chunk_doc *d, uint32_t start, uint32_t end, int tokens);
 

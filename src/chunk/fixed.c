@@ -137,7 +137,7 @@ void chunk_fixed_windows(struct chunk_doc *d, uint32_t start, uint32_t end, int 
 
     if (all_ws(t, start, end))
         return;
-    while (pos < end) {
+    while (pos < end && d->rc == KB_OK) {
         uint32_t w = pos;
         int tokens = -1;
         if (in_chars)

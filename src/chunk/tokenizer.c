@@ -547,3 +547,9 @@ void chunk_tokenizer_pieces(const struct chunk_tokenizer *tok, const char *text,
         fn(text + i, j - i, ctx);
     }
 }
+
+size_t chunk_tokenizer_piece_end(const struct chunk_tokenizer *tok, const char *text, size_t len,
+                                 size_t i)
+{
+    return chunk_pretok_next(&tok->pt, (const unsigned char *)text, len, i);
+}

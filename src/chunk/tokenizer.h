@@ -61,6 +61,14 @@ void chunk_tokenizer_encode(const struct chunk_tokenizer *tok, const char *text,
 void chunk_tokenizer_pieces(const struct chunk_tokenizer *tok, const char *text, size_t len,
                             void (*fn)(const char *p, size_t n, void *ctx), void *ctx);
 
+/*
+ * The end offset of the pre-split piece that starts at text[i] (i < len):
+ * the pieces one at a time, the same as chunk_tokenizer_pieces() gives, for
+ * a caller that walks them in a window (src/chunk/chunk.c).  Always > i.
+ */
+size_t chunk_tokenizer_piece_end(const struct chunk_tokenizer *tok, const char *text, size_t len,
+                                 size_t i);
+
 /* Number of ids in the rank table (100256 for cl100k_base). */
 size_t chunk_tokenizer_vocab_size(const struct chunk_tokenizer *tok);
 

@@ -16,35 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct batch_source {
-    struct load_source src;     /* strings live in the batch arena */
-    char id[40];                /* knowledge_sources.id after the upsert */
-    int is_new;                 /* not stored when the run began (the session's table) */
-    int was_inserted;           /* the upsert inserted it: it has no old chunks */
-};
-
-struct batch_row {              /* a chunk or a learning */
-    int src_index;
-    int is_learning;
-    struct load_chunk chunk;    /* for learnings: content, len, content_hash, metadata */
-    struct load_learning learning;
-};
-
-struct load_batch {
-    const struct load_session *session;   /* its table of stored sources says what is new */
-    int max_rows;
-    struct kb_arena *arena;
-    struct batch_source *sources;
-    int n_sources, cap_sources;
-    struct batch_row *rows;
-    int n_rows, cap_rows;
-    float *matrix;              /* cap_rows x KB_LOAD_DIM */
-    unsigned char *has_vector;  /* cap_rows */
-    char **origins;             /* per row, in the arena */
-    struct load_issue_ref *issues;
-    int n_issues, cap_issues;
-};
-
 struct load_batch *load_batch_new(const struct load_session *s)
 {
     struct load_batch *b = kb_xcalloc(1, sizeof *b);
@@ -74,6 +45,7 @@ static void batch_reset(struct load_batch *b)
     b->n_sources = 0;
     b->n_rows = 0;
     b->n_issues = 0;
+    b->is_open = 0;
 }
 
 static const char *dup_or_null(struct load_batch *b, const char *s)
@@ -109,6 +81,31 @@ int load_batch_add_source(struct load_batch *b, const struct load_source *src)
     d->src.metadata_json = dup_or_null(b, src->metadata_json);
     d->is_new = is_new_source(b->session, src);
     return b->n_sources++;
+}
+
+/* See load.h. */
+void load_batch_keep_open(struct load_batch *b) { b->is_open = b->n_sources > 0; }
+
+/* See load.h.  The source's is_new is the one the first part saw: the
+ * session's table has it as seen since. */
+int load_batch_continue_source(struct load_batch *b, const struct load_source *src,
+                               int was_new)
+{
+    int i = load_batch_add_source(b, src);
+    b->sources[i].is_continued = 1;
+    b->sources[i].is_new = was_new;
+    return i;
+}
+
+/* See load.h. */
+int load_batch_source_spans(const struct load_batch *b, int src_index)
+{
+    return b->sources[src_index].is_continued || (b->is_open && src_index == b->n_sources - 1);
+}
+
+int load_batch_source_is_new(const struct load_batch *b, int src_index)
+{
+    return b->sources[src_index].is_new;
 }
 
 static struct batch_row *new_row(struct load_batch *b, int src_index)
@@ -288,88 +285,29 @@ int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row)
     return n_dropped;
 }
 
-/* Parse pgvector's binary form (dim, unused, floats, big-endian) into out. */
-int load_vector_from_binary(const unsigned char *p, int len, float *out)
+/* See load_int.h. */
+void load_tx_undo(struct load_session *s)
 {
-    if (len < 4)
-        return 0;
-    int dim = (p[0] << 8) | p[1];
-    if (dim != KB_LOAD_DIM || len != 4 + 4 * dim)
-        return 0;
-    for (int i = 0; i < dim; i++) {
-        const unsigned char *q = p + 4 + 4 * i;
-        uint32_t bits = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
-                        ((uint32_t)q[2] << 8) | q[3];
-        memcpy(&out[i], &bits, 4);
-    }
-    return 1;
+    const struct load_tx_mark *m = &s->tx_at;
+    s->counts.chunks_written = m->chunks_written;
+    s->counts.chunks_deleted = m->chunks_deleted;
+    s->counts.learnings_written = m->learnings_written;
+    s->counts.batches = m->batches;
+    s->counts.sources_written = m->sources_written;
+    s->rows_written = m->rows_written;
+    while (s->n_touched > m->n_touched)
+        free(s->touched[--s->n_touched]);
+    s->is_tx_open = 0;
 }
 
-/*
- * Rows of a source new to the run are looked up only when the store held
- * rows when the run began: a renamed file, or a second project over the
- * same text, reuses its vectors; a first import into an empty store has
- * nothing to find, and its lookups (a probe of the content_hash index per
- * row) would be pure server work.  Within one run, reuse stays best effort
- * (docs/loading.md).
- */
-enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
-                              int *n_reused, struct kb_err *err)
+/* See load.h. */
+int load_session_abort_open(struct load_session *s)
 {
-    *n_reused = 0;
-    struct db_conn *conn = s->read_conn ? s->read_conn : s->conn;
-    struct kb_buf arr;
-    kb_buf_init(&arr);
-    load_array_open(&arr);
-    int n_missing = 0;
-    for (int i = 0; i < b->n_rows; i++)
-        if (!b->has_vector[i] && !(b->sources[b->rows[i].src_index].is_new &&
-                                   !s->has_stored_rows)) {
-            load_array_add(&arr, b->rows[i].chunk.content_hash);
-            n_missing++;
-        }
-    load_array_close(&arr);
-    if (n_missing == 0) {
-        kb_buf_release(&arr);
-        return KB_OK;
-    }
-    const char *p[] = { arr.data, model };
-    /* binary results: the vector arrives as pgvector's send format */
-    PGresult *res = PQexecParams(db_conn_pg(conn),
-        "SELECT content_hash, embedding FROM ("
-        "  SELECT DISTINCT ON (content_hash) content_hash, embedding FROM knowledge_chunks"
-        "  WHERE content_hash = ANY($1::text[]) AND metadata->>'embedding_model' = $2"
-        "    AND embedding IS NOT NULL"
-        "  UNION ALL"
-        "  SELECT DISTINCT ON (metadata->>'content_hash') metadata->>'content_hash', embedding"
-        "  FROM learnings WHERE metadata->>'content_hash' = ANY($1::text[])"
-        "    AND metadata->>'embedding_model' = $2 AND embedding IS NOT NULL) v",
-        2, NULL, p, NULL, NULL, 1);
-    kb_buf_release(&arr);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        enum kb_code rc = db_result_error(conn, res, "looking up stored embeddings", err);
-        PQclear(res);
-        return rc;
-    }
-    int n = PQntuples(res);
-    for (int r = 0; r < n; r++) {
-        const char *hash = PQgetvalue(res, r, 0);
-        int hlen = PQgetlength(res, r, 0);
-        const unsigned char *vec = (const unsigned char *)PQgetvalue(res, r, 1);
-        int vlen = PQgetlength(res, r, 1);
-        for (int i = 0; i < b->n_rows; i++) {
-            if (b->has_vector[i] || hlen != 64 ||
-                memcmp(b->rows[i].chunk.content_hash, hash, 64) != 0)
-                continue;
-            if (load_vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
-                b->has_vector[i] = 1;
-                (*n_reused)++;
-            }
-        }
-    }
-    PQclear(res);
-    s->counts.vectors_reused += *n_reused;
-    return KB_OK;
+    if (!s->is_tx_open)
+        return 0;
+    db_rollback(s->conn);
+    load_tx_undo(s);
+    return 1;
 }
 
 /* Upsert the batch's sources in one statement; fills sources[i].id. */
@@ -381,7 +319,14 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
         kb_buf_init(&a[k]);
         load_array_open(&a[k]);
     }
+    int n_up = 0;
     for (int i = 0; i < b->n_sources; i++) {
+        if (b->sources[i].is_continued) {   /* upserted by the batch before, same transaction */
+            snprintf(b->sources[i].id, sizeof b->sources[i].id, "%s", s->open_id);
+            b->sources[i].was_inserted = 1;   /* its old chunks are gone already */
+            continue;
+        }
+        n_up++;
         const struct load_source *src = &b->sources[i].src;
         load_array_add(&a[0], src->source_type);
         load_array_add(&a[1], src->source_id);
@@ -394,6 +339,11 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
     }
     for (int k = 0; k < 8; k++)
         load_array_close(&a[k]);
+    if (n_up == 0) {
+        for (int k = 0; k < 8; k++)
+            kb_buf_release(&a[k]);
+        return KB_OK;
+    }
     const char *p[] = { s->project_id, s->opts.pipeline, a[0].data, a[1].data, a[2].data,
                         a[3].data, a[4].data, a[5].data, a[6].data, a[7].data };
     struct db_rows *rows;
@@ -421,9 +371,9 @@ static enum kb_code upsert_sources(struct load_session *s, struct load_batch *b,
     int n = db_rows_count(rows);
     for (int r = 0; r < n; r++) {
         long ord = atol(db_rows_get(rows, r, 1));
-        if (ord < 1 || ord > b->n_sources)
+        if (ord < 1 || ord > n_up)
             continue;
-        struct batch_source *bs = &b->sources[ord - 1];
+        struct batch_source *bs = &b->sources[ord - 1 + (b->sources[0].is_continued ? 1 : 0)];
         snprintf(bs->id, sizeof bs->id, "%s", db_rows_get(rows, r, 0));
         /* xmax = 0: the row was inserted, not updated (the usual idiom for
          * telling the two branches of ON CONFLICT DO UPDATE apart) */
@@ -633,9 +583,23 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
         else
             n_chunks++;
     }
-    long touched_before = s->n_touched;
-    enum kb_code rc = db_begin(s->conn, err);
-    if (rc == KB_OK)
+    /* a batch after one left open goes on in its transaction; counts of
+     * the transaction's batches are undone if it rolls back */
+    enum kb_code rc = KB_OK;
+    if (!s->is_tx_open) {
+        s->tx_at = (struct load_tx_mark){ s->counts.chunks_written, s->counts.chunks_deleted,
+                                          s->counts.learnings_written, s->counts.batches,
+                                          s->counts.sources_written, s->rows_written,
+                                          s->n_touched };
+        rc = db_begin(s->conn, err);
+    }
+    s->is_tx_open = 0;   /* set again below when this batch leaves it open */
+    /* never in a batch kept open: DROP INDEX holds an ACCESS EXCLUSIVE
+     * lock on knowledge_chunks until the commit, and while the writer waits
+     * for the document's next batch the run's reuse lookup (the second
+     * connection) would wait for that lock: a deadlock PostgreSQL cannot
+     * see.  The batch that commits decides instead. */
+    if (rc == KB_OK && !b->is_open)
         rc = load_index_before_copy(s, n_chunks, err);
     if (rc == KB_OK)
         rc = upsert_sources(s, b, err);
@@ -649,19 +613,22 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
         rc = copy_chunks(s, b, n_chunks, err);
     if (rc == KB_OK)
         rc = merge_learnings(s, b, n_learn, err);
-    if (rc == KB_OK)
+    if (rc == KB_OK && b->is_open)
+        snprintf(s->open_id, sizeof s->open_id, "%s", b->sources[b->n_sources - 1].id);
+    else if (rc == KB_OK)
         rc = db_commit(s->conn, err);
     if (rc != KB_OK) {
         db_rollback(s->conn);
-        while (s->n_touched > touched_before)
-            free(s->touched[--s->n_touched]);
+        load_tx_undo(s);
         kb_err_prefix(err, "batch of %d source(s) not written (the database is as before it)",
                       b->n_sources);
         return rc;
     }
+    s->is_tx_open = b->is_open;
     s->rows_written += n_chunks;
     s->counts.batches++;
-    s->counts.sources_written += b->n_sources;
+    for (int i = 0; i < b->n_sources; i++)
+        s->counts.sources_written += !b->sources[i].is_continued;
     batch_reset(b);
     return KB_OK;
 }

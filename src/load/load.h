@@ -226,6 +226,33 @@ int load_batch_row_group(const struct load_batch *b, int row);
 int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row);
 
 /*
+ * One document with more rows than a batch holds (an 8 MB file is
+ * thousands of chunks) goes out in several batches of ONE transaction, so
+ * memory stays bounded by the batch and the source is still written whole
+ * or not at all (docs/loading.md, "One large input").  Before a full batch
+ * whose last source is unfinished is flushed, load_batch_keep_open(b): its
+ * flush then leaves the transaction open.  The next batch begins with
+ * load_batch_continue_source() (the same source; was_new is
+ * load_batch_source_is_new() of the first part), which the flush does not
+ * upsert again (it takes the id the open batch got); the first flush of a
+ * batch not kept open commits them all.  A failure rolls back every batch
+ * of the transaction.  Batches are flushed in order by one thread.
+ */
+void load_batch_keep_open(struct load_batch *b);
+int load_batch_continue_source(struct load_batch *b, const struct load_source *src,
+                               int was_new);
+int load_batch_source_is_new(const struct load_batch *b, int src_index);
+/* 1 when the source's rows go through more than this batch (kept open, or continued). */
+int load_batch_source_spans(const struct load_batch *b, int src_index);
+/*
+ * Roll back a transaction a batch left open (a run stopped inside a large
+ * document: a failure, or the batch being filled dropped at a signal) and
+ * undo its counts; 1 when there was one.  Call it after the last flush,
+ * before anything else uses the session's connection.
+ */
+int load_session_abort_open(struct load_session *s);
+
+/*
  * A second connection (the caller owns it) for load_batch_reuse's reads, so
  * the next batch can be prepared while load_batch_flush writes the current
  * one on the session's connection from another thread.  The session's
@@ -245,7 +272,9 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
  * Write the batch in one transaction and empty it: upsert its sources (with
  * their new doc_hash), delete their old chunks, COPY (binary) the new chunks,
  * merge the learnings.  Every row must have its vector.  On failure the
- * transaction is rolled back: the database is as before the call.
+ * transaction is rolled back: the database is as before the call (as
+ * before the first batch of the transaction, when batches before were kept
+ * open: load_batch_keep_open).
  */
 enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err);
 

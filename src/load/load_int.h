@@ -56,6 +56,39 @@ struct load_issue_ref {
 enum kb_code load_issues_upsert(struct load_session *s, const struct load_issue_ref *issues,
                                 int n, struct kb_err *err);
 
+/* ---- batch.c's records, shared with reuse.c ----------------------------- */
+
+struct batch_source {
+    struct load_source src;     /* strings live in the batch arena */
+    char id[40];                /* knowledge_sources.id after the upsert */
+    int is_new;                 /* not stored when the run began (the session's table) */
+    int was_inserted;           /* the upsert inserted it: it has no old chunks */
+    int is_continued;           /* the open source of the batch before: upserted there */
+};
+
+struct batch_row {              /* a chunk or a learning */
+    int src_index;
+    int is_learning;
+    struct load_chunk chunk;    /* for learnings: content, len, content_hash, metadata */
+    struct load_learning learning;
+};
+
+struct load_batch {
+    const struct load_session *session;   /* its table of stored sources says what is new */
+    int max_rows;
+    struct kb_arena *arena;
+    struct batch_source *sources;
+    int n_sources, cap_sources;
+    struct batch_row *rows;
+    int n_rows, cap_rows;
+    float *matrix;              /* cap_rows x KB_LOAD_DIM */
+    unsigned char *has_vector;  /* cap_rows */
+    char **origins;             /* per row, in the arena */
+    struct load_issue_ref *issues;
+    int n_issues, cap_issues;
+    int is_open;                /* the last source goes on in the next batch: no commit */
+};
+
 /* ---- session internals shared with batch.c and index.c ----------------- */
 
 /* bytes of a stored doc_hash kept per source (120 bits: a changed document
@@ -106,7 +139,18 @@ struct load_session {
     long n_owed_dedup;         /* learnings a killed run left without their dedup pass */
     char **touched;            /* learning ids inserted or changed, or owed by a killed run */
     int n_touched, cap_touched;
+    /* a document larger than a batch: its batches share one transaction */
+    int is_tx_open;            /* a flushed batch left the transaction open */
+    char open_id[40];          /* ... and this is the id of its unfinished source */
+    struct load_tx_mark {      /* the writer's counts when the transaction began */
+        long chunks_written, chunks_deleted, learnings_written, batches, sources_written;
+        long rows_written;
+        int n_touched;
+    } tx_at;
 };
+
+/* batch.c: undo the counts of a transaction that rolled back (tx_at). */
+void load_tx_undo(struct load_session *s);
 
 /* ---- owed.c: what a killed run leaves to the next one ------------------ */
 

@@ -164,11 +164,13 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         }
         int from_reader = rc != KB_OK;
         r->is_duplicate = 0;
+        r->is_flush_failed = 0;
         if (rc == KB_OK)
             rc = run_add_document(r, si, doc, err);
         const struct ingest_bad *bad = rc == KB_E_INPUT && from_reader ? ingest_last_bad(rd)
                                                                        : NULL;
-        if (rc == KB_E_INPUT && (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
+        if (rc == KB_E_INPUT && !r->is_flush_failed &&
+            (src->on_error == INGEST_ON_ERROR_SKIP || r->is_duplicate)) {
             /* a bad input: to the reject file, counted, and on to the next */
             struct kb_err werr = { 0 };
             if (!r->args->is_dry_run &&

@@ -251,6 +251,10 @@ struct run {
     int has_estimate, is_scan_done;
     int is_duplicate;                  /* run_add_document's KB_E_INPUT: 1 a repeated
                                           source_id, 2 one another pipeline owns */
+    long doc_rows_left;                /* a flush inside a document: its rows still to
+                                          come, about (0: between documents) */
+    int is_flush_failed;               /* run_add_document's failure came from a batch
+                                          flushed inside a large document, not from it */
     int is_full;                       /* --full or mode: full */
     char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
     struct load_marks marks;           /* API sources' new marks, stored after success */
@@ -369,6 +373,9 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
  * read are left to the real pass).
  */
 long run_estimate_rows(struct run *r);
+
+/* Bytes of text a chunk moves on by, about (the look-ahead's unit). */
+long run_stride_bytes(const struct run *r);
 
 /* ---- run_flush.c: vectors for a batch, and the writer thread ------------ */
 

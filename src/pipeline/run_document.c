@@ -179,6 +179,53 @@ static void remember_row_stat(struct run *r, int stat_index)
 
 static const char *src_name(const struct run *r, int si) { return r->p->sources[si].name; }
 
+/* One document's chunks on their way into the batch (add_chunk's state). */
+struct doc_rows {
+    struct run *r;
+    const struct kb_document *d;
+    const struct load_source *src;
+    int si;
+    int bi;                        /* the source's index in the batch being filled */
+};
+
+/*
+ * chunk_document_each's callback: one chunk into the batch.  A batch that
+ * is full before the document ends is flushed here, kept open (one
+ * transaction for the whole source, load_batch_keep_open), and the
+ * document goes on in the next batch: memory holds two batches, not the
+ * document's thousands of rows (docs/loading.md, "One large input").  The
+ * flush comes before a row is added, so the continued part is never empty.
+ */
+static enum kb_code add_chunk(const struct kb_chunk *c, void *ctx, struct kb_err *err)
+{
+    struct doc_rows *x = ctx;
+    struct run *r = x->r;
+    if (load_batch_is_full(r->batch)) {
+        int was_new = load_batch_source_is_new(r->batch, x->bi);
+        load_batch_keep_open(r->batch);
+        /* the look-ahead would read this input again while it is held:
+         * the first flush inside a document estimates from it alone */
+        r->doc_rows_left = 1 + (long)(x->d->len - c->offset) / run_stride_bytes(r);
+        enum kb_code rc = run_flush_batch(r, err);
+        r->doc_rows_left = 0;
+        if (rc != KB_OK) {
+            r->is_flush_failed = 1;   /* the batch's error, never the document's */
+            return rc;
+        }
+        x->bi = load_batch_continue_source(r->batch, x->src, was_new);
+    }
+    char *meta = chunk_metadata(r, x->d, c);
+    struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
+                             .token_count = c->token_count, .metadata_json = meta };
+    memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);
+    load_batch_add_chunk(r->batch, x->bi, &lc);
+    free(meta);
+    remember_row_stat(r, x->si);
+    r->stats[x->si].chunks++;
+    r->chunks_done++;
+    return KB_OK;
+}
+
 /* See pipeline_int.h. */
 enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d,
                               struct kb_err *err)
@@ -269,26 +316,25 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
         st->chunks++;
         r->chunks_done++;
     } else {
-        struct kb_chunk_list chunks = { 0 };
+        struct doc_rows x = { .r = r, .d = d, .src = &src, .si = si, .bi = bi };
+        int n_chunks = 0;
         enum kb_code rc = run_tokenizer(r, err);
         if (rc == KB_OK)
-            rc = chunk_document(d->text, d->len, &r->copts, r->tok, r->arena, &chunks, err);
+            rc = chunk_document_each(d->text, d->len, &r->copts, r->tok, r->arena, add_chunk,
+                                     &x, &n_chunks, err);
         if (rc != KB_OK)
             return rc;
-        for (int i = 0; i < chunks.n; i++) {
-            const struct kb_chunk *c = &chunks.items[i];
-            char *meta = chunk_metadata(r, d, c);
-            struct load_chunk lc = { .chunk_index = c->index, .content = c->text, .len = c->len,
-                                     .token_count = c->token_count, .metadata_json = meta };
-            memcpy(lc.content_hash, c->content_hash, sizeof lc.content_hash);
-            load_batch_add_chunk(r->batch, bi, &lc);
-            free(meta);
-            remember_row_stat(r, si);
-        }
-        st->chunks += chunks.n;
-        r->chunks_done += chunks.n;
     }
     return KB_OK;
+}
+
+/* See pipeline_int.h. */
+long run_stride_bytes(const struct run *r)
+{
+    long stride = r->copts.size - r->copts.overlap;
+    if (r->copts.unit == CHUNK_TOKENS)
+        stride *= 4;   /* about 4 bytes a token in cl100k_base on prose and code */
+    return stride < 1 ? 1 : stride;
 }
 
 /*
@@ -302,11 +348,7 @@ enum kb_code run_add_document(struct run *r, int si, const struct kb_document *d
 long run_estimate_rows(struct run *r)
 {
     double t0 = kb_now();
-    long stride = r->copts.size - r->copts.overlap;
-    if (r->copts.unit == CHUNK_TOKENS)
-        stride *= 4;   /* about 4 bytes a token in cl100k_base on prose and code */
-    if (stride < 1)
-        stride = 1;
+    long stride = run_stride_bytes(r);
     long rows = 0;
     struct kb_arena *arena = kb_arena_new();   /* the run's holds the current document */
     for (int si = 0; si < r->p->n_sources; si++) {

@@ -71,6 +71,18 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
         for (int i = 0; i < n; i++)
             if (r->erows[i].state != EMBED_ROW_REJECTED)
                 has[i] = 1;
+    for (int i = 0; rc == KB_PARTIAL && i < n; i++)
+        if (r->erows[i].state == EMBED_ROW_REJECTED &&
+            load_batch_source_spans(r->batch, load_batch_row_group(r->batch, i)))
+            /* its other rows are in the open transaction or still to come:
+             * leaving the document out alone is not possible, so the run
+             * stops and rolls back (docs/loading.md, "One large input") */
+            rc = KB_FAIL_AT(err, KB_E_EMBED, r->erows[i].origin,
+                            "%s; this document has more chunks than load.batch_rows (%d) and "
+                            "is written in one transaction over several batches, so it cannot "
+                            "be left out alone: the run stops with the database as before it; "
+                            "fix the row, or raise load.batch_rows above its chunk count",
+                            r->erows[i].reject, r->p->load.batch_rows);
     if (rc == KB_PARTIAL) {
         unsigned char *bad = kb_xcalloc((size_t)n, 1);
         rc = KB_OK;
@@ -215,6 +227,10 @@ enum kb_code run_writer_stop(struct run *r, struct kb_err *err)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     w->is_started = 0;
+    /* a run stopped inside a document larger than a batch (a failure, or a
+     * signal dropping the batch being filled) left its transaction open */
+    if (load_session_abort_open(r->sess))
+        log_info("the unfinished document's batches were rolled back (one transaction)");
     return rc;
 }
 
@@ -228,9 +244,18 @@ enum kb_code run_flush_batch(struct run *r, struct kb_err *err)
      * unchanged re-run fills no batch, so it never reads anything twice) */
     if (!r->has_estimate && load_batch_rows(r->batch) > 0 && !r->args->is_dry_run &&
         r->p->load.index_strategy == PIPELINE_INDEX_AUTO) {
-        r->has_estimate = 1;
-        r->rows_expected = r->is_scan_done ? r->chunks_done : run_estimate_rows(r);
-        load_session_expect_rows(r->sess, r->rows_expected);
+        if (r->doc_rows_left > 0) {
+            /* inside a large document, whose text is held: re-reading it
+             * (the look-ahead) would hold it twice.  A lower bound for
+             * now: this document's rows; the look-ahead runs at the next
+             * flush between documents (load_index_before_copy decides
+             * again at each batch until it drops the index) */
+            load_session_expect_rows(r->sess, r->chunks_done + r->doc_rows_left);
+        } else {
+            r->has_estimate = 1;
+            r->rows_expected = r->is_scan_done ? r->chunks_done : run_estimate_rows(r);
+            load_session_expect_rows(r->sess, r->rows_expected);
+        }
     }
     if (load_batch_sources(r->batch) > 0 && !r->args->is_dry_run && r->read_conn == NULL) {
         /* the writer thread owns the session's connection from the first

@@ -1,0 +1,93 @@
+/*
+ * reuse.c - vectors already stored, found by (content_hash, model) for a
+ * batch's rows before the embedder runs, and pgvector's binary form they
+ * arrive in.  Split from batch.c, whose records (load_int.h) it reads.
+ */
+#include "load/load_int.h"
+
+#include <string.h>
+
+/* Parse pgvector's binary form (dim, unused, floats, big-endian) into out. */
+int load_vector_from_binary(const unsigned char *p, int len, float *out)
+{
+    if (len < 4)
+        return 0;
+    int dim = (p[0] << 8) | p[1];
+    if (dim != KB_LOAD_DIM || len != 4 + 4 * dim)
+        return 0;
+    for (int i = 0; i < dim; i++) {
+        const unsigned char *q = p + 4 + 4 * i;
+        uint32_t bits = ((uint32_t)q[0] << 24) | ((uint32_t)q[1] << 16) |
+                        ((uint32_t)q[2] << 8) | q[3];
+        memcpy(&out[i], &bits, 4);
+    }
+    return 1;
+}
+
+/*
+ * Rows of a source new to the run are looked up only when the store held
+ * rows when the run began: a renamed file, or a second project over the
+ * same text, reuses its vectors; a first import into an empty store has
+ * nothing to find, and its lookups (a probe of the content_hash index per
+ * row) would be pure server work.  Within one run, reuse stays best effort
+ * (docs/loading.md).
+ */
+enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
+                              int *n_reused, struct kb_err *err)
+{
+    *n_reused = 0;
+    struct db_conn *conn = s->read_conn ? s->read_conn : s->conn;
+    struct kb_buf arr;
+    kb_buf_init(&arr);
+    load_array_open(&arr);
+    int n_missing = 0;
+    for (int i = 0; i < b->n_rows; i++)
+        if (!b->has_vector[i] && !(b->sources[b->rows[i].src_index].is_new &&
+                                   !s->has_stored_rows)) {
+            load_array_add(&arr, b->rows[i].chunk.content_hash);
+            n_missing++;
+        }
+    load_array_close(&arr);
+    if (n_missing == 0) {
+        kb_buf_release(&arr);
+        return KB_OK;
+    }
+    const char *p[] = { arr.data, model };
+    /* binary results: the vector arrives as pgvector's send format */
+    PGresult *res = PQexecParams(db_conn_pg(conn),
+        "SELECT content_hash, embedding FROM ("
+        "  SELECT DISTINCT ON (content_hash) content_hash, embedding FROM knowledge_chunks"
+        "  WHERE content_hash = ANY($1::text[]) AND metadata->>'embedding_model' = $2"
+        "    AND embedding IS NOT NULL"
+        "  UNION ALL"
+        "  SELECT DISTINCT ON (metadata->>'content_hash') metadata->>'content_hash', embedding"
+        "  FROM learnings WHERE metadata->>'content_hash' = ANY($1::text[])"
+        "    AND metadata->>'embedding_model' = $2 AND embedding IS NOT NULL) v",
+        2, NULL, p, NULL, NULL, 1);
+    kb_buf_release(&arr);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enum kb_code rc = db_result_error(conn, res, "looking up stored embeddings", err);
+        PQclear(res);
+        return rc;
+    }
+    int n = PQntuples(res);
+    for (int r = 0; r < n; r++) {
+        const char *hash = PQgetvalue(res, r, 0);
+        int hlen = PQgetlength(res, r, 0);
+        const unsigned char *vec = (const unsigned char *)PQgetvalue(res, r, 1);
+        int vlen = PQgetlength(res, r, 1);
+        for (int i = 0; i < b->n_rows; i++) {
+            if (b->has_vector[i] || hlen != 64 ||
+                memcmp(b->rows[i].chunk.content_hash, hash, 64) != 0)
+                continue;
+            if (load_vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
+                b->has_vector[i] = 1;
+                (*n_reused)++;
+            }
+        }
+    }
+    PQclear(res);
+    s->counts.vectors_reused += *n_reused;
+    return KB_OK;
+}
+

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# tests/integration/run_memory_worst.sh - peak RSS of `kbpipe run` on the
+# single inputs of issue 13 point 5, at the default limits (max_file_size
+# 8 MB), each one document of thousands of chunks (docs/loading.md, "One
+# large input"):
+#   blob   one 8 MB line of base64, no blank (2.7 million pre-token pieces)
+#   words  one 8 MB line of words
+#   issue  an issue export (gh format) whose one issue's body is 8 MB of words
+#   csv    a CSV (type csv) whose one content field is 8 MB
+# Each run is timed by /usr/bin/time -v and must stay under its bound
+# (100 MiB); and what it loaded must be right, not just present: the chunk
+# texts in chunk_index order are the input's text (blanks aside; overlap 0),
+# chunk_index is 0..n-1, no chunk is over the size, and the stored
+# token_count of every chunk adds up to the reference tokenizer's count of
+# the chunk texts (npm tiktoken, tests/ref; KBPIPE_REQUIRE_REF=1 makes its
+# absence a failure).  A document of thousands of rows goes out in several
+# batches of one transaction; the source row is one.
+# First (case span) a document over several batches is checked to be one
+# transaction: a failure or a kill -9 between its batches leaves it as it
+# was, and the next run ends as a clean run does.
+#   KBPIPE_BIN=build/rel/kbpipe-test bash tests/integration/run_memory_worst.sh [CASE...]
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+[ -x /usr/bin/time ] || { echo "run_memory_worst.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+cases=${*:-span blob words issue csv}
+max=$((8 * 1024 * 1024))
+bound_mib=100
+
+# the reference count: node + tiktoken (tests/ref/encode.js finds it the same way)
+ref_sum() {   # FILE (a JSON array of strings) -> the sum of their token counts
+  node -e '
+    const fs = require("fs"), path = require("path");
+    let t; try { t = require(path.join(process.argv[2], ".cache/ref/node_modules/tiktoken")); }
+           catch (e) { t = require("tiktoken"); }
+    const enc = t.get_encoding("cl100k_base");
+    let n = 0;
+    for (const s of JSON.parse(fs.readFileSync(process.argv[1], "utf8")))
+      n += enc.encode_ordinary(s).length;
+    process.stdout.write(String(n));
+    enc.free();' "$1" "$top" 2>/dev/null
+}
+has_ref=1
+ref_sum <(echo '["a b"]') >/dev/null || has_ref=0
+if [ "$has_ref" = 0 ]; then
+  if [ "${KBPIPE_REQUIRE_REF:-0}" = 1 ]; then
+    fail "the reference tokenizer (node + tiktoken) is missing; run make deps-test"
+  else
+    note "no reference tokenizer (node + tiktoken): token sums are not compared"
+  fi
+fi
+
+# the inputs, deterministic; $tmp/CASE.text is the text the chunks must give back
+gen() {
+  local kind=$1 d=$tmp/$1
+  mkdir -p "$d/in"
+  python3 - "$kind" "$d" "$max" "$top/bench/gen_line.py" <<'PY'
+import base64, json, random, subprocess, sys
+kind, d, n, gen_line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+def words(size):
+    subprocess.run([sys.executable, gen_line, d + "/words.tmp", str(size)], check=True)
+    return open(d + "/words.tmp").read().rstrip("\n")
+if kind == "blob":
+    raw = random.Random(13).randbytes(n // 4 * 3 - 3)
+    text = base64.b64encode(raw).decode()
+    open(d + "/in/blob.md", "w").write(text + "\n")
+elif kind == "words":
+    text = words(n)
+    open(d + "/in/line.md", "w").write(text + "\n")
+elif kind == "issue":
+    # the element is the limit's size: the body, the rest of the issue and the JSON around it
+    body = words(n - 1024)
+    issue = {"number": 1, "title": "One huge issue", "body": body, "state": "OPEN",
+             "author": {"login": "octo"}, "createdAt": "2024-01-01T00:00:00Z",
+             "updatedAt": "2024-01-02T00:00:00Z", "closedAt": None, "labels": [],
+             "comments": [], "url": "https://github.com/acme/big/issues/1"}
+    line = json.dumps(issue)
+    assert len(line) <= n, len(line)
+    open(d + "/in/issues.jsonl", "w").write(line + "\n")
+    text = "# One huge issue\n\n" + body
+else:
+    field = words(n - 64)
+    open(d + "/in/rows.csv", "w").write('id,title,content\nR-1,one big field,"%s"\n' % field)
+    text = field
+open(d + "/text", "w").write(text)
+PY
+  case $kind in
+    blob|words) src="    type: files
+    roots: [\"$d/in\"]" ;;
+    issue) src="    type: github_issues
+    path: $d/in/issues.jsonl" ;;
+    csv) src="    type: csv
+    path: $d/in/rows.csv
+    key: id" ;;
+  esac
+  cat >"$d/p.yaml" <<YAML
+name: it-worst-$kind
+project: it-worst-$kind
+chunking:
+  overlap: 0
+embedding:
+  provider: hash
+sources:
+  - name: big
+$src
+YAML
+}
+
+# span: one document over several batches is one transaction.  batch_rows
+# 10 and ~60 chunks: a failure or a kill -9 at the third batch (inside the
+# document) leaves the source as it was; the next run loads all of it, as
+# one clean run does.  Needs a test build (KBPIPE_FAULT).  The large
+# version makes index strategy auto drop the HNSW index while rows are
+# stored (so each batch looks up reusable vectors on the second connection):
+# a drop inside a batch kept open would hold its lock while the lookup waits
+# for it, and the run would hang (the timeout fails it).
+if [[ " $cases " == *" span "* ]] || [ -z "${*:-}" ]; then
+  mkdir -p "$tmp/span/in"
+  span_yaml() {
+    cat >"$tmp/span/p.yaml" <<YAML
+name: it-span
+project: it-span
+chunking:
+  size: 64
+  overlap: 0
+load:
+  batch_rows: 10
+  rebuild_min_rows: 10        # auto drops the index for the large version
+embedding:
+  provider: hash
+sources:
+  - name: docs
+    type: files
+    roots: ["$tmp/span/in"]
+YAML
+  }
+  span_yaml
+  python3 "$top/bench/gen_line.py" "$tmp/span/in/a.md" 2000
+  echo "a small neighbour" >"$tmp/span/in/b.md"
+  sdb=$(new_db span)
+  kb "$sdb" run "$tmp/span/p.yaml" -q; check_rc "span: the small first version loads" 0
+  before=$(state "$sdb" it-span)
+  python3 "$top/bench/gen_line.py" "$tmp/span/in/a.md" 20000   # ~60 chunks of 64 tokens
+  if strings "$bin" | grep -q KBPIPE_FAULT; then
+    KBPIPE_FAULT=load.flush:3 kb "$sdb" run "$tmp/span/p.yaml" -q
+    check "span: a failure at the third batch of the document fails the run (exit $rc)" \
+      test "$rc" != 0 -a "$rc" != 137
+    check_eq "span: ... and the source is as it was (no batch of it committed)" "$before" \
+      "$(state "$sdb" it-span)"
+    check_eq "span: ... and the run is not left running" "0" \
+      "$(sql "$sdb" "SELECT count(*) FROM kbpipe_runs WHERE status = 'running'")"
+    KBPIPE_FAULT=load.flush:3:kill kb "$sdb" run "$tmp/span/p.yaml" -q
+    check_eq "span: a kill -9 at the third batch of the document" 137 "$rc"
+    check_eq "span: ... leaves the source as it was" "$before" "$(state "$sdb" it-span)"
+  else
+    note "span: not a test build (no KBPIPE_FAULT): the failure and kill cases are not run"
+  fi
+  kb "$sdb" run "$tmp/span/p.yaml" -q; check_rc "span: the next run loads the large version" 0
+  n=$(sql "$sdb" "SELECT count(*) FROM knowledge_chunks")
+  check "span: ... in more than one batch ($n chunks, batch_rows 10)" test "$n" -gt 30
+  check_eq "span: ... with the HNSW index dropped and rebuilt by that run" "true" \
+    "$(sql "$sdb" "SELECT counts->>'index_rebuilt' FROM kbpipe_runs ORDER BY id DESC LIMIT 1")"
+  check_eq "span: ... and the HNSW index is back, no drop note left" "1|0" \
+    "$(sql "$sdb" "SELECT (SELECT count(*) FROM pg_indexes WHERE indexname = 'idx_knowledge_chunks_embedding'),
+                          (SELECT count(*) FROM kbpipe_dropped_indexes)")"
+  cdb=$(new_db span_clean)
+  kb "$cdb" run "$tmp/span/p.yaml" -q; check_rc "span: a clean run of the large version" 0
+  check_eq "span: ... ends in the same state as the resumed one" "$(state "$cdb" it-span)" \
+    "$(state "$sdb" it-span)"
+fi
+
+for kind in $cases; do
+  [ "$kind" != span ] || continue
+  gen "$kind"
+  d=$tmp/$kind
+  db=$(new_db "worst_$kind")
+  rc=0
+  /usr/bin/time -v -o "$d/time" timeout -s KILL 900 "$bin" --db "dbname=$db" run "$d/p.yaml" -q \
+    >"$d/out" 2>"$d/err" || rc=$?
+  check_eq "$kind: the run on one 8 MB input succeeds" 0 "$rc"
+  [ "$rc" = 0 ] || sed -n '1,10p' "$d/err" | sed 's/^/#   stderr: /'
+  kib=$(awk '/Maximum resident set size/ { print $NF }' "$d/time")
+  secs=$(awk -F': ' '/Elapsed/ { print $2 }' "$d/time")
+  note "$kind: peak RSS $((kib / 1024)) MiB ($kib KiB), $secs elapsed"
+  if ldd "$bin" 2>/dev/null | grep -q libasan; then
+    # ASan's shadow memory and quarantine are not kbpipe's footprint
+    note "$kind: under AddressSanitizer: the bound is checked by the release build"
+  else
+    check "$kind: peak RSS under $bound_mib MiB (measured $((kib / 1024)) MiB)" \
+      test "$kib" -lt $((bound_mib * 1024))
+  fi
+
+  # what was loaded
+  check_eq "$kind: one source, written once" "1" "$(sql "$db" "SELECT count(*) FROM knowledge_sources")"
+  sql "$db" "SELECT json_agg(content ORDER BY chunk_index) FROM knowledge_chunks" >"$d/chunks.json"
+  IFS='|' read -r n_chunks n_idx max_tok sum_tok < <(sql "$db" "
+    SELECT count(*), count(DISTINCT chunk_index) FILTER (WHERE chunk_index < (SELECT count(*) FROM knowledge_chunks)),
+           max(token_count), sum(token_count) FROM knowledge_chunks")
+  note "$kind: $n_chunks chunks, $sum_tok tokens"
+  check "$kind: thousands of chunks (more than one batch of 1,000): $n_chunks" test "${n_chunks:-0}" -gt 1000
+  check_eq "$kind: chunk_index is 0..n-1" "$n_chunks" "$n_idx"
+  check "$kind: no chunk over 512 tokens (max $max_tok)" test "${max_tok:-999}" -le 512
+  check_eq "$kind: the chunks in order are the input's text (blanks aside)" "ok" \
+    "$(python3 - "$d/chunks.json" "$d/text" <<'PY'
+import json, sys
+chunks = json.load(open(sys.argv[1]))
+got = "".join("".join(c.split()) for c in chunks)
+want = "".join(open(sys.argv[2]).read().split())
+print("ok" if got == want else "differ: %d vs %d non-blank characters" % (len(got), len(want)))
+PY
+)"
+  if [ "$has_ref" = 1 ]; then
+    check_eq "$kind: the stored token counts add up to tiktoken's count of the chunk texts" \
+      "$(ref_sum "$d/chunks.json")" "$sum_tok"
+  fi
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  rm -rf "$d"
+done
+finish
