@@ -101,7 +101,7 @@ void embed_nearest_similarity(const float *m, int n, int dim, float *best)
         best[i] = -2.0f;   /* below any cosine: "no neighbour" */
     for (int i0 = 0; i0 < n; i0 += SIM_BLOCK) {
         int rows = n - i0 < SIM_BLOCK ? n - i0 : SIM_BLOCK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dim, 1.0f,
+        embed_blas()->sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dim, 1.0f,
                     m + (size_t)i0 * dim, dim, m, dim, 0.0f, s, n);
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < n; j++)
