@@ -4,6 +4,12 @@
 # not a timing.
 #   1. one Markdown line of words at the default max_file_size (8 MB):
 #      stored whole, peak RSS (/usr/bin/time -v) under 100 MiB.
+#   2. three such files (different words) in one source, index_strategy
+#      auto: the first flush's look-ahead reads the second and third large
+#      inputs while the first is in the batch; each stored whole.  Its peak
+#      RSS is printed, not bounded: 146 MiB measured, over the 100 MiB of
+#      (1) (docs/loading.md, "One large input", says so; the bound is the
+#      bounded-memory work in src/pipeline).
 # The inputs without blanks and the 8 MB CSV field are measured by
 # bench/perf.sh (5) and do not meet the bound yet (docs/loading.md says why).
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_memory.sh
@@ -40,4 +46,30 @@ if ldd "$bin" 2>/dev/null | grep -q libasan; then
 else
   check "... with a peak RSS under 100 MiB (measured $((kib / 1024)) MiB)" test "$kib" -lt $((100 * 1024))
 fi
+
+# --- 2. three 8 MB inputs in one source: the look-ahead reads the others -----
+# The same words with letters swapped (the same length, other text), so no
+# file is a copy of another.
+mkdir -p "$tmp/three"
+cp "$tmp/big/line.md" "$tmp/three/a.md"
+tr 'ab' 'ba' <"$tmp/big/line.md" >"$tmp/three/b.md"
+tr 'abcd' 'dabc' <"$tmp/big/line.md" >"$tmp/three/c.md"
+sed -e 's/^name: it-memory/name: it-memory3/' -e 's/^project: it-memory/project: it-memory3/' \
+    -e "s|$tmp/big|$tmp/three|" "$tmp/big.yaml" >"$tmp/three.yaml"
+printf 'load:\n  index_strategy: auto\n' >>"$tmp/three.yaml"
+db3=$(new_db memory3)
+rc=0
+/usr/bin/time -v -o "$tmp/time3" "$bin" --db "dbname=$db3" run "$tmp/three.yaml" -q \
+  >"$tmp/out" 2>"$tmp/err" || rc=$?
+check_rc "a run on three 8 MB lines of words in one source succeeds" 0
+for f in a b c; do
+  check_eq "... and stores all of $f.md (its words, in order)" \
+    "$(tr -d ' \n' <"$tmp/three/$f.md" | md5sum | cut -d' ' -f1)" \
+    "$(sql "$db3" "SELECT md5(string_agg(translate(c.content, E' \\n', ''), '' ORDER BY c.chunk_index))
+                   FROM knowledge_chunks c JOIN knowledge_sources s ON s.id = c.source_id
+                   WHERE s.source_id = '$f.md'")"
+done
+kib=$(awk '/Maximum resident set size/ { print $NF }' "$tmp/time3")
+# not bounded yet: 146 MiB measured (docs/loading.md, "One large input")
+note "three 8 MB inputs in one source: peak RSS $((kib / 1024)) MiB (not checked against 100 MiB: not met yet)"
 finish

@@ -203,6 +203,37 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 RESET enable_sort;
 
+-- more than 1,000 text matches: each form of the text query ranks at most
+-- 1,000 of them, taken in the scan's order (a bitmap scan of the GIN index:
+-- the rows' physical order).  1,200 long rows hold the word once; one short
+-- row, inserted after them, holds only it, so it would rank first.
+INSERT INTO projects (id, name) VALUES ('11111111-0000-0000-0000-000000000003', 'gamma');
+INSERT INTO knowledge_sources (id, project_id, source_type, source_id)
+VALUES ('77777777-2222-0000-0000-000000000001', '11111111-0000-0000-0000-000000000003', 'file', 'many.md');
+INSERT INTO knowledge_chunks (source_id, project_id, chunk_index, content, content_hash, metadata)
+SELECT '77777777-2222-0000-0000-000000000001', '11111111-0000-0000-0000-000000000003', i,
+       'filler paragraph ' || i || ' about the weather, the harvest, the river and the mill, '
+       'written long so that its one mention of the word wombat ranks low', 'many' || i, '{}'
+  FROM generate_series(1, 1200) i;
+INSERT INTO knowledge_chunks (source_id, project_id, chunk_index, content, content_hash, metadata)
+VALUES ('77777777-2222-0000-0000-000000000001', '11111111-0000-0000-0000-000000000003', 1201,
+        'wombat wombat', 'dense', '{}');
+SELECT ok((SELECT c.ctid FROM knowledge_chunks c WHERE c.content_hash = 'dense')
+            > ALL (SELECT c.ctid FROM knowledge_chunks c WHERE c.content_hash LIKE 'many%'),
+          'the dense row lies after the 1,200 others (the order the text leg takes them in)');
+SELECT is((SELECT count(*) FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
+             10, 'text')), 10::bigint, '1,201 text matches: text mode returns p_limit rows');
+SELECT is((SELECT count(*) FROM search_hybrid_chunks(pg_temp.v(1, 0), 'wombat', '11111111-0000-0000-0000-000000000003',
+             10, 'hybrid')), 10::bigint, '... and so does hybrid mode (rows without a vector: the text leg alone)');
+SELECT is((SELECT count(*) FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
+             1000, 'text', '{}', 60, 1000) r JOIN knowledge_chunks c ON c.id = r.chunk_id
+            WHERE c.content_hash = 'dense'), 0::bigint,
+          '... only the first 1,000 are ranked: the best match, the 1,201st, is not among them');
+DELETE FROM knowledge_chunks WHERE content_hash LIKE 'many%' AND substr(content_hash, 5)::int > 999;
+SELECT is((SELECT c.content_hash FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
+             1, 'text') r JOIN knowledge_chunks c ON c.id = r.chunk_id), 'dense',
+          'with 1,000 matches it is ranked, and first');
+
 -- ---- search_hybrid_learnings -----------------------------------------------
 UPDATE learnings SET metadata = metadata || '{"duplicate_of": "99999999-0000-0000-0000-000000000001"}'
  WHERE id = '99999999-0000-0000-0000-000000000002';
