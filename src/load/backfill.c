@@ -198,51 +198,14 @@ const struct load_backfill_counts *load_backfill_counts(const struct load_backfi
  * with the same text hash and model holds the same vector. */
 enum kb_code load_backfill_reuse(struct load_backfill *b, int *n_reused, struct kb_err *err)
 {
-    *n_reused = 0;
-    if (b->n == 0)
-        return KB_OK;
-    struct kb_buf arr;
-    kb_buf_init(&arr);
-    load_array_open(&arr);
+    const char **hashes = kb_xcalloc((size_t)b->n + 1, sizeof *hashes);
     for (int i = 0; i < b->n; i++)
-        load_array_add(&arr, b->hashes[i]);
-    load_array_close(&arr);
-    const char *p[] = { arr.data, b->model };
-    /* binary results: the vector arrives as pgvector's send format */
-    PGresult *res = PQexecParams(db_conn_pg(b->conn),
-        "SELECT content_hash, embedding FROM ("
-        "  SELECT DISTINCT ON (content_hash) content_hash, embedding FROM knowledge_chunks"
-        "  WHERE content_hash = ANY($1::text[]) AND metadata->>'embedding_model' = $2"
-        "    AND embedding IS NOT NULL"
-        "  UNION ALL"
-        "  SELECT DISTINCT ON (metadata->>'content_hash') metadata->>'content_hash', embedding"
-        "  FROM learnings WHERE metadata->>'content_hash' = ANY($1::text[])"
-        "    AND metadata->>'embedding_model' = $2 AND embedding IS NOT NULL) v",
-        2, NULL, p, NULL, NULL, 1);
-    kb_buf_release(&arr);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        enum kb_code rc = db_result_error(b->conn, res, "looking up stored embeddings", err);
-        PQclear(res);
-        return rc;
-    }
-    int n = PQntuples(res);
-    for (int r = 0; r < n; r++) {
-        const char *hash = PQgetvalue(res, r, 0);
-        int hlen = PQgetlength(res, r, 0);
-        const unsigned char *vec = (const unsigned char *)PQgetvalue(res, r, 1);
-        int vlen = PQgetlength(res, r, 1);
-        for (int i = 0; i < b->n; i++) {
-            if (b->has_vector[i] || hlen != 64 || memcmp(b->hashes[i], hash, 64) != 0)
-                continue;
-            if (load_vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
-                b->has_vector[i] = 1;
-                (*n_reused)++;
-            }
-        }
-    }
-    PQclear(res);
+        hashes[i] = b->hashes[i];
+    enum kb_code rc = load_reuse_lookup(b->conn, hashes, b->n, b->model, b->matrix,
+                                        b->has_vector, n_reused, err);
+    free(hashes);
     b->counts.reused += *n_reused;
-    return KB_OK;
+    return rc;
 }
 
 /* COPY the batch's rows that have a vector into the staging table. */

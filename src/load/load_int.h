@@ -38,6 +38,17 @@ int load_uuid_parse(const char *text, unsigned char out[16]);
  * 0 when the length or dimension is not the schema's (batch.c). */
 int load_vector_from_binary(const unsigned char *p, int len, float *out);
 
+/*
+ * Stored vectors by (content_hash, model), from any project's chunks or
+ * learnings (reuse.c): for each i < n with hashes[i] not NULL and
+ * has_vector[i] 0, a stored row of that hash and model fills
+ * matrix[i * KB_LOAD_DIM ...] and sets has_vector[i]; *n_found counts them.
+ * Shared by a run's batches and `kbpipe embed backfill`.
+ */
+enum kb_code load_reuse_lookup(struct db_conn *conn, const char *const *hashes, int n,
+                               const char *model, float *matrix, unsigned char *has_vector,
+                               int *n_found, struct kb_err *err);
+
 /* ---- sql_array.c: text[] literals for set-based statements ------------- */
 
 /* Append one element to a PostgreSQL array literal under construction. */

@@ -5,6 +5,7 @@
  */
 #include "load/load_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Parse pgvector's binary form (dim, unused, floats, big-endian) into out. */
@@ -24,31 +25,23 @@ int load_vector_from_binary(const unsigned char *p, int len, float *out)
     return 1;
 }
 
-/*
- * Rows of a source new to the run are looked up only when the store held
- * rows when the run began: a renamed file, or a second project over the
- * same text, reuses its vectors; a first import into an empty store has
- * nothing to find, and its lookups (a probe of the content_hash index per
- * row) would be pure server work.  Within one run, reuse stays best effort
- * (docs/loading.md).
- */
-enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
-                              int *n_reused, struct kb_err *err)
+/* See load_int.h. */
+enum kb_code load_reuse_lookup(struct db_conn *conn, const char *const *hashes, int n,
+                               const char *model, float *matrix, unsigned char *has_vector,
+                               int *n_found, struct kb_err *err)
 {
-    *n_reused = 0;
-    struct db_conn *conn = s->read_conn ? s->read_conn : s->conn;
+    *n_found = 0;
     struct kb_buf arr;
     kb_buf_init(&arr);
     load_array_open(&arr);
-    int n_missing = 0;
-    for (int i = 0; i < b->n_rows; i++)
-        if (!b->has_vector[i] && !(b->sources[b->rows[i].src_index].is_new &&
-                                   !s->has_stored_rows)) {
-            load_array_add(&arr, b->rows[i].chunk.content_hash);
-            n_missing++;
+    int n_asked = 0;
+    for (int i = 0; i < n; i++)
+        if (hashes[i] && !has_vector[i]) {
+            load_array_add(&arr, hashes[i]);
+            n_asked++;
         }
     load_array_close(&arr);
-    if (n_missing == 0) {
+    if (n_asked == 0) {
         kb_buf_release(&arr);
         return KB_OK;
     }
@@ -70,24 +63,46 @@ enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, cons
         PQclear(res);
         return rc;
     }
-    int n = PQntuples(res);
-    for (int r = 0; r < n; r++) {
+    for (int r = 0; r < PQntuples(res); r++) {
         const char *hash = PQgetvalue(res, r, 0);
-        int hlen = PQgetlength(res, r, 0);
         const unsigned char *vec = (const unsigned char *)PQgetvalue(res, r, 1);
         int vlen = PQgetlength(res, r, 1);
-        for (int i = 0; i < b->n_rows; i++) {
-            if (b->has_vector[i] || hlen != 64 ||
-                memcmp(b->rows[i].chunk.content_hash, hash, 64) != 0)
+        if (PQgetlength(res, r, 0) != 64)
+            continue;
+        for (int i = 0; i < n; i++) {
+            if (has_vector[i] || hashes[i] == NULL || memcmp(hashes[i], hash, 64) != 0)
                 continue;
-            if (load_vector_from_binary(vec, vlen, b->matrix + (size_t)i * KB_LOAD_DIM)) {
-                b->has_vector[i] = 1;
-                (*n_reused)++;
+            if (load_vector_from_binary(vec, vlen, matrix + (size_t)i * KB_LOAD_DIM)) {
+                has_vector[i] = 1;
+                (*n_found)++;
             }
         }
     }
     PQclear(res);
-    s->counts.vectors_reused += *n_reused;
     return KB_OK;
+}
+
+/*
+ * Rows of a source new to the run are looked up only when the store held
+ * rows when the run began: a renamed file, or a second project over the
+ * same text, reuses its vectors; a first import into an empty store has
+ * nothing to find, and its lookups (a probe of the content_hash index per
+ * row) would be pure server work.  Within one run, reuse stays best effort
+ * (docs/loading.md).
+ */
+enum kb_code load_batch_reuse(struct load_session *s, struct load_batch *b, const char *model,
+                              int *n_reused, struct kb_err *err)
+{
+    *n_reused = 0;
+    struct db_conn *conn = s->read_conn ? s->read_conn : s->conn;
+    const char **hashes = kb_xcalloc((size_t)b->n_rows + 1, sizeof *hashes);
+    for (int i = 0; i < b->n_rows; i++)
+        if (!(b->sources[b->rows[i].src_index].is_new && !s->has_stored_rows))
+            hashes[i] = b->rows[i].chunk.content_hash;
+    enum kb_code rc = load_reuse_lookup(conn, hashes, b->n_rows, model, b->matrix,
+                                        b->has_vector, n_reused, err);
+    free(hashes);
+    s->counts.vectors_reused += *n_reused;
+    return rc;
 }
 
