@@ -27,9 +27,21 @@ questions=bench/search/questions.tsv
 db=kbpipe_bench_search
 out=$top/bench/out/search
 mkdir -p "$out"
+# BENCH_SEARCH_KEEP=1 keeps the database between runs: the corpus is the
+# same each time (bench/gen_corpus.py is seeded), so a second run finds every
+# source unchanged and measures the queries again without the load and the
+# HNSW build (about 50 minutes at 200k chunks on a busy 2-core machine)
+keep=${BENCH_SEARCH_KEEP:-0}
 cleanup() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
-psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+if [ "$keep" = 1 ]; then
+  psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+    psql -X -q -d postgres -c "CREATE DATABASE $db"
+  echo "(database $db kept: BENCH_SEARCH_KEEP=1)"
+else
+  trap cleanup EXIT
+  cleanup
+  psql -X -q -d postgres -c "CREATE DATABASE $db"
+fi
 "$bin" -q --db "dbname=$db" migrate up
 kb() { "$bin" --db "dbname=$db" "$@"; }
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
