@@ -211,35 +211,53 @@ static enum kb_code thread_text(struct kb_arena *arena, const struct ingest_issu
     return rc;
 }
 
-enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *arena,
-                                   const struct ingest_issue *is, const struct kb_origin *at,
-                                   const char *file_path, struct kb_document **out,
-                                   struct kb_err *err)
+/* One thread (an issue's or a discussion's) as a document of source_type
+ * `type`, its text the thread's (thread_text); the caller sets what
+ * differs: source id, metadata, the issue record, learning fields. */
+static enum kb_code thread_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                    const struct ingest_issue *is, const char *type,
+                                    const struct kb_origin *at, const char *file_path,
+                                    struct kb_document **out, struct kb_err *err)
 {
     char *text;
     size_t tlen;
     char what[64];
-    snprintf(what, sizeof what, "issue #%ld", is->number);
+    snprintf(what, sizeof what, "%s #%ld",
+             strcmp(type, "github_issue") == 0 ? "issue" : "discussion", is->number);
     enum kb_code rc = thread_text(arena, is, at, what, &text, &tlen, err);
     if (rc != KB_OK)
         return rc;
-    struct kb_document *d = ingest_doc_new(rd, arena, "github_issue");
-    d->source_id = kb_arena_printf(arena, "%s#%ld", is->repo, is->number);
+    struct kb_document *d = ingest_doc_new(rd, arena, type);
     d->title = is->title;
     d->url = is->url;
     d->author = is->author;
     d->file_path = kb_arena_strdup(arena, file_path);
     d->text = text;
     d->len = tlen;
-    d->issue = is;
     d->origin = *at;
     d->origin.path = d->file_path;
-    d->metadata_json = issue_metadata(arena, is);
     if (d->target == KB_TARGET_LEARNINGS) {
-        d->learning_type = "issue";
         d->tags = is->labels;
         d->n_tags = is->n_labels;
     }
+    *out = d;
+    return KB_OK;
+}
+
+enum kb_code ingest_issue_document(struct ingest_reader *rd, struct kb_arena *arena,
+                                   const struct ingest_issue *is, const struct kb_origin *at,
+                                   const char *file_path, struct kb_document **out,
+                                   struct kb_err *err)
+{
+    struct kb_document *d;
+    enum kb_code rc = thread_document(rd, arena, is, "github_issue", at, file_path, &d, err);
+    if (rc != KB_OK)
+        return rc;
+    d->source_id = kb_arena_printf(arena, "%s#%ld", is->repo, is->number);
+    d->issue = is;
+    d->metadata_json = issue_metadata(arena, is);
+    if (d->target == KB_TARGET_LEARNINGS)
+        d->learning_type = "issue";
     *out = d;
     return KB_OK;
 }
@@ -279,30 +297,17 @@ enum kb_code ingest_discussion_document(struct ingest_reader *rd, struct kb_aren
                                         const char *file_path, struct kb_document **out,
                                         struct kb_err *err)
 {
-    char *text;
-    size_t tlen;
-    char what[64];
-    snprintf(what, sizeof what, "discussion #%ld", is->number);
-    enum kb_code rc = thread_text(arena, is, at, what, &text, &tlen, err);
+    struct kb_document *d;
+    enum kb_code rc = thread_document(rd, arena, is, "github_discussion", at, file_path, &d,
+                                      err);
     if (rc != KB_OK)
         return rc;
-    struct kb_document *d = ingest_doc_new(rd, arena, "github_discussion");
     d->source_id = kb_arena_printf(arena, "%s/discussions#%ld", is->repo, is->number);
-    d->title = is->title;
-    d->url = is->url;
-    d->author = is->author;
-    d->file_path = kb_arena_strdup(arena, file_path);
-    d->text = text;
-    d->len = tlen;
     d->issue = NULL;   /* not an issue: never upserted into the issues table */
-    d->origin = *at;
-    d->origin.path = d->file_path;
     d->metadata_json = discussion_metadata(arena, is, category, answered);
     if (d->target == KB_TARGET_LEARNINGS) {
         d->learning_type = "discussion";
         d->category = category;
-        d->tags = is->labels;
-        d->n_tags = is->n_labels;
     }
     *out = d;
     return KB_OK;
