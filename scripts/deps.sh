@@ -24,6 +24,7 @@ pkgs=(build-essential pkg-config ca-certificates dpkg-dev
       procps python3
       jq      # the shell tests read run reports with it
       python3-jsonschema   # tests only: reports checked against docs/report.schema.json
+      strace  # tests only: run_stat.sh and run_lazy_libs.sh see which files and libraries open
       time)   # /usr/bin/time -v: peak RSS in bench/load.sh
 # --test (make check): node + npm, for the reference tokenizer the tests compare
 # against; kbpipe never needs them (make demo, make install run without)
