@@ -19,13 +19,16 @@ cpu_of_time() { awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.
 # server_cpu: CPU-seconds the whole PostgreSQL server has used so far: the
 # postmaster, its live children and the children it has reaped (cutime,
 # cstime of /proc/PID/stat), so backends that ended in between count too.
-# The difference of two readings is the server's CPU over that span.
+# The difference of two readings is the server's CPU over that span.  A
+# backend that ends between the listing and the reading is skipped (its CPU
+# then counts in the postmaster's cutime/cstime at the next reading), not
+# an error that would stop a benchmark under `set -e`.
 server_cpu() {
   local pm
   pm=$(head -1 "$PGHOST/data/postmaster.pid")
   local tck; tck=$(getconf CLK_TCK)
   { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
     for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
-      awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null
+      awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true   # it may just have ended
     done; } | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
 }
