@@ -20,8 +20,9 @@ mkdir -p "$out"
 
 bin=$out/embed_bench
 cc -std=c11 -D_GNU_SOURCE -O2 -Isrc -DKB_DATADIR='"/usr/local/share/kbpipe"' \
-   -o "$bin" bench/embed_bench.c src/embed/hash.c src/embed/normalize.c src/chunk/*.c \
-   src/util/*.c $(pkg-config --cflags --libs jansson libsodium openblas) -lm
+   -o "$bin" bench/embed_bench.c src/embed/hash.c src/embed/normalize.c src/embed/blas.c \
+   src/chunk/*.c src/util/*.c $(pkg-config --cflags --libs jansson libsodium) -ldl -lm
+# (src/embed/blas.c opens OpenBLAS with dlopen at its first use, as kbpipe does)
 
 corpus=$out/corpus-${mb}mb.md
 [ -f "$corpus" ] || python3 bench/gen_markdown.py "$corpus" "$mb"
