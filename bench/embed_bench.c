@@ -9,6 +9,11 @@
  *       embed_normalize_rows() over 20,000 random vectors, the best of
  *       ROUNDS.  Prints one line:
  *         <chunks> <chunk bytes> <hash s> <vectors> <normalize s>
+ *   embed_bench texts TEXTS
+ *       TEXTS: texts separated by 0x1E bytes (e.g. the chunks a run stored,
+ *       bench/langchain.sh), each embedded once with kbpipe-hash-v1
+ *       (normalized, as a run does) on one thread.  Prints one line:
+ *         <texts> <bytes> <seconds>
  *   embed_bench pairs PAIRS.tsv
  *       cosine of each labelled pair; per label: n, min, mean, max.
  *   embed_bench retrieval QUESTIONS.tsv DOCS_DIR CHUNKS_OUT.tsv
@@ -104,6 +109,34 @@ static int throughput(const char *path, int rounds)
     kb_arena_free(arena);
     kb_buf_release(&text);
     chunk_tokenizer_free(tok);
+    return 0;
+}
+
+/* ---- texts -------------------------------------------------------------- */
+
+/* Embeds every 0x1E-separated text of path once, on this thread, and prints
+ * "texts bytes seconds"; 0, or 1 when the file cannot be read. */
+static int texts(const char *path)
+{
+    struct kb_err err = { 0 };
+    struct kb_buf text;
+    kb_buf_init(&text);
+    if (kb_buf_read_file(&text, path, &err) != KB_OK)
+        die(&err);
+    float v[KB_EMBED_DIM];
+    size_t n = 0, bytes = 0;
+    double t0 = kb_now();
+    for (const char *p = text.data, *end = text.data + text.len; p < end;) {
+        const char *sep = memchr(p, 0x1e, (size_t)(end - p));
+        const char *e = sep ? sep : end;
+        embed_hash_text(p, (size_t)(e - p), v);
+        bytes += (size_t)(e - p);
+        n++;
+        p = sep ? sep + 1 : end;
+    }
+    double t = kb_now() - t0;
+    printf("%zu %zu %.6f\n", n, bytes, t);
+    kb_buf_release(&text);
     return 0;
 }
 
@@ -288,11 +321,13 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "throughput") == 0)
         return throughput(argv[2], argc >= 4 ? atoi(argv[3]) : 3);
+    if (argc == 3 && strcmp(argv[1], "texts") == 0)
+        return texts(argv[2]);
     if (argc == 3 && strcmp(argv[1], "pairs") == 0)
         return pairs(argv[2]);
     if (argc == 5 && strcmp(argv[1], "retrieval") == 0)
         return retrieval(argv[2], argv[3], argv[4]);
-    fprintf(stderr, "usage: embed_bench throughput CORPUS [ROUNDS] | pairs PAIRS.tsv | "
+    fprintf(stderr, "usage: embed_bench throughput CORPUS [ROUNDS] | texts TEXTS | pairs PAIRS.tsv | "
                     "retrieval QUESTIONS.tsv DOCS_DIR CHUNKS_OUT.tsv\n");
     return 2;
 }

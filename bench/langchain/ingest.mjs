@@ -2,9 +2,19 @@
 // read every *.md file under DIR, split it with RecursiveCharacterTextSplitter,
 // embed with kbpipe-hash-v1 (ported below: the same offline embedder as
 // kbpipe's provider: hash, src/embed/hash.c) and store through
-// PGVectorStore.addDocuments into a table with no vector index.
+// PGVectorStore.addVectors into a table with no vector index.
 //   node ingest.mjs DIR TABLE CHUNK_CHARS
-// Connection from the PG* variables.  Prints "chunks=N seconds=S".
+// Connection from the PG* variables.  The phases run one after the other
+// (one thread) and each is timed apart, summed over the files:
+//   init   PGVectorStore.initialize (connect, CREATE EXTENSION/TABLE);
+//   split  reading each file and splitter.createDocuments;
+//   embed  embeddings.embedDocuments of the file's chunks;
+//   store  store.addVectors of them (what addDocuments does after embedding),
+//          then store.end.
+// Prints one line: "chunks=N chars=C seconds=S init=I split=R embed=E store=W
+// cpu=U embed_cpu=V" (chars: the input's characters, JS string length; S:
+// the whole, first statement to the end; U, V: this process's CPU-seconds,
+// user + system, over S and over the embed phase).
 //   node ingest.mjs --golden tests/data/embed/hash_golden.tsv
 // checks the port against kbpipe's golden values (sum of v[i] * (i + 1) and
 // the argmax, as tests/unit/test_embed.c does) and prints "golden=M/N".
@@ -136,8 +146,11 @@ const files = [];
   }
 })(dir);
 
-const t0 = process.hrtime.bigint();
-const store = await PGVectorStore.initialize(new HashEmbeddings(), {
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+const t0 = now(), c0 = cpu();
+const embeddings = new HashEmbeddings();
+const store = await PGVectorStore.initialize(embeddings, {
   postgresConnectionOptions: {},   // PGHOST, PGUSER, PGDATABASE from the environment
   tableName: table,
   columns: { idColumnName: "id", vectorColumnName: "embedding", contentColumnName: "content",
@@ -146,13 +159,27 @@ const store = await PGVectorStore.initialize(new HashEmbeddings(), {
 });
 const splitter = RecursiveCharacterTextSplitter.fromLanguage("markdown",
   { chunkSize: Number(chunkChars), chunkOverlap: 0 });
-let chunks = 0;
+const tInit = now() - t0;
+let chunks = 0, chars = 0, tSplit = 0, tEmbed = 0, tStore = 0, cEmbed = 0;
 for (const f of files) {
+  let t = now();
   const text = fs.readFileSync(f, "utf8");
+  chars += text.length;
   const docs = await splitter.createDocuments([text], [{ source: path.relative(dir, f) }]);
-  await store.addDocuments(docs);
+  let u = now(); tSplit += u - t; t = u;
+  const c = cpu();
+  const vectors = await embeddings.embedDocuments(docs.map((d) => d.pageContent));
+  cEmbed += cpu() - c;
+  u = now(); tEmbed += u - t; t = u;
+  await store.addVectors(vectors, docs);
+  u = now(); tStore += u - t;
   chunks += docs.length;
 }
+let t = now();
 await store.end();
-const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-console.log(`chunks=${chunks} seconds=${secs.toFixed(2)}`);
+tStore += now() - t;
+const secs = now() - t0, cAll = cpu() - c0;
+const f3 = (x) => x.toFixed(3);
+console.log(`chunks=${chunks} chars=${chars} seconds=${f3(secs)} init=${f3(tInit)} ` +
+            `split=${f3(tSplit)} embed=${f3(tEmbed)} store=${f3(tStore)} ` +
+            `cpu=${f3(cAll)} embed_cpu=${f3(cEmbed)}`);
