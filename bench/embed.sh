@@ -41,8 +41,10 @@ read -r h1 h5 hmrr nq nchunks <<<"$("$bin" retrieval tests/data/embed/questions.
 echo "embed: retrieval, $nq questions over samples/docs ($nchunks chunks), document = its best chunk:"
 printf '  %-34s recall@1 %s  recall@5 %s  MRR %s\n' "kbpipe-hash-v1 (cosine)" "$h1" "$h5" "$hmrr"
 grep -v '^#' tests/data/embed/questions.tsv > "$out/questions.tsv"
-if command -v psql >/dev/null && psql -X -q -c 'SELECT 1' >/dev/null 2>&1; then
-  psql -X -q -A -t -F ' ' -v ON_ERROR_STOP=1 <<SQL | while read -r v r1 r5 mrr n; do
+# the local cluster (scripts/db.sh), as bench/lib.sh finds it: temporary tables only
+export PGHOST=${PGHOST:-$(scripts/db.sh dir)} PGUSER=${PGUSER:-$(scripts/db.sh user)}
+if command -v psql >/dev/null && psql -X -q -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+  psql -X -q -d postgres -A -t -F ' ' -v ON_ERROR_STOP=1 <<SQL | while read -r v r1 r5 mrr n; do
 CREATE TEMP TABLE c (doc text, body text);
 \copy c FROM '$out/chunks.tsv'
 CREATE TEMP TABLE q (qn serial, question text, doc text);
@@ -70,5 +72,5 @@ SQL
     printf '  %-34s recall@1 %s  recall@5 %s  MRR %s\n' "$label" "$r1" "$r5" "$mrr"
   done
 else
-  echo "  ts_rank_cd: skipped (no database; run through 'make bench')"
+  echo "  ts_rank_cd: skipped (no database at $PGHOST; \`make db\` starts it)"
 fi

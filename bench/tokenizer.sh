@@ -33,7 +33,22 @@ else
 fi
 
 mbs() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+# the reference (tiktoken under node, installed by `make deps-test`): without
+# it only the C figures are printed, never a ratio against nothing
+has_ref=1
+node -e "require('$root/.cache/ref/node_modules/tiktoken')" 2>/dev/null ||
+  node -e "require('tiktoken')" 2>/dev/null || has_ref=0
+[ $has_ref = 1 ] || echo "tokenizer: the reference (npm tiktoken) is not installed: \`make deps-test\` installs it; C figures only"
 for t in "${texts[@]}"; do
+  if [ $has_ref = 0 ]; then
+    read -r bytes tokens c_s <<<"$("$bin" --ids "$out/c.ids" "$t")"
+    read -r _ _ cnt_s <<<"$("$bin" --count "$t")"
+    printf 'tokenizer: %s: %.1f MB, %s tokens\n' "$(basename "$t")" \
+           "$(awk -v b="$bytes" 'BEGIN { print b / 1e6 }')" "$tokens"
+    printf '  C encode      %8s MB/s\n' "$(mbs "$bytes" "$c_s")"
+    printf '  C count       %8s MB/s\n' "$(mbs "$bytes" "$cnt_s")"
+    continue
+  fi
   # $(...) waits for the program to exit, so the ids files are complete
   read -r bytes tokens c_s <<<"$("$bin" --ids "$out/c.ids" "$t")"
   read -r _ _ cnt_s <<<"$("$bin" --count "$t")"
