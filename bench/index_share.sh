@@ -100,6 +100,8 @@ RUN_DOCS=$tmp/other RUN_PIPELINE=other RUN_PROJECT=other RUN_BATCH_ROWS=1000 \
 sql kb_ishare "VACUUM ANALYZE knowledge_chunks" >/dev/null
 psql -X -q -d postgres -c "CREATE DATABASE kb_ishare_keep TEMPLATE kb_ishare"
 [ "${ISHARE_PARTIAL:-1}" = 0 ] || psql -X -q -d postgres -c "CREATE DATABASE kb_ishare_part TEMPLATE kb_ishare"
+echo "definitions: a load's time is the kbpipe run process's wall time (start to exit, an index rebuild included); a search's time is psql's \\timing of the statement of \`kbpipe search --mode vector -k 10\` for project other; medians and 95th percentiles over the searches taken every 0.2 s during the load, or over 30 in a row"
+echo "reproduce: OTHER_FILES=$other_files BULK_FILES=$bulk_files KBPIPE_BIN=$bin bash bench/index_share.sh"
 echo "other: $(sql kb_ishare "SELECT count(*) FROM knowledge_chunks") rows"
 read -r m p n < <(search kb_ishare 30 | stats)
 echo "search of other, HNSW index present ($(plan kb_ishare)): median $m ms, p95 $p ms ($n searches)"

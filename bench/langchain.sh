@@ -29,12 +29,12 @@
 #                          chunk, COPY of rows of the same size;
 #              embed in the run  whole - no embed (its cost on the run's
 #                          critical path, where it overlaps the writer);
-#   embedder kbpipe-hash-v1 on both sides (the JS side a port, checked
-#            against tests/data/embed/hash_golden.tsv before the run).
 #   store floor  the no-embed run's rows loaded back into kbpipe's emptied
 #            table by a server-side `COPY ... FROM 'file' (FORMAT binary)`:
 #            what storing them costs with no client, a bound on the ratio
 #            without the embedding for any kbpipe client;
+#   embedder kbpipe-hash-v1 on both sides (the JS side a port, checked
+#            against tests/data/embed/hash_golden.tsv before the run).
 # Figures: wall seconds of each phase, CPU-seconds beside (the client's from
 # /usr/bin/time -v, the server's from bench/lib.sh server_cpu); throughput
 # in input characters per second (the same input on both sides, so the two
