@@ -376,11 +376,18 @@ static enum kb_code remember_stored(struct load_session *s, const char *const *c
  * probes; an empty store sets rows_at_start to 0, else it is counted when
  * index strategy auto first needs it, never on a run that writes nothing),
  * and whether an earlier run dropped the HNSW index without rebuilding it
- * (kbpipe_dropped_indexes has rows).
+ * (kbpipe_dropped_indexes has rows); and whether the session has anything
+ * to close or read in the two statements that follow (*has_running: a
+ * `running` row of the pipeline, which only a dead run or another shard
+ * can have left, since this run holds the lock; *has_notes: kbpipe_pending
+ * notes under the lock's name), so that an ordinary run sends neither:
+ * closing abandoned runs parses pg_locks and pg_stat_activity, over 100 ms
+ * of server time in a new backend on a loaded machine.
  */
-static enum kb_code load_known_sources(struct load_session *s, struct kb_err *err)
+static enum kb_code load_known_sources(struct load_session *s, int *has_running,
+                                       int *has_notes, struct kb_err *err)
 {
-    const char *p[] = { s->project_id, s->opts.pipeline, "t" };
+    const char *p[] = { s->project_id, s->opts.pipeline, "t", s->opts.lock_name };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
                               "SELECT (SELECT count(*) FROM knowledge_sources"
@@ -388,8 +395,12 @@ static enum kb_code load_known_sources(struct load_session *s, struct kb_err *er
                               " EXISTS (SELECT 1 FROM knowledge_chunks)"
                               "  OR EXISTS (SELECT 1 FROM learnings),"
                               " EXISTS (SELECT 1 FROM kbpipe_dropped_indexes"
-                              "  WHERE table_name = 'knowledge_chunks')",
-                              3, p, &rows, err);
+                              "  WHERE table_name = 'knowledge_chunks'),"
+                              " EXISTS (SELECT 1 FROM kbpipe_runs"
+                              "  WHERE status = 'running' AND pipeline = $2),"
+                              " EXISTS (SELECT 1 FROM kbpipe_pending"
+                              "  WHERE pipeline = $4 AND project_id = $1::uuid)",
+                              4, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     size_t n = (size_t)atol(db_rows_get(rows, 0, 0));
@@ -397,6 +408,8 @@ static enum kb_code load_known_sources(struct load_session *s, struct kb_err *er
     s->rows_at_start = s->has_stored_rows ? -1 : 0;
     s->rows_of_others = 0;
     s->index_dropped = strcmp(db_rows_get(rows, 0, 2), "t") == 0;
+    *has_running = strcmp(db_rows_get(rows, 0, 3), "t") == 0;
+    *has_notes = strcmp(db_rows_get(rows, 0, 4), "t") == 0;
     db_rows_free(rows);
     table_reserve(s, n + 1);
     return load_each_stored_source(s, 1, remember_stored, NULL, err);
@@ -435,14 +448,15 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         return rc;
     }
     rc = find_project(s, has_project, err);
+    int has_running = 0, has_notes = 0;
     if (rc == KB_OK)
-        rc = load_known_sources(s, err);
+        rc = load_known_sources(s, &has_running, &has_notes, err);
     if (rc == KB_OK && s->index_dropped)
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
-    if (rc == KB_OK && !s->opts.is_dry_run)
+    if (rc == KB_OK && !s->opts.is_dry_run && has_running)
         rc = db_runs_close_abandoned(conn, s->opts.pipeline, 1, NULL, err);
-    if (rc == KB_OK)
+    if (rc == KB_OK && has_notes)
         rc = load_owed_read(s, err);
     if (rc == KB_OK && !s->opts.is_dry_run)
         rc = load_run_record(s, err);

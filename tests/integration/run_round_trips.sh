@@ -3,7 +3,7 @@
 # fixed-cost commands make, counted in the server's log, so that a change
 # that adds one is seen (docs/loading.md, "What kbpipe controls" (4), and
 # docs/search.md, "Cost"):
-#   1. an unchanged re-run of a one-file pipeline: 10 statements, from the
+#   1. an unchanged re-run of a one-file pipeline: 8 statements, from the
 #      connection's SET to the unlock, and none of them an explicit
 #      BEGIN or COMMIT (the run row commits in its INSERT)
 #   2. `kbpipe search` (hybrid, no --use): 4 statements, no BEGIN/COMMIT
@@ -50,8 +50,8 @@ count() { wc -l <"$tmp/stmts" | tr -d ' '; }
 echo "# 1. an unchanged re-run"
 logged run "$tmp/tiny.yaml" -q
 check_rc "the unchanged re-run exits 0" 0
-check_eq "it makes 10 statements" 10 "$(count)"
-[ "$(count)" = 10 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
+check_eq "it makes 8 statements" 8 "$(count)"
+[ "$(count)" = 8 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
 check_eq "none is BEGIN or COMMIT" 0 "$(grep -cE '^(BEGIN|COMMIT)' "$tmp/stmts")"
 check_eq "the run is recorded as unchanged and succeeded" "succeeded 1" \
   "$(sql "$db" "SELECT status, counts->>'sources_unchanged' FROM kbpipe_runs
