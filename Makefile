@@ -29,11 +29,12 @@ else
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# poppler-glib and OpenBLAS are not linked: src/ingest/pdf.c and
-# src/embed/blas.c dlopen them at their first use, so a process that reads
-# no PDF and normalizes no vector never loads them (27 ms and 7 ms of CPU
-# at every start otherwise; docs/loading.md, "What kbpipe controls", (4))
-DLOPENED   := poppler-glib openblas
+# poppler-glib, OpenBLAS and libxml2 are not linked: src/ingest/pdf.c,
+# src/embed/blas.c and src/ingest/html.c dlopen them at their first use, so
+# a process that reads no PDF, compares no vectors (dedup) and reads no HTML
+# never loads them (27, 7 and ~5 ms of CPU at every start otherwise;
+# docs/loading.md, "What kbpipe controls", (4))
+DLOPENED   := poppler-glib openblas libxml-2.0
 PKG_LIBS   = $(shell pkg-config --libs $(filter-out $(DLOPENED),$(PKGS)) 2>/dev/null) -lcsv -lm -lpthread
 
 LIB_SRC   := $(sort $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c)))

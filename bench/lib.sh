@@ -32,3 +32,20 @@ server_cpu() {
       awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true   # it may just have ended
     done; } | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
 }
+
+# statements_of DB COMMAND...: run COMMAND with log_min_duration_statement = 0
+# on DB (the cluster's log, $PGHOST/server.log); prints "N statements, S ms
+# of server time" (the sum of their parse, bind and execute durations)
+statements_of() {
+  local d=$1; shift
+  local log=$PGHOST/server.log from
+  [ -r "$log" ] || { echo "(no readable server log at $log)"; return 0; }
+  psql -X -q -d postgres -c "ALTER DATABASE $d SET log_min_duration_statement = 0"
+  from=$(($(wc -c <"$log") + 1))
+  "$@" >/dev/null
+  sleep 0.2
+  psql -X -q -d postgres -c "ALTER DATABASE $d RESET log_min_duration_statement"
+  tail -c +"$from" "$log" | grep -E 'duration: [0-9.]+ ms +(statement|parse|bind|execute)' |
+    awk '/ (statement|execute [^:]*):/ { n++ } { sub(/.*duration: /, ""); ms += $1 }
+         END { printf "%d statements, %.1f ms of server time", n, ms }'
+}

@@ -21,7 +21,8 @@
 #   (4) fixed costs: `kbpipe --version`, and the unchanged re-run of a
 #       tiny pipeline (one 1 KB file) against an existing database, wall
 #       time, best of 5 (target <= 50 ms), with the CPU-seconds (user +
-#       sys) of that best run.
+#       sys) of that best run, and its statements (round trips) with their
+#       server time from the server's log.
 #   (5) peak RSS (/usr/bin/time -v) of a run on single large inputs at the
 #       default limits: a max-size (8 MB) one-line Markdown file of words, a
 #       max-size one-line file with no blank (base64), a CSV whose one field
@@ -162,6 +163,7 @@ YAML
   "$bin" -q --db "dbname=$db" run "$tiny/tiny.yaml"
   r=$(for i in 1 2 3 4 5; do wall_cpu "$bin" -q --db "dbname=$db" run "$tiny/tiny.yaml"; done | best)
   echo "(4) fixed costs, best of 5 (wall s, CPU s): kbpipe --version ${v% *} s (${v#* } CPU-s); unchanged re-run of a one-file pipeline ${r% *} s (${r#* } CPU-s; target <= 0.05 s wall)"
+  echo "    the unchanged re-run's round trips (server log, bench/lib.sh statements_of): $(statements_of "$db" "$bin" -q --db "dbname=$db" run "$tiny/tiny.yaml")"
 fi
 
 # (5) peak RSS on single large inputs the default limits allow

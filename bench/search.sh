@@ -13,7 +13,7 @@
 #       (target: p95 <= 20 ms at 200k);
 #   (c) `kbpipe search` process wall time on the tiny database of (a)
 #       (BENCH_SEARCH_RUNS runs, 30 by default), p50/p95 (target <= 50 ms),
-#       and its CPU time.
+#       its CPU time, and one search's statements with their server time.
 # eval retrieves max(8 x k, 40) chunks a question (to see k distinct files),
 # so its legs rank 4 x the candidates of a `kbpipe search -k 5`.
 # Figures are printed, nothing is asserted.  Run by `make bench`
@@ -100,4 +100,6 @@ pct() {   # COLUMN-EXPRESSION P: the P-th percentile (ms) of the runs
 echo "(c) kbpipe search on a $n512-chunk database, $runs runs: wall p50 $(pct '$1' 50) ms," \
      "p95 $(pct '$1' 95) ms; CPU (user + sys) p50 $(pct '$2 + $3' 50) ms, p95 $(pct '$2 + $3' 95) ms"
 rm -f "$out/search-times"
+echo "    one search's round trips (server log, bench/lib.sh statements_of): $(statements_of "$db" \
+     "$bin" --db "dbname=$db" search --project bench-512 -k 5 "how do I pin exact versions so every install is the same?")"
 echo "(load average during the run: $(cut -d' ' -f1-3 /proc/loadavg))"

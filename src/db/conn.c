@@ -144,9 +144,7 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
     struct db_conn *c = kb_xcalloc(1, sizeof *c);
     c->pg = pg;
     c->target = shown;
-    /* NOTICEs (e.g. "relation already exists, skipping") are not news */
-    PQclear(PQexec(pg, "SET client_min_messages = warning"));
-    enum kb_code rc = db_extensions_check(c, err);
+    enum kb_code rc = db_session_setup(c, err);   /* one round trip: extensions.c */
     if (rc != KB_OK) {
         db_close(c);
         return rc;

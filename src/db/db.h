@@ -35,14 +35,16 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
 void db_close(struct db_conn *conn);   /* NULL is a no-op */
 
 /*
- * KB_E_DB when kbpipe's migrations were applied here (schema_migrations
- * exists) but an extension they need (uuid-ossp, pgcrypto, vector) is not
- * installed: the message names it and the CREATE EXTENSION to run.
- * db_connect() calls it on every connection; it queries the server once
- * per process and database (it remembers the last database where all were
- * in place), so a run's second and third connection cost no round trip.
+ * The session's first round trip, made by db_connect() on every connection:
+ * SET client_min_messages = warning, and in the same simple query (once per
+ * process and database: the last database where all were in place is
+ * remembered) the extension check.  KB_E_DB when kbpipe's migrations were
+ * applied here (schema_migrations exists) but an extension they need
+ * (uuid-ossp, pgcrypto, vector) is not installed: the message names it and
+ * the CREATE EXTENSION to run (a second statement, only then, asks whether
+ * migration 001 was applied); KB_E_DB when the server refuses the query.
  */
-enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err);
+enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err);
 
 /*
  * Connect the way every command does: db_conninfo_resolve(kb_cli.db), then

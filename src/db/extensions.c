@@ -6,10 +6,13 @@
  *     CASCADE): the first connection of a process to a database checks
  *     pg_extension, so `run`, `search` and `migrate verify` name the
  *     extension and the CREATE EXTENSION to run instead of `column
- *     "embedding" does not exist` or an interrupted load. The check costs
- *     two round trips, so it runs once per process and database: a run
- *     opens up to three connections to one database, and only the first
- *     checks (the last database that passed is remembered);
+ *     "embedding" does not exist` or an interrupted load. The check rides
+ *     in the connection's first round trip, with its SET (one simple
+ *     query of two statements: db_session_setup below), and runs once per
+ *     process and database: a run opens up to three connections to one
+ *     database, and only the first checks (the last database that passed
+ *     is remembered). Only when an extension is missing does a second
+ *     statement ask whether kbpipe's migration 001 was applied there;
  *   * a role that may not create an extension (SQLSTATE 42501 from CREATE
  *     EXTENSION during `migrate up`): the message points at privileges, not
  *     at the migration file.
@@ -63,42 +66,9 @@ static void set_checked(const char *key)
     pthread_mutex_unlock(&checked_lock);
 }
 
-enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err)
+/* The message for an extension missing from a migrated database. */
+static enum kb_code missing_error(struct db_conn *conn, const char *name, struct kb_err *err)
 {
-    char key[sizeof checked_db];
-    target_key(conn, key, sizeof key);
-    if (is_checked(key))
-        return KB_OK;
-    log_debug("checking the extensions of database %s", PQdb(conn->pg) ? PQdb(conn->pg) : "?");
-    /* only once migration 001 (which creates them) is applied here: before,
-     * or after it failed, migrate up is what creates them */
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT to_regclass('schema_migrations') IS NOT NULL", 0,
-                              NULL, &rows, err);
-    if (rc != KB_OK)
-        return rc;
-    int has_table = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-    db_rows_free(rows);
-    if (!has_table)
-        return KB_OK;
-    /* version::text: a schema_migrations of another tool must not break the
-     * connection; if it cannot be read this way, the check says nothing */
-    struct kb_err ignored;
-    if (db_exec(conn,
-                "SELECT e.name FROM unnest(ARRAY['uuid-ossp', 'pgcrypto', 'vector']) AS e(name) "
-                " WHERE EXISTS (SELECT 1 FROM schema_migrations WHERE version::text = '1') "
-                "   AND NOT EXISTS (SELECT 1 FROM pg_extension x WHERE x.extname = e.name) "
-                " ORDER BY e.name DESC LIMIT 1",
-                0, NULL, &rows, &ignored) != KB_OK)
-        return KB_OK;
-    if (db_rows_count(rows) == 0) {
-        db_rows_free(rows);
-        set_checked(key);   /* migrated, every extension there */
-        return KB_OK;
-    }
-    char name[32];
-    snprintf(name, sizeof name, "%s", db_rows_get(rows, 0, 0));
-    db_rows_free(rows);
     const char *db = PQdb(conn->pg);
     return KB_FAIL(err, KB_E_DB, NULL,
                    "the extension \"%s\" (%s) is not installed in database \"%s\", though "
@@ -106,6 +76,64 @@ enum kb_code db_extensions_check(struct db_conn *conn, struct kb_err *err)
                    "CASCADE also drops the columns that use it); ask a superuser to run "
                    "CREATE EXTENSION \"%s\"; in \"%s\", then 'kbpipe migrate verify'",
                    name, purpose_of(name), db ? db : "?", name, db ? db : "?");
+}
+
+/*
+ * One simple query, one round trip: the SET every connection makes, and
+ * (unless this database passed already) whether schema_migrations exists
+ * and which extensions are missing, the first in reverse name order.  The
+ * extension list is read from pg_extension whatever schema_migrations
+ * holds; only a missing one is worth the second statement.
+ */
+#define SETUP_SET "SET client_min_messages = warning"
+#define SETUP_CHECK SETUP_SET "; SELECT to_regclass('schema_migrations') IS NOT NULL, " \
+    "(SELECT e.name FROM unnest(ARRAY['uuid-ossp', 'pgcrypto', 'vector']) AS e(name) " \
+    "  WHERE NOT EXISTS (SELECT 1 FROM pg_extension x WHERE x.extname = e.name) " \
+    "  ORDER BY e.name DESC LIMIT 1)"
+
+enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err)
+{
+    char key[sizeof checked_db];
+    target_key(conn, key, sizeof key);
+    int is_known = is_checked(key);
+    if (!is_known)
+        log_debug("checking the extensions of database %s",
+                  PQdb(conn->pg) ? PQdb(conn->pg) : "?");
+    /* NOTICEs (e.g. "relation already exists, skipping") are not news */
+    PGresult *res = PQexec(conn->pg, is_known ? SETUP_SET : SETUP_CHECK);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        enum kb_code rc = db_result_error(conn, res, "setting up the session", err);
+        PQclear(res);
+        return rc;
+    }
+    if (is_known) {
+        PQclear(res);
+        return KB_OK;
+    }
+    /* only once migration 001 (which creates them) is applied here: before,
+     * or after it failed, migrate up is what creates them */
+    int has_table = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    char name[32] = "";
+    if (!PQgetisnull(res, 0, 1))
+        snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (!has_table)
+        return KB_OK;
+    if (name[0] == '\0') {
+        set_checked(key);   /* every extension there: migrated or not, nothing to say */
+        return KB_OK;
+    }
+    /* version::text: a schema_migrations of another tool must not break the
+     * connection; if it cannot be read this way, the check says nothing */
+    struct db_rows *rows;
+    struct kb_err ignored;
+    if (db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version::text = '1'", 0, NULL,
+                &rows, &ignored) != KB_OK)
+        return KB_OK;
+    int is_migrated = db_rows_count(rows) > 0;
+    db_rows_free(rows);
+    return is_migrated ? missing_error(conn, name, err) : KB_OK;
 }
 
 int db_extension_denied(const char *sqlstate, const char *primary, char *name, size_t n)

@@ -1,14 +1,16 @@
 /*
- * blas.c - the four CBLAS calls of src/embed (normalize.c, similarity.c),
- * from OpenBLAS opened with dlopen at the first call instead of linked.
+ * blas.c - the CBLAS call of src/embed (cblas_sgemm, similarity.c), from
+ * OpenBLAS opened with dlopen at the first call instead of linked.
+ * (normalize.c's three level-1 calls became plain loops: one vector at a
+ * time never repaid loading the library.)
  *
  * Linked, libopenblas is loaded and initialized by every kbpipe process
  * before main (about 7 ms of CPU, and its constructor starts a thread pool
  * of one thread per core), although most commands never call it: --version,
- * search, stats, and a run that embeds nothing (an unchanged re-run).
- * Loaded here it costs only the processes that normalize a vector or
- * compare them.  "libopenblas.so.0" is the name Debian's alternatives
- * (pthread, openmp, serial) all provide.
+ * search, stats, and a run without dedup.  Loaded here it costs only the
+ * processes that compare many vectors (the dedup pass, `kbpipe dedup`).
+ * "libopenblas.so.0" is the name Debian's alternatives (pthread, openmp,
+ * serial) all provide.
  *
  * A missing library is fatal and loud, as running out of memory is (the
  * linked binary would not have started at all): kbpipe prints what to
@@ -51,9 +53,6 @@ static void load(void)
         const char *e = dlerror();
         die(e ? e : "not found");
     }
-    sym(h, "cblas_dsdot", &blas.dsdot, sizeof blas.dsdot);
-    sym(h, "cblas_isamax", &blas.isamax, sizeof blas.isamax);
-    sym(h, "cblas_sscal", &blas.sscal, sizeof blas.sscal);
     sym(h, "cblas_sgemm", &blas.sgemm, sizeof blas.sgemm);
 }
 

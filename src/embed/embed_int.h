@@ -16,10 +16,6 @@
 
 /* The CBLAS calls src/embed makes, with cblas.h's signatures. */
 struct embed_blas {
-    double (*dsdot)(const blasint n, const float *x, const blasint incx, const float *y,
-                    const blasint incy);
-    CBLAS_INDEX (*isamax)(const blasint n, const float *x, const blasint incx);
-    void (*sscal)(const blasint n, const float alpha, float *x, const blasint incx);
     void (*sgemm)(const enum CBLAS_ORDER order, const enum CBLAS_TRANSPOSE ta,
                   const enum CBLAS_TRANSPOSE tb, const blasint m, const blasint n,
                   const blasint k, const float alpha, const float *a, const blasint lda,

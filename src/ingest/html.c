@@ -25,16 +25,88 @@
  * complaints about HTML5 element names are not defects; any other error
  * means libxml2 recovered from malformed HTML: the file loads and a warning
  * names its first problem.
+ *
+ * libxml2 is opened with dlopen at the first HTML file, not linked, as
+ * poppler-glib is (pdf.c): with ICU, which it brings, its loading cost
+ * every kbpipe process about 5 ms of CPU at start, HTML or not
+ * (docs/loading.md, "What kbpipe controls", (4)).  Its headers still give
+ * the types; the calls go through `lx`, filled once.
  */
 #include "ingest_int.h"
 
 #include <ctype.h>
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
+
+/* The libxml2 calls html.c makes, resolved from the library. */
+static struct {
+    void (*init_parser)(void);
+    htmlParserCtxtPtr (*new_ctxt)(void);
+    void (*free_ctxt)(htmlParserCtxtPtr ctxt);
+    htmlDocPtr (*ctxt_read_memory)(htmlParserCtxtPtr ctxt, const char *buffer, int size,
+                                   const char *url, const char *encoding, int options);
+    void (*set_error_fn)(void *ctx, xmlStructuredErrorFunc handler);
+    void (*free_doc)(xmlDocPtr doc);
+    xmlNodePtr (*root_element)(const xmlDoc *doc);
+    xmlChar *(*get_prop)(const xmlNode *node, const xmlChar *name);
+    xmlChar *(*node_content)(const xmlNode *node);
+    xmlChar *(*strndup)(const xmlChar *s, int len);
+    xmlFreeFunc free;   /* the value of libxml2's variable xmlFree */
+} lx;
+static int lx_is_loaded;
+static char lx_why[300];
+static pthread_once_t lx_once = PTHREAD_ONCE_INIT;
+
+/* The shared object's names: Debian's soname first, then the dev link. */
+static const char *const LX_LIBS[] = { "libxml2.so.2", "libxml2.so" };
+
+/* dlsym of `name` into *fn (size bytes); 0 when missing (lx_why says which). */
+static int lx_sym(void *h, const char *name, void *fn, size_t size)
+{
+    void *p = dlsym(h, name);
+    if (p == NULL) {
+        snprintf(lx_why, sizeof lx_why, "%s has no symbol %s", LX_LIBS[0], name);
+        return 0;
+    }
+    memcpy(fn, &p, size);   /* POSIX: a data pointer from dlsym holds a function's address */
+    return 1;
+}
+
+static void lx_load(void)
+{
+    void *h = NULL;
+    for (size_t i = 0; i < sizeof LX_LIBS / sizeof LX_LIBS[0] && h == NULL; i++)
+        h = dlopen(LX_LIBS[i], RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        const char *e = dlerror();
+        snprintf(lx_why, sizeof lx_why, "%s", e ? e : "not found");
+        return;
+    }
+    xmlFreeFunc *free_var = NULL;
+#define LX_SYM(field, name) lx_sym(h, name, &lx.field, sizeof lx.field)
+    lx_is_loaded = LX_SYM(init_parser, "xmlInitParser") &&
+                   LX_SYM(new_ctxt, "htmlNewParserCtxt") &&
+                   LX_SYM(free_ctxt, "htmlFreeParserCtxt") &&
+                   LX_SYM(ctxt_read_memory, "htmlCtxtReadMemory") &&
+                   LX_SYM(set_error_fn, "xmlSetStructuredErrorFunc") &&
+                   LX_SYM(free_doc, "xmlFreeDoc") &&
+                   LX_SYM(root_element, "xmlDocGetRootElement") &&
+                   LX_SYM(get_prop, "xmlGetProp") &&
+                   LX_SYM(node_content, "xmlNodeGetContent") &&
+                   LX_SYM(strndup, "xmlStrndup") &&
+                   lx_sym(h, "xmlFree", &free_var, sizeof free_var);   /* a variable */
+#undef LX_SYM
+    if (lx_is_loaded) {
+        lx.init_parser();   /* once per process */
+        lx.free = *free_var;
+    }
+}
 
 #define HTML_MAX_LIST 32   /* list levels numbered apart; deeper ones share the last */
 
@@ -93,14 +165,14 @@ static int is_dropped(const struct md *m, xmlNodePtr el)
         return 1;
     if (m->n_drop == 0)
         return 0;
-    xmlChar *id = xmlGetProp(el, (const xmlChar *)"id");
-    xmlChar *cls = xmlGetProp(el, (const xmlChar *)"class");
+    xmlChar *id = lx.get_prop(el, (const xmlChar *)"id");
+    xmlChar *cls = lx.get_prop(el, (const xmlChar *)"class");
     int hit = 0;
     for (int i = 0; i < m->n_drop && !hit; i++)
         hit = html_sel_match(&m->drop[i], (const char *)el->name, (const char *)id,
                              (const char *)cls);
-    xmlFree(id);
-    xmlFree(cls);
+    lx.free(id);
+    lx.free(cls);
     return hit;
 }
 
@@ -187,7 +259,7 @@ static void put_text(struct md *m, const char *s)
 /* "X" of a class "language-X" or "lang-X" on el, or NULL (libxml2 memory). */
 static xmlChar *code_language(xmlNodePtr el)
 {
-    xmlChar *cls = el ? xmlGetProp(el, (const xmlChar *)"class") : NULL;
+    xmlChar *cls = el ? lx.get_prop(el, (const xmlChar *)"class") : NULL;
     if (cls == NULL)
         return NULL;
     const char *p = (const char *)cls, *lang = NULL;
@@ -206,9 +278,9 @@ static xmlChar *code_language(xmlNodePtr el)
         size_t n = 0;
         while (isalnum((unsigned char)lang[n]) || (lang[n] && strchr("-_+#", lang[n])))
             n++;
-        r = n ? xmlStrndup((const xmlChar *)lang, (int)n) : NULL;
+        r = n ? lx.strndup((const xmlChar *)lang, (int)n) : NULL;
     }
-    xmlFree(cls);
+    lx.free(cls);
     return r;
 }
 
@@ -223,11 +295,11 @@ static xmlNodePtr first_element_child(xmlNodePtr n)
 /* <pre>: a fence longer than any backtick run in the text, the text as is. */
 static void put_pre(struct md *m, xmlNodePtr pre)
 {
-    xmlChar *content = xmlNodeGetContent(pre);
+    xmlChar *content = lx.node_content(pre);
     const char *t = content ? (const char *)content : "";
     if (m->in_heading || m->in_cell) {
         put_text(m, t);
-        xmlFree(content);
+        lx.free(content);
         return;
     }
     int run = 0, longest = 0;
@@ -255,15 +327,15 @@ static void put_pre(struct md *m, xmlNodePtr pre)
     for (int i = 0; i < fence; i++)
         kb_buf_putc(&m->out, '`');
     kb_buf_putc(&m->out, '\n');
-    xmlFree(lang);
-    xmlFree(content);
+    lx.free(lang);
+    lx.free(content);
     block_break(m, 2);
 }
 
 /* <code> outside <pre>: `text`, whitespace collapsed. */
 static void put_code(struct md *m, xmlNodePtr code)
 {
-    xmlChar *content = xmlNodeGetContent(code);
+    xmlChar *content = lx.node_content(code);
     const char *t = content ? (const char *)content : "";
     int is_blank = 1;
     for (const char *p = t; *p && is_blank; p++)
@@ -276,7 +348,7 @@ static void put_code(struct md *m, xmlNodePtr code)
         m->pending_space = 0;
         kb_buf_puts(&m->out, tick);
     }
-    xmlFree(content);
+    lx.free(content);
 }
 
 static int heading_level(const char *name)
@@ -319,11 +391,11 @@ static int enter(struct md *m, xmlNodePtr el)
         block_break(m, 2);
         int level = m->list_depth < HTML_MAX_LIST ? m->list_depth : HTML_MAX_LIST - 1;
         int start = 1;
-        xmlChar *s = name[0] == 'o' ? xmlGetProp(el, (const xmlChar *)"start") : NULL;
+        xmlChar *s = name[0] == 'o' ? lx.get_prop(el, (const xmlChar *)"start") : NULL;
         if (s) {
             long v = strtol((const char *)s, NULL, 10);
             start = v > 0 && v < 1000000 ? (int)v : 1;
-            xmlFree(s);
+            lx.free(s);
         }
         m->ol_next[level] = name[0] == 'o' ? start : 0;
         m->list_depth++;
@@ -456,13 +528,13 @@ static xmlNodePtr find_element(xmlNodePtr n, const char *name)
 static const char *doc_title(xmlNodePtr root, struct kb_arena *arena)
 {
     xmlNodePtr t = find_element(root, "title");
-    xmlChar *content = t ? xmlNodeGetContent(t) : NULL;
+    xmlChar *content = t ? lx.node_content(t) : NULL;
     if (content == NULL)
         return NULL;
     struct md m = { .is_plain = 1 };
     kb_buf_init(&m.out);
     put_text(&m, (const char *)content);
-    xmlFree(content);
+    lx.free(content);
     struct kb_buf clean;
     kb_buf_init(&clean);
     ingest_text_append_clean(&clean, m.out.data ? m.out.data : "", m.out.len);
@@ -485,16 +557,15 @@ static htmlDocPtr parse(const char *raw, size_t len, const char *path, const cha
                         struct parse_errors *pe)
 {
     memset(pe, 0, sizeof *pe);
-    xmlInitParser();   /* once per process; later calls return at once */
-    htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+    htmlParserCtxtPtr ctxt = lx.new_ctxt();
     if (ctxt == NULL)
         return NULL;
-    xmlSetStructuredErrorFunc(pe, on_error);
-    htmlDocPtr doc = htmlCtxtReadMemory(ctxt, raw, (int)len, path, encoding,
+    lx.set_error_fn(pe, on_error);
+    htmlDocPtr doc = lx.ctxt_read_memory(ctxt, raw, (int)len, path, encoding,
                                         HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
                                         HTML_PARSE_NOWARNING | HTML_PARSE_NONET);
-    xmlSetStructuredErrorFunc(NULL, NULL);
-    htmlFreeParserCtxt(ctxt);
+    lx.set_error_fn(NULL, NULL);
+    lx.free_ctxt(ctxt);
     return doc;
 }
 
@@ -511,18 +582,23 @@ enum kb_code ingest_html_convert(struct ingest_reader *rd, const char *raw, size
         out->text = kb_arena_strdup(arena, "");
         return KB_OK;
     }
+    pthread_once(&lx_once, lx_load);
+    if (!lx_is_loaded)
+        return KB_FAIL(err, KB_E_CONFIG, at, "reading HTML files needs libxml2, which cannot "
+                       "be loaded (%.200s); install it (Debian: apt-get install libxml2) or "
+                       "exclude the HTML files", lx_why);
     struct parse_errors pe;
     htmlDocPtr doc = parse(raw, len, at->path, NULL, &pe);
     if (doc && doc->encoding == NULL && has_non_ascii(raw, len) &&
         kb_utf8_valid_prefix(raw, len) == len) {
         /* no declared charset: libxml2 2.9 then reads Latin-1, but bytes
          * that are valid UTF-8 are UTF-8 (as browsers guess too) */
-        xmlFreeDoc(doc);
+        lx.free_doc(doc);
         doc = parse(raw, len, at->path, "UTF-8", &pe);
     }
-    xmlNodePtr root = doc ? xmlDocGetRootElement(doc) : NULL;
+    xmlNodePtr root = doc ? lx.root_element(doc) : NULL;
     if (root == NULL) {
-        xmlFreeDoc(doc);
+        lx.free_doc(doc);
         if (pe.n == 0) {   /* nothing but comments or whitespace */
             out->text = kb_arena_strdup(arena, "");
             return KB_OK;
@@ -543,7 +619,7 @@ enum kb_code ingest_html_convert(struct ingest_reader *rd, const char *raw, size
     out->meta = json_object();
     if (doc->encoding)
         json_object_set_new(out->meta, "charset", json_string((const char *)doc->encoding));
-    xmlFreeDoc(doc);
+    lx.free_doc(doc);
     if (pe.n > 0) {
         json_object_set_new(out->meta, "html_errors", json_integer(pe.n));
         log_warn("%s:%d: malformed HTML (%d problem%s, the first: %s); loaded as far as "

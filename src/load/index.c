@@ -29,36 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum kb_code load_index_pending(struct load_session *s, int *pending, struct kb_err *err)
-{
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(s->conn,
-                              "SELECT count(*) FROM kbpipe_dropped_indexes "
-                              "WHERE table_name = 'knowledge_chunks'",
-                              0, NULL, &rows, err);
-    if (rc != KB_OK)
-        return rc;
-    *pending = atol(db_rows_get(rows, 0, 0)) > 0;
-    db_rows_free(rows);
-    return KB_OK;
-}
-
-enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err)
-{
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(s->conn,
-                              "SELECT EXISTS (SELECT 1 FROM knowledge_chunks) "
-                              "OR EXISTS (SELECT 1 FROM learnings)",
-                              0, NULL, &rows, err);
-    if (rc != KB_OK)
-        return rc;
-    s->has_stored_rows = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
-    s->rows_at_start = s->has_stored_rows ? -1 : 0;
-    s->rows_of_others = 0;
-    db_rows_free(rows);
-    return KB_OK;
-}
-
 /* The exact counts (all rows, other projects' rows), taken once, before
  * this run's first row is written. */
 static enum kb_code rows_at_start(struct load_session *s, struct kb_err *err)

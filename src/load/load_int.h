@@ -195,17 +195,10 @@ void load_source_key(const char *source_type, const char *source_id, unsigned ch
 struct source_entry *load_table_find(const struct load_session *s, const unsigned char key[16]);
 struct source_entry *load_table_insert(struct load_session *s, const unsigned char key[16]);
 
-/* index.c: note whether knowledge_chunks or learnings hold any row (two
- * LIMIT 1 probes); an empty store sets rows_at_start to 0, else it is
- * counted when index strategy auto first needs it (never on a run that
- * writes nothing). */
-enum kb_code load_probe_stored_rows(struct load_session *s, struct kb_err *err);
 /* index.c: drop the HNSW index of knowledge_chunks inside the open
  * transaction when the strategy says so for `incoming` more rows. */
 enum kb_code load_index_before_copy(struct load_session *s, long incoming, struct kb_err *err);
 /* Rebuild every index recorded in kbpipe_dropped_indexes. */
 enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err);
-/* 1 when kbpipe_dropped_indexes has rows (a run dropped and did not rebuild). */
-enum kb_code load_index_pending(struct load_session *s, int *pending, struct kb_err *err);
 
 #endif /* KB_LOAD_INT_H */

@@ -59,7 +59,19 @@ enum kb_code load_owed_read(struct load_session *s, struct kb_err *err)
 /*
  * The run's kbpipe_runs row (with host, pid and its server backend: how a
  * later run tells a dead run from a live one, see src/db/runs.c) and, for
- * a --full run, the note that deletions are owed, in one transaction.
+ * a --full run, the note that deletions are owed: one statement, so one
+ * transaction and one round trip (it was BEGIN, INSERT, COMMIT).
+ *
+ * Its commit does not wait for the WAL flush (synchronous_commit off for
+ * this transaction only, set_config(..., true)): the row and the note
+ * still commit atomically, and the server writes its WAL in order, so
+ * they are on disk before any later commit of this run that waits for its
+ * flush (every batch, the run row's close).  A server crash can lose them
+ * only together with everything the run did after them, i.e. nothing:
+ * a run that wrote nothing durable leaves no row to close and no
+ * deletions owed (the --full deletions come after the batches).  The
+ * commit's fsync was the largest server time of an unchanged tiny run
+ * (3.9-8 ms; docs/loading.md (4)).
  */
 enum kb_code load_run_record(struct load_session *s, struct kb_err *err)
 {
@@ -67,31 +79,27 @@ enum kb_code load_run_record(struct load_session *s, struct kb_err *err)
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
-    const char *p[] = { s->opts.pipeline, s->project_id, host, pid };
+    /* keyed like the lock: a shard owes only its own deletions */
+    const char *p[] = { s->opts.pipeline, s->project_id, host, pid, s->opts.lock_name,
+                        s->opts.is_full ? "t" : "f" };
     struct db_rows *rows;
-    enum kb_code rc = db_begin(s->conn, err);
-    if (rc == KB_OK)
-        rc = db_exec(s->conn,
-                     "INSERT INTO kbpipe_runs (pipeline, project_id, host, pid, backend_pid) "
-                     "VALUES ($1, $2, $3, $4, pg_backend_pid()) RETURNING id",
-                     4, p, &rows, err);
-    if (rc == KB_OK) {
-        s->run_id = atol(db_rows_get(rows, 0, 0));
-        db_rows_free(rows);
-        /* keyed like the lock: a shard owes only its own deletions */
-        const char *q[] = { s->opts.lock_name, s->project_id };
-        if (s->opts.is_full)
-            rc = db_exec(s->conn,
-                         "INSERT INTO kbpipe_pending (pipeline, project_id, what) "
-                         "VALUES ($1, $2, 'full') ON CONFLICT DO NOTHING", 2, q, NULL, err);
-    }
-    if (rc == KB_OK)
-        rc = db_commit(s->conn, err);
+    enum kb_code rc = db_exec(s->conn,
+                              "WITH o AS (SELECT set_config('synchronous_commit', 'off', true)),"
+                              " r AS (INSERT INTO kbpipe_runs (pipeline, project_id, host, pid,"
+                              "  backend_pid) SELECT $1, $2::uuid, $3, $4::int, pg_backend_pid()"
+                              "  FROM o RETURNING id),"
+                              " n AS (INSERT INTO kbpipe_pending (pipeline, project_id, what)"
+                              "  SELECT $5, $2::uuid, 'full' WHERE $6::bool"
+                              "  ON CONFLICT DO NOTHING)"
+                              " SELECT id FROM r",
+                              6, p, &rows, err);
     if (rc != KB_OK) {
-        db_rollback(s->conn);
         s->run_id = 0;
+        return rc;
     }
-    return rc;
+    s->run_id = atol(db_rows_get(rows, 0, 0));
+    db_rows_free(rows);
+    return KB_OK;
 }
 
 void load_session_touch(struct load_session *s, const char *id)

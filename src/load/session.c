@@ -114,19 +114,83 @@ static int hash_prefix(const char *hex, unsigned char out[KB_SRC_HASH])
            bin_len == KB_SRC_HASH;
 }
 
-/* The pipeline's (or shard's) advisory lock on the session's connection:
- * try it; if another run holds it, wait (saying so) or fail (--no-wait). */
-static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
+static void release_lock(struct load_session *s)
 {
     const char *p[] = { s->opts.lock_name };
+    struct kb_err ignored;
+    db_exec(s->conn, "SELECT pg_advisory_unlock(hashtext('kbpipe.run.' || $1))", 1, p, NULL,
+            &ignored);
+}
+
+/* Width in bytes (2, 4 or 8) of an integer column of knowledge_chunks, for binary COPY. */
+#define KB_INT_WIDTH_SQL(col) "(SELECT t.typlen FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid" \
+    " WHERE a.attrelid = to_regclass('knowledge_chunks') AND a.attname = '" col "')"
+
+static enum kb_code check_width(const char *value, const char *col, int *width,
+                                struct kb_err *err)
+{
+    if (*value == '\0')
+        return KB_FAIL(err, KB_E_DB, NULL, "table knowledge_chunks has no column %s; run "
+                       "'kbpipe migrate up' first", col);
+    *width = atoi(value);
+    if (*width != 2 && *width != 4 && *width != 8)
+        return KB_FAIL(err, KB_E_DB, NULL, "knowledge_chunks.%s is not an integer column; "
+                       "check the schema", col);
+    return KB_OK;
+}
+
+/*
+ * The session's first statement, one round trip for what used to take
+ * five: whether the schema has migration 009 (kbpipe_pending), the
+ * pipeline's (or shard's) advisory lock (tried), the widths of the two
+ * integer columns binary COPY writes, and the project's id and text search
+ * configuration (*has_project 0 when there is none yet).  If another run
+ * holds the lock: wait (saying so) or fail (--no-wait); after a wait the
+ * project is read again by find_project, since the run that held the lock
+ * may have changed it.
+ */
+static enum kb_code open_checks(struct load_session *s, int *has_project, struct kb_err *err)
+{
+    const char *p[] = { s->opts.lock_name, s->opts.project };
     struct db_rows *rows;
+    *has_project = 0;
     enum kb_code rc = db_exec(s->conn,
-                              "SELECT pg_try_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
-                              &rows, err);
+                              "SELECT to_regclass('kbpipe_pending') IS NOT NULL,"
+                              " pg_try_advisory_lock(hashtext('kbpipe.run.' || $1)),"
+                              " coalesce(" KB_INT_WIDTH_SQL("chunk_index") "::text, ''),"
+                              " coalesce(" KB_INT_WIDTH_SQL("token_count") "::text, ''),"
+                              " pr.id, pr.search_language::oid"
+                              " FROM (SELECT 1) one LEFT JOIN projects pr ON pr.name = $2",
+                              2, p, &rows, err);
+    if (rc != KB_OK && strstr(err->msg, "does not exist"))   /* no projects table */
+        return KB_FAIL(err, KB_E_DB, NULL,
+                       "the schema is not migrated (%.200s); run 'kbpipe migrate up' first",
+                       err->msg);
     if (rc != KB_OK)
         return rc;
-    int got = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    int has_pending = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    int got = strcmp(db_rows_get(rows, 0, 1), "t") == 0;
+    if (!has_pending)
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "the schema is not migrated (no kbpipe_pending table, migration 009); "
+                     "run 'kbpipe migrate up' first");
+    if (rc == KB_OK)
+        rc = check_width(db_rows_get(rows, 0, 2), "chunk_index", &s->int_width_chunk_index,
+                         err);
+    if (rc == KB_OK)
+        rc = check_width(db_rows_get(rows, 0, 3), "token_count", &s->int_width_token_count,
+                         err);
+    if (rc == KB_OK && got && !db_rows_isnull(rows, 0, 4)) {
+        snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 4));
+        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 5), NULL, 10);
+        *has_project = 1;
+    }
     db_rows_free(rows);
+    if (rc != KB_OK) {
+        if (got)
+            release_lock(s);
+        return rc;
+    }
     if (got)
         return KB_OK;
     if (!s->opts.wait_for_lock)
@@ -137,16 +201,9 @@ static enum kb_code take_lock(struct load_session *s, struct kb_err *err)
     /* shown at the default level: a waiting run must not look hung */
     log_warn("pipeline %s: another run holds its lock; waiting for it to finish "
              "(--no-wait exits instead)", s->opts.lock_name);
-    return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, p,
+    const char *q[] = { s->opts.lock_name };
+    return db_exec(s->conn, "SELECT pg_advisory_lock(hashtext('kbpipe.run.' || $1))", 1, q,
                    NULL, err);
-}
-
-static void release_lock(struct load_session *s)
-{
-    const char *p[] = { s->opts.lock_name };
-    struct kb_err ignored;
-    db_exec(s->conn, "SELECT pg_advisory_unlock(hashtext('kbpipe.run.' || $1))", 1, p, NULL,
-            &ignored);
 }
 
 /*
@@ -156,24 +213,28 @@ static void release_lock(struct load_session *s)
  * kbpipe wrote: several pipelines may name one project, and the first to
  * describe it wins (docs/pipelines.md, "project").
  */
-static enum kb_code find_project(struct load_session *s, struct kb_err *err)
+static enum kb_code find_project(struct load_session *s, int is_known, struct kb_err *err)
 {
     const char *desc = s->opts.project_description && *s->opts.project_description
                            ? s->opts.project_description : NULL;
     const char *p[] = { s->opts.project, s->opts.project_path ? s->opts.project_path : "",
                         desc };
-    struct db_rows *rows;
+    struct db_rows *rows = NULL;
     /* search_language: every row is written with its project's text search
      * configuration, so migration 008's AFTER INSERT trigger (kept as the
-     * net for other writers) finds nothing to UPDATE */
-    enum kb_code rc = db_exec(s->conn,
-                              "SELECT id, search_language::oid FROM projects WHERE name = $1",
-                              1, p, &rows, err);
+     * net for other writers) finds nothing to UPDATE.  is_known: open_checks
+     * read both already */
+    enum kb_code rc = is_known ? KB_OK
+                      : db_exec(s->conn,
+                                "SELECT id, search_language::oid FROM projects WHERE name = $1",
+                                1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
-    if (db_rows_count(rows) > 0) {
-        snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
-        s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
+    if (is_known || db_rows_count(rows) > 0) {
+        if (!is_known) {
+            snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 0));
+            s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 1), NULL, 10);
+        }
         db_rows_free(rows);
         if (desc == NULL || s->opts.is_dry_run)
             return KB_OK;
@@ -307,47 +368,51 @@ static enum kb_code remember_stored(struct load_session *s, const char *const *c
     return KB_OK;
 }
 
-/* The table of the pipeline's stored sources, and of those other pipelines
- * of the project own, sized once from their count. */
-static enum kb_code load_known_sources(struct load_session *s, struct kb_err *err)
+/*
+ * The table of the pipeline's stored sources, and of those other pipelines
+ * of the project own, sized once from their count; the count comes in one
+ * statement with what src/load/index.c needs to know before the first
+ * batch: whether knowledge_chunks or learnings hold any row (two LIMIT 1
+ * probes; an empty store sets rows_at_start to 0, else it is counted when
+ * index strategy auto first needs it, never on a run that writes nothing),
+ * and whether an earlier run dropped the HNSW index without rebuilding it
+ * (kbpipe_dropped_indexes has rows); and whether the session has anything
+ * to close or read in the two statements that follow (*has_running: a
+ * `running` row of the pipeline, which only a dead run or another shard
+ * can have left, since this run holds the lock; *has_notes: kbpipe_pending
+ * notes under the lock's name), so that an ordinary run sends neither:
+ * closing abandoned runs parses pg_locks and pg_stat_activity, over 100 ms
+ * of server time in a new backend on a loaded machine.
+ */
+static enum kb_code load_known_sources(struct load_session *s, int *has_running,
+                                       int *has_notes, struct kb_err *err)
 {
-    const char *p[] = { s->project_id, s->opts.pipeline, "t" };
+    const char *p[] = { s->project_id, s->opts.pipeline, "t", s->opts.lock_name };
     struct db_rows *rows;
     enum kb_code rc = db_exec(s->conn,
-                              "SELECT count(*) FROM knowledge_sources "
-                              "WHERE project_id = $1 AND " STORED_FILTER,
-                              3, p, &rows, err);
+                              "SELECT (SELECT count(*) FROM knowledge_sources"
+                              "  WHERE project_id = $1 AND " STORED_FILTER "),"
+                              " EXISTS (SELECT 1 FROM knowledge_chunks)"
+                              "  OR EXISTS (SELECT 1 FROM learnings),"
+                              " EXISTS (SELECT 1 FROM kbpipe_dropped_indexes"
+                              "  WHERE table_name = 'knowledge_chunks'),"
+                              " EXISTS (SELECT 1 FROM kbpipe_runs"
+                              "  WHERE status = 'running' AND pipeline = $2),"
+                              " EXISTS (SELECT 1 FROM kbpipe_pending"
+                              "  WHERE pipeline = $4 AND project_id = $1::uuid)",
+                              4, p, &rows, err);
     if (rc != KB_OK)
         return rc;
     size_t n = (size_t)atol(db_rows_get(rows, 0, 0));
+    s->has_stored_rows = strcmp(db_rows_get(rows, 0, 1), "t") == 0;
+    s->rows_at_start = s->has_stored_rows ? -1 : 0;
+    s->rows_of_others = 0;
+    s->index_dropped = strcmp(db_rows_get(rows, 0, 2), "t") == 0;
+    *has_running = strcmp(db_rows_get(rows, 0, 3), "t") == 0;
+    *has_notes = strcmp(db_rows_get(rows, 0, 4), "t") == 0;
     db_rows_free(rows);
     table_reserve(s, n + 1);
     return load_each_stored_source(s, 1, remember_stored, NULL, err);
-}
-
-/* Width in bytes of an integer column (2, 4 or 8), for binary COPY. */
-static enum kb_code int_width(struct load_session *s, const char *table, const char *col,
-                              int *width, struct kb_err *err)
-{
-    const char *p[] = { table, col };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(s->conn,
-                              "SELECT t.typlen FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-                              "WHERE a.attrelid = to_regclass($1) AND a.attname = $2",
-                              2, p, &rows, err);
-    if (rc != KB_OK)
-        return rc;
-    if (db_rows_count(rows) == 0) {
-        db_rows_free(rows);
-        return KB_FAIL(err, KB_E_DB, NULL,
-                       "table %s has no column %s; run 'kbpipe migrate up' first", table, col);
-    }
-    *width = atoi(db_rows_get(rows, 0, 0));
-    db_rows_free(rows);
-    if (*width != 2 && *width != 4 && *width != 8)
-        return KB_FAIL(err, KB_E_DB, NULL, "%s.%s is not an integer column; check the schema",
-                       table, col);
-    return KB_OK;
 }
 
 static void session_free(struct load_session *s)
@@ -376,38 +441,22 @@ enum kb_code load_session_open(struct db_conn *conn, const struct load_opts *opt
         s->opts.lock_name = s->opts.pipeline;
     if (s->opts.batch_rows <= 0)
         s->opts.batch_rows = 1000;
-    int has_pending = 0;
-    enum kb_code rc = db_runs_has_pending(conn, &has_pending, err);
-    if (rc == KB_OK && !has_pending)
-        rc = KB_FAIL(err, KB_E_DB, NULL,
-                     "the schema is not migrated (no kbpipe_pending table, migration 009); "
-                     "run 'kbpipe migrate up' first");
+    int has_project = 0;
+    enum kb_code rc = open_checks(s, &has_project, err);
     if (rc != KB_OK) {
         free(s);
         return rc;
     }
-    if ((rc = take_lock(s, err)) != KB_OK) {
-        free(s);
-        return rc;
-    }
+    rc = find_project(s, has_project, err);
+    int has_running = 0, has_notes = 0;
     if (rc == KB_OK)
-        rc = find_project(s, err);
-    if (rc == KB_OK)
-        rc = int_width(s, "knowledge_chunks", "chunk_index", &s->int_width_chunk_index, err);
-    if (rc == KB_OK)
-        rc = int_width(s, "knowledge_chunks", "token_count", &s->int_width_token_count, err);
-    if (rc == KB_OK)
-        rc = load_known_sources(s, err);
-    if (rc == KB_OK)
-        rc = load_probe_stored_rows(s, err);
-    if (rc == KB_OK)
-        rc = load_index_pending(s, &s->index_dropped, err);
+        rc = load_known_sources(s, &has_running, &has_notes, err);
     if (rc == KB_OK && s->index_dropped)
         log_warn("an earlier run dropped the HNSW index and did not rebuild it; "
                  "this run rebuilds it when it finishes");
-    if (rc == KB_OK && !s->opts.is_dry_run)
+    if (rc == KB_OK && !s->opts.is_dry_run && has_running)
         rc = db_runs_close_abandoned(conn, s->opts.pipeline, 1, NULL, err);
-    if (rc == KB_OK)
+    if (rc == KB_OK && has_notes)
         rc = load_owed_read(s, err);
     if (rc == KB_OK && !s->opts.is_dry_run)
         rc = load_run_record(s, err);
@@ -606,22 +655,24 @@ enum kb_code load_session_close(struct load_session *s, const char *status,
     enum kb_code rc = KB_OK;
     if (kb_fault("load.close"))
         rc = KB_FAIL(err, KB_E_DB, NULL, "fault injected at load.close");
+    /* a run that ended well owes no dedup: the pass ran (and cleared its
+     * notes) or the pipeline has none; the note goes with the run row's
+     * close, in its statement (one round trip, one commit) */
+    int is_done = strcmp(status, "succeeded") == 0 || strcmp(status, "partial") == 0;
     if (rc == KB_OK && s->run_id > 0) {
         char *counts = load_counts_json(&s->counts);
         char run_id[32];
         snprintf(run_id, sizeof run_id, "%ld", s->run_id);
-        const char *p[] = { run_id, status, counts, report_json };
+        const char *p[] = { run_id, status, counts, report_json, s->opts.lock_name,
+                            s->project_id, is_done ? "t" : "f" };
         rc = db_exec(s->conn,
-                     "UPDATE kbpipe_runs SET finished_at = now(), status = $2, "
+                     "WITH d AS (DELETE FROM kbpipe_pending WHERE $7::bool AND pipeline = $5"
+                     "  AND project_id = $6::uuid AND what = 'dedup')"
+                     " UPDATE kbpipe_runs SET finished_at = now(), status = $2, "
                      "counts = $3::jsonb, report = $4::jsonb WHERE id = $1",
-                     4, p, NULL, err);
+                     7, p, NULL, err);
         free(counts);
     }
-    /* a run that ended well owes no dedup: the pass ran (and cleared its
-     * notes) or the pipeline has none */
-    int is_done = strcmp(status, "succeeded") == 0 || strcmp(status, "partial") == 0;
-    if (rc == KB_OK && is_done && s->run_id > 0)
-        rc = load_owed_clear(s, "dedup", err);
     release_lock(s);
     session_free(s);
     return rc;

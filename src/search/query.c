@@ -4,8 +4,8 @@
  * search_hybrid_learnings (migration 008: the vector and text legs,
  * filters and reciprocal rank fusion in the server, with pgvector's
  * iterative HNSW scan so a selective filter still yields k rows); and for
- * search, the ranking with its log row and --use counts in one
- * transaction, so the log never names results that were not shown.
+ * search, the ranking, then its log row (with --use, and the use counts,
+ * in one transaction), so the log never names results that were not shown.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -87,12 +87,25 @@ static enum kb_code log_query(struct db_conn *conn, const struct search_args *a,
                           ? db_rows_get(rows, 0, SEARCH_COL_SIMILARITY) : NULL;
     const char *p[] = { project_id, a->query, vec, type, count,
                         n > 0 && !a->is_learnings ? hits[0].id : NULL, top_sim, fj, mj };
+    /* Without --use the row commits alone and need not wait for its WAL
+     * flush (synchronous_commit off for this statement's transaction): a
+     * server crash can lose the last queries' log rows, never make them
+     * half-written, and the flush was most of the statement's time (~4-8
+     * ms, docs/search.md "Cost").  With --use the counts commit with it,
+     * durably. */
     enum kb_code rc = db_exec(conn,
-                              "INSERT INTO search_queries (project_id, query_text, query_embedding,"
-                              " search_type, result_count, top_result_id, top_result_similarity,"
-                              " filters, metadata)"
-                              " VALUES ($1::uuid, $2, $3::vector, $4, $5::int, $6::uuid,"
-                              "         $7::float8, $8::jsonb, $9::jsonb)", 9, p, NULL, err);
+                              a->is_use
+                              ? "INSERT INTO search_queries (project_id, query_text, query_embedding,"
+                                " search_type, result_count, top_result_id, top_result_similarity,"
+                                " filters, metadata)"
+                                " VALUES ($1::uuid, $2, $3::vector, $4, $5::int, $6::uuid,"
+                                "         $7::float8, $8::jsonb, $9::jsonb)"
+                              : "WITH o AS (SELECT set_config('synchronous_commit', 'off', true))"
+                                " INSERT INTO search_queries (project_id, query_text, query_embedding,"
+                                " search_type, result_count, top_result_id, top_result_similarity,"
+                                " filters, metadata)"
+                                " SELECT $1::uuid, $2, $3::vector, $4, $5::int, $6::uuid,"
+                                "        $7::float8, $8::jsonb, $9::jsonb FROM o", 9, p, NULL, err);
     free(fj);
     free(mj);
     json_decref(filters);
@@ -105,7 +118,13 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
                         const char *project_id, const char *model, const char *vec,
                         struct db_rows **rows_out, struct hit **hits_out, struct kb_err *err)
 {
-    enum kb_code rc = db_begin(conn, err);
+    /* --use counts uses in the log's transaction; without it the ranking
+     * (a read) and the log row (one INSERT) need none: the log is written
+     * before anything is printed, and a failed INSERT prints nothing, so the
+     * log still never names results that were not shown, in two round
+     * trips instead of four */
+    int is_txn = a->is_use;
+    enum kb_code rc = is_txn ? db_begin(conn, err) : KB_OK;
     if (rc != KB_OK)
         return rc;
     struct db_rows *rows = NULL;
@@ -148,10 +167,11 @@ enum kb_code search_run(struct db_conn *conn, const struct search_args *a,
         db_rows_free(u);
     }
     kb_buf_release(&ids);
-    if (rc == KB_OK)
+    if (rc == KB_OK && is_txn)
         rc = db_commit(conn, err);
     if (rc != KB_OK) {
-        db_rollback(conn);
+        if (is_txn)
+            db_rollback(conn);
         db_rows_free(rows);
         free(hits);
         return rc;
@@ -187,19 +207,29 @@ enum kb_code search_check_times(struct db_conn *conn, const struct search_args *
 }
 
 /* See search_int.h. */
-enum kb_code search_find_project(struct db_conn *conn, const char *name, char id_out[40],
+enum kb_code search_find_project(struct db_conn *conn, const char *name, const char *target,
+                                 char id_out[40], struct db_rows **rows_out, int *n_models_out,
                                  struct kb_err *err)
 {
     struct db_rows *rows;
-    const char *p[] = { name };
+    const char *p[] = { name, target };
+    *rows_out = NULL;
+    *n_models_out = 0;
+    /* one round trip: the project, the names to suggest, and its models
+     * (an index lookup in kbpipe_embedding_models, session.c) */
     enum kb_code rc = db_exec(conn,
-        "SELECT (SELECT id FROM projects WHERE name = $1),"
-        " (SELECT string_agg(name, ', ' ORDER BY name) FROM"
-        "   (SELECT name FROM projects ORDER BY name LIMIT 6) n), (SELECT count(*) FROM projects)",
-        1, p, &rows, err);
+        "SELECT pr.id, pr.names, pr.n, m.model, m.n_rows FROM"
+        " (SELECT (SELECT id FROM projects WHERE name = $1) AS id,"
+        "  (SELECT string_agg(name, ', ' ORDER BY name) FROM"
+        "    (SELECT name FROM projects ORDER BY name LIMIT 6) n) AS names,"
+        "  (SELECT count(*) FROM projects) AS n) pr"
+        " LEFT JOIN LATERAL (SELECT model, n_rows FROM kbpipe_embedding_models"
+        "   WHERE project_id = pr.id AND target = $2"
+        "   ORDER BY n_rows DESC, model LIMIT 6) m ON true",
+        2, p, &rows, err);
     if (rc != KB_OK) {
         if (strstr(err->msg, "does not exist"))
-            kb_err_prefix(err, "the schema is incomplete (run 'kbpipe migrate up')");
+            kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");
         return rc;
     }
     if (db_rows_isnull(rows, 0, 0)) {
@@ -210,9 +240,11 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, char id
             : KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s'; the projects are: "
                       "%.200s%s ('kbpipe stats' lists them all)", name, db_rows_get(rows, 0, 1),
                       n > 6 ? ", ..." : "");
-    } else {
-        snprintf(id_out, 40, "%s", db_rows_get(rows, 0, 0));
+        db_rows_free(rows);
+        return rc;
     }
-    db_rows_free(rows);
-    return rc;
+    snprintf(id_out, 40, "%s", db_rows_get(rows, 0, 0));
+    *n_models_out = db_rows_isnull(rows, 0, 4) ? 0 : db_rows_count(rows);
+    *rows_out = rows;
+    return KB_OK;
 }

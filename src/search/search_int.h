@@ -91,7 +91,8 @@ struct search_session {
     struct db_conn *conn;
     struct kb_pipeline *pipeline;  /* --pipeline, or NULL */
     char project_id[40];
-    struct db_rows *models;        /* the project's models (kbpipe_embedding_models) */
+    struct db_rows *models;        /* search_find_project's rows: models in columns 3, 4 */
+    int n_models;                  /* how many of those rows name a model */
     struct search_embedding emb;
 };
 
@@ -160,8 +161,16 @@ double search_eval_percentile(double *v, int n, double p);
 
 /* ---- query.c: the SQL of search ------------------------------------------ */
 
-/* The project's id into id_out; KB_E_INPUT naming a few known projects when absent. */
-enum kb_code search_find_project(struct db_conn *conn, const char *name, char id_out[40],
+/*
+ * In one statement, the project's id into id_out and, in *rows_out (caller
+ * frees), its models for `target` ("chunks" or "learnings") from
+ * kbpipe_embedding_models, most rows first, at most 6: row i has the model
+ * (or NULL: rows that record none) in column 3 and its row count in column
+ * 4; *n_models_out of them (0: one row of NULLs).  KB_E_INPUT naming a few
+ * known projects when it is absent.
+ */
+enum kb_code search_find_project(struct db_conn *conn, const char *name, const char *target,
+                                 char id_out[40], struct db_rows **rows_out, int *n_models_out,
                                  struct kb_err *err);
 
 /*

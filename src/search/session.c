@@ -20,20 +20,9 @@
 #include "pipeline/pipeline.h"
 #include "search_int.h"
 
-/* The project's models for the target table, most rows first: (model or NULL, rows). */
-static enum kb_code read_models(struct db_conn *conn, const struct search_args *a,
-                                const char *project_id, struct db_rows **rows_out,
-                                struct kb_err *err)
-{
-    const char *p[] = { project_id, a->is_learnings ? "learnings" : "chunks" };
-    enum kb_code rc = db_exec(conn,
-                              "SELECT model, n_rows FROM kbpipe_embedding_models"
-                              " WHERE project_id = $1 AND target = $2"
-                              " ORDER BY n_rows DESC, model LIMIT 6", 2, p, rows_out, err);
-    if (rc != KB_OK && strstr(err->msg, "does not exist"))
-        kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");
-    return rc;
-}
+/* Columns of search_find_project's rows: the model (or NULL), its row count. */
+#define COL_MODEL 3
+#define COL_ROWS 4
 
 /*
  * Decide how to embed the query: e->model (borrowed from `models` or the
@@ -43,19 +32,18 @@ static enum kb_code read_models(struct db_conn *conn, const struct search_args *
  * the rows' model.
  */
 static enum kb_code choose_model(const struct search_args *a, const struct db_rows *models,
-                                 const struct kb_pipeline *p, struct search_embedding *e,
-                                 struct kb_err *err)
+                                 int n, const struct kb_pipeline *p,
+                                 struct search_embedding *e, struct kb_err *err)
 {
     const char *what = a->is_learnings ? "learnings" : "chunks";
-    int n = db_rows_count(models);
     if (n > 1) {
         char list[256] = "";
         size_t used = 0;
         for (int i = 0; i < n && i < 5 && used < sizeof list; i++)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s'%.40s' (%s rows)",
-                                     i ? ", " : "", db_rows_isnull(models, i, 0)
-                                     ? "(none recorded)" : db_rows_get(models, i, 0),
-                                     db_rows_get(models, i, 1));
+                                     i ? ", " : "", db_rows_isnull(models, i, COL_MODEL)
+                                     ? "(none recorded)" : db_rows_get(models, i, COL_MODEL),
+                                     db_rows_get(models, i, COL_ROWS));
         return KB_FAIL(err, KB_E_INPUT, NULL,
                        "project '%.60s' has %s embedded with %s%d models: %s; their "
                        "similarities are not comparable, so kbpipe will not search them "
@@ -64,14 +52,14 @@ static enum kb_code choose_model(const struct search_args *a, const struct db_ro
                        n > 5 ? 5 : n, list);
     }
     const char *model = NULL;
-    if (n == 1 && db_rows_isnull(models, 0, 0))
+    if (n == 1 && db_rows_isnull(models, 0, COL_MODEL))
         return KB_FAIL(err, KB_E_INPUT, NULL,
                        "project '%.60s' has %s rows whose metadata records no "
                        "embedding_model, so kbpipe cannot tell how to embed the query; "
                        "load the project with 'kbpipe run PIPELINE.yaml', which records it",
-                       a->project, db_rows_get(models, 0, 1));
+                       a->project, db_rows_get(models, 0, COL_ROWS));
     if (n == 1)
-        model = db_rows_get(models, 0, 0);
+        model = db_rows_get(models, 0, COL_MODEL);
     const struct pipeline_embedding *pe = p ? &p->embedding : NULL;
     const struct kb_origin *at = p ? pipeline_origin(p, "embedding.model") : NULL;
     if (model == NULL)   /* nothing to search: embed as the settings say */
@@ -163,14 +151,13 @@ enum kb_code search_session_open(const struct search_args *a, struct search_sess
         rc = kb_cli.db == NULL && p && p->connection ? db_connect(p->connection, &s->conn, err)
                                                      : db_open(&s->conn, err);
     if (rc == KB_OK)
-        rc = search_find_project(s->conn, a->project, s->project_id, err);
+        rc = search_find_project(s->conn, a->project, a->is_learnings ? "learnings" : "chunks",
+                                 s->project_id, &s->models, &s->n_models, err);
     if (a->mode == SEARCH_TEXT)   /* no vector: whatever the rows' model */
         return rc;
     if (rc == KB_OK)
-        rc = read_models(s->conn, a, s->project_id, &s->models, err);
-    if (rc == KB_OK)
-        rc = choose_model(a, s->models, p, &s->emb, err);
-    if (rc == KB_OK && db_rows_count(s->models) == 0)
+        rc = choose_model(a, s->models, s->n_models, p, &s->emb, err);
+    if (rc == KB_OK && s->n_models == 0)
         log_warn("project '%s' has no embedded %s yet; load some with 'kbpipe run "
                  "PIPELINE.yaml'", a->project, a->is_learnings ? "learnings" : "chunks");
     return rc;

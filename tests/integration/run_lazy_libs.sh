@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# tests/integration/run_lazy_libs.sh - poppler-glib and OpenBLAS are opened
-# at their first use, not at start (docs/operations.md, "Installing";
+# tests/integration/run_lazy_libs.sh - poppler-glib, OpenBLAS and libxml2 are
+# opened at their first use, not at start (docs/operations.md, "Installing";
 # docs/loading.md, "What kbpipe controls", (4)):
 #   1. `kbpipe --version` opens neither library and starts no thread (the
 #      linked OpenBLAS started its thread pool before main)
-#   2. a first run of a Markdown file embeds (OpenBLAS opened, to normalize)
-#      and reads no PDF (poppler-glib not opened)
+#   2. a first run of a Markdown file embeds and reads no PDF, and opens
+#      neither: its vectors are normalized by plain loops (src/embed/
+#      normalize.c), OpenBLAS is opened only for matrix products (dedup)
 #   3. a run that reads a PDF opens poppler-glib and stores its chunks
 #   4. an unchanged re-run opens neither: it embeds nothing and reads no file
+#   5. `kbpipe search` opens neither and starts no thread: the query's
+#      vector is one normalization (OpenBLAS's thread pool spun ~25 ms of CPU)
+#   6. libxml2 is opened by a run that reads an HTML file, by no other
+#      process above (their traces list no libxml2)
 #   KBPIPE_BIN=build/debug/kbpipe-test bash tests/integration/run_lazy_libs.sh
 # Needs strace (the project's test dependencies).
 # shellcheck source=tests/integration/lib.sh
@@ -16,13 +21,13 @@
 command -v strace >/dev/null || { echo "run_lazy_libs.sh: strace is needed" >&2; exit 1; }
 
 # traced ARGS...: kbpipe under strace -f (openat, clone); $tmp/libs holds the
-# libraries it opened (poppler-glib, openblas), $tmp/threads its clones
+# libraries it opened (poppler-glib, openblas, xml2), $tmp/threads its clones
 traced() {
   rc=0
   # LeakSanitizer cannot run under ptrace: leaks are checked by the untraced runs
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -e trace=openat,clone,clone3 -o "$tmp/trace" \
     timeout -s KILL "$KB_TIMEOUT" "$bin" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  grep -oE 'lib(poppler-glib|openblas)[^"/]*\.so[^"]*' "$tmp/trace" | grep -v ENOENT |
+  grep -oE 'lib(poppler-glib|openblas|xml2)[^"/]*\.so[^"]*' "$tmp/trace" | grep -v ENOENT |
     sed -E 's/\.so.*//' | sort -u >"$tmp/libs"
   grep -c 'CLONE_THREAD' "$tmp/trace" >"$tmp/threads" || true   # threads, not timeout's fork
 }
@@ -30,7 +35,7 @@ traced() {
 echo "# 1. --version"
 traced --version
 check_rc "kbpipe --version exits 0" 0
-check_eq "it opens neither poppler-glib nor OpenBLAS" "" "$(cat "$tmp/libs")"
+check_eq "it opens none of poppler-glib, OpenBLAS, libxml2" "" "$(cat "$tmp/libs")"
 check_eq "it starts no thread" 0 "$(cat "$tmp/threads")"
 
 mkdir -p "$tmp/docs" "$tmp/pdf"
@@ -56,7 +61,7 @@ db=$(new_db lazy)
 echo "# 2. a Markdown run"
 traced --db "dbname=$db" run "$tmp/md.yaml" -q
 check_rc "the run exits 0" 0
-check_eq "it opens OpenBLAS (to normalize its vector), not poppler-glib" libopenblas "$(cat "$tmp/libs")"
+check_eq "it opens neither OpenBLAS (its vector is normalized without it) nor poppler-glib" "" "$(cat "$tmp/libs")"
 
 echo "# 3. a PDF run"
 traced --db "dbname=$db" run "$tmp/pdf.yaml" -q
@@ -73,4 +78,28 @@ traced --db "dbname=$db" run "$tmp/md.yaml" -q
 check_eq "nor does the Markdown re-run" "" "$(cat "$tmp/libs")"
 kb "$db" run "$tmp/pdf.yaml" -q     # untraced (a sanitizer build checks its leaks)
 check_rc "an untraced PDF re-run exits 0" 0
+
+echo "# 5. kbpipe search"
+traced --db "dbname=$db" search --project it-lazy --mode vector "some text"
+check_rc "the search exits 0" 0
+check "it finds the Markdown file" grep -q 'a.md' "$tmp/out"
+check_eq "it opens neither library" "" "$(cat "$tmp/libs")"
+check_eq "it starts no thread" 0 "$(cat "$tmp/threads")"
+
+echo "# 6. an HTML run"
+mkdir -p "$tmp/html"
+printf '<html><body><h1>Page</h1><p>Some text &amp; more.</p></body></html>\n' >"$tmp/html/a.html"
+cat >"$tmp/html.yaml" <<EOF
+name: it-lazy-html
+project: it-lazy
+embedding: { provider: hash }
+sources:
+  - { name: web, type: files, roots: ["$tmp/html"] }
+EOF
+traced --db "dbname=$db" run "$tmp/html.yaml" -q
+check_rc "the HTML run exits 0" 0
+check_eq "it opens libxml2 only" libxml2 "$(cat "$tmp/libs")"
+check_eq "the HTML's text is stored" "# Page|Some text & more." \
+  "$(sql "$db" "SELECT c.content FROM knowledge_chunks c JOIN knowledge_sources s
+                ON s.id = c.source_id WHERE s.source_id = 'a.html'" | grep -v '^$' | paste -sd'|')"
 finish
