@@ -30,6 +30,8 @@ server_cpu() {
   { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
     for c in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
       awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true   # it may just have ended
+
+      awk '{ print $14 + $15 }' "/proc/$c/stat" 2>/dev/null || true   # it may have exited
     done; } | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
 }
 

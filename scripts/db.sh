@@ -7,6 +7,8 @@
 #   scripts/db.sh user     print the role to connect as
 #   scripts/db.sh env      print the `export PG...` lines that point psql and
 #                          kbpipe at the cluster: eval "$(scripts/db.sh env)"
+#   scripts/db.sh settings print the server settings start writes for the
+#                          cluster (docs/operations.md, "Server settings for search")
 #
 # The cluster lives in .pg/ inside the checkout and listens only on a unix
 # socket in that folder (listen_addresses=''), so it clashes with no TCP port.
@@ -37,6 +39,22 @@ cluster_dir() {
 }
 
 db_user() { if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi; }
+
+# The settings a search over a 200,000-chunk project needs (docs/operations.md,
+# "Server settings for search"): shared_buffers holds the HNSW index and the
+# heap (1.5 GB + 0.3 GB at 200,079 chunks of 1,536 dimensions), so a query
+# reads no block from the OS: an eighth of the RAM (several clusters share a
+# test machine), at least 128MB, at most 2GB; effective_cache_size tells the
+# planner the OS cache is there too (half the RAM).
+settings() {
+  local mem_mb sb_mb
+  mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+  sb_mb=$(( mem_mb / 8 ))
+  [ "$sb_mb" -lt 128 ] && sb_mb=128
+  [ "$sb_mb" -gt 2048 ] && sb_mb=2048
+  printf 'shared_buffers = %dMB\n' "$sb_mb"
+  printf 'effective_cache_size = %dMB\n' "$(( mem_mb / 2 ))"
+}
 
 as_owner() {   # run a command as the cluster's owner
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -73,16 +91,28 @@ case "$cmd" in
 listen_addresses = ''
 unix_socket_directories = '$dir'
 max_connections = 200
-shared_buffers = 256MB
 maintenance_work_mem = 512MB
 fsync = on
 CONF
       echo "db: initialized a PostgreSQL 15 cluster in $dir" >&2
     fi
+    # rewritten at every start, so a cluster made before a change of settings()
+    # gets it at its next start; postgresql.conf includes it (appended once)
+    { echo "# written by scripts/db.sh start at every start: edit settings() there"
+      settings; } >"$dir/data/kbpipe-settings.conf"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir/data/kbpipe-settings.conf"
+    grep -qxF "include_if_exists = 'kbpipe-settings.conf'" "$dir/data/postgresql.conf" ||
+      echo "include_if_exists = 'kbpipe-settings.conf'" >>"$dir/data/postgresql.conf"
     if ! as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
       as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { echo "db: the server did not start, see $dir/server.log" >&2; exit 1; }
       echo "db: started PostgreSQL on unix socket $dir (log: $dir/server.log)" >&2
+    elif "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc "SELECT pg_reload_conf()" \
+           >/dev/null && sleep 0.3 &&
+         [ "$("$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc \
+              "SELECT count(*) FROM pg_settings WHERE pending_restart")" != 0 ]; then
+      echo "db: the running cluster in $dir has settings waiting for a restart" \
+           "(make db-stop, then make db)" >&2
     fi
     for db in supervisor_service kbpipe_test; do
       if ! "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc \
@@ -98,5 +128,6 @@ SQL
       [ "$db" = kbpipe_test ] && "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d "$db" -qc \
           "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS pgtap" >/dev/null
     done ;;
-  *) echo "usage: scripts/db.sh dir|env|start|stop|user" >&2; exit 2 ;;
+  settings) settings ;;
+  *) echo "usage: scripts/db.sh dir|env|settings|start|stop|user" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
  * project's search on a labelled question file (eval.c reads it), per mode.
  *
  *   $ kbpipe eval bench/search/questions.tsv --project bench-512 -k 5
- *   48 questions (bench/search/questions.tsv), project 'bench-512', k = 5
+ *   48 questions (bench/search/questions.tsv), project 'bench-512', k = 5, 40 chunks ...
  *   mode    recall@1  recall@5   MRR@5  p50 ms  p95 ms
  *   vector     0.604     0.833   0.694    1.90    3.05
  *   ...
@@ -28,7 +28,7 @@
 
 static const char USAGE[] =
     "usage: kbpipe eval QUESTIONS.tsv --project NAME [--mode M] [-k N] [--repeat N]\n"
-    "                   [--pipeline FILE] [--json]\n"
+    "                   [--fetch N] [--pipeline FILE] [--json]\n"
     "\n"
     "Score a project's search on labelled questions: one a line, QUESTION<TAB>EXPECTED,\n"
     "EXPECTED the answering source's id (a file's path under its root, owner/repo#123)\n"
@@ -41,6 +41,8 @@ static const char USAGE[] =
     "  --mode M         vector, text or hybrid (default: all three)\n"
     "  -k N             the cut-off of recall@k and MRR@k, 1-100 (default 5)\n"
     "  --repeat N       run every question N times, for steadier times (default 1)\n"
+    "  --fetch N        chunks retrieved per question, 1-1000 (default max(8 x k, 40));\n"
+    "                   --fetch 5 times the statement of 'kbpipe search -k 5'\n"
     "  --pipeline FILE  the embedding settings, when the rows were embedded remotely\n"
     "  --json           the figures and misses as one JSON object on stdout\n"
     "\n"
@@ -50,7 +52,7 @@ static const char USAGE[] =
 struct eval_args {
     struct search_args s;          /* project, mode, k (the retrieval depth), pipeline */
     const char *path;
-    int k, repeat, is_all_modes;
+    int k, repeat, fetch, is_all_modes;   /* fetch 0: max(8 x k, 40) */
 };
 
 /* What one mode scored, and its misses in question order. */
@@ -69,6 +71,7 @@ static enum kb_code parse_args(int argc, char **argv, struct eval_args *a, struc
         { "project", required_argument, NULL, 'p' },
         { "mode", required_argument, NULL, 'm' },
         { "repeat", required_argument, NULL, 'r' },
+        { "fetch", required_argument, NULL, 'f' },
         { "pipeline", required_argument, NULL, 'P' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -93,6 +96,7 @@ static enum kb_code parse_args(int argc, char **argv, struct eval_args *a, struc
             break;
         case 'k': rc = search_parse_count("-k", optarg, 100, &a->k, err); break;
         case 'r': rc = search_parse_count("--repeat", optarg, EVAL_MAX_REPEAT, &a->repeat, err); break;
+        case 'f': rc = search_parse_count("--fetch", optarg, SEARCH_MAX_K, &a->fetch, err); break;
         case 'h': return KB_PARTIAL;
         default: return search_bad_option("eval", c, argc, argv, longopts, err);
         }
@@ -109,8 +113,9 @@ static enum kb_code parse_args(int argc, char **argv, struct eval_args *a, struc
     if (a->s.project == NULL || *a->s.project == '\0')
         return KB_FAIL(err, KB_E_USAGE, NULL, "eval needs --project NAME; 'kbpipe stats' "
                        "lists the projects");
-    /* enough chunks to see k distinct sources even when a source has several */
-    a->s.k = a->k * 8 > 40 ? a->k * 8 : 40;
+    /* enough chunks to see k distinct sources even when a source has several;
+     * --fetch sets it, e.g. to time the statement of a `kbpipe search -k 5` */
+    a->s.k = a->fetch > 0 ? a->fetch : a->k * 8 > 40 ? a->k * 8 : 40;
     return KB_OK;
 }
 
@@ -162,7 +167,8 @@ static double ratio(int n, int d) { return d > 0 ? (double)n / d : 0.0; }
 static void print_text(const struct eval_args *a, const struct eval_set *set,
                        struct eval_mode *modes, int n_modes)
 {
-    printf("%d questions (%s), project '%s', k = %d\n", set->n, a->path, a->s.project, a->k);
+    printf("%d questions (%s), project '%s', k = %d, %d chunks retrieved a question\n", set->n,
+           a->path, a->s.project, a->k, a->s.k);
     printf("%-7s %9s %8s%d %6s%d %7s %7s\n", "mode", "recall@1", "recall@", a->k, "MRR@",
            a->k, "p50 ms", "p95 ms");
     for (int i = 0; i < n_modes; i++) {
@@ -194,8 +200,9 @@ static void print_text(const struct eval_args *a, const struct eval_set *set,
 static void print_json(const struct eval_args *a, const struct eval_set *set,
                        struct eval_mode *modes, int n_modes)
 {
-    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:o}", "questions_file", a->path, "project",
-                          a->s.project, "k", a->k, "questions", set->n, "modes", json_array());
+    json_t *o = json_pack("{s:s, s:s, s:i, s:i, s:i, s:o}", "questions_file", a->path, "project",
+                          a->s.project, "k", a->k, "fetch", a->s.k, "questions", set->n,
+                          "modes", json_array());
     for (int i = 0; i < n_modes; i++) {
         struct eval_mode *m = &modes[i];
         json_t *misses = json_array();

@@ -763,6 +763,36 @@ static void eval__scores_the_modes(void **state)
     free(errout);
     free(args);
 
+    /* --fetch 1: one chunk a question, so a source is first or not found;
+     * the JSON and the header say how many were retrieved */
+    args = kb_xasprintf("'%s' --project " PROJECT " --mode hybrid -k 2 --fetch 1 --json", q);
+    assert_int_equal(eval(&out, &errout, args), 0);
+    o = parse_json(out);
+    assert_int_equal(json_integer_value(json_object_get(o, "fetch")), 1);
+    json_t *fm = json_array_get(json_object_get(o, "modes"), 0);
+    json_t *fmiss = json_object_get(fm, "misses");
+    assert_true(json_array_size(fmiss) >= 1);
+    for (size_t i = 0; i < json_array_size(fmiss); i++)
+        assert_true(json_is_null(json_object_get(json_array_get(fmiss, i), "rank")));
+    assert_float_equal(json_number_value(json_object_get(fm, "recall_at_k")),
+                       json_number_value(json_object_get(fm, "recall_at_1")), 1e-9);
+    json_decref(o);
+    free(out);
+    free(errout);
+    free(args);
+    args = kb_xasprintf("'%s' --project " PROJECT " --mode text --fetch 7", q);
+    assert_int_equal(eval(&out, &errout, args), 0);
+    expect_in("eval", out, ", k = 5, 7 chunks retrieved a question\n");
+    free(out);
+    free(errout);
+    free(args);
+    args = kb_xasprintf("'%s' --project " PROJECT " --fetch 0", q);
+    assert_int_equal(eval(&out, &errout, args), 2);
+    expect_in("error", errout, "--fetch '0' is not a count");
+    free(out);
+    free(errout);
+    free(args);
+
     /* a bad line: its file:line, exit 1, nothing run */
     kbtest_write(q, "good question\tops/a.md\nno tab on this line\n");
     args = kb_xasprintf("'%s' --project " PROJECT, q);
