@@ -175,14 +175,8 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
     if (rc != KB_OK)
         return rc;
     const char *p[] = { project, runs, isatty(STDOUT_FILENO) ? RAMP_BLOCKS : RAMP_ASCII };
-    if (project) {   /* a misspelt name is an error, not four empty tables */
-        struct db_rows *rows = NULL;
-        rc = db_exec(conn, "SELECT 1 FROM projects WHERE name = $1", 1, p, &rows, err);
-        if (rc == KB_OK && db_rows_count(rows) == 0)
-            rc = KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.80s'; 'kbpipe stats' "
-                                                "without --project lists the projects", project);
-        db_rows_free(rows);
-    }
+    if (project)   /* a misspelt name is an error, not six empty tables */
+        rc = db_project_check(conn, project, "stats", NULL, err);
     /* a run killed -9 (or cut off by a server stop) must not stay `running`
      * with its seconds counting: close it before listing */
     if (rc == KB_OK)
