@@ -181,8 +181,9 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
      * with its seconds counting: close it before listing */
     if (rc == KB_OK)
         rc = db_runs_close_abandoned(conn, NULL, 0, NULL, err);
-    if (rc == KB_OK && is_json)
-        fputs("{", stdout);
+    /* --json: one object, each section's rows under its key, printed whole
+     * at the end (a failing section prints nothing) */
+    json_t *doc = is_json ? json_object() : NULL;
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == KB_OK; i++) {
         struct db_rows *rows;
         const char *sql = is_json && sections[i].json_sql ? sections[i].json_sql
@@ -192,16 +193,18 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
         if (rc != KB_OK)
             break;
         if (is_json) {
-            printf("%s\"%s\":", i ? "," : "", sections[i].key);
-            db_print_json(rows, stdout);
+            json_object_set_new(doc, sections[i].key, db_rows_json(rows));
         } else {
             printf("%s%s\n", i ? "\n" : "", sections[i].title);
             db_print_table(rows, stdout);
         }
         db_rows_free(rows);
     }
-    if (is_json && rc == KB_OK)
-        fputs("}\n", stdout);
+    if (is_json && rc == KB_OK) {
+        db_json_print(doc, stdout);
+        fputc('\n', stdout);
+    }
+    json_decref(doc);
     if (rc != KB_OK && strstr(err->msg, "does not exist"))
         kb_err_prefix(err, "the schema is incomplete (run 'kbpipe migrate up')");
     db_close(conn);

@@ -1,6 +1,7 @@
 /*
- * test_migrate.c - the migration runner and connection settings against a
- * real PostgreSQL (a private schema per test).  Groups: conn.c, migrate.c.
+ * test_migrate.c - the migration runner, connection settings and the JSON
+ * of query results against a real PostgreSQL (a private schema per test).
+ * Groups: conn.c, migrate.c, print.c.
  */
 #include "kbtest.h"
 
@@ -323,6 +324,76 @@ static void db_connect__failure_never_shows_password(void **state)
     assert_non_null(strstr(err.msg, "cannot connect"));
 }
 
+/* db_print_json's text, in a new string (caller frees). */
+static char *json_of(const struct db_rows *rows)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    db_print_json(rows, out);
+    assert_int_equal(fclose(out), 0);
+    return text;
+}
+
+/*
+ * The JSON of `stats`, `sources` and `secret list|audit --json` (print.c,
+ * built with jansson): each type of column as docs/operations.md says,
+ * exactly, on the server's own values.
+ */
+static void db_print_json__types_and_escapes(void **state)
+{
+    (void)state;
+    static const struct { const char *select, *want; } cases[] = {
+        { "NULL::int AS a, NULL::text AS b, true AS t, false AS f", "{\"a\":null,\"b\":null,"
+          "\"t\":true,\"f\":false}" },
+        /* whole numbers as integers, 64 bits; a larger one is a real */
+        { "42::bigint AS i, (-7)::int2 AS s, 100::float8 AS h, 12::numeric AS n, "
+          "9223372036854775807::numeric AS max, 12345678901234567890::numeric AS huge",
+          "{\"i\":42,\"s\":-7,\"h\":100,\"n\":12,\"max\":9223372036854775807,"
+          "\"huge\":1.23456789012346e19}" },
+        /* reals to 15 significant digits: a decimal of up to 15 digits as the
+         * server wrote it, trailing zeros dropped; NaN and infinity are null */
+        { "0.5000::numeric(5,4) AS c, 0.3::numeric AS t, 2.0::numeric AS r, 9.95::float8 AS d, "
+          "1e20::float8 AS e, 'NaN'::numeric AS nan, '-Infinity'::float8 AS inf",
+          "{\"c\":0.5,\"t\":0.3,\"r\":2.0,\"d\":9.95,\"e\":1e20,\"nan\":null,"
+          "\"inf\":null}" },
+        /* json and jsonb: the values they hold, printed compact */
+        { "'[0, 1, 2]'::jsonb AS bins, '{\"a\": 1.50, \"b\": [\"x\", null]}'::json AS o",
+          "{\"bins\":[0,1,2],\"o\":{\"a\":1.5,\"b\":[\"x\",null]}}" },
+        /* text: JSON's escapes, UTF-8 as it is; timestamps are text */
+        { "E'q\"b\\\\s\\x01\\b\\f\\n\\t\\x1b \\u00e9' AS t, '' AS e, "
+          "'2026-01-02 03:04:05'::timestamp AS ts",
+          "{\"t\":\"q\\\"b\\\\s\\u0001\\b\\f\\n\\t\\u001B \xc3\xa9\",\"e\":\"\","
+          "\"ts\":\"2026-01-02 03:04:05\"}" },
+    };
+    struct kbtest_db db;
+    if (!kbtest_db_open(&db))
+        skip();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *sql = kb_xasprintf("SELECT %s", cases[i].select);
+        struct db_rows *rows = NULL;
+        struct kb_err err = { 0 };
+        assert_int_equal(db_exec(db.conn, sql, 0, NULL, &rows, &err), KB_OK);
+        char *got = json_of(rows);
+        char *want = kb_xasprintf("[%s]", cases[i].want);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
+        free(want);
+        free(got);
+        db_rows_free(rows);
+        free(sql);
+    }
+    struct db_rows *rows = NULL;   /* no row: an empty array */
+    struct kb_err err = { 0 };
+    assert_int_equal(db_exec(db.conn, "SELECT 1 AS x WHERE false", 0, NULL, &rows, &err), KB_OK);
+    char *got = json_of(rows);
+    assert_string_equal(got, "[]");
+    free(got);
+    db_rows_free(rows);
+    kbtest_db_close(&db);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -341,7 +412,11 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(migrate_up__concurrent_processes, setup, teardown),
         cmocka_unit_test(migrate_cli__usage_and_exit_codes),
     };
+    const struct CMUnitTest print_tests[] = {
+        cmocka_unit_test(db_print_json__types_and_escapes),
+    };
     int failed = cmocka_run_group_tests_name("conn.c", conn_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("migrate.c", migrate_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("print.c", print_tests, NULL, NULL);
     return failed ? 1 : 0;
 }
