@@ -1,7 +1,7 @@
 /*
  * test_migrate.c - the migration runner, connection settings and the JSON
  * of query results against a real PostgreSQL (a private schema per test).
- * Groups: conn.c, migrate.c, print.c.
+ * Groups: conn.c, migrate.c, print.c, query.c.
  */
 #include "kbtest.h"
 
@@ -394,6 +394,45 @@ static void db_print_json__types_and_escapes(void **state)
     kbtest_db_close(&db);
 }
 
+/* Each row as "a|b|..." ("NULL" for a NULL cell) into a kb_buf; a row "stop" fails. */
+static enum kb_code each_row(const char *const *cols, void *ctx, struct kb_err *err)
+{
+    struct kb_buf *b = ctx;
+    if (cols[0] && strcmp(cols[0], "stop") == 0)
+        return KB_FAIL(err, KB_E_INPUT, NULL, "stopped at a row");
+    kb_buf_printf(b, "%s|%s;", cols[0] ? cols[0] : "NULL", cols[1] ? cols[1] : "NULL");
+    return KB_OK;
+}
+
+/* db_exec_each: every row in order, NULL cells as NULL, parameters bound;
+ * the callback's first failure ends it and is returned; a bad statement is KB_E_DB. */
+static void db_exec_each__rows_nulls_and_first_failure(void **state)
+{
+    (void)state;
+    struct kbtest_db db;
+    if (!kbtest_db_open(&db))
+        skip();
+    struct kb_buf b;
+    kb_buf_init(&b);
+    struct kb_err err = { 0 };
+    const char *p[] = { "x" };
+    assert_int_equal(db_exec_each(db.conn, "SELECT * FROM (VALUES ('a', $1), (NULL, 'b'), "
+                                  "('c', NULL)) v", 1, p, each_row, &b, &err), KB_OK);
+    assert_string_equal(b.data, "a|x;NULL|b;c|NULL;");
+    kb_buf_release(&b);
+    kb_buf_init(&b);
+    assert_int_equal(db_exec_each(db.conn, "SELECT * FROM (VALUES ('a', '1'), ('stop', '2'), "
+                                  "('c', '3')) v", 0, NULL, each_row, &b, &err), KB_E_INPUT);
+    assert_string_equal(b.data, "a|1;");          /* no row after the failing one */
+    assert_string_equal(err.msg, "stopped at a row");
+    kb_buf_release(&b);
+    kb_buf_init(&b);
+    assert_int_equal(db_exec_each(db.conn, "SELECT nope", 0, NULL, each_row, &b, &err), KB_E_DB);
+    assert_null(b.data);
+    kb_buf_release(&b);
+    kbtest_db_close(&db);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -415,8 +454,12 @@ int main(int argc, char **argv)
     const struct CMUnitTest print_tests[] = {
         cmocka_unit_test(db_print_json__types_and_escapes),
     };
+    const struct CMUnitTest query_tests[] = {
+        cmocka_unit_test(db_exec_each__rows_nulls_and_first_failure),
+    };
     int failed = cmocka_run_group_tests_name("conn.c", conn_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("migrate.c", migrate_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("print.c", print_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("query.c", query_tests, NULL, NULL);
     return failed ? 1 : 0;
 }
