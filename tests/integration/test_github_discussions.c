@@ -270,22 +270,14 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(discussions__pages_comments_replies_and_mark, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__since_mark_stops_paging, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__one_updated_while_listed_is_read_once_then_next_run, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__bad_discussion_is_located_and_the_rest_goes_on, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__graphql_errors_name_the_repository, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__rate_limited_then_success, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__5xx_retried_with_backoff, gh_fx_setup,
-                                        gh_fx_teardown),
-        cmocka_unit_test_setup_teardown(discussions__endpoint_follows_base_url, gh_fx_setup,
-                                        gh_fx_teardown),
+        GH_FX_TEST(discussions__pages_comments_replies_and_mark),
+        GH_FX_TEST(discussions__since_mark_stops_paging),
+        GH_FX_TEST(discussions__one_updated_while_listed_is_read_once_then_next_run),
+        GH_FX_TEST(discussions__bad_discussion_is_located_and_the_rest_goes_on),
+        GH_FX_TEST(discussions__graphql_errors_name_the_repository),
+        GH_FX_TEST(discussions__rate_limited_then_success),
+        GH_FX_TEST(discussions__5xx_retried_with_backoff),
+        GH_FX_TEST(discussions__endpoint_follows_base_url),
     };
     return cmocka_run_group_tests_name("github_discussions.c", tests, NULL, NULL) ? 1 : 0;
 }

@@ -40,6 +40,8 @@ struct gh_fx {
  */
 int gh_fx_setup(void **state);
 int gh_fx_teardown(void **state);
+/* A test of a group's table with the gh_fx fixtures. */
+#define GH_FX_TEST(f) cmocka_unit_test_setup_teardown(f, gh_fx_setup, gh_fx_teardown)
 
 /* Start the stub with n_issues issues and the source on it. */
 void gh_fx_start(struct gh_fx *f, int n_issues);
