@@ -1,7 +1,9 @@
 /*
- * catalog.c - what the catalogue commands (stats, sources, show, delete)
- * share: the check that a named project exists, so a misspelt name is an
- * error naming it rather than an empty listing.
+ * catalog.c - what the catalogue commands (stats, sources, show, delete,
+ * export) share with `secret` and `embed backfill` (src/load/backfill.c):
+ * the check that a named project exists, so a misspelt name is an error
+ * naming it, with one message and exit status 1, rather than an empty
+ * listing.
  */
 #include "db/db_int.h"
 

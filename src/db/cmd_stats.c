@@ -175,20 +175,15 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
     if (rc != KB_OK)
         return rc;
     const char *p[] = { project, runs, isatty(STDOUT_FILENO) ? RAMP_BLOCKS : RAMP_ASCII };
-    if (project) {   /* a misspelt name is an error, not four empty tables */
-        struct db_rows *rows = NULL;
-        rc = db_exec(conn, "SELECT 1 FROM projects WHERE name = $1", 1, p, &rows, err);
-        if (rc == KB_OK && db_rows_count(rows) == 0)
-            rc = KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.80s'; 'kbpipe stats' "
-                                                "without --project lists the projects", project);
-        db_rows_free(rows);
-    }
+    if (project)   /* a misspelt name is an error, not six empty tables */
+        rc = db_project_check(conn, project, "stats", NULL, err);
     /* a run killed -9 (or cut off by a server stop) must not stay `running`
      * with its seconds counting: close it before listing */
     if (rc == KB_OK)
         rc = db_runs_close_abandoned(conn, NULL, 0, NULL, err);
-    if (rc == KB_OK && is_json)
-        fputs("{", stdout);
+    /* --json: one object, each section's rows under its key, printed whole
+     * at the end (a failing section prints nothing) */
+    json_t *doc = is_json ? json_object() : NULL;
     for (size_t i = 0; i < sizeof sections / sizeof sections[0] && rc == KB_OK; i++) {
         struct db_rows *rows;
         const char *sql = is_json && sections[i].json_sql ? sections[i].json_sql
@@ -198,16 +193,18 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
         if (rc != KB_OK)
             break;
         if (is_json) {
-            printf("%s\"%s\":", i ? "," : "", sections[i].key);
-            db_print_json(rows, stdout);
+            json_object_set_new(doc, sections[i].key, db_rows_json(rows));
         } else {
             printf("%s%s\n", i ? "\n" : "", sections[i].title);
             db_print_table(rows, stdout);
         }
         db_rows_free(rows);
     }
-    if (is_json && rc == KB_OK)
-        fputs("}\n", stdout);
+    if (is_json && rc == KB_OK) {
+        db_json_print(doc, stdout);
+        fputc('\n', stdout);
+    }
+    json_decref(doc);
     if (rc != KB_OK && strstr(err->msg, "does not exist"))
         kb_err_prefix(err, "the schema is incomplete (run 'kbpipe migrate up')");
     db_close(conn);

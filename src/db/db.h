@@ -63,6 +63,21 @@ enum kb_code db_exec(struct db_conn *conn, const char *sql, int n_params,
                      const char *const *params, struct db_rows **out, struct kb_err *err);
 
 /*
+ * Run one parameterized statement as db_exec does and call fn once per row
+ * of its result, in order, with the row's cells: cols[c] is column c's
+ * text, NULL for an SQL NULL, borrowed until fn returns.  Stops at fn's
+ * first failure and returns it (the rest of the rows are not seen); the
+ * result is freed before returning.  For readers that turn each row into
+ * their own record, so none writes the db_exec / loop / db_rows_free shape
+ * again.
+ */
+enum kb_code db_exec_each(struct db_conn *conn, const char *sql, int n_params,
+                          const char *const *params,
+                          enum kb_code (*fn)(const char *const *cols, void *ctx,
+                                             struct kb_err *err),
+                          void *ctx, struct kb_err *err);
+
+/*
  * Run a script of several statements with the simple query protocol (no
  * parameters: only for SQL kbpipe ships, e.g. migrations).  On failure
  * *err_pos_out (may be NULL) is the 1-based character position the server
@@ -85,7 +100,8 @@ const char *db_rows_colname(const struct db_rows *rows, int col);
 void db_rows_free(struct db_rows *rows);   /* NULL is a no-op */
 
 /* Print rows as an aligned text table (numbers right-aligned, long cells
- * cut at 48 characters) or as a JSON array of objects. */
+ * cut at 48 characters) or as a JSON array of objects (built with jansson,
+ * compact, no newline after it: print.c says how each type is written). */
 void db_print_table(const struct db_rows *rows, FILE *out);
 void db_print_json(const struct db_rows *rows, FILE *out);
 

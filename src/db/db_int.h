@@ -6,6 +6,9 @@
 
 #include "db/db_pq.h"
 
+#include <jansson.h>
+#include <stdio.h>
+
 struct db_conn {
     PGconn *pg;
     char *target;   /* redacted conninfo, for messages */
@@ -48,6 +51,20 @@ enum kb_code secret_project_id(struct db_conn *conn, const char *project, char *
 struct db_rows {
     PGresult *res;
 };
+
+/*
+ * print.c: JSON built with jansson.  db_rows_json returns a new array of
+ * one object per row, keys the column names (the caller json_decref's it):
+ * NULL as null, bool as true/false, integer, float and numeric columns as
+ * JSON numbers (NaN and the infinities as null), json and jsonb as the
+ * values they hold, all else as strings.  db_json_print writes j to out in
+ * the one format of kbpipe's listings: compact, reals to 15 significant
+ * digits (enough for every decimal of 15 digits to come out as the server
+ * printed it, trailing zeros dropped).
+ */
+#define DB_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+json_t *db_rows_json(const struct db_rows *rows);
+void db_json_print(const json_t *j, FILE *out);
 
 /*
  * A data folder as kbpipe finds its migrations (migrate.c): override (an

@@ -1,7 +1,12 @@
 /*
  * print.c - query results for people and for scripts: an aligned text
  * table (psql's "aligned" format, without the frame) or a JSON array of
- * objects.  Used by `stats` and `migrate status`-like listings.
+ * objects, built with jansson (`stats`, `sources`, `secret list|audit`).
+ * The JSON is compact (no space after ',' or ':'), keys in column order;
+ * a number is the server's text read as a JSON integer or real, a real
+ * printed to 15 significant digits (so "0.3" stays 0.3; a numeric's
+ * trailing zeros go: 0.5000 is 0.5); json and jsonb cells are parsed and
+ * printed compact ([0, 1] is [0,1]).
  *
  *   project       sources  chunks
  *   ------------  -------  ------
@@ -9,6 +14,8 @@
  */
 #include "db/db_int.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,57 +101,88 @@ void db_print_table(const struct db_rows *rows, FILE *out)
     free(right);
 }
 
-static void json_string(FILE *out, const char *s)
+/* A cell's text as a JSON string: the text itself when it is valid UTF-8
+ * (always so in a UTF-8 database), else with each invalid byte as U+FFFD,
+ * since jansson refuses invalid UTF-8 rather than pass it on. */
+static json_t *text_json(const char *s)
 {
-    fputc('"', out);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(out, "\\%c", ch);
-        else if (ch == '\n')
-            fputs("\\n", out);
-        else if (ch == '\t')
-            fputs("\\t", out);
-        else if (ch == '\r')
-            fputs("\\r", out);
-        else if (ch < 0x20)
-            fprintf(out, "\\u%04x", ch);
+    size_t len = strlen(s);
+    if (kb_utf8_valid_prefix(s, len) == len)
+        return json_stringn(s, len);
+    struct kb_buf b;
+    kb_buf_init(&b);
+    for (size_t i = 0; i < len;) {
+        int n = kb_utf8_seq_len((const unsigned char *)s + i, len - i);
+        if (n > 0)
+            kb_buf_append(&b, s + i, (size_t)n);
         else
-            fputc(ch, out);
+            kb_buf_puts(&b, "\xef\xbf\xbd");
+        i += n > 0 ? (size_t)n : 1;
     }
-    fputc('"', out);
+    json_t *j = json_stringn(b.data, b.len);
+    kb_buf_release(&b);
+    return j;
 }
 
-void db_print_json(const struct db_rows *rows, FILE *out)
+/* A number's text as the server printed it: a whole number that fits in
+ * 64 bits as an integer (so "100" stays "100"), else a real; "", NaN and
+ * the infinities, which JSON cannot hold, as null. */
+static json_t *number_json(const char *v)
+{
+    const char *digits = v + (*v == '-');
+    if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
+        errno = 0;
+        long long n = strtoll(v, NULL, 10);
+        if (errno == 0)
+            return json_integer(n);
+    }
+    double d = strtod(v, NULL);
+    return *v && isfinite(d) ? json_real(d) : json_null();
+}
+
+/* See db_int.h. */
+json_t *db_rows_json(const struct db_rows *rows)
 {
     int n = db_rows_count(rows), m = db_rows_cols(rows);
-    fputc('[', out);
+    json_t *a = json_array();
     for (int r = 0; r < n; r++) {
-        fputs(r ? ",{" : "{", out);
+        json_t *o = json_object();
         for (int c = 0; c < m; c++) {
-            if (c)
-                fputc(',', out);
-            json_string(out, db_rows_colname(rows, c));
-            fputc(':', out);
             const char *v = db_rows_get(rows, r, c);
+            json_t *j = NULL;
             /* by the column's type OID (pg_type.h): bool, integers, floats and
              * numeric, json and jsonb go out as JSON values, the rest as strings */
-            switch (PQftype(rows->res, c)) {
-            case 16:
-                fputs(db_rows_isnull(rows, r, c) ? "null" : v[0] == 't' ? "true" : "false", out);
-                break;
-            case 20: case 21: case 23: case 700: case 701: case 1700: case 114: case 3802:
-                fputs(db_rows_isnull(rows, r, c) || !*v || strcmp(v, "NaN") == 0 ? "null" : v,
-                      out);
-                break;
-            default:
-                if (db_rows_isnull(rows, r, c))
-                    fputs("null", out);
-                else
-                    json_string(out, v);
-            }
+            if (db_rows_isnull(rows, r, c))
+                j = json_null();
+            else
+                switch (PQftype(rows->res, c)) {
+                case 16:
+                    j = json_boolean(v[0] == 't');
+                    break;
+                case 20: case 21: case 23: case 700: case 701: case 1700:
+                    j = number_json(v);
+                    break;
+                case 114: case 3802:   /* the server's JSON text, parsed */
+                    j = json_loads(v, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+                    break;
+                }
+            json_object_set_new(o, db_rows_colname(rows, c), j ? j : text_json(v));
         }
-        fputc('}', out);
+        json_array_append_new(a, o);
     }
-    fputc(']', out);
+    return a;
+}
+
+/* See db_int.h. */
+void db_json_print(const json_t *j, FILE *out)
+{
+    (void)json_dumpf(j, out, DB_JSON_FLAGS);
+}
+
+/* See db.h. */
+void db_print_json(const struct db_rows *rows, FILE *out)
+{
+    json_t *a = db_rows_json(rows);
+    db_json_print(a, out);
+    json_decref(a);
 }

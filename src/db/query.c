@@ -65,6 +65,29 @@ enum kb_code db_exec(struct db_conn *conn, const char *sql, int n_params,
     return KB_OK;
 }
 
+/* See db.h. */
+enum kb_code db_exec_each(struct db_conn *conn, const char *sql, int n_params,
+                          const char *const *params,
+                          enum kb_code (*fn)(const char *const *cols, void *ctx,
+                                             struct kb_err *err),
+                          void *ctx, struct kb_err *err)
+{
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn, sql, n_params, params, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    int n = db_rows_count(rows), m = db_rows_cols(rows);
+    const char **cols = kb_xcalloc((size_t)(m ? m : 1), sizeof *cols);
+    for (int r = 0; r < n && rc == KB_OK; r++) {
+        for (int c = 0; c < m; c++)
+            cols[c] = db_rows_isnull(rows, r, c) ? NULL : db_rows_get(rows, r, c);
+        rc = fn(cols, ctx, err);
+    }
+    free(cols);
+    db_rows_free(rows);
+    return rc;
+}
+
 enum kb_code db_exec_script(struct db_conn *conn, const char *sql, int *err_pos_out,
                             struct kb_err *err)
 {

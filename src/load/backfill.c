@@ -32,6 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* what db_project_check names in its message: "embed backfill: no project named 'x'; ..." */
+#define BACKFILL_COMMAND "embed backfill"
+
 struct load_backfill {
     struct db_conn *conn;
     enum load_backfill_table table;
@@ -56,19 +59,13 @@ enum kb_code load_backfill_open(struct db_conn *conn, const char *project,
                                 int batch_rows, struct load_backfill **out, struct kb_err *err)
 {
     *out = NULL;
-    const char *p[] = { project };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn, "SELECT id FROM projects WHERE name = $1", 1, p, &rows, err);
+    char *project_id;
+    enum kb_code rc = db_project_check(conn, project, BACKFILL_COMMAND, &project_id, err);
     if (rc != KB_OK)
         return rc;
-    if (db_rows_count(rows) == 0) {
-        db_rows_free(rows);
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "no project named '%.80s'; 'kbpipe stats' lists the projects", project);
-    }
     struct load_backfill *b = kb_xcalloc(1, sizeof *b);
-    snprintf(b->project_id, sizeof b->project_id, "%s", db_rows_get(rows, 0, 0));
-    db_rows_free(rows);
+    snprintf(b->project_id, sizeof b->project_id, "%s", project_id);
+    free(project_id);
     b->conn = conn;
     b->table = table;
     b->model = kb_xstrdup(model);
@@ -305,22 +302,20 @@ enum kb_code load_backfill_write(struct load_backfill *b, struct kb_err *err)
 enum kb_code load_project_models(struct db_conn *conn, const char *project, char *out,
                                  size_t out_len, int *n_models, struct kb_err *err)
 {
-    const char *p[] = { project };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn,
-        "SELECT coalesce(string_agg(DISTINCT m.model, ', ' ORDER BY m.model), ''),"
-        "       count(DISTINCT m.model)"
-        " FROM projects p LEFT JOIN kbpipe_embedding_models m"
-        "   ON m.project_id = p.id AND m.model IS NOT NULL"
-        " WHERE p.name = $1 GROUP BY p.id",
-        1, p, &rows, err);
+    char *project_id;
+    enum kb_code rc = db_project_check(conn, project, BACKFILL_COMMAND, &project_id, err);
     if (rc != KB_OK)
         return rc;
-    if (db_rows_count(rows) == 0) {
-        db_rows_free(rows);
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "no project named '%.80s'; 'kbpipe stats' lists the projects", project);
-    }
+    const char *p[] = { project_id };
+    struct db_rows *rows;
+    rc = db_exec(conn,
+                 "SELECT coalesce(string_agg(DISTINCT model, ', ' ORDER BY model), ''),"
+                 "       count(DISTINCT model)"
+                 " FROM kbpipe_embedding_models WHERE project_id = $1::uuid",
+                 1, p, &rows, err);
+    free(project_id);
+    if (rc != KB_OK)
+        return rc;
     snprintf(out, out_len, "%s", db_rows_get(rows, 0, 0));
     *n_models = atoi(db_rows_get(rows, 0, 1));
     db_rows_free(rows);

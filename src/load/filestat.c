@@ -35,7 +35,7 @@ struct stat_row {
 struct load_filestats {
     struct kb_arena *arena;
     struct stat_row *rows;      /* stored, sorted by key */
-    int n_rows;
+    int n_rows, cap_rows;
     struct stat_row *queued;    /* to store at the end of the run */
     int n_queued, cap_queued;
 };
@@ -50,6 +50,38 @@ static const char *row_key(struct kb_arena *a, const char *source, const char *p
     return kb_arena_printf(a, "%s\x01%s", source, path);
 }
 
+/* What a stored and a queued row hold alike, the strings copied into fs's arena. */
+static void row_fill(struct load_filestats *fs, struct stat_row *r,
+                     const struct load_file_stat *st, int is_racy, const char *settings,
+                     const char *source_id, const char *digest, long n_sources)
+{
+    r->st = *st;
+    r->is_racy = is_racy;
+    r->settings = kb_arena_strdup(fs->arena, settings);
+    r->source_id = source_id ? kb_arena_strdup(fs->arena, source_id) : NULL;
+    r->digest = kb_arena_strdup(fs->arena, digest);
+    r->n_sources = n_sources;
+}
+
+/* One row of kbpipe_file_stat, the columns of load_filestats_read's SELECT
+ * (only source_id may be NULL: migration 012), appended to fs->rows. */
+static enum kb_code stored_row(const char *const *cols, void *ctx, struct kb_err *err)
+{
+    (void)err;
+    struct load_filestats *fs = ctx;
+    if (fs->n_rows == fs->cap_rows) {
+        fs->cap_rows = fs->cap_rows ? fs->cap_rows * 2 : 256;
+        fs->rows = kb_xrealloc(fs->rows, (size_t)fs->cap_rows * sizeof *fs->rows);
+    }
+    struct stat_row *r = &fs->rows[fs->n_rows++];
+    const struct load_file_stat st = { atoll(cols[2]), atoll(cols[3]), atoll(cols[4]),
+                                       atoll(cols[5]), atoll(cols[6]) };
+    memset(r, 0, sizeof *r);
+    r->key = row_key(fs->arena, cols[0], cols[1]);
+    row_fill(fs, r, &st, strcmp(cols[7], "t") == 0, cols[8], cols[9], cols[10], atol(cols[11]));
+    return KB_OK;
+}
+
 /* See load.h. */
 enum kb_code load_filestats_read(struct db_conn *conn, const char *project_id,
                                  const char *pipeline, struct load_filestats **out,
@@ -61,37 +93,19 @@ enum kb_code load_filestats_read(struct db_conn *conn, const char *project_id,
     if (project_id == NULL)
         return KB_OK;
     const char *p[] = { project_id, pipeline };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn,
-                              "SELECT source_name, path, size, mtime_ns, ctime_ns, inode, device, "
-                              "is_racy, settings, source_id, digest, n_sources "
-                              "FROM kbpipe_file_stat WHERE project_id = $1 AND pipeline = $2",
-                              2, p, &rows, err);
+    enum kb_code rc = db_exec_each(conn,
+                                   "SELECT source_name, path, size, mtime_ns, ctime_ns, inode, "
+                                   "device, is_racy, settings, source_id, digest, n_sources "
+                                   "FROM kbpipe_file_stat WHERE project_id = $1 AND pipeline = $2",
+                                   2, p, stored_row, fs, err);
     if (rc != KB_OK) {
         kb_err_prefix(err, "reading the stored file stats (is migration 012 applied? run "
                       "kbpipe migrate up)");
+        fs->n_rows = 0;
         return rc;
     }
-    int n = db_rows_count(rows);
-    fs->rows = kb_xcalloc((size_t)(n ? n : 1), sizeof *fs->rows);
-    for (int i = 0; i < n; i++) {
-        struct stat_row *r = &fs->rows[i];
-        r->key = row_key(fs->arena, db_rows_get(rows, i, 0), db_rows_get(rows, i, 1));
-        r->st.size = atoll(db_rows_get(rows, i, 2));
-        r->st.mtime_ns = atoll(db_rows_get(rows, i, 3));
-        r->st.ctime_ns = atoll(db_rows_get(rows, i, 4));
-        r->st.inode = atoll(db_rows_get(rows, i, 5));
-        r->st.device = atoll(db_rows_get(rows, i, 6));
-        r->is_racy = strcmp(db_rows_get(rows, i, 7), "t") == 0;
-        r->settings = kb_arena_strdup(fs->arena, db_rows_get(rows, i, 8));
-        r->source_id = db_rows_isnull(rows, i, 9)
-                           ? NULL : kb_arena_strdup(fs->arena, db_rows_get(rows, i, 9));
-        r->digest = kb_arena_strdup(fs->arena, db_rows_get(rows, i, 10));
-        r->n_sources = atol(db_rows_get(rows, i, 11));
-    }
-    db_rows_free(rows);
-    fs->n_rows = n;
-    qsort(fs->rows, (size_t)n, sizeof *fs->rows, cmp_rows);
+    if (fs->n_rows > 0)   /* rows is NULL when none was read */
+        qsort(fs->rows, (size_t)fs->n_rows, sizeof *fs->rows, cmp_rows);
     return KB_OK;
 }
 
@@ -129,12 +143,7 @@ void load_filestats_add(struct load_filestats *fs, const char *source, const cha
     r->key = NULL;
     r->source = kb_arena_strdup(fs->arena, source);
     r->path = kb_arena_strdup(fs->arena, path);
-    r->st = *st;
-    r->is_racy = is_racy;
-    r->settings = kb_arena_strdup(fs->arena, settings);
-    r->source_id = source_id ? kb_arena_strdup(fs->arena, source_id) : NULL;
-    r->digest = kb_arena_strdup(fs->arena, digest);
-    r->n_sources = n_sources;
+    row_fill(fs, r, st, is_racy, settings, source_id, digest, n_sources);
 }
 
 /* Send rows [from, to) of the queue as one upsert over unnest'ed arrays. */
@@ -266,18 +275,20 @@ int load_source_stored_unseen(const struct load_session *s, const char *source_t
 }
 
 struct file_rows {
+    struct load_session *s;
     struct kb_arena *arena;
     const char **type, **id, **hash;
     long n, cap;
     struct load_digest dg;
 };
 
-static enum kb_code collect_row(struct load_session *s, const char *const *cols, void *ctx,
-                                struct kb_err *err)
+/* One stored source of the file (source_type, source_id, doc_hash or ""),
+ * this shard's, into fr and its digest. */
+static enum kb_code collect_row(const char *const *cols, void *ctx, struct kb_err *err)
 {
     (void)err;
     struct file_rows *fr = ctx;
-    if (!load_in_shard(s, cols[0], cols[1]))
+    if (!load_in_shard(fr->s, cols[0], cols[1]))
         return KB_OK;   /* another shard's: neither in the digest nor marked */
     if (fr->n == fr->cap) {
         fr->cap = fr->cap ? fr->cap * 2 : 256;
@@ -299,21 +310,14 @@ enum kb_code load_sources_of_file(struct load_session *s, struct db_conn *conn,
                                   int do_mark, int *is_match, struct kb_err *err)
 {
     *is_match = 0;
-    struct file_rows fr = { .arena = kb_arena_new() };
+    struct file_rows fr = { .s = s, .arena = kb_arena_new() };
     const char *p[] = { s->project_id, s->opts.pipeline, file_path };
-    struct db_rows *rows;
-    enum kb_code rc = db_exec(conn,
-                              "SELECT source_type, source_id, coalesce(doc_hash, '') "
-                              "FROM knowledge_sources WHERE project_id = $1 AND pipeline = $2 "
-                              "AND file_path = $3",
-                              3, p, &rows, err);
+    enum kb_code rc = db_exec_each(conn,
+                                   "SELECT source_type, source_id, coalesce(doc_hash, '') "
+                                   "FROM knowledge_sources WHERE project_id = $1 "
+                                   "AND pipeline = $2 AND file_path = $3",
+                                   3, p, collect_row, &fr, err);
     if (rc == KB_OK) {
-        for (int i = 0; i < db_rows_count(rows); i++) {
-            const char *cols[3] = { db_rows_get(rows, i, 0), db_rows_get(rows, i, 1),
-                                    db_rows_get(rows, i, 2) };
-            collect_row(s, cols, &fr, err);
-        }
-        db_rows_free(rows);
         char hex[65];
         load_digest_hex(&fr.dg, hex);
         *is_match = fr.n == n_sources && strcmp(hex, digest) == 0;

@@ -511,8 +511,9 @@ struct load_backfill_counts {
 struct load_backfill;      /* fields live in backfill.c */
 
 /*
- * Start a backfill of `table` for the project named `project` (KB_E_USAGE
- * when there is none) with vectors of `model`, `batch_rows` rows a batch.
+ * Start a backfill of `table` for the project named `project` (KB_E_INPUT
+ * when there is none: db_project_check) with vectors of `model`,
+ * `batch_rows` rows a batch.
  * conn stays the caller's.  *out is freed with load_backfill_free.
  */
 enum kb_code load_backfill_open(struct db_conn *conn, const char *project,
@@ -559,7 +560,7 @@ const struct load_backfill_counts *load_backfill_counts(const struct load_backfi
  * The embedding models recorded for the project's stored vectors
  * (kbpipe_embedding_models, both tables; rows recording none are not
  * named), as a comma-separated list in out[out_len] ("" when none).
- * KB_E_USAGE when the project does not exist.
+ * KB_E_INPUT when the project does not exist (db_project_check).
  */
 enum kb_code load_project_models(struct db_conn *conn, const char *project, char *out,
                                  size_t out_len, int *n_models, struct kb_err *err);

@@ -12,8 +12,9 @@
 #   * every row of main.c's command table names, in a comment, the file that
 #     defines its handler;
 #   * no function of src/ builds an argv to call a command;
-#   * no JSON is printed by hand (a "key": written into a buffer or stream):
-#     jansson builds it.
+#   * no JSON is printed by hand (a "key": or "%s": written into a buffer or
+#     stream, a lone "{", '[' or "null", a "\u%04x" escaper): jansson
+#     builds it.
 # The checker itself is tested first on a made-up tree that breaks each rule.
 . "$(dirname "$0")/../integration/lib.sh"
 
@@ -70,9 +71,16 @@ argv_builders() {   # ROOT: arrays of strings named like an argv, filled in code
   grep -rnE 'char \*[a-z_]*argv[a-z_]*\[[^]]*\] *= *\{' "$1" --include='*.c' | sed "s|^$1/||"
 }
 
-hand_json() {   # ROOT: calls that print a JSON key into a buffer or a stream
-  grep -rnE '(kb_buf_(puts|printf|append)|[fs]?n?printf|fputs)\(.*\\"[A-Za-z_]+\\":' "$1" \
-    --include='*.c' | sed "s|^$1/||"
+# hand_json ROOT: calls that print JSON by hand into a buffer or a stream:
+#   a key written literally ("\"repo\":") or through a format ("\"%s\":"),
+#   a JSON opening bracket or literal written alone (fputs("{"),
+#   fputc('['), fputs("null")), or a string escaper's "\u%04x"
+hand_json() {
+  local print='(kb_buf_(puts|printf|append|putc)|[fs]?n?printf|fput[sc]|putc|putchar)\('
+  grep -rnE "$print"'.*\\"([A-Za-z_]+|%[-0-9.*]*s)\\":' "$1" --include='*.c' | sed "s|^$1/||"
+  grep -rnE "$print"'("[[{]"|'"'[[{]'"'|"(null|true|false)")' "$1" --include='*.c' | sed "s|^$1/||"
+  grep -rnE "$print"'.*\\\\u%04[xX]' "$1" --include='*.c' | grep -v '^[^:]*util/term\.c:' |
+    sed "s|^$1/||"
 }
 
 check_tree() {   # ROOT: every rule, one line of violations each
@@ -114,16 +122,26 @@ printf 'int f(void) { char *run_argv[] = { "run", "x.yaml", NULL }; return 0; }\
 printf '%s\n' 'void g(struct kb_buf *b) { kb_buf_puts(b, "{\"repo\":\""); }' \
   'void h(struct kb_buf *b) { kb_buf_printf(b, "%s\"content_hash\":\"%s\"", a, c); }' \
   > "$bad/load/meta.c"
+printf '%s\n' 'void s(int i) { printf("%s\"%s\":", i ? "," : "", key); }' \
+  'void t(FILE *o) { fputs("{", stdout); fputc(ch, o); }' \
+  "void u(FILE *o) { fputc('[', o); }" \
+  'void v(FILE *o) { fputs("null", o); }' \
+  'void w(FILE *o, int ch) { fprintf(o, "\\u%04x", ch); }' \
+  "void x(FILE *o) { fputc('\"', o); fputs(\"[none]\\n\", o); fputc('\\n', o); }" \
+  > "$bad/db/print.c"
 got=$(check_tree "$bad")
 for want in 'load/load.h: #include "pipeline/pipeline.h"' 'load/load.h:2:#include "ingest/ingest.h"' \
             'pipeline/x.c: #include "load/load_int.h"' 'db/conn.c: #include "search/search.h"' \
             '^pipeline/x.c$' '^ingest/csv.c$' '^search/search.h$' '^util/big.c: 701$' \
             'main.c: cmd_search: src/load/cmd_search.c' 'main.c: cmd_stats: no file named' \
-            'search/export.c:1:' 'load/meta.c:1:' 'load/meta.c:2:'; do
+            'search/export.c:1:' 'load/meta.c:1:' 'load/meta.c:2:' 'db/print.c:1:' \
+            'db/print.c:2:' 'db/print.c:3:' 'db/print.c:4:' 'db/print.c:5:'; do
   if grep -qE -- "$want" <<<"$got"; then ok "the checker finds: $want"
   else fail "the checker finds: $want"; printf '#   got:\n%s\n' "$got" | sed 's/^/#   /'; fi
 done
 check_eq "the checker passes main.c's correct row (cmd_run)" "" "$(grep 'cmd_run' <<<"$got")"
+check_eq "the checker passes a table's text ([none], a quote, a newline)" "" \
+  "$(grep 'db/print.c:6:' <<<"$got")"
 
 # the real tree -----------------------------------------------------------
 check_eq "no include upward or of another folder's _int.h" "" "$(include_violations src)"

@@ -62,7 +62,7 @@ check_eq "stats --project limits every list to it" "supervisor-service" \
 kb "$db" stats --project no-such-project --json
 check_rc "stats --project with an unknown name fails" 1
 check "  ... naming it, with nothing on stdout" \
-  bash -c "grep -q \"no project named 'no-such-project'\" '$tmp/err' && test ! -s '$tmp/out'"
+  bash -c "grep -qxF \"kbpipe: stats: no project named 'no-such-project'; 'kbpipe stats' lists the projects\" '$tmp/err' && test ! -s '$tmp/out'"
 
 # searches of the demo (scripts/demo.sh) ------------------------------------
 grep -q "search --project supervisor-service -k 3 --learnings \"HNSW index bulk load\"" scripts/demo.sh &&

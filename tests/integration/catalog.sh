@@ -12,33 +12,13 @@ mkdir -p "$tmp/docs" "$tmp/notes"
 printf '# Alpha\n\nThe alpha page.\n\n## Detail\n\nMore about alpha.\n' >"$tmp/docs/a.md"
 printf '# Beta\n\nThe beta page.\n' >"$tmp/docs/b.md"
 printf '# Gamma\n\nThe gamma note.\n' >"$tmp/notes/g.md"
-cat >"$tmp/l.csv" <<'CSV'
-id,title,content,learning_type,category,tags,confidence_score,impact_level
-K-1,A learning,"A learning loaded from a row.",insight,test,a,0.6,low
-CSV
+one_learning_csv "$tmp/l.csv"
 pipe() {   # pipe NAME ROOT [extra source yaml]
-  cat >"$tmp/$1.yaml" <<YAML
-name: $1
-project: cat
-chunking:
-  splitter: markdown
-  size: 64
-  overlap: 0
-embedding:
-  provider: hash
-sources:
-  - name: pages
-    type: files
-    roots: ["$2"]
-$3
-YAML
+  { hash_pipeline "$1" cat; echo "sources:"; files_source pages "$2"
+    [ -z "${3:-}" ] || echo "$3"; } >"$tmp/$1.yaml"
 }
-pipe p-docs "$tmp/docs" "  - name: notes
-    type: csv
-    path: $tmp/l.csv
-    target: learnings
-    key: id"
-pipe p-notes "$tmp/notes" ""
+pipe p-docs "$tmp/docs" "$(learnings_source notes "$tmp/l.csv")"
+pipe p-notes "$tmp/notes"
 
 db=$(new_db catalog)
 kb "$db" run "$tmp/p-docs.yaml"; check_rc "the docs pipeline loads" 0

@@ -71,6 +71,33 @@ new_db() {
   echo "$d"
 }
 
+# Pipeline files of the tests that load a small corpus (catalog.sh,
+# run_search_config.sh, run_dup.sh, run_max_errors.sh), written as
+# { hash_pipeline NAME PROJECT; echo "sources:"; files_source ...; } >FILE:
+# hash_pipeline NAME PROJECT: the head: Markdown chunks of at most 64
+# tokens, no overlap, the built-in hash embedder (the caller adds the rest:
+# sources:, load:, reject_file: ...)
+hash_pipeline() {
+  printf '%s\n' "name: $1" "project: $2" "chunking:" "  splitter: markdown" "  size: 64" \
+    "  overlap: 0" "embedding:" "  provider: hash"
+}
+# files_source NAME ROOT...: a sources: entry reading the files under the roots
+files_source() {
+  local name=$1 roots r sep=
+  shift
+  for r in "$@"; do roots+="$sep\"$r\""; sep=", "; done
+  printf '%s\n' "  - name: $name" "    type: files" "    roots: [$roots]"
+}
+# learnings_source NAME CSV: a sources: entry loading CSV's rows as learnings, keyed by id
+learnings_source() {
+  printf '%s\n' "  - name: $1" "    type: csv" "    path: $2" "    target: learnings" "    key: id"
+}
+# one_learning_csv FILE: a learnings CSV of one row, key K-1, title "A learning"
+one_learning_csv() {
+  printf '%s\n' "id,title,content,learning_type,category,tags,confidence_score,impact_level" \
+    'K-1,A learning,"A learning loaded from a row.",insight,test,a,0.6,low' >"$1"
+}
+
 # sql DB QUERY: one query, unaligned tuples only
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 # table_stat DB TABLE EXPR: EXPR over TABLE's row of pg_stat_user_tables

@@ -3,7 +3,8 @@
 # real server (issue 18):
 #   1. rows `kbpipe run` wrote are not stale: a backfill finds 0 (so the
 #      server's hash of a row's text is the run's), and without --pipeline
-#      it uses the project's hash model
+#      it uses the project's hash model; an unknown project exits 1
+#      naming it (with and without --pipeline)
 #   2. learnings inserted by plain SQL with NULL embeddings get exactly the
 #      vectors, content hashes and model `kbpipe run` writes for the same
 #      title and content (another database, so nothing is reused); a second
@@ -102,6 +103,16 @@ check_rc "a backfill without --pipeline on a hash-model project exits 0" 0
 check_eq "it uses the project's stored model" kbpipe-hash-v1 "$(j model)"
 check_eq "it finds no stale learning among those a run wrote" 0 "$(j found)"
 check "it prints its summary" grep -q "0 stale row(s) found" "$tmp/err"
+# an unknown project: the one message of db_project_check, exit 1 as in
+# stats, sources, show, delete and export, both where the project is first
+# read (the stored models, without --pipeline) and with --pipeline
+for args in "" "--pipeline $L"; do
+  # shellcheck disable=SC2086
+  bf "$ref" --project nope --table learnings $args
+  check_rc "backfill of an unknown project${args:+ ($args)} exits 1" 1
+  check "... naming it" grep -qxF "kbpipe: embed backfill: no project named 'nope'; 'kbpipe stats' lists the projects" "$tmp/err"
+  check_eq "... printing nothing on stdout" "" "$(cat "$tmp/out")"
+done
 
 echo "# 2. learnings inserted by SQL, then edited"
 b=$(new_db svc)

@@ -21,28 +21,10 @@ K-1,First of the key,"The first row with key K-1 is the one loaded.",insight,tes
 K-2,Another row,"A row with its own key.",insight,test,b,0.6,low
 K-1,Second of the key,"A later row reusing the key K-1 is rejected.",insight,test,c,0.6,low
 CSV
-cat >"$tmp/dup.yaml" <<YAML
-name: it-dup
-project: it-dup
-reject_file: $tmp/rejects.jsonl
-chunking:
-  splitter: markdown
-  size: 64
-  overlap: 0
-embedding:
-  provider: hash
-load:
-  batch_rows: \${RUN_BATCH_ROWS:-50}
-sources:
-  - name: notes
-    type: csv
-    path: $tmp/dup.csv
-    target: learnings
-    key: id
-  - name: pages
-    type: files
-    roots: ["$tmp/r1", "$tmp/r2"]
-YAML
+{ hash_pipeline it-dup it-dup
+  printf '%s\n' "reject_file: $tmp/rejects.jsonl" "load:" "  batch_rows: \${RUN_BATCH_ROWS:-50}" \
+    "sources:"
+  learnings_source notes "$tmp/dup.csv"; files_source pages "$tmp/r1" "$tmp/r2"; } >"$tmp/dup.yaml"
 
 # 50-row batches put both occurrences in one batch (the case that failed
 # the whole batch with "ON CONFLICT DO UPDATE command cannot affect row a

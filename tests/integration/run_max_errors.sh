@@ -17,16 +17,8 @@
 . "$(dirname "$0")/lib.sh"
 
 P=$tmp/max-errors.yaml
-cat >"$P" <<'EOF'
-name: it-maxerr
-project: it-maxerr
+{ hash_pipeline it-maxerr it-maxerr; cat <<'EOF'; } >"$P"
 reject_file: ${RUN_REJECTS}
-chunking:
-  splitter: markdown
-  size: 64
-  overlap: 0
-embedding:
-  provider: hash
 load:
   batch_rows: 4
 sources:

@@ -16,30 +16,10 @@
 mkdir -p "$tmp/docs"
 printf '# Ports\n\nThe port lies between the hills.\n\n## More\n\nA second part.\n' >"$tmp/docs/a.md"
 printf '# Beta\n\nThe beta page.\n' >"$tmp/docs/b.md"
-cat >"$tmp/l.csv" <<'CSV'
-id,title,content,learning_type,category,tags,confidence_score,impact_level
-K-1,A learning,"A learning loaded from a row.",insight,test,a,0.6,low
-CSV
+one_learning_csv "$tmp/l.csv"
 pipe() {   # pipe PROJECT
-  cat >"$tmp/$1.yaml" <<YAML
-name: p-$1
-project: $1
-chunking:
-  splitter: markdown
-  size: 64
-  overlap: 0
-embedding:
-  provider: hash
-sources:
-  - name: pages
-    type: files
-    roots: ["$tmp/docs"]
-  - name: notes
-    type: csv
-    path: $tmp/l.csv
-    target: learnings
-    key: id
-YAML
+  { hash_pipeline "p-$1" "$1"; echo "sources:"; files_source pages "$tmp/docs"
+    learnings_source notes "$tmp/l.csv"; } >"$tmp/$1.yaml"
 }
 upd() { table_stat "$db" "$1" "n_tup_upd || ' ' || n_dead_tup"; }
 

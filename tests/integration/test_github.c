@@ -27,16 +27,15 @@
 
 static void github__pagination_comments_and_marks(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 5);
-    f.src.u.github.per_page = 2;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 5);
+    f->src.u.github.per_page = 2;
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 4);              /* #4 is a pull request: skipped */
-    assert_int_equal(f.s.n_listings, 3);          /* 5 issues, 2 a page: 3 pages via Link */
-    assert_int_equal(f.s.n_auth_ok, f.s.n_requests);
+    assert_int_equal(f->s.n_listings, 3);         /* 5 issues, 2 a page: 3 pages via Link */
+    assert_int_equal(f->s.n_auth_ok, f->s.n_requests);
     assert_non_null(strstr(r.docs.data, "acme/api#5\tIssue 5\t"));
     assert_non_null(strstr(r.docs.data, "Comment by carol on 2026-10-02T09:00:00Z:\n\n"
                                         "Comment 2 on #5"));
@@ -44,131 +43,122 @@ static void github__pagination_comments_and_marks(void **state)
     /* the newest updated_at seen, and no ETag for a listing of several pages */
     assert_non_null(strstr(r.marks.data, "since acme/api=2026-11-05T10:00:00Z\n"));
     assert_null(strstr(r.marks.data, "etag acme/api=2"));
-    f.src.u.github.include_pull_requests = 1;
+    f->src.u.github.include_pull_requests = 1;
     struct gh_read r2;
-    gh_read_all(&f.src, NULL, &r2);
+    gh_read_all(&f->src, NULL, &r2);
     assert_int_equal(r2.n_docs, 5);
     gh_read_release(&r2);
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__since_asks_only_what_changed(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 5);
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 5);
     struct gh_read r;
-    gh_read_all(&f.src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
+    gh_read_all(&f->src, "since acme/api=2026-11-03T10:00:00Z\n", &r);
     assert_int_equal(r.rc, KB_OK);
-    assert_string_equal(f.s.last_since, "2026-11-03T10:00:00Z");
+    assert_string_equal(f->s.last_since, "2026-11-03T10:00:00Z");
     assert_int_equal(r.n_docs, 2);              /* #3 (the boundary) and #5; #4 a PR */
     assert_null(strstr(r.docs.data, "acme/api#1\t"));
-    assert_int_equal(f.s.n_comment_requests, 1);  /* #3 has none: only #5's are asked */
+    assert_int_equal(f->s.n_comment_requests, 1); /* #3 has none: only #5's are asked */
     gh_read_release(&r);
     /* a stored mark that is not a time never reaches the URL: everything is fetched */
-    gh_read_all(&f.src, "since acme/api=2026-11-03&state=closed\n", &r);
+    gh_read_all(&f->src, "since acme/api=2026-11-03&state=closed\n", &r);
     assert_int_equal(r.rc, KB_OK);
-    assert_string_equal(f.s.last_since, "");
+    assert_string_equal(f->s.last_since, "");
     assert_int_equal(r.n_docs, 4);
-    assert_null(strstr(f.s.log.data, "state=closed"));
+    assert_null(strstr(f->s.log.data, "state=closed"));
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__etag_304_on_an_unchanged_listing(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 3);
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 3);
     struct gh_read r1, r2, r3;
-    gh_read_all(&f.src, NULL, &r1);                  /* full: mark day 3, one page */
-    gh_read_all(&f.src, r1.marks.data, &r2);         /* since day 3: #3 again, ETag kept */
+    gh_read_all(&f->src, NULL, &r1);                 /* full: mark day 3, one page */
+    gh_read_all(&f->src, r1.marks.data, &r2);        /* since day 3: #3 again, ETag kept */
     assert_int_equal(r2.n_docs, 1);
     assert_non_null(strstr(r2.marks.data, "etag acme/api=2026-11-03T10:00:00Z W/\""));
-    int before = f.s.n_requests;
-    gh_read_all(&f.src, r2.marks.data, &r3);         /* nothing changed: 304, no comments asked */
+    int before = f->s.n_requests;
+    gh_read_all(&f->src, r2.marks.data, &r3);        /* nothing changed: 304, no comments asked */
     assert_int_equal(r3.rc, KB_OK);
     assert_int_equal(r3.n_docs, 0);
-    assert_int_equal(f.s.n_304, 1);
-    assert_int_equal(f.s.n_requests, before + 1);
+    assert_int_equal(f->s.n_304, 1);
+    assert_int_equal(f->s.n_requests, before + 1);
     assert_string_equal(r3.marks.data, r2.marks.data);
-    ghstub_edit(&f.s, 2, 9);                      /* a change: 200 again, the edit comes */
+    ghstub_edit(&f->s, 2, 9);                     /* a change: 200 again, the edit comes */
     struct gh_read r4;
-    gh_read_all(&f.src, r3.marks.data, &r4);
-    assert_int_equal(f.s.n_304, 1);
+    gh_read_all(&f->src, r3.marks.data, &r4);
+    assert_int_equal(f->s.n_304, 1);
     assert_non_null(strstr(r4.docs.data, "Issue 2 (edited)"));
     assert_non_null(strstr(r4.marks.data, "since acme/api=2026-11-09T10:00:00Z\n"));
     gh_read_release(&r1);
     gh_read_release(&r2);
     gh_read_release(&r3);
     gh_read_release(&r4);
-    ghstub_stop(&f.s);
 }
 
 static void github__rate_limit_waits_for_the_reset(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 2);
-    f.s.rate_limit_once = 1;
-    f.s.reset_in = 1;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 2);
+    f->s.rate_limit_once = 1;
+    f->s.reset_in = 1;
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(f.s.n_listings, 1);          /* the one after the 403 */
-    assert_int_equal(f.s.n_early, 0);             /* not before X-RateLimit-Reset */
+    assert_int_equal(f->s.n_listings, 1);         /* the one after the 403 */
+    assert_int_equal(f->s.n_early, 0);            /* not before X-RateLimit-Reset */
     gh_read_release(&r);
 
     /* a reset beyond max_wait: a clear error at once, naming the repository */
-    f.s.rate_limit_once = 1;
-    f.s.reset_in = 3600;
-    f.src.u.github.max_wait_s = 2;
-    gh_read_all(&f.src, NULL, &r);
+    f->s.rate_limit_once = 1;
+    f->s.reset_in = 3600;
+    f->src.u.github.max_wait_s = 2;
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_string_equal(r.err.origin, REPO);
     assert_non_null(strstr(r.err.msg, "primary rate limit exhausted"));
     assert_non_null(strstr(r.err.msg, "max_wait (2 s)"));
     assert_string_equal(r.marks.data ? r.marks.data : "", "");   /* no marks to store */
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__secondary_limit_and_exhausted_quota_are_waited_out(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 2);
-    f.s.n_retry_after = 1;                      /* 403 + Retry-After: 1 */
-    f.s.retry_after_s = 1;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 2);
+    f->s.n_retry_after = 1;                     /* 403 + Retry-After: 1 */
+    f->s.retry_after_s = 1;
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(f.s.n_early, 0);             /* nothing sent before Retry-After ended */
+    assert_int_equal(f->s.n_early, 0);            /* nothing sent before Retry-After ended */
     gh_read_release(&r);
 
-    f.s.reset_at = 0;
-    f.s.exhaust_on_listing = 1;                   /* 200, remaining 0: the comments wait */
-    gh_read_all(&f.src, NULL, &r);
+    f->s.reset_at = 0;
+    f->s.exhaust_on_listing = 1;                  /* 200, remaining 0: the comments wait */
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_true(f.s.n_comment_requests >= 1);
-    assert_int_equal(f.s.n_early, 0);
+    assert_true(f->s.n_comment_requests >= 1);
+    assert_int_equal(f->s.n_early, 0);
     gh_read_release(&r);
 
-    f.s.exhaust_on_listing = 0;
-    f.s.reset_at = 0;
-    f.s.n_retry_after = 100;                    /* rate limited for ever: an error, not a loop */
-    f.s.retry_after_s = 0;
-    gh_read_all(&f.src, NULL, &r);
+    f->s.exhaust_on_listing = 0;
+    f->s.reset_at = 0;
+    f->s.n_retry_after = 100;                   /* rate limited for ever: an error, not a loop */
+    f->s.retry_after_s = 0;
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "still answers 403 (secondary rate limit (Retry-After)) "
                                       "after 20 waits"));
-    assert_int_equal(f.s.n_retry_after, 100 - 21);
+    assert_int_equal(f->s.n_retry_after, 100 - 21);
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 /* SIGTERM from another thread 0.3 s from now, as `kill` would send it. */
@@ -199,67 +189,62 @@ static double read_signalled(const struct ingest_source *src, struct gh_read *r)
 
 static void github__a_signal_cuts_a_wait_short(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 2);
-    f.src.u.github.max_wait_s = 600;
-    f.s.rate_limit_once = 1;              /* a rate limit that resets in 5 minutes */
-    f.s.reset_in = 300;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 2);
+    f->src.u.github.max_wait_s = 600;
+    f->s.rate_limit_once = 1;             /* a rate limit that resets in 5 minutes */
+    f->s.reset_in = 300;
     struct gh_read r;
-    double took = read_signalled(&f.src, &r);
+    double took = read_signalled(&f->src, &r);
     assert_int_equal(r.rc, KB_E_INTERRUPTED);
     assert_non_null(strstr(r.err.msg, "interrupted while waiting for GitHub's rate limit"));
     assert_true(took < 60.0);             /* not the 300 s of the reset */
     assert_string_equal(r.marks.data ? r.marks.data : "", "");
     gh_read_release(&r);
 
-    f.s.rate_limit_once = 0;
-    f.s.n_502 = 100;                      /* retries a minute apart */
-    f.src.u.github.retry_base_ms = 60000;
-    took = read_signalled(&f.src, &r);
+    f->s.rate_limit_once = 0;
+    f->s.n_502 = 100;                     /* retries a minute apart */
+    f->src.u.github.retry_base_ms = 60000;
+    took = read_signalled(&f->src, &r);
     assert_int_equal(r.rc, KB_E_INTERRUPTED);
     assert_non_null(strstr(r.err.msg, "interrupted while waiting to retry"));
     assert_true(took < 30.0);
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__5xx_retried_with_backoff(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 2);
-    f.s.n_502 = 2;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 2);
+    f->s.n_502 = 2;
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 2);
-    assert_int_equal(gh_count_of(f.s.log.data, "/repos/acme/api/issues?"), 3);   /* 502, 502, 200 */
+    assert_int_equal(gh_count_of(f->s.log.data, "/repos/acme/api/issues?"), 3);  /* 502, 502, 200 */
     gh_read_release(&r);
 
-    f.s.n_502 = 100;                              /* retries spent: an error, not a hang */
-    f.src.u.github.max_retries = 2;
-    gh_read_all(&f.src, NULL, &r);
+    f->s.n_502 = 100;                             /* retries spent: an error, not a hang */
+    f->src.u.github.max_retries = 2;
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "failed after 3 attempt(s): HTTP 502"));
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__client_errors_name_the_repository(void **state)
 {
-    (void)state;
+    struct gh_fx *f = *state;
     static const struct { int status; const char *says; } cases[] = {
         { 401, "401 Unauthorized ('Bad credentials'): the token in KBT_GH_TOKEN is wrong" },
         { 403, "403 Forbidden" },
         { 404, "404 Not Found ('Bad credentials'): the repository does not exist" },
     };
-    struct gh_fx f;
-    gh_fx_start(&f, 1);
+    gh_fx_start(f, 1);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        f.s.force_status = cases[i].status;
+        f->s.force_status = cases[i].status;
         struct gh_read r;
-        gh_read_all(&f.src, NULL, &r);
+        gh_read_all(&f->src, NULL, &r);
         assert_int_equal(r.rc, KB_E_IO);
         assert_string_equal(r.err.origin, REPO);
         if (strstr(r.err.msg, cases[i].says) == NULL)
@@ -267,47 +252,42 @@ static void github__client_errors_name_the_repository(void **state)
         assert_null(strstr(r.err.msg, TOKEN));
         gh_read_release(&r);
     }
-    assert_int_equal(f.s.n_requests, 3);          /* none retried */
-    ghstub_stop(&f.s);
+    assert_int_equal(f->s.n_requests, 3);         /* none retried */
 }
 
 static void github__next_page_on_another_host_is_refused(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 3);
-    f.s.link_elsewhere = 1;
-    f.src.u.github.per_page = 1;
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 3);
+    f->s.link_elsewhere = 1;
+    f->src.u.github.per_page = 1;
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_E_IO);
     assert_non_null(strstr(r.err.msg, "does not send the token elsewhere"));
-    assert_int_equal(f.s.n_listings, 1);
+    assert_int_equal(f->s.n_listings, 1);
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void github__bad_issue_is_located_and_the_rest_goes_on(void **state)
 {
-    (void)state;
-    struct gh_fx f;
-    gh_fx_start(&f, 3);
-    json_object_del(json_array_get(f.s.issues, 1), "title");   /* #2 */
-    json_object_set_new(json_array_get(f.s.issues, 2), "body",  /* #3 */
+    struct gh_fx *f = *state;
+    gh_fx_start(f, 3);
+    json_object_del(json_array_get(f->s.issues, 1), "title");  /* #2 */
+    json_object_set_new(json_array_get(f->s.issues, 2), "body", /* #3 */
                         json_stringn("NUL\0here", 8));
     struct gh_read r;
-    gh_read_all(&f.src, NULL, &r);
+    gh_read_all(&f->src, NULL, &r);
     assert_int_equal(r.rc, KB_OK);
     assert_int_equal(r.n_docs, 1);
     assert_int_equal(r.n_bad, 2);
     char want[128];
-    snprintf(want, sizeof want, "http://127.0.0.1:%d/repos/acme/api/issues?", f.s.port);
+    snprintf(want, sizeof want, "http://127.0.0.1:%d/repos/acme/api/issues?", f->s.port);
     assert_non_null(strstr(r.err.origin, want));
     assert_non_null(strstr(r.err.origin, ": row 3"));
     assert_non_null(strstr(r.err.msg, "acme/api#3: body holds a NUL character (\\u0000) at "
                                       "byte 3"));
     gh_read_release(&r);
-    ghstub_stop(&f.s);
 }
 
 static void export_then_api__same_documents(void **state)
@@ -397,16 +377,16 @@ int main(int argc, char **argv)
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest reader_tests[] = {
-        cmocka_unit_test(github__pagination_comments_and_marks),
-        cmocka_unit_test(github__since_asks_only_what_changed),
-        cmocka_unit_test(github__etag_304_on_an_unchanged_listing),
-        cmocka_unit_test(github__rate_limit_waits_for_the_reset),
-        cmocka_unit_test(github__a_signal_cuts_a_wait_short),
-        cmocka_unit_test(github__secondary_limit_and_exhausted_quota_are_waited_out),
-        cmocka_unit_test(github__5xx_retried_with_backoff),
-        cmocka_unit_test(github__client_errors_name_the_repository),
-        cmocka_unit_test(github__next_page_on_another_host_is_refused),
-        cmocka_unit_test(github__bad_issue_is_located_and_the_rest_goes_on),
+        GH_FX_TEST(github__pagination_comments_and_marks),
+        GH_FX_TEST(github__since_asks_only_what_changed),
+        GH_FX_TEST(github__etag_304_on_an_unchanged_listing),
+        GH_FX_TEST(github__rate_limit_waits_for_the_reset),
+        GH_FX_TEST(github__a_signal_cuts_a_wait_short),
+        GH_FX_TEST(github__secondary_limit_and_exhausted_quota_are_waited_out),
+        GH_FX_TEST(github__5xx_retried_with_backoff),
+        GH_FX_TEST(github__client_errors_name_the_repository),
+        GH_FX_TEST(github__next_page_on_another_host_is_refused),
+        GH_FX_TEST(github__bad_issue_is_located_and_the_rest_goes_on),
         cmocka_unit_test(export_then_api__same_documents),
     };
     const struct CMUnitTest schema_tests[] = {

@@ -1,6 +1,7 @@
 /*
- * test_migrate.c - the migration runner and connection settings against a
- * real PostgreSQL (a private schema per test).  Groups: conn.c, migrate.c.
+ * test_migrate.c - the migration runner, connection settings and the JSON
+ * of query results against a real PostgreSQL (a private schema per test).
+ * Groups: conn.c, migrate.c, print.c, query.c.
  */
 #include "kbtest.h"
 
@@ -323,6 +324,115 @@ static void db_connect__failure_never_shows_password(void **state)
     assert_non_null(strstr(err.msg, "cannot connect"));
 }
 
+/* db_print_json's text, in a new string (caller frees). */
+static char *json_of(const struct db_rows *rows)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    assert_non_null(out);
+    db_print_json(rows, out);
+    assert_int_equal(fclose(out), 0);
+    return text;
+}
+
+/*
+ * The JSON of `stats`, `sources` and `secret list|audit --json` (print.c,
+ * built with jansson): each type of column as docs/operations.md says,
+ * exactly, on the server's own values.
+ */
+static void db_print_json__types_and_escapes(void **state)
+{
+    (void)state;
+    static const struct { const char *select, *want; } cases[] = {
+        { "NULL::int AS a, NULL::text AS b, true AS t, false AS f", "{\"a\":null,\"b\":null,"
+          "\"t\":true,\"f\":false}" },
+        /* whole numbers as integers, 64 bits; a larger one is a real */
+        { "42::bigint AS i, (-7)::int2 AS s, 100::float8 AS h, 12::numeric AS n, "
+          "9223372036854775807::numeric AS max, 12345678901234567890::numeric AS huge",
+          "{\"i\":42,\"s\":-7,\"h\":100,\"n\":12,\"max\":9223372036854775807,"
+          "\"huge\":1.23456789012346e19}" },
+        /* reals to 15 significant digits: a decimal of up to 15 digits as the
+         * server wrote it, trailing zeros dropped; NaN and infinity are null */
+        { "0.5000::numeric(5,4) AS c, 0.3::numeric AS t, 2.0::numeric AS r, 9.95::float8 AS d, "
+          "1e20::float8 AS e, 'NaN'::numeric AS nan, '-Infinity'::float8 AS inf",
+          "{\"c\":0.5,\"t\":0.3,\"r\":2.0,\"d\":9.95,\"e\":1e20,\"nan\":null,"
+          "\"inf\":null}" },
+        /* json and jsonb: the values they hold, printed compact */
+        { "'[0, 1, 2]'::jsonb AS bins, '{\"a\": 1.50, \"b\": [\"x\", null]}'::json AS o",
+          "{\"bins\":[0,1,2],\"o\":{\"a\":1.5,\"b\":[\"x\",null]}}" },
+        /* text: JSON's escapes, UTF-8 as it is; timestamps are text */
+        { "E'q\"b\\\\s\\x01\\b\\f\\n\\t\\x1b \\u00e9' AS t, '' AS e, "
+          "'2026-01-02 03:04:05'::timestamp AS ts",
+          "{\"t\":\"q\\\"b\\\\s\\u0001\\b\\f\\n\\t\\u001B \xc3\xa9\",\"e\":\"\","
+          "\"ts\":\"2026-01-02 03:04:05\"}" },
+    };
+    struct kbtest_db db;
+    if (!kbtest_db_open(&db))
+        skip();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *sql = kb_xasprintf("SELECT %s", cases[i].select);
+        struct db_rows *rows = NULL;
+        struct kb_err err = { 0 };
+        assert_int_equal(db_exec(db.conn, sql, 0, NULL, &rows, &err), KB_OK);
+        char *got = json_of(rows);
+        char *want = kb_xasprintf("[%s]", cases[i].want);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
+        free(want);
+        free(got);
+        db_rows_free(rows);
+        free(sql);
+    }
+    struct db_rows *rows = NULL;   /* no row: an empty array */
+    struct kb_err err = { 0 };
+    assert_int_equal(db_exec(db.conn, "SELECT 1 AS x WHERE false", 0, NULL, &rows, &err), KB_OK);
+    char *got = json_of(rows);
+    assert_string_equal(got, "[]");
+    free(got);
+    db_rows_free(rows);
+    kbtest_db_close(&db);
+}
+
+/* Each row as "a|b|..." ("NULL" for a NULL cell) into a kb_buf; a row "stop" fails. */
+static enum kb_code each_row(const char *const *cols, void *ctx, struct kb_err *err)
+{
+    struct kb_buf *b = ctx;
+    if (cols[0] && strcmp(cols[0], "stop") == 0)
+        return KB_FAIL(err, KB_E_INPUT, NULL, "stopped at a row");
+    kb_buf_printf(b, "%s|%s;", cols[0] ? cols[0] : "NULL", cols[1] ? cols[1] : "NULL");
+    return KB_OK;
+}
+
+/* db_exec_each: every row in order, NULL cells as NULL, parameters bound;
+ * the callback's first failure ends it and is returned; a bad statement is KB_E_DB. */
+static void db_exec_each__rows_nulls_and_first_failure(void **state)
+{
+    (void)state;
+    struct kbtest_db db;
+    if (!kbtest_db_open(&db))
+        skip();
+    struct kb_buf b;
+    kb_buf_init(&b);
+    struct kb_err err = { 0 };
+    const char *p[] = { "x" };
+    assert_int_equal(db_exec_each(db.conn, "SELECT * FROM (VALUES ('a', $1), (NULL, 'b'), "
+                                  "('c', NULL)) v", 1, p, each_row, &b, &err), KB_OK);
+    assert_string_equal(b.data, "a|x;NULL|b;c|NULL;");
+    kb_buf_release(&b);
+    kb_buf_init(&b);
+    assert_int_equal(db_exec_each(db.conn, "SELECT * FROM (VALUES ('a', '1'), ('stop', '2'), "
+                                  "('c', '3')) v", 0, NULL, each_row, &b, &err), KB_E_INPUT);
+    assert_string_equal(b.data, "a|1;");          /* no row after the failing one */
+    assert_string_equal(err.msg, "stopped at a row");
+    kb_buf_release(&b);
+    kb_buf_init(&b);
+    assert_int_equal(db_exec_each(db.conn, "SELECT nope", 0, NULL, each_row, &b, &err), KB_E_DB);
+    assert_null(b.data);
+    kb_buf_release(&b);
+    kbtest_db_close(&db);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -341,7 +451,15 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(migrate_up__concurrent_processes, setup, teardown),
         cmocka_unit_test(migrate_cli__usage_and_exit_codes),
     };
+    const struct CMUnitTest print_tests[] = {
+        cmocka_unit_test(db_print_json__types_and_escapes),
+    };
+    const struct CMUnitTest query_tests[] = {
+        cmocka_unit_test(db_exec_each__rows_nulls_and_first_failure),
+    };
     int failed = cmocka_run_group_tests_name("conn.c", conn_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("migrate.c", migrate_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("print.c", print_tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("query.c", query_tests, NULL, NULL);
     return failed ? 1 : 0;
 }

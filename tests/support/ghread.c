@@ -24,10 +24,40 @@ void gh_source_for(struct ingest_source *src, const struct gh_stub *s, char *bas
     setenv("KBT_GH_TOKEN", GH_STUB_TOKEN, 1);
 }
 
+int gh_fx_setup(void **state)
+{
+    *state = kb_xcalloc(1, sizeof(struct gh_fx));
+    return 0;
+}
+
+int gh_fx_teardown(void **state)
+{
+    gh_fx_stop(*state);
+    free(*state);
+    return 0;
+}
+
 void gh_fx_start(struct gh_fx *f, int n_issues)
 {
     ghstub_start(&f->s, n_issues);
+    f->is_started = 1;
     gh_source_for(&f->src, &f->s, f->base, sizeof f->base);
+}
+
+void gh_fx_start_discussions(struct gh_fx *f, int n_issues, int n_disc)
+{
+    gh_fx_start(f, n_issues);
+    ghstub_discussions(&f->s, n_disc);
+    snprintf(f->gql, sizeof f->gql, "http://127.0.0.1:%d/graphql", f->s.port);
+    f->src.u.github.include_discussions = 1;
+    f->src.u.github.graphql_url = f->gql;
+}
+
+void gh_fx_stop(struct gh_fx *f)
+{
+    if (f->is_started)
+        ghstub_stop(&f->s);
+    f->is_started = 0;
 }
 
 /* One document as the line ghread.h describes. */

@@ -23,15 +23,34 @@ struct gh_read {
  * in `base` (n bytes), the token in KBT_GH_TOKEN, 10 ms backoff, max_wait 5 s. */
 void gh_source_for(struct ingest_source *src, const struct gh_stub *s, char *base, size_t n);
 
-/* A stub with n_issues issues and a github source on it (token, short waits). */
+/* A stub and a github source on it (token, short waits). */
 struct gh_fx {
     struct gh_stub s;
     struct ingest_source src;
     char base[64];
+    char gql[64];                  /* the source's graphql_url (gh_fx_start_discussions) */
+    int is_started;
 };
+
+/*
+ * cmocka fixtures of the reader tests: gh_fx_setup puts a zeroed gh_fx in
+ * *state; gh_fx_teardown stops its stub if the test started one (also
+ * when the test failed half-way) and frees it.  A test starts the stub it
+ * needs with gh_fx_start or gh_fx_start_discussions, and never stops it.
+ */
+int gh_fx_setup(void **state);
+int gh_fx_teardown(void **state);
+/* A test of a group's table with the gh_fx fixtures. */
+#define GH_FX_TEST(f) cmocka_unit_test_setup_teardown(f, gh_fx_setup, gh_fx_teardown)
 
 /* Start the stub with n_issues issues and the source on it. */
 void gh_fx_start(struct gh_fx *f, int n_issues);
+/* The same, the stub also serving n_disc discussions (ghstub_discussions),
+ * and the source reading them from its GraphQL endpoint (f->gql). */
+void gh_fx_start_discussions(struct gh_fx *f, int n_issues, int n_disc);
+/* Stop the stub now (gh_fx_teardown then does nothing); for a test that
+ * starts a second one.  A stopped fixture is a no-op. */
+void gh_fx_stop(struct gh_fx *f);
 
 /*
  * Read the whole source into *out (release with gh_read_release); `marks_in`

@@ -126,24 +126,27 @@ static json_t *reply_node(json_t *r, json_t *vars)
     return json_deep_copy(r);
 }
 
+/* A copy of x whose stored children (x.all_key) become its first page,
+ * x.key, of vars.first_var children, each made by `child`. */
+static json_t *with_first_page(json_t *x, const char *all_key, const char *key,
+                               const char *first_var, json_t *(*child)(json_t *, json_t *),
+                               json_t *vars)
+{
+    json_t *o = json_deep_copy(x);
+    json_object_del(o, all_key);
+    json_object_set_new(o, key, connection(json_object_get(x, all_key), NULL,
+                                           json_object_get(vars, first_var), child, vars));
+    return o;
+}
+
 static json_t *comment_node(json_t *c, json_t *vars)
 {
-    json_t *o = json_deep_copy(c);
-    json_object_del(o, "allReplies");
-    json_object_set_new(o, "replies", connection(json_object_get(c, "allReplies"), NULL,
-                                                 json_object_get(vars, "repliesFirst"),
-                                                 reply_node, vars));
-    return o;
+    return with_first_page(c, "allReplies", "replies", "repliesFirst", reply_node, vars);
 }
 
 static json_t *discussion_node(json_t *d, json_t *vars)
 {
-    json_t *o = json_deep_copy(d);
-    json_object_del(o, "allComments");
-    json_object_set_new(o, "comments", connection(json_object_get(d, "allComments"), NULL,
-                                                  json_object_get(vars, "commentsFirst"),
-                                                  comment_node, vars));
-    return o;
+    return with_first_page(d, "allComments", "comments", "commentsFirst", comment_node, vars);
 }
 
 /* updatedAt DESC, then number DESC */
