@@ -7,6 +7,9 @@
 #   words  one 8 MB line of words
 #   issue  an issue export (gh format) whose one issue's body is 8 MB of words
 #   csv    a CSV (type csv) whose one content field is 8 MB
+#   letters one 8 MB line of random [a-z]: ONE pre-token piece, merged in
+#          windows of 32 KiB (src/chunk/tokenizer.c; whole it took ~490 MB)
+#   aletter one 8 MB line of the letter a: one piece, every merge a tie
 # Each run is timed by /usr/bin/time -v and must stay under its bound
 # (100 MiB); and what it loaded must be right, not just present: the chunk
 # texts in chunk_index order are the input's text (blanks aside; overlap 0),
@@ -23,7 +26,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ -x /usr/bin/time ] || { echo "run_memory_worst.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
-cases=${*:-span blob words issue csv}
+cases=${*:-span blob words issue csv letters aletter}
 max=$((8 * 1024 * 1024))
 bound_mib=100
 
@@ -60,7 +63,14 @@ kind, d, n, gen_line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def words(size):
     subprocess.run([sys.executable, gen_line, d + "/words.tmp", str(size)], check=True)
     return open(d + "/words.tmp").read().rstrip("\n")
-if kind == "blob":
+if kind == "letters":
+    r = random.Random(13)
+    text = "".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n - 1))
+    open(d + "/in/letters.md", "w").write(text + "\n")
+elif kind == "aletter":
+    text = "a" * (n - 1)
+    open(d + "/in/aletter.md", "w").write(text + "\n")
+elif kind == "blob":
     raw = random.Random(13).randbytes(n // 4 * 3 - 3)
     text = base64.b64encode(raw).decode()
     open(d + "/in/blob.md", "w").write(text + "\n")
@@ -85,7 +95,7 @@ else:
 open(d + "/text", "w").write(text)
 PY
   case $kind in
-    blob|words) src="    type: files
+    blob|words|letters|aletter) src="    type: files
     roots: [\"$d/in\"]" ;;
     issue) src="    type: github_issues
     path: $d/in/issues.jsonl" ;;
