@@ -13,6 +13,11 @@
 #   rest   an issue export (REST) whose one issue and its 7 comments (comments
 #          export) are together just under max_record_size (8 MB): the
 #          largest issue document the defaults allow
+# Case spanreject: a document over several batches whose chunk is rejected
+# in its fourth batch (KBPIPE_FAULT=run.embed_row, a test build) is rejected
+# with its place named, its earlier batches are rolled back and nothing else
+# is lost: the file before it in its first batch and the file after it are
+# loaded, and the run goes on and exits 3; the next run loads it.
 # Then (case over) the inputs just past the default limits must be rejected
 # with their place named and the peak RSS still under the bound, and the
 # next input loaded: a CSV field of 40 MB (over max_record_size, 8 MB, and
@@ -34,7 +39,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ -x /usr/bin/time ] || { echo "run_memory_worst.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
-cases=${*:-span blob words issue csv letters aletter rest over}
+cases=${*:-span spanreject blob words issue csv letters aletter rest over}
 max=$((8 * 1024 * 1024))
 bound_mib=100
 
@@ -210,6 +215,64 @@ YAML
     "$(state "$sdb" it-span)"
 fi
 
+# spanreject: see the head.  batch_rows 10: a.md (1 chunk) and b.md's first
+# rows share a batch, whose flush commits a.md before it begins b.md's
+# open transaction; the 35th row embedded is one of b.md's (about 60 chunks)
+if [[ " $cases " == *" spanreject "* ]]; then
+  if strings "$bin" | grep -q KBPIPE_FAULT; then
+    sr=$tmp/spanreject
+    mkdir -p "$sr/in"
+    cat >"$sr/p.yaml" <<YAML
+name: it-spanrej
+project: it-spanrej
+reject_file: $sr/rejects.jsonl
+chunking:
+  size: 64
+  overlap: 0
+load:
+  batch_rows: 10
+embedding:
+  provider: hash
+sources:
+  - name: docs
+    type: files
+    roots: ["$sr/in"]
+YAML
+    echo "alpha first version" >"$sr/in/a.md"
+    python3 "$top/bench/gen_line.py" "$sr/in/b.md" 2000
+    echo "gamma first version" >"$sr/in/c.md"
+    rdb=$(new_db spanrej)
+    kb "$rdb" run "$sr/p.yaml" -q; check_rc "spanreject: the first versions load" 0
+    b_before=$(state "$rdb" it-spanrej | grep -F 'b.md')
+    echo "alpha second version" >"$sr/in/a.md"
+    python3 "$top/bench/gen_line.py" "$sr/in/b.md" 20000   # ~60 chunks of 64 tokens
+    echo "gamma second version" >"$sr/in/c.md"
+    KBPIPE_FAULT=run.embed_row:35 kb "$rdb" run "$sr/p.yaml"
+    check_eq "spanreject: a rejected chunk in b.md's fourth batch: the run goes on, exits 3" 3 "$rc"
+    [ "$rc" = 3 ] || show
+    check "spanreject: ... the message names the chunk and says why" \
+      grep -qE 'b\.md#[0-9]+: fault injected at run\.embed_row; the document is left as it was \(it spans batches' "$tmp/err"
+    grep -m1 'fault injected' "$tmp/err" | cut -c1-220 | sed 's/^/#   stderr: /'
+    check "spanreject: ... and so does the reject file" grep -q 'b\.md#[0-9]*' "$sr/rejects.jsonl"
+    check_eq "spanreject: ... b.md is as it was (its batches rolled back)" "$b_before" \
+      "$(state "$rdb" it-spanrej | grep -F 'b.md')"
+    check_eq "spanreject: ... a.md (in b.md's first batch) and c.md (after it) are the new versions" \
+      "alpha second version|gamma second version" \
+      "$(sql "$rdb" "SELECT string_agg(content, '|' ORDER BY content) FROM knowledge_chunks c
+                     JOIN knowledge_sources s ON s.id = c.source_id
+                     WHERE s.source_id IN ('a.md', 'c.md')")"
+    check_eq "spanreject: ... the run is not left running" "0" \
+      "$(sql "$rdb" "SELECT count(*) FROM kbpipe_runs WHERE status = 'running'")"
+    kb "$rdb" run "$sr/p.yaml" -q; check_rc "spanreject: the next run loads b.md" 0
+    cdb=$(new_db spanrej_clean)
+    kb "$cdb" run "$sr/p.yaml" -q; check_rc "spanreject: a clean run of the second versions" 0
+    check_eq "spanreject: ... ends in the same state as the run after the reject" \
+      "$(state "$cdb" it-spanrej)" "$(state "$rdb" it-spanrej)"
+  else
+    note "spanreject: not a test build (no KBPIPE_FAULT): not run"
+  fi
+fi
+
 # over: inputs just past the default limits are rejected, in bounded memory
 if [[ " $cases " == *" over "* ]]; then
   o=$tmp/over
@@ -284,7 +347,7 @@ YAML
 fi
 
 for kind in $cases; do
-  [ "$kind" != span ] && [ "$kind" != over ] || continue
+  [ "$kind" != span ] && [ "$kind" != spanreject ] && [ "$kind" != over ] || continue
   gen "$kind"
   d=$tmp/$kind
   db=$(new_db "worst_$kind")
