@@ -27,8 +27,10 @@
 #       default limits: a max-size (8 MB) one-line Markdown file of words, a
 #       max-size one-line file with no blank (base64), a CSV whose one field
 #       is 8 MB, an issue export (gh) whose one issue is an 8 MB JSON
-#       element (target < 100 MiB each; tests/integration/run_memory_worst.sh
-#       asserts it, with the loaded chunks checked).
+#       element, a max-size line of random [a-z] and one of the letter a
+#       (each ONE pre-token piece, merged in 32 KiB windows) (target < 100
+#       MiB each; tests/integration/run_memory_worst.sh asserts it, with the
+#       loaded chunks checked); kbpipe's CPU-seconds (user + sys) beside.
 #
 # Knobs: PERF_FILES="2000 10000" (files of 10 ~1.2 KB sections: 20,000 and
 # 100,000 chunks; sizes of (1) and (3)), PERF_SMALL_FILES=250 (a third size
@@ -171,10 +173,16 @@ if part 5; then
   big_mb=${PERF_BIG_MB:-8}   # the default max_file_size; smaller only to check the script runs
   big=$out/big
   [ "$big_mb" = 8 ] || big=$out/big-${big_mb}mb
-  mkdir -p "$big/words" "$big/blob" "$big/csv" "$big/issue"
+  mkdir -p "$big/words" "$big/blob" "$big/csv" "$big/issue" "$big/letters" "$big/aletter"
   max=$((big_mb * 1024 * 1024))
   [ -f "$big/words/line.md" ] || python3 bench/gen_line.py "$big/words/line.md" "$max"
   [ -f "$big/blob/blob.md" ] || { head -c $((max / 4 * 3 - 3)) /dev/urandom | base64 -w0; echo; } >"$big/blob/blob.md"
+  [ -f "$big/letters/letters.md" ] || python3 -c '
+import random, sys
+r = random.Random(13)
+open(sys.argv[1], "w").write("".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(int(sys.argv[2]) - 1)) + "\n")
+' "$big/letters/letters.md" "$max"
+  [ -f "$big/aletter/aletter.md" ] || { head -c $((max - 1)) /dev/zero | tr '\0' a; echo; } >"$big/aletter/aletter.md"
   [ -f "$big/csv/rows.csv" ] || python3 - "$big/csv/rows.csv" "$max" <<'PY'
 import sys, random
 path, n = sys.argv[1], int(sys.argv[2])
@@ -192,7 +200,7 @@ open(path, "w").write(json.dumps({"number": 1, "title": "One huge issue", "body"
     "updatedAt": "2024-01-02T00:00:00Z", "labels": [], "comments": [],
     "url": "https://github.com/acme/big/issues/1"}) + "\n")
 PY
-  for kind in words blob csv issue; do
+  for kind in words blob csv issue letters aletter; do
     if [ $kind = csv ]; then src="    type: csv
     path: $big/csv/rows.csv
     key: id"; elif [ $kind = issue ]; then src="    type: github_issues
@@ -210,6 +218,6 @@ $src
 YAML
     fresh_db
     timed "big-$kind" "$bin" -q --db "dbname=$db" run "$big/$kind.yaml"
-    echo "(5) peak RSS, one $(du -h "$big/$kind"/* | cut -f1 | sed -n 1p) input ($kind): ${rss} MiB in ${t} s (target < 100 MiB)"
+    echo "(5) peak RSS, one $(du -h "$big/$kind"/* | cut -f1 | sed -n 1p) input ($kind): ${rss} MiB in ${t} s, ${cpu_cli} CPU-s (target < 100 MiB)"
   done
 fi

@@ -19,13 +19,27 @@
  * piece's ids are the ranks of its final parts (a merged part's rank is the
  * rank of the pair that made it, so no lookup is repeated).  Short pieces run
  * that loop over an array (quadratic, fast for words); pieces of HEAP_MIN_LEN
- * bytes or more (up to a 1 MB run of letters) use a heap keyed by (rank,
- * offset), which picks the same pair at every step in O(n log n).
+ * bytes or more use a heap keyed by (rank, offset), which picks the same pair
+ * at every step in O(n log n).
+ *
+ * The one place kbpipe departs from tiktoken: a piece longer than
+ * PIECE_WINDOW bytes (32 KiB: only a run of letters, or of symbols, with no
+ * blank, say 8 MB of [a-z]) is merged in windows, since the heap merge takes
+ * about 61 bytes of memory per byte of piece (490 MB for 8 MB; tiktoken's
+ * own merge is quadratic there: 22 s for 72 KiB of letters).  A window is PIECE_WINDOW bytes from the
+ * current start; its tokens that end within its first PIECE_WINDOW -
+ * WINDOW_MARGIN bytes are kept, and the next window starts where the last
+ * kept token ends, so the 4 KiB after each cut is merged again with what
+ * follows it.  Memory: one window's merge, about 2 MB, whatever the piece.
+ * Ids can differ from tiktoken's only inside such a piece, where a merge
+ * near a cut would have gone the other way with the text beyond the window
+ * in view (docs/tokenizer.md, "Pieces over 32 KiB", has what the tests show).
  *
  * The table is an open-addressed hash of byte strings (all stored in one
  * blob) to ranks, at most half full.  Nothing is mutated after open, so a
  * tokenizer can be shared by threads.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +56,8 @@
 #ifndef HEAP_MIN_LEN
 #define HEAP_MIN_LEN 64           /* pieces this long or longer merge with a heap */
 #endif
+#define PIECE_WINDOW CHUNK_TOKENIZER_WINDOW   /* pieces longer than this merge in windows */
+#define WINDOW_MARGIN 4096        /* the bytes at a window's end merged again in the next */
 
 static const char CL100K_PAT[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|"
@@ -426,10 +442,12 @@ static struct heap_ent heap_pop(struct heap_ent *h, size_t *n)
  * linked list over byte offsets; next[pos] is where the next part starts
  * (m after the last).  A heap entry is stale when its part has merged away
  * or its pair no longer ends at `end`; the rank is a function of the span,
- * so a live entry's rank is current.
+ * so a live entry's rank is current.  Only the parts that end at or before
+ * keep_to (all when keep_to >= m) are counted and written; *kept is where
+ * the last of them ends (> 0 when keep_to >= the longest token).
  */
 static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char *p, size_t m,
-                         uint32_t *out)
+                         uint32_t *out, size_t keep_to, size_t *kept)
 {
     uint32_t *next = kb_xmalloc((m + 1) * sizeof next[0]);
     uint32_t *prev = kb_xmalloc((m + 1) * sizeof prev[0]);
@@ -474,7 +492,18 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
                 heap_push(heap, &n_heap, ent_make(r, a, end));
         }
     }
-    if (out) {
+    *kept = m;
+    if (keep_to < m) {   /* a window: the parts before the margin only */
+        size_t k = 0, end = 0;
+        for (uint32_t i = 0; i < m && next[i] <= keep_to; i = next[i]) {
+            if (out)
+                out[k] = part[i];
+            k++;
+            end = next[i];
+        }
+        n = k;
+        *kept = end;
+    } else if (out) {
         size_t k = 0;
         for (uint32_t i = 0; i < m; i = next[i])
             out[k++] = part[i];
@@ -487,11 +516,11 @@ static size_t merge_heap(const struct chunk_tokenizer *tok, const unsigned char 
     return n;
 }
 
-/* Encode one piece p[0..m), m >= 1: ids to out (room for m) when not NULL. */
-KB_TESTABLE size_t tokenizer_piece_encode(const struct chunk_tokenizer *tok,
-                                          const unsigned char *p, size_t m, uint32_t *out,
-                                          int force_heap)
+/* A piece of at most PIECE_WINDOW bytes (m >= 1), as tiktoken encodes it. */
+static size_t encode_whole(const struct chunk_tokenizer *tok, const unsigned char *p, size_t m,
+                           uint32_t *out, int force_heap)
 {
+    size_t kept;
     if (m == 1) {
         if (out)
             out[0] = tok->byte_rank[p[0]];
@@ -505,7 +534,30 @@ KB_TESTABLE size_t tokenizer_piece_encode(const struct chunk_tokenizer *tok,
     }
     if (m < HEAP_MIN_LEN && !force_heap)
         return merge_small(tok, p, m, out);
-    return merge_heap(tok, p, m, out);
+    return merge_heap(tok, p, m, out, m, &kept);
+}
+
+/*
+ * Encode one piece p[0..m), m >= 1: ids to out (room for m) when not NULL;
+ * returns how many.  Over PIECE_WINDOW bytes, in windows (the file's head).
+ * `force` is for the tests: bit 1 merges short pieces with the heap, bit 2
+ * merges a long piece whole, as tiktoken does (unbounded memory).
+ */
+KB_TESTABLE size_t tokenizer_piece_encode(const struct chunk_tokenizer *tok,
+                                          const unsigned char *p, size_t m, uint32_t *out,
+                                          int force)
+{
+    size_t n = 0, a = 0;
+    while (!(force & 2) && m - a > PIECE_WINDOW) {
+        size_t kept;
+        n += merge_heap(tok, p + a, PIECE_WINDOW, out ? out + n : NULL,
+                        PIECE_WINDOW - WINDOW_MARGIN, &kept);
+        assert(kept > 0);   /* a part is one token, at most max_len (< 28 KiB) bytes */
+        if (kept == 0)
+            break;
+        a += kept;
+    }
+    return n + encode_whole(tok, p + a, m - a, out ? out + n : NULL, force & 1);
 }
 
 /* ---- the public calls ---------------------------------------------------- */

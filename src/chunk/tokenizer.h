@@ -22,6 +22,13 @@
 struct chunk_tokenizer;   /* fields live in tokenizer.c */
 
 /*
+ * A pre-split piece longer than this many bytes (a run of letters with no
+ * blank, say) is merged in windows to bound memory: the one case where the
+ * ids can differ from tiktoken's (tokenizer.c's head, docs/tokenizer.md).
+ */
+#define CHUNK_TOKENIZER_WINDOW (32 * 1024)
+
+/*
  * Load the cl100k_base rank table from `path`, or when path is NULL from the
  * first that exists of: $KBPIPE_TOKENIZER_FILE (when set, only it is tried),
  * data/cl100k_base.json relative to the current directory (the checkout),
@@ -38,8 +45,8 @@ enum kb_code chunk_tokenizer_open(const char *path, struct chunk_tokenizer **out
 void chunk_tokenizer_free(struct chunk_tokenizer *tok);
 
 /*
- * The exact number of cl100k_base tokens in text[0..len), which should be
- * valid UTF-8.  Invalid bytes never crash: each counts as a punctuation
+ * The exact number of cl100k_base tokens in text[0..len) (but for pieces
+ * over CHUNK_TOKENIZER_WINDOW bytes, above), which should be valid UTF-8.  Invalid bytes never crash: each counts as a punctuation
  * character would, but the figure then matches no reference.
  */
 size_t chunk_tokenizer_count(const struct chunk_tokenizer *tok, const char *text, size_t len);

@@ -1,8 +1,11 @@
 /*
  * csv.c - type: csv.  One document per record, through libcsv's
  * incremental parser, fed one physical line at a time so every record
- * knows the line it starts on (quoted fields may span lines).  Memory is
- * one record, whatever the file's size.
+ * knows the line it starts on (quoted fields may span lines); a line over
+ * LINE_PART bytes is fed in parts of that size.  Memory is one record,
+ * whatever the file's size, and a record held to max_record_size while it
+ * is read: once over it, the field libcsv is gathering is dropped as it
+ * grows, the record is read to its end and rejected (docs/pipelines.md).
  *
  * The first record is the header.  Mapped columns default to the columns
  * of the same name (title, content, url, author and the learnings
@@ -17,6 +20,8 @@
 #include "ingest_int.h"
 
 #include <csv.h>
+
+#define LINE_PART (1 << 20)   /* the longest piece of a line fed to libcsv at once */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +45,12 @@ struct csv_state {
     int col_title, col_content, col_url, col_author, col_type, col_category, col_tags,
         col_conf, col_impact;
     int *meta_i, n_meta;
-    char *line;            /* getline buffer */
-    size_t line_cap;
+    char *line;            /* the part of a line being fed: LINE_PART bytes */
+    char *blk;             /* read-ahead: LINE_PART bytes, blk[blk_pos..blk_len) unread */
+    size_t blk_pos, blk_len;
+    int at_bol;            /* the next part starts a line */
+    int is_skipping;       /* the rest of a line with malformed quoting is dropped */
+    size_t max_record;     /* bytes of one record: max_record_size, else 4 x its default */
     long cur_line;         /* line being fed */
     long rec_start;        /* line the record being parsed starts on */
     long n_records;        /* data records completed (header excluded) */
@@ -84,7 +93,7 @@ static void on_field(void *s, size_t len, void *ctx)
     r->off[r->n++] = r->bytes.len;
     if (r->is_too_big)
         len = 0;
-    else if (r->bytes.len + len > (size_t)INGEST_DEFAULT_MAX_RECORD_SIZE * 4)
+    else if (r->bytes.len + len > st->max_record)
         r->is_too_big = 1, len = 0;
     kb_buf_append(&r->bytes, s ? s : "", len);
     kb_buf_putc(&r->bytes, '\0');
@@ -115,6 +124,37 @@ static void parser_reset(struct csv_state *st, const struct ingest_csv_opts *o)
 }
 
 /*
+ * The next part of the file into st->line: through the next '\n', or
+ * LINE_PART bytes of a longer line.  Returns its length, 0 at the end of
+ * the file, -1 when reading fails (errno set).
+ */
+static ssize_t read_part(struct csv_state *st)
+{
+    size_t n = 0;
+    while (n < LINE_PART) {
+        if (st->blk_pos == st->blk_len) {
+            size_t got = fread(st->blk, 1, LINE_PART, st->f);
+            if (got == 0)
+                return ferror(st->f) ? -1 : (ssize_t)n;
+            st->blk_pos = 0;
+            st->blk_len = got;
+        }
+        size_t avail = st->blk_len - st->blk_pos, take = LINE_PART - n;
+        if (take > avail)
+            take = avail;
+        const char *nl = memchr(st->blk + st->blk_pos, '\n', take);
+        if (nl)
+            take = (size_t)(nl - (st->blk + st->blk_pos)) + 1;
+        memcpy(st->line + n, st->blk + st->blk_pos, take);
+        st->blk_pos += take;
+        n += take;
+        if (nl)
+            break;
+    }
+    return (ssize_t)n;
+}
+
+/*
  * Feed lines until a record is ready.  Returns KB_OK (a record is ready, or
  * the end: st->n_ready == st->ready_head), KB_E_INPUT for malformed quoting
  * or an unterminated quote, KB_E_IO when reading fails.
@@ -127,14 +167,14 @@ static enum kb_code fill(struct ingest_reader *rd, struct csv_state *st, struct 
         if (st->is_eof)
             return KB_OK;
         /* libcsv's pstate 0 is ROW_NOT_BEGUN: the next line starts a record */
-        if (st->p.pstate == 0 && st->cur.n == 0) {
+        if (st->at_bol && st->p.pstate == 0 && st->cur.n == 0) {
             st->rec_start = st->cur_line + 1;
             kb_buf_reset(&st->raw);
         }
         errno = 0;
-        ssize_t n = getline(&st->line, &st->line_cap, st->f);
-        if (n < 0) {
-            if (ferror(st->f)) {
+        ssize_t n = read_part(st);
+        if (n <= 0) {
+            if (n < 0) {
                 st->is_eof = 1;
                 struct kb_origin at = { .path = st->path, .line = st->cur_line + 1 };
                 return KB_FAIL(err, KB_E_IO, &at, "reading failed: %s; check the disk",
@@ -152,7 +192,13 @@ static enum kb_code fill(struct ingest_reader *rd, struct csv_state *st, struct 
             }
             continue;
         }
-        st->cur_line++;
+        if (st->at_bol)
+            st->cur_line++;
+        st->at_bol = st->line[n - 1] == '\n';
+        if (st->is_skipping) {   /* the rest of a line already reported */
+            st->is_skipping = !st->at_bol;
+            continue;
+        }
         if (st->raw.len < INGEST_BAD_KEEP)
             kb_buf_append(&st->raw, st->line, (size_t)n);
         if (csv_parse(&st->p, st->line, (size_t)n, on_field, on_record, st) != (size_t)n) {
@@ -161,6 +207,7 @@ static enum kb_code fill(struct ingest_reader *rd, struct csv_state *st, struct 
             ingest_bad_set(rd, &at, 0, st->raw.data, st->raw.len);
             rec_clear(&st->cur);
             parser_reset(st, o);
+            st->is_skipping = !st->at_bol;   /* as a whole line was: its rest goes too */
             /* records the line completed before the bad quote (a lone CR
              * ends one) go with it, into the reject: free them
              * (tests/fuzz/regress/fuzz_csv/cr-record-then-bad-quote.csv) */
@@ -171,6 +218,15 @@ static enum kb_code fill(struct ingest_reader *rd, struct csv_state *st, struct 
                            "unquoted field, or text after a closing quote); quote the whole "
                            "field and write inner quotes twice",
                            ingest_quote(q, sizeof q, st->line, (size_t)n - (n && st->line[n - 1] == '\n')));
+        }
+        /* the field being gathered, with the record before it, is over the
+         * bound: drop its bytes so far (libcsv keeps appending at entry_pos;
+         * between calls its state is these fields), the record is rejected
+         * when it ends (make_document) */
+        if (st->cur.is_too_big || st->cur.bytes.len + st->p.entry_pos > st->max_record) {
+            st->cur.is_too_big = 1;
+            st->p.entry_pos = 0;
+            st->p.spaces = 0;
         }
     }
     return KB_OK;
@@ -311,8 +367,9 @@ static enum kb_code make_document(struct ingest_reader *rd, struct csv_state *st
     struct kb_origin at = { .path = st->path, .line = r->line };
     long row = st->n_records;
     if (r->is_too_big)
-        return KB_FAIL(err, KB_E_INPUT, &at, "row %ld is larger than %ld bytes; split the "
-                       "content or check the quoting", row, (long)INGEST_DEFAULT_MAX_RECORD_SIZE * 4);
+        return KB_FAIL(err, KB_E_INPUT, &at, "row %ld is over %zu bytes (max_record_size); "
+                       "raise max_record_size, split the content or check the quoting", row,
+                       st->max_record);
     if (o->max_record_size > 0 && r->bytes.len > (size_t)o->max_record_size)
         return KB_FAIL(err, KB_E_INPUT, &at, "row %ld is %zu bytes, over max_record_size (%ld); "
                        "raise max_record_size or check the quoting", row, r->bytes.len,
@@ -449,6 +506,7 @@ static void csv_close(struct ingest_reader *rd)
     free(st->key_i);
     free(st->meta_i);
     free(st->line);
+    free(st->blk);
     rec_release(&st->cur);
     for (int i = st->ready_head; i < st->n_ready; i++)
         rec_release(&st->ready[i]);
@@ -473,6 +531,11 @@ static enum kb_code csv_start(struct ingest_reader *rd, struct kb_err *err)
         return KB_FAIL(err, KB_E_INPUT, &at, "cannot open the CSV file: %s; fix path:",
                        strerror(errno));
     }
+    st->line = kb_xmalloc(LINE_PART);
+    st->blk = kb_xmalloc(LINE_PART);
+    st->at_bol = 1;
+    st->max_record = o->max_record_size > 0 ? (size_t)o->max_record_size
+                                            : (size_t)INGEST_DEFAULT_MAX_RECORD_SIZE * 4;
     st->opts = CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL;
     if (csv_init(&st->p, st->opts) != 0)
         return KB_FAIL(err, KB_E_INTERNAL, NULL, "csv_init failed; please report it");

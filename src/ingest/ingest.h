@@ -58,7 +58,9 @@ struct ingest_strs {
 };
 
 #define INGEST_DEFAULT_MAX_FILE_SIZE (8L * 1024 * 1024)
-#define INGEST_DEFAULT_MAX_RECORD_SIZE (64L * 1024 * 1024)
+/* one CSV record, JSON element or issue with its comments: the same bound as
+   a file, so no single input the defaults allow is larger (docs/pipelines.md) */
+#define INGEST_DEFAULT_MAX_RECORD_SIZE INGEST_DEFAULT_MAX_FILE_SIZE
 #define INGEST_DEFAULT_MAX_PAGES 2000
 
 /*
@@ -106,7 +108,7 @@ struct ingest_csv_opts {
     struct ingest_csv_columns columns;
     char tags_separator;           /* splits the tags column; default ',' */
     enum ingest_on_utf8 on_invalid_utf8;
-    long max_record_size;          /* bytes of one record; default 64 MB */
+    long max_record_size;          /* bytes of one record; default 8 MB */
 };
 
 /* type: github_issues - gh or REST exports, arrays or JSON Lines. */
@@ -117,7 +119,8 @@ struct ingest_issues_opts {
     enum ingest_issue_format format;
     int include_pull_requests;     /* REST exports list pull requests too */
     int upsert_issues;             /* the run also upserts issues/comments tables */
-    long max_record_size;          /* bytes of one JSON element; default 64 MB */
+    long max_record_size;          /* bytes of one JSON element (an issue and its
+                                      REST comments); default 8 MB */
 };
 
 #define INGEST_GITHUB_DEFAULT_URL "https://api.github.com"

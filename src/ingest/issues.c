@@ -130,9 +130,15 @@ static enum kb_code index_comments(struct ingest_reader *rd, struct issues_state
     return KB_OK;
 }
 
-/* The REST comments of issue `number`, from the index, in export order. */
+/*
+ * The REST comments of issue `number`, from the index, in export order.
+ * The issue's element and its comments together are one document, so their
+ * bytes are held to max_record_size as one element's are (docs/pipelines.md):
+ * KB_E_INPUT at `at` when they are over it, before any is read.
+ */
 static enum kb_code rest_comments(struct issues_state *st, struct kb_arena *arena, long number,
-                                  struct ingest_issue *is, struct kb_err *err)
+                                  long max, const struct kb_origin *at, struct ingest_issue *is,
+                                  struct kb_err *err)
 {
     long lo = 0, hi = st->n_crefs;
     while (lo < hi) {   /* first entry with this number */
@@ -147,6 +153,13 @@ static enum kb_code rest_comments(struct issues_state *st, struct kb_arena *aren
         n++;
     if (n == 0)
         return KB_OK;
+    size_t total = st->elem.len;
+    for (long i = 0; i < n; i++)
+        total += st->crefs[lo + i].len;
+    if (max > 0 && total > (size_t)max)
+        return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld with its %ld comments is %zu bytes of "
+                       "JSON, over max_record_size (%ld), the bound of one issue's document; "
+                       "raise max_record_size", number, n, total, max);
     is->comments = kb_arena_calloc(arena, sizeof *is->comments * (size_t)n);
     for (long i = 0; i < n; i++) {
         const struct cref *r = &st->crefs[lo + i];
@@ -250,7 +263,7 @@ static enum kb_code make_issue(struct ingest_reader *rd, struct issues_state *st
         return KB_FAIL(err, KB_E_INPUT, at, "issue #%ld: cannot tell its repository (no "
                        "GitHub url); set repo: OWNER/NAME on the source", number);
     if (is_rest) {
-        enum kb_code rc = rest_comments(st, arena, number, is, err);
+        enum kb_code rc = rest_comments(st, arena, number, opt->max_record_size, at, is, err);
         if (rc != KB_OK)
             return rc;
     } else {

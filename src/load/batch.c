@@ -14,6 +14,7 @@
 #include "load/load_int.h"
 
 #include <stdlib.h>
+#include <assert.h>
 #include <string.h>
 
 struct load_batch *load_batch_new(const struct load_session *s)
@@ -85,6 +86,7 @@ int load_batch_add_source(struct load_batch *b, const struct load_source *src)
 
 /* See load.h. */
 void load_batch_keep_open(struct load_batch *b) { b->is_open = b->n_sources > 0; }
+int load_batch_is_open(const struct load_batch *b) { return b->is_open; }
 
 /* See load.h.  The source's is_new is the one the first part saw: the
  * session's table has it as seen since. */
@@ -255,6 +257,8 @@ int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row)
         new_index[i] = n_src;
         b->sources[n_src++] = b->sources[i];
     }
+    if (b->n_sources > 0 && drop[b->n_sources - 1])
+        b->is_open = 0;   /* the source that went on in the next batch is gone */
     b->n_sources = n_src;
     int n_rows = 0;
     for (int i = 0; i < b->n_rows; i++) {
@@ -561,17 +565,10 @@ static enum kb_code merge_learnings(struct load_session *s, struct load_batch *b
     return KB_OK;
 }
 
-enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err)
+/* The sources of b in the transaction (begun here unless open), committed
+   unless b->is_open; on failure all of it is rolled back.  b stays filled. */
+static enum kb_code write_batch(struct load_session *s, struct load_batch *b, struct kb_err *err)
 {
-    if (b->n_sources == 0) {
-        batch_reset(b);
-        return KB_OK;
-    }
-    if (s->opts.is_dry_run) {
-        s->counts.batches++;
-        batch_reset(b);
-        return KB_OK;
-    }
     int n_chunks = 0, n_learn = 0;
     for (int i = 0; i < b->n_rows; i++) {
         if (!b->has_vector[i])
@@ -629,6 +626,73 @@ enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, stru
     s->counts.batches++;
     for (int i = 0; i < b->n_sources; i++)
         s->counts.sources_written += !b->sources[i].is_continued;
-    batch_reset(b);
     return KB_OK;
+}
+
+/* Keep in b only its sources from `first` on, with their rows and issues
+   (to the front, src_index renumbered); the strings stay in the arena. */
+static void keep_sources_from(struct load_batch *b, int first)
+{
+    int n_rows = 0, n_issues = 0;
+    for (int i = first; i < b->n_sources; i++)
+        b->sources[i - first] = b->sources[i];
+    b->n_sources -= first;
+    for (int i = 0; i < b->n_rows; i++) {
+        if (b->rows[i].src_index < first)
+            continue;
+        if (n_rows != i) {
+            b->rows[n_rows] = b->rows[i];
+            memcpy(b->matrix + (size_t)n_rows * KB_LOAD_DIM, b->matrix + (size_t)i * KB_LOAD_DIM,
+                   KB_LOAD_DIM * sizeof(float));
+            b->has_vector[n_rows] = b->has_vector[i];
+            b->origins[n_rows] = b->origins[i];
+        }
+        b->rows[n_rows++].src_index -= first;
+    }
+    b->n_rows = n_rows;
+    for (int i = 0; i < b->n_issues; i++)
+        if (b->issues[i].src_index >= first) {
+            b->issues[n_issues] = b->issues[i];
+            b->issues[n_issues++].src_index -= first;
+        }
+    b->n_issues = n_issues;
+}
+
+enum kb_code load_batch_flush(struct load_session *s, struct load_batch *b, struct kb_err *err)
+{
+    if (b->n_sources == 0) {
+        batch_reset(b);
+        return KB_OK;
+    }
+    if (s->opts.is_dry_run) {
+        s->counts.batches++;
+        batch_reset(b);
+        return KB_OK;
+    }
+    enum kb_code rc = KB_OK;
+    int last = b->n_sources - 1;
+    if (b->is_open && last > 0 && !b->sources[last].is_continued) {
+        /* the last source begins to span batches: the sources before it are
+         * committed first, so that the transaction kept open holds it alone
+         * and rejecting it later rolls back nothing else (load.h) */
+        int n_sources = b->n_sources, n_rows = b->n_rows, n_issues = b->n_issues;
+        b->n_sources = last;
+        while (b->n_rows > 0 && b->rows[b->n_rows - 1].src_index == last)
+            b->n_rows--;
+        while (b->n_issues > 0 && b->issues[b->n_issues - 1].src_index == last)
+            b->n_issues--;
+        b->is_open = 0;
+        rc = write_batch(s, b, err);
+        b->n_sources = n_sources;
+        b->n_rows = n_rows;
+        b->n_issues = n_issues;
+        b->is_open = 1;
+        if (rc != KB_OK)
+            return rc;
+        keep_sources_from(b, last);
+    }
+    rc = write_batch(s, b, err);
+    if (rc == KB_OK)
+        batch_reset(b);
+    return rc;
 }

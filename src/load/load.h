@@ -236,12 +236,17 @@ int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row);
  * load_batch_source_is_new() of the first part), which the flush does not
  * upsert again (it takes the id the open batch got); the first flush of a
  * batch not kept open commits them all.  A failure rolls back every batch
- * of the transaction.  Batches are flushed in order by one thread.
+ * of the transaction.  Batches are flushed in order by one thread.  The
+ * flush of the batch where a source begins to span commits the sources
+ * before it first, so the open transaction holds that source alone: a
+ * reject of it (load_session_abort_open) loses no other source.
  */
 void load_batch_keep_open(struct load_batch *b);
 int load_batch_continue_source(struct load_batch *b, const struct load_source *src,
                                int was_new);
 int load_batch_source_is_new(const struct load_batch *b, int src_index);
+/* 1 when the batch's last source goes on in the next batch (load_batch_keep_open). */
+int load_batch_is_open(const struct load_batch *b);
 /* 1 when the source's rows go through more than this batch (kept open, or continued). */
 int load_batch_source_spans(const struct load_batch *b, int src_index);
 /*

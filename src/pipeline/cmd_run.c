@@ -165,8 +165,11 @@ static enum kb_code run_source(struct run *r, int si, struct kb_err *err)
         int from_reader = rc != KB_OK;
         r->is_duplicate = 0;
         r->is_flush_failed = 0;
+        r->is_doc_dropped = 0;
         if (rc == KB_OK)
             rc = run_add_document(r, si, doc, err);
+        if (r->is_doc_dropped)   /* rejected and counted by run_embed: go on */
+            rc = KB_OK;
         const struct ingest_bad *bad = rc == KB_E_INPUT && from_reader ? ingest_last_bad(rd)
                                                                        : NULL;
         if (rc == KB_E_INPUT && !r->is_flush_failed &&

@@ -255,6 +255,9 @@ struct run {
                                           come, about (0: between documents) */
     int is_flush_failed;               /* run_add_document's failure came from a batch
                                           flushed inside a large document, not from it */
+    int is_doc_dropped;                /* the document being chunked spanned batches and
+                                          a chunk of it was rejected (run_embed): it is
+                                          already rejected and counted, chunking stops */
     int is_full;                       /* --full or mode: full */
     char lock_name[300];               /* the pipeline, or "NAME#K/N": keys the marks */
     struct load_marks marks;           /* API sources' new marks, stored after success */

@@ -212,6 +212,8 @@ static enum kb_code add_chunk(const struct kb_chunk *c, void *ctx, struct kb_err
             r->is_flush_failed = 1;   /* the batch's error, never the document's */
             return rc;
         }
+        if (r->is_doc_dropped)   /* rejected in that batch: stop chunking it */
+            return KB_FAIL_AT(err, KB_E_EMBED, x->d->source_id, "rejected");
         x->bi = load_batch_continue_source(r->batch, x->src, was_new);
     }
     char *meta = chunk_metadata(r, x->d, c);

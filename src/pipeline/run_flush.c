@@ -55,6 +55,14 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
     embed_batch_wrap(&eb, load_batch_matrix(r->batch), r->erows, n);
     enum kb_code rc = r->export ? pipeline_export_rows(r->export, r->emb, &eb, err)
                       : r->args->is_dry_run ? KB_OK : embed_batch_compute(r->emb, &eb, err);
+    /* tests: KBPIPE_FAULT=run.embed_row:N rejects the Nth row embedded, as
+     * the embedder rejects a row (tests/integration/run_memory_worst.sh) */
+    for (int i = 0; i < n && !r->args->is_dry_run && (rc == KB_OK || rc == KB_PARTIAL); i++)
+        if (r->erows[i].state != EMBED_ROW_REJECTED && kb_fault("run.embed_row")) {
+            r->erows[i].state = EMBED_ROW_REJECTED;
+            r->erows[i].reject = "fault injected at run.embed_row";
+            rc = KB_PARTIAL;
+        }
     for (int i = 0; i < n; i++) {
         struct run_source_stats *st = &r->stats[r->row_stat[i]];
         switch (r->erows[i].state) {
@@ -71,18 +79,32 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
         for (int i = 0; i < n; i++)
             if (r->erows[i].state != EMBED_ROW_REJECTED)
                 has[i] = 1;
+    /* a rejected row of a document that spans batches: the document's
+     * earlier batches are in the open transaction, which holds it alone
+     * (load_batch_flush commits the sources before it first): roll that
+     * back, once the writer is done with it, and the document is left out
+     * as any other (docs/loading.md, "One large input") */
+    int spans = 0, last = load_batch_sources(r->batch) - 1, is_chunking = 0;
     for (int i = 0; rc == KB_PARTIAL && i < n; i++)
-        if (r->erows[i].state == EMBED_ROW_REJECTED &&
-            load_batch_source_spans(r->batch, load_batch_row_group(r->batch, i)))
-            /* its other rows are in the open transaction or still to come:
-             * leaving the document out alone is not possible, so the run
-             * stops and rolls back (docs/loading.md, "One large input") */
-            rc = KB_FAIL_AT(err, KB_E_EMBED, r->erows[i].origin,
-                            "%s; this document has more chunks than load.batch_rows (%d) and "
-                            "is written in one transaction over several batches, so it cannot "
-                            "be left out alone: the run stops with the database as before it; "
-                            "fix the row, or raise load.batch_rows above its chunk count",
-                            r->erows[i].reject, r->p->load.batch_rows);
+        if (r->erows[i].state == EMBED_ROW_REJECTED) {
+            int g = load_batch_row_group(r->batch, i);
+            if (load_batch_source_spans(r->batch, g)) {
+                spans = 1;
+                /* the open last source is the document being chunked */
+                is_chunking |= load_batch_is_open(r->batch) && g == last;
+            }
+        }
+    if (spans) {
+        enum kb_code wrc = run_writer_idle(r, err);
+        if (wrc != KB_OK) {
+            embed_batch_release(&eb);
+            return wrc;
+        }
+        if (load_session_abort_open(r->sess))
+            log_info("the rejected document's batches written so far were rolled back "
+                     "(its own transaction)");
+        r->is_doc_dropped = is_chunking;
+    }
     if (rc == KB_PARTIAL) {
         unsigned char *bad = kb_xcalloc((size_t)n, 1);
         rc = KB_OK;
@@ -92,7 +114,10 @@ static enum kb_code run_embed(struct run *r, struct kb_err *err)
             bad[i] = 1;
             struct kb_err rerr = { 0 };
             KB_FAIL_AT(&rerr, KB_E_EMBED, r->erows[i].origin, "%s; the document is left as "
-                       "it was", r->erows[i].reject);
+                       "it was%s", r->erows[i].reject,
+                       load_batch_source_spans(r->batch, load_batch_row_group(r->batch, i))
+                       ? " (it spans batches: the rows of it already written in this run are "
+                         "rolled back)" : "");
             log_warn("%s: %s", rerr.origin, rerr.msg);
             int si = r->row_stat[i];
             struct kb_err werr = { 0 };

@@ -7,6 +7,22 @@
 #   words  one 8 MB line of words
 #   issue  an issue export (gh format) whose one issue's body is 8 MB of words
 #   csv    a CSV (type csv) whose one content field is 8 MB
+#   letters one 8 MB line of random [a-z]: ONE pre-token piece, merged in
+#          windows of 32 KiB (src/chunk/tokenizer.c; whole it took ~490 MB)
+#   aletter one 8 MB line of the letter a: one piece, every merge a tie
+#   rest   an issue export (REST) whose one issue and its 7 comments (comments
+#          export) are together just under max_record_size (8 MB): the
+#          largest issue document the defaults allow
+# Case spanreject: a document over several batches whose chunk is rejected
+# in its fourth batch (KBPIPE_FAULT=run.embed_row, a test build) is rejected
+# with its place named, its earlier batches are rolled back and nothing else
+# is lost: the file before it in its first batch and the file after it are
+# loaded, and the run goes on and exits 3; the next run loads it.
+# Then (case over) the inputs just past the default limits must be rejected
+# with their place named and the peak RSS still under the bound, and the
+# next input loaded: a CSV field of 40 MB (over max_record_size, 8 MB, and
+# the reader's old hard cap of 32 MB), an issue export whose one element is
+# 40 MB, and a REST issue whose comments add up to 9 MB.
 # Each run is timed by /usr/bin/time -v and must stay under its bound
 # (100 MiB); and what it loaded must be right, not just present: the chunk
 # texts in chunk_index order are the input's text (blanks aside; overlap 0),
@@ -23,7 +39,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ -x /usr/bin/time ] || { echo "run_memory_worst.sh: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
-cases=${*:-span blob words issue csv}
+cases=${*:-span spanreject blob words issue csv letters aletter rest over}
 max=$((8 * 1024 * 1024))
 bound_mib=100
 
@@ -60,7 +76,14 @@ kind, d, n, gen_line = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def words(size):
     subprocess.run([sys.executable, gen_line, d + "/words.tmp", str(size)], check=True)
     return open(d + "/words.tmp").read().rstrip("\n")
-if kind == "blob":
+if kind == "letters":
+    r = random.Random(13)
+    text = "".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(n - 1))
+    open(d + "/in/letters.md", "w").write(text + "\n")
+elif kind == "aletter":
+    text = "a" * (n - 1)
+    open(d + "/in/aletter.md", "w").write(text + "\n")
+elif kind == "blob":
     raw = random.Random(13).randbytes(n // 4 * 3 - 3)
     text = base64.b64encode(raw).decode()
     open(d + "/in/blob.md", "w").write(text + "\n")
@@ -78,6 +101,25 @@ elif kind == "issue":
     assert len(line) <= n, len(line)
     open(d + "/in/issues.jsonl", "w").write(line + "\n")
     text = "# One huge issue\n\n" + body
+elif kind == "rest":
+    # the issue's element and its comments add up to the limit, less 4 KiB
+    parts = [words(n // 8 - 1024) for _ in range(8)]
+    issue = {"number": 1, "title": "One huge issue", "body": parts[0], "state": "open",
+             "user": {"login": "octo"}, "created_at": "2024-01-01T00:00:00Z",
+             "updated_at": "2024-01-02T00:00:00Z", "closed_at": None, "labels": [],
+             "comments": 7, "html_url": "https://github.com/acme/big/issues/1"}
+    lines = [json.dumps(issue)]
+    text = "# One huge issue\n\n" + parts[0] + "\n"
+    for k, body in enumerate(parts[1:]):
+        c = {"issue_url": "https://api.github.com/repos/acme/big/issues/1",
+             "html_url": "https://github.com/acme/big/issues/1#issuecomment-%d" % k,
+             "user": {"login": "octo"}, "created_at": "2024-01-0%dT00:00:00Z" % (k + 2),
+             "body": body}
+        lines.append(json.dumps(c))
+        text += "\n---\nComment by octo on 2024-01-0%dT00:00:00Z:\n\n%s\n" % (k + 2, body)
+    assert sum(len(l) for l in lines) <= n - 4096, sum(len(l) for l in lines)
+    open(d + "/in/issues.jsonl", "w").write(lines[0] + "\n")
+    open(d + "/in/comments.jsonl", "w").write("\n".join(lines[1:]) + "\n")
 else:
     field = words(n - 64)
     open(d + "/in/rows.csv", "w").write('id,title,content\nR-1,one big field,"%s"\n' % field)
@@ -85,10 +127,14 @@ else:
 open(d + "/text", "w").write(text)
 PY
   case $kind in
-    blob|words) src="    type: files
+    blob|words|letters|aletter) src="    type: files
     roots: [\"$d/in\"]" ;;
     issue) src="    type: github_issues
     path: $d/in/issues.jsonl" ;;
+    rest) src="    type: github_issues
+    path: $d/in/issues.jsonl
+    comments: $d/in/comments.jsonl
+    format: rest" ;;
     csv) src="    type: csv
     path: $d/in/rows.csv
     key: id" ;;
@@ -169,8 +215,139 @@ YAML
     "$(state "$sdb" it-span)"
 fi
 
+# spanreject: see the head.  batch_rows 10: a.md (1 chunk) and b.md's first
+# rows share a batch, whose flush commits a.md before it begins b.md's
+# open transaction; the 35th row embedded is one of b.md's (about 60 chunks)
+if [[ " $cases " == *" spanreject "* ]]; then
+  if strings "$bin" | grep -q KBPIPE_FAULT; then
+    sr=$tmp/spanreject
+    mkdir -p "$sr/in"
+    cat >"$sr/p.yaml" <<YAML
+name: it-spanrej
+project: it-spanrej
+reject_file: $sr/rejects.jsonl
+chunking:
+  size: 64
+  overlap: 0
+load:
+  batch_rows: 10
+embedding:
+  provider: hash
+sources:
+  - name: docs
+    type: files
+    roots: ["$sr/in"]
+YAML
+    echo "alpha first version" >"$sr/in/a.md"
+    python3 "$top/bench/gen_line.py" "$sr/in/b.md" 2000
+    echo "gamma first version" >"$sr/in/c.md"
+    rdb=$(new_db spanrej)
+    kb "$rdb" run "$sr/p.yaml" -q; check_rc "spanreject: the first versions load" 0
+    b_before=$(state "$rdb" it-spanrej | grep -F 'b.md')
+    echo "alpha second version" >"$sr/in/a.md"
+    python3 "$top/bench/gen_line.py" "$sr/in/b.md" 20000   # ~60 chunks of 64 tokens
+    echo "gamma second version" >"$sr/in/c.md"
+    KBPIPE_FAULT=run.embed_row:35 kb "$rdb" run "$sr/p.yaml"
+    check_eq "spanreject: a rejected chunk in b.md's fourth batch: the run goes on, exits 3" 3 "$rc"
+    [ "$rc" = 3 ] || show
+    check "spanreject: ... the message names the chunk and says why" \
+      grep -qE 'b\.md#[0-9]+: fault injected at run\.embed_row; the document is left as it was \(it spans batches' "$tmp/err"
+    grep -m1 'fault injected' "$tmp/err" | cut -c1-220 | sed 's/^/#   stderr: /'
+    check "spanreject: ... and so does the reject file" grep -q 'b\.md#[0-9]*' "$sr/rejects.jsonl"
+    check_eq "spanreject: ... b.md is as it was (its batches rolled back)" "$b_before" \
+      "$(state "$rdb" it-spanrej | grep -F 'b.md')"
+    check_eq "spanreject: ... a.md (in b.md's first batch) and c.md (after it) are the new versions" \
+      "alpha second version|gamma second version" \
+      "$(sql "$rdb" "SELECT string_agg(content, '|' ORDER BY content) FROM knowledge_chunks c
+                     JOIN knowledge_sources s ON s.id = c.source_id
+                     WHERE s.source_id IN ('a.md', 'c.md')")"
+    check_eq "spanreject: ... the run is not left running" "0" \
+      "$(sql "$rdb" "SELECT count(*) FROM kbpipe_runs WHERE status = 'running'")"
+    kb "$rdb" run "$sr/p.yaml" -q; check_rc "spanreject: the next run loads b.md" 0
+    cdb=$(new_db spanrej_clean)
+    kb "$cdb" run "$sr/p.yaml" -q; check_rc "spanreject: a clean run of the second versions" 0
+    check_eq "spanreject: ... ends in the same state as the run after the reject" \
+      "$(state "$cdb" it-spanrej)" "$(state "$rdb" it-spanrej)"
+  else
+    note "spanreject: not a test build (no KBPIPE_FAULT): not run"
+  fi
+fi
+
+# over: inputs just past the default limits are rejected, in bounded memory
+if [[ " $cases " == *" over "* ]]; then
+  o=$tmp/over
+  mkdir -p "$o"
+  python3 - "$o" "$top/bench/gen_line.py" <<'PY'
+import json, subprocess, sys
+o, gen_line = sys.argv[1], sys.argv[2]
+mb = 1024 * 1024
+def words(size):
+    subprocess.run([sys.executable, gen_line, o + "/w.tmp", str(size)], check=True)
+    return open(o + "/w.tmp").read().rstrip("\n")
+big = words(40 * mb)
+open(o + "/rows.csv", "w").write('id,title,content\nR-1,too big,"%s"\nR-2,small,"a small row"\n' % big)
+def issue(number, body, rest=False):
+    d = {"number": number, "title": "Issue %d" % number, "body": body, "labels": [],
+         "created_at" if rest else "createdAt": "2024-01-01T00:00:00Z"}
+    if rest:
+        d.update({"state": "open", "user": {"login": "octo"}, "comments": 9,
+                  "html_url": "https://github.com/acme/big/issues/%d" % number})
+    else:
+        d.update({"state": "OPEN", "author": {"login": "octo"}, "comments": [],
+                  "url": "https://github.com/acme/big/issues/%d" % number})
+    return json.dumps(d)
+open(o + "/issues.jsonl", "w").write(issue(1, big) + "\n" + issue(2, "a small issue") + "\n")
+mb1 = big[: mb]
+open(o + "/rest.jsonl", "w").write(issue(1, "the first", True) + "\n" + issue(2, "a small issue", True) + "\n")
+open(o + "/comments.jsonl", "w").write("".join(json.dumps(
+    {"issue_url": "https://api.github.com/repos/acme/big/issues/1", "user": {"login": "octo"},
+     "created_at": "2024-01-02T00:00:00Z", "body": mb1}) + "\n" for _ in range(9)))
+PY
+  rm -f "$o/w.tmp"
+  for k in csv issue rest; do
+    case $k in
+      csv) src="    type: csv
+    path: $o/rows.csv
+    key: id"; want="rows.csv:2: row 1 is over 8388608 bytes (max_record_size)" ;;
+      issue) src="    type: github_issues
+    path: $o/issues.jsonl"; want="issues.jsonl:1: element 1 is" ;;
+      rest) src="    type: github_issues
+    path: $o/rest.jsonl
+    comments: $o/comments.jsonl
+    format: rest"; want="rest.jsonl:1: issue #1 with its 9 comments is" ;;
+    esac
+    cat >"$o/$k.yaml" <<YAML
+name: it-over-$k
+project: it-over-$k
+embedding:
+  provider: hash
+sources:
+  - name: big
+    on_error: skip
+$src
+YAML
+    db=$(new_db "over_$k")
+    rc=0
+    /usr/bin/time -v -o "$o/time" timeout -s KILL 900 "$bin" --db "dbname=$db" run "$o/$k.yaml" \
+      >"$o/out" 2>"$o/err" || rc=$?
+    check_eq "over $k: the input over the limit is rejected, the run goes on (exit 3)" 3 "$rc"
+    check "over $k: ... with its place and the limit named ($want)" grep -qF "$want" "$o/err"
+    grep -F "$want" "$o/err" | head -1 | cut -c1-200 | sed 's/^/#   stderr: /'
+    check_eq "over $k: ... and the next input is loaded" 1 \
+      "$(sql "$db" "SELECT count(*) FROM knowledge_sources")"
+    kib=$(awk '/Maximum resident set size/ { print $NF }' "$o/time")
+    note "over $k: peak RSS $((kib / 1024)) MiB ($kib KiB)"
+    if ! ldd "$bin" 2>/dev/null | grep -q libasan; then
+      check "over $k: peak RSS under $bound_mib MiB (measured $((kib / 1024)) MiB)" \
+        test "$kib" -lt $((bound_mib * 1024))
+    fi
+    psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
+  done
+  rm -rf "$o"
+fi
+
 for kind in $cases; do
-  [ "$kind" != span ] || continue
+  [ "$kind" != span ] && [ "$kind" != spanreject ] && [ "$kind" != over ] || continue
   gen "$kind"
   d=$tmp/$kind
   db=$(new_db "worst_$kind")

@@ -861,9 +861,30 @@ static void ingest_csv__huge_field_streams(void **state)
     fclose(f);
     struct ingest_source s;
     csv_src(&s, path);
+    s.u.csv.max_record_size = 16L * 1024 * 1024;   /* over the default, 8 MB */
     char *got = outcome(&s);
     assert_string_equal(got, "ok: 2 documents; first: 1, 10485760 bytes, \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"");
     free(got);
+
+    /* the default limit: the 10 MB record is rejected where it starts, and
+       the reader goes on with the next one (its lines counted right) */
+    csv_src(&s, path);
+    struct kb_err err = { 0 };
+    struct ingest_reader *rd;
+    assert_int_equal(ingest_open(&s, ".", &rd, &err), KB_OK);
+    struct kb_arena *arena = kb_arena_new();
+    struct kb_document *doc;
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_E_INPUT);
+    assert_int_equal(ingest_last_bad(rd)->at.line, 2);
+    assert_non_null(strstr(err.msg, "row 1 is over 8388608 bytes (max_record_size)"));
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_non_null(doc);
+    assert_string_equal(doc->source_id, "2");
+    assert_int_equal(doc->origin.line, 10 * 1024 * 1024 / 100 + 3);
+    assert_int_equal(ingest_next(rd, arena, &doc, &err), KB_OK);
+    assert_null(doc);
+    ingest_close(rd);
+    kb_arena_free(arena);
     unlink(path);
     free(path);
 }

@@ -17,6 +17,7 @@
  */
 #include "kbtest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@
 
 /* tokenizer.c, opened by KB_TESTABLE */
 size_t tokenizer_piece_encode(const struct chunk_tokenizer *tok, const unsigned char *p,
-                              size_t m, uint32_t *out, int force_heap);
+                              size_t m, uint32_t *out, int force);
 
 static struct chunk_tokenizer *tok;
 static char *table_path;
@@ -192,6 +193,79 @@ static void tokenizer_piece_encode__heap_equals_array(void **state)
         assert_int_equal(n1, n2);
         assert_memory_equal(a, h, n1 * sizeof a[0]);
     }
+}
+
+/* The long pieces of the window tests: kind 0 random [a-z], 1 one letter,
+   2 English words with no blank, 3 Han characters (3 bytes each), 4 a run of
+   "=-" (a symbol piece).  The same bytes every run (xorshift). */
+static void long_piece(char *p, size_t len, int kind)
+{
+    static const char *words[] = { "the", "database", "vector", "pipeline", "of", "chunk",
+                                   "embedding", "index", "query", "knowledge", "a", "source" };
+    uint64_t rnd = 88172645463325252ull + (uint64_t)kind;
+    size_t i = 0;
+    while (i < len) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        if (kind == 0) {
+            p[i++] = (char)('a' + rnd % 26);
+        } else if (kind == 1) {
+            p[i++] = 'a';
+        } else if (kind == 2) {
+            for (const char *w = words[rnd % 12]; *w && i < len; w++)
+                p[i++] = *w;
+        } else if (kind == 3) {
+            unsigned cp = 0x4e00 + (unsigned)(rnd % 2000);   /* CJK ideographs: \p{L} */
+            if (i + 3 > len) {
+                p[i++] = 'a';
+                continue;
+            }
+            p[i++] = (char)(0xe0 | cp >> 12);
+            p[i++] = (char)(0x80 | (cp >> 6 & 0x3f));
+            p[i++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+            p[i++] = "=-"[rnd % 2];
+        }
+    }
+}
+
+/* ids a[0..na) and b[0..nb): how many of the longer differ from the other
+   once the common prefix and suffix are set aside */
+static size_t ids_differ(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+    size_t pre = 0, suf = 0;
+    while (pre < na && pre < nb && a[pre] == b[pre])
+        pre++;
+    while (suf < na - pre && suf < nb - pre && a[na - 1 - suf] == b[nb - 1 - suf])
+        suf++;
+    return (na > nb ? na : nb) - pre - suf;
+}
+
+/*
+ * A piece over CHUNK_TOKENIZER_WINDOW bytes is merged in windows; merged
+ * whole (bit 2), it is tiktoken's merge (heap = array above, and the
+ * reference group).  On 1 MB pieces of each kind (31+ windows) the windowed
+ * ids are the whole piece's, id for id.
+ */
+static void tokenizer_piece_encode__windows_equal_whole(void **state)
+{
+    (void)state;
+    NEED_TOK();
+    const size_t len = 1 << 20;
+    char *p = kb_xmalloc(len);
+    uint32_t *w = kb_xmalloc(len * sizeof *w), *h = kb_xmalloc(len * sizeof *h);
+    for (int kind = 0; kind < 5; kind++) {
+        long_piece(p, len, kind);
+        size_t nw = tokenizer_piece_encode(tok, (const unsigned char *)p, len, w, 0);
+        size_t nh = tokenizer_piece_encode(tok, (const unsigned char *)p, len, h, 2);
+        size_t d = ids_differ(w, nw, h, nh);
+        print_message("kind %d: %zu ids in windows, %zu whole, %zu differ\n", kind, nw, nh, d);
+        assert_int_equal(d, 0);
+        assert_int_equal(nw, nh);
+        assert_int_equal(tokenizer_piece_encode(tok, (const unsigned char *)p, len, NULL, 0), nw);
+    }
+    free(p);
+    free(w);
+    free(h);
 }
 
 static void chunk_tokenizer_open__errors(void **state)
@@ -404,6 +478,71 @@ static void chunk_tokenizer_encode__equals_reference(void **state)
     free(dir);
 }
 
+/*
+ * Pieces just over CHUNK_TOKENIZER_WINDOW (one cut, where the windows can
+ * differ from tiktoken): kinds 0-2 of long_piece (random letters, one
+ * letter, words with no blank), one line each, encoded here and by tiktoken.
+ * tiktoken's merge is quadratic on such a piece (about 5 s each here).
+ */
+static void chunk_tokenizer_encode__long_pieces_reference(void **state)
+{
+    (void)state;
+    NEED_TOK();
+    const char *root = kbtest_root();
+    char *have = NULL;
+    if (kbtest_sh(&have, NULL, "command -v node && "
+                  "test -f '%s/.cache/ref/node_modules/tiktoken/package.json'", root) != 0) {
+        free(have);
+        MISSING("node or the reference package (.cache/ref) is missing\n");
+    }
+    free(have);
+    const size_t len = CHUNK_TOKENIZER_WINDOW + 4096, n_kinds = 3;
+    struct kb_buf text;
+    kb_buf_init(&text);
+    char *p = kb_xmalloc(len);
+    for (int kind = 0; kind < (int)n_kinds; kind++) {
+        long_piece(p, len, kind);
+        kb_buf_append(&text, p, len);
+        kb_buf_append(&text, "\n", 1);
+    }
+    free(p);
+    char *dir = kbtest_tmpdir();
+    char *path = kb_xasprintf("%s/long.txt", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text.data, 1, text.len, f), text.len);
+    assert_int_equal(fclose(f), 0);
+    char *errout = NULL;
+    int rc = kbtest_sh(NULL, &errout, "node '%s/tests/ref/encode.js' '%s' '%s/ref.ids'", root,
+                       path, dir);
+    if (rc != 0)
+        fail_msg("encoding the long pieces with tiktoken failed (%d): %s", rc, errout ? errout : "");
+    free(errout);
+    free(path);
+    struct kb_buf ref;
+    struct kb_err err = { 0 };
+    kb_buf_init(&ref);
+    path = kb_xasprintf("%s/ref.ids", dir);
+    assert_int_equal(kb_buf_read_file(&ref, path, &err), KB_OK);
+    free(path);
+
+    uint32_t *ids;
+    size_t n;
+    encode_all(text.data, text.len, &ids, &n);
+    size_t n_ref = ref.len / 4;
+    const uint32_t *want = (const uint32_t *)(const void *)ref.data;
+    size_t d = ids_differ(ids, n, want, n_ref);
+    print_message("%zu pieces of %zu bytes: %zu ids here, %zu from tiktoken, %zu differ\n",
+                  n_kinds, len, n, n_ref, d);
+    assert_int_equal(d, 0);
+    assert_int_equal(n, n_ref);
+    free(ids);
+    kb_buf_release(&text);
+    kb_buf_release(&ref);
+    kbtest_rmtree(dir);
+    free(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tokenizer_c[] = {
@@ -411,6 +550,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(chunk_tokenizer_count__edges),
         cmocka_unit_test(chunk_tokenizer_count__one_mb_word),
         cmocka_unit_test(tokenizer_piece_encode__heap_equals_array),
+        cmocka_unit_test(tokenizer_piece_encode__windows_equal_whole),
         cmocka_unit_test(chunk_tokenizer_open__errors),
     };
     const struct CMUnitTest pretokenize_c[] = {
@@ -419,6 +559,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest reference[] = {
         cmocka_unit_test(chunk_tokenizer_encode__equals_reference),
+        cmocka_unit_test(chunk_tokenizer_encode__long_pieces_reference),
     };
     if (argc > 1)
         cmocka_set_test_filter(argv[1]);
