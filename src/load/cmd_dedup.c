@@ -152,20 +152,18 @@ enum kb_code cmd_dedup(int argc, char **argv, struct kb_err *err)
     enum kb_code rc = db_open(&conn, err);
     if (rc != KB_OK)
         return rc;
-    const char *p[] = { project };
-    struct db_rows *rows;
-    rc = db_exec(conn,
-                 "SELECT p.id, (SELECT metadata->>'embedding_model' FROM learnings l"
-                 "  WHERE l.project_id = p.id AND l.metadata ? 'embedding_model'"
-                 "  GROUP BY 1 ORDER BY count(*) DESC LIMIT 1)"
-                 " FROM projects p WHERE p.name = $1",
-                 1, p, &rows, err);
-    if (rc == KB_OK && db_rows_count(rows) == 0) {
-        db_rows_free(rows);
-        db_close(conn);
-        return KB_FAIL(err, KB_E_USAGE, NULL,
-                       "no project named '%.80s'; 'kbpipe stats' lists the projects", project);
+    char *pid = NULL;
+    struct db_rows *rows = NULL;
+    rc = db_project_check(conn, project, "dedup", &pid, err);
+    if (rc == KB_OK) {
+        const char *p[] = { pid };
+        rc = db_exec(conn,
+                     "SELECT $1::uuid, (SELECT metadata->>'embedding_model' FROM learnings l"
+                     "  WHERE l.project_id = $1::uuid AND l.metadata ? 'embedding_model'"
+                     "  GROUP BY 1 ORDER BY count(*) DESC LIMIT 1)",
+                     1, p, &rows, err);
     }
+    free(pid);
     if (rc == KB_OK) {
         char project_id[40];
         snprintf(project_id, sizeof project_id, "%s", db_rows_get(rows, 0, 0));

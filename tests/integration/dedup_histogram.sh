@@ -109,5 +109,6 @@ kb "$db" dedup --project h --histogram --action merge
 check_rc "--histogram with --action is a usage error" 2
 check "... saying it changes nothing" grep -q "histogram changes nothing and takes no --action" "$tmp/err"
 kb "$db" dedup --project nope --histogram
-check_rc "an unknown project" 2
+check_rc "an unknown project" 1
+check "... named, as every catalogue command names it" grep -q "dedup: no project named 'nope'" "$tmp/err"
 finish
