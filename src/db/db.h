@@ -78,6 +78,25 @@ enum kb_code db_exec_each(struct db_conn *conn, const char *sql, int n_params,
                           void *ctx, struct kb_err *err);
 
 /*
+ * A statement whose rows are read one at a time (libpq's single-row mode),
+ * so memory holds one row, never the result: for readers of rows of any
+ * size (the SQL source's FETCH).  db_stream_open sends it; each
+ * db_stream_next sets *row_out to the next row (a one-row db_rows owned
+ * by the stream until the next call; if the server refused single-row
+ * mode, all the rows at once), or to NULL at the end; a failure of the
+ * statement comes from the db_stream_next that meets it.  db_stream_close
+ * reads what is left (the connection must end the statement) and frees.
+ * No other statement may run on the connection while a stream is open.
+ */
+struct db_stream;
+enum kb_code db_stream_open(struct db_conn *conn, const char *sql, int n_params,
+                            const char *const *params, struct db_stream **out,
+                            struct kb_err *err);
+enum kb_code db_stream_next(struct db_stream *s, const struct db_rows **row_out,
+                            struct kb_err *err);
+void db_stream_close(struct db_stream *s);
+
+/*
  * Run a script of several statements with the simple query protocol (no
  * parameters: only for SQL kbpipe ships, e.g. migrations).  On failure
  * *err_pos_out (may be NULL) is the 1-based character position the server

@@ -88,6 +88,69 @@ enum kb_code db_exec_each(struct db_conn *conn, const char *sql, int n_params,
     return rc;
 }
 
+struct db_stream {
+    struct db_conn *conn;
+    struct db_rows row;            /* the row db_stream_next gave, cleared at the next */
+    int is_done;
+    char sql[64];                  /* the statement's first words, for messages */
+};
+
+/* See db.h. */
+enum kb_code db_stream_open(struct db_conn *conn, const char *sql, int n_params,
+                            const char *const *params, struct db_stream **out,
+                            struct kb_err *err)
+{
+    *out = NULL;
+    if (!PQsendQueryParams(conn->pg, sql, n_params, NULL, params, NULL, NULL, 0))
+        return check_result(conn, NULL, sql, err);   /* names it with PQerrorMessage */
+    (void)PQsetSingleRowMode(conn->pg);   /* if refused, the rows come as one result */
+    struct db_stream *s = kb_xcalloc(1, sizeof *s);
+    s->conn = conn;
+    snprintf(s->sql, sizeof s->sql, "%s", sql);
+    *out = s;
+    return KB_OK;
+}
+
+/* See db.h. */
+enum kb_code db_stream_next(struct db_stream *s, const struct db_rows **row_out,
+                            struct kb_err *err)
+{
+    *row_out = NULL;
+    PQclear(s->row.res);
+    s->row.res = NULL;
+    enum kb_code rc = KB_OK;
+    while (!s->is_done) {
+        PGresult *res = PQgetResult(s->conn->pg);
+        if (res == NULL) {
+            s->is_done = 1;
+            break;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && PQntuples(res) > 0 &&
+            rc == KB_OK) {
+            s->row.res = res;
+            *row_out = &s->row;
+            return KB_OK;
+        }
+        if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && rc == KB_OK)
+            rc = check_result(s->conn, res, s->sql, err);
+        PQclear(res);   /* the end, or a failure: read on until libpq says it is over */
+    }
+    return rc;
+}
+
+/* See db.h. */
+void db_stream_close(struct db_stream *s)
+{
+    if (s == NULL)
+        return;
+    PQclear(s->row.res);
+    PGresult *res;
+    while (!s->is_done && (res = PQgetResult(s->conn->pg)) != NULL)
+        PQclear(res);
+    free(s);
+}
+
 enum kb_code db_exec_script(struct db_conn *conn, const char *sql, int *err_pos_out,
                             struct kb_err *err)
 {

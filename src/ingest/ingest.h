@@ -173,6 +173,7 @@ struct ingest_sql_opts {
     const char *watermark;         /* a column, or NULL: the document hash decides */
     const char *database_env;      /* NULL: the pipeline's own database */
     int fetch_rows;                /* rows per FETCH; default 500 */
+    long max_record_size;          /* bytes of one row's text form; default 8 MB */
 };
 
 /*

@@ -44,6 +44,7 @@ void ingest_source_defaults(struct ingest_source *src, enum ingest_type type)
         break;
     case INGEST_SQL:
         src->u.sql.fetch_rows = INGEST_SQL_DEFAULT_FETCH_ROWS;
+        src->u.sql.max_record_size = INGEST_DEFAULT_MAX_RECORD_SIZE;
         break;
     }
 }

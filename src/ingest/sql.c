@@ -13,8 +13,13 @@
  *   3. DECLARE kb_sql NO SCROLL CURSOR FOR SELECT * FROM (query) AS kb_q
  *        [WHERE kb_q.WM IS NULL OR kb_q.WM >= $1]   -- a stored mark
  *        [ORDER BY kb_q.WM NULLS FIRST]              -- a watermark
- *      then FETCH fetch_rows at a time: memory holds one FETCH, never the
- *      result (tests/integration/run_sql_source.sh measures 300k rows).
+ *      then FETCH fetch_rows at a time, each FETCH read a row at a time
+ *      (libpq's single-row mode): memory holds one row, never the result
+ *      (tests/integration/run_sql_source.sh measures 300k rows).  With
+ *      max_record_size (default 8 MB), the cursor selects each column as
+ *      CASE WHEN octet_length(kb_q::text) <= max THEN col END, then the
+ *      start of the source_id and that size: a row over the limit comes
+ *      as NULLs and is rejected, located, without its bytes being sent.
  *
  * The watermark: rows come in watermark order, so the last non-NULL one
  * read is the highest; it is the reader's mark "watermark", which the run
@@ -52,8 +57,10 @@ struct sql_state {
     char *query;                   /* the SQL, trailing blanks and ';' removed */
     char *origin_path;             /* "PIPELINE: source NAME" */
     int is_started, is_done;
-    struct db_rows *rows;          /* the current FETCH */
+    struct db_stream *stream;      /* the current FETCH, read a row at a time */
+    const struct db_rows *rows;    /* its current row (owned by the stream) */
     int i_row, n_rows;
+    long n_fetched;                /* rows the current FETCH gave so far */
     long row_no;                   /* rows read, 1-based for messages */
     int n_cols;
     char **cols;                   /* the query's column names */
@@ -250,8 +257,25 @@ static enum kb_code start(struct ingest_reader *rd, struct kb_err *err)
         st->wm_last = kb_xstrdup(mark);   /* no newer row: the mark stays */
     struct kb_buf sql;
     kb_buf_init(&sql);
-    kb_buf_printf(&sql, "DECLARE kb_sql NO SCROLL CURSOR FOR SELECT * FROM (\n%s\n) AS kb_q",
-                  st->query);
+    if (o->max_record_size > 0) {
+        /* a row over the limit comes back as NULLs, its size and the start
+         * of its id, so it is rejected without being read */
+        kb_buf_puts(&sql, "DECLARE kb_sql NO SCROLL CURSOR FOR SELECT ");
+        for (int i = 0; i < st->n_cols; i++) {
+            char *c = db_ident(st->conn, st->cols[i]);
+            kb_buf_printf(&sql, "CASE WHEN kb_sz.n <= %ld THEN kb_q.%s END AS %s, ",
+                          o->max_record_size, c, c);
+            free(c);
+        }
+        char *id = db_ident(st->conn, o->col_source_id);
+        kb_buf_printf(&sql, "left(kb_q.%s::text, 200), kb_sz.n FROM (\n%s\n) AS kb_q CROSS "
+                      "JOIN LATERAL (SELECT octet_length(kb_q::text) AS n) AS kb_sz", id,
+                      st->query);
+        free(id);
+    } else {
+        kb_buf_printf(&sql, "DECLARE kb_sql NO SCROLL CURSOR FOR SELECT * FROM (\n%s\n) AS "
+                      "kb_q", st->query);
+    }
     if (o->watermark) {
         char *wm = db_ident(st->conn, o->watermark);
         /* $1 takes the column's type: the mark is the text the server gave */
@@ -294,6 +318,14 @@ static enum kb_code row_document(struct ingest_reader *rd, struct kb_arena *aren
     const struct db_rows *rows = st->rows;
     int i = st->i_row++;
     struct kb_origin at = { .path = st->origin_path, .row = ++st->row_no };
+    if (o->max_record_size > 0 &&
+        strtol(db_rows_get(rows, i, st->n_cols + 1), NULL, 10) > o->max_record_size) {
+        const char *big_id = db_rows_get(rows, i, st->n_cols);
+        return row_bad(rd, &at, big_id, err, "the row is %s bytes in its text form, over "
+                       "max_record_size (%s); raise max_record_size, or select less of it",
+                       db_rows_get(rows, i, st->n_cols + 1),
+                       kb_arena_printf(arena, "%ld", o->max_record_size));
+    }
     if (st->ci_wm >= 0 && !db_rows_isnull(rows, i, st->ci_wm)) {
         free(st->wm_last);   /* rows come in watermark order: the last is the highest */
         st->wm_last = kb_xstrdup(db_rows_get(rows, i, st->ci_wm));
@@ -355,28 +387,41 @@ static enum kb_code sql_next(struct ingest_reader *rd, struct kb_arena *arena,
     if (st->is_done)
         return KB_OK;
     enum kb_code rc = KB_OK;
-    if (!st->is_started)
-        rc = start(rd, err);
-    if (rc == KB_OK && st->i_row >= st->n_rows) {
-        db_rows_free(st->rows);
-        st->rows = NULL;
-        st->i_row = st->n_rows = 0;
-        char fetch[64];
-        snprintf(fetch, sizeof fetch, "FETCH %d FROM kb_sql", rd->src->u.sql.fetch_rows);
-        rc = db_exec(st->conn, fetch, 0, NULL, &st->rows, err);
-        if (rc == KB_OK)
+    if (!st->is_started && (rc = start(rd, err)) != KB_OK) {
+        st->is_done = 1;
+        return rc;
+    }
+    /* FETCH fetch_rows at a time, each read a row at a time (single-row
+     * mode: memory holds one row); a FETCH that gives no row is the end */
+    while (rc == KB_OK && st->i_row >= st->n_rows) {
+        if (st->stream == NULL) {
+            char fetch[64];
+            snprintf(fetch, sizeof fetch, "FETCH %d FROM kb_sql", rd->src->u.sql.fetch_rows);
+            rc = db_stream_open(st->conn, fetch, 0, NULL, &st->stream, err);
+            st->n_fetched = 0;
+            if (rc != KB_OK)
+                break;
+        }
+        rc = db_stream_next(st->stream, &st->rows, err);
+        if (rc == KB_OK && st->rows) {
+            st->i_row = 0;
             st->n_rows = db_rows_count(st->rows);
-        if (rc == KB_OK && st->n_rows == 0) {
+            st->n_fetched += st->n_rows;
+            continue;
+        }
+        db_stream_close(st->stream);
+        st->stream = NULL;
+        st->i_row = st->n_rows = 0;
+        if (rc == KB_OK && st->n_fetched == 0) {
             st->is_done = 1;
             rc = db_exec(st->conn, "COMMIT", 0, NULL, NULL, err);
             if (rc == KB_OK && st->wm_last)
                 ingest_state_set(rd, "watermark", st->wm_last);
             return rc;
         }
-        if (rc != KB_OK)
-            kb_err_prefix(err, "reading row %ld", st->row_no + 1);
     }
     if (rc != KB_OK) {
+        kb_err_prefix(err, "reading row %ld", st->row_no + 1);
         st->is_done = 1;
         return rc;
     }
@@ -388,7 +433,7 @@ static void sql_close(struct ingest_reader *rd)
     struct sql_state *st = rd->state;
     if (st == NULL)
         return;
-    db_rows_free(st->rows);
+    db_stream_close(st->stream);   /* and the row it holds */
     db_close(st->conn);   /* an open transaction ends with the session: read only */
     for (int i = 0; i < st->n_cols; i++)
         free(st->cols[i]);

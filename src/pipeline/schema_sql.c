@@ -58,6 +58,7 @@ void schema_read_sql(struct schema_ctx *c, const struct node *m, const char *pre
     static const char *const keys[] = { "name", "type", "target", "on_error", "max_errors",
                                         "query", "query_file", "columns", "template",
                                         "metadata", "watermark", "database_env", "fetch_rows",
+                                        "max_record_size",
                                         NULL };
     schema_check_keys(c, m, "a sql source", keys);
     const struct node *qn = schema_lookup(m, "query"), *fn = schema_lookup(m, "query_file");
@@ -107,6 +108,8 @@ void schema_read_sql(struct schema_ctx *c, const struct node *m, const char *pre
                           "conninfo itself (the value is not shown)", pre);
     schema_want_int(c, schema_lookup(m, "fetch_rows"), K("fetch_rows"), 1, 100000,
                     "fetch_rows: 500", &o->fetch_rows);
+    schema_want_size(c, schema_lookup(m, "max_record_size"), K("max_record_size"),
+                     &o->max_record_size);
     if (src->target == KB_TARGET_LEARNINGS)
         pipeline_diag_add(c->p, &schema_lookup(m, "target")->at, "%s: a sql source loads into "
                           "knowledge only; remove target: learnings", pre);
