@@ -341,6 +341,28 @@ static void embed_hash_text__bit_exact(void **state)
     kb_buf_release(&out);
 }
 
+/* hash.c's own SipHash-2-4 against libsodium's, every length 0..300 */
+uint64_t embed_hash_siphash(const unsigned char *bytes, size_t len);
+
+static void embed_hash_siphash__matches_libsodium(void **state)
+{
+    (void)state;
+    static const unsigned char key[crypto_shorthash_KEYBYTES] = "kbpipe-hash-v1\0";
+    unsigned char in[301], out[crypto_shorthash_BYTES];
+    unsigned s = 7;
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (unsigned char)lcg(&s);
+    for (size_t len = 0; len < sizeof in; len++) {
+        crypto_shorthash(out, in, len, key);
+        uint64_t want = 0;
+        for (int i = 7; i >= 0; i--)
+            want = (want << 8) | out[i];
+        if (embed_hash_siphash(in, len) != want)
+            fail_msg("length %zu: %016llx, libsodium %016llx", len,
+                     (unsigned long long)embed_hash_siphash(in, len), (unsigned long long)want);
+    }
+}
+
 static void embed_hash_text__never_zero(void **state)
 {
     (void)state;
@@ -943,6 +965,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest hash_c[] = {
         cmocka_unit_test(embed_hash_text__deterministic),
         cmocka_unit_test(embed_hash_text__bit_exact),
+        cmocka_unit_test(embed_hash_siphash__matches_libsodium),
         cmocka_unit_test(embed_hash_text__never_zero),
         cmocka_unit_test(embed_hash_text__labelled_pairs),
     };
