@@ -9,7 +9,9 @@
 #       (FORMAT binary) of the rows kbpipe wrote.  ratio = floor seconds /
 #       kbpipe seconds (target >= 0.85, not falling with size).  Server
 #       CPU-seconds of both (the postmaster and all its children, from
-#       /proc: bench/lib.sh server_cpu) and kbpipe's own CPU-seconds.
+#       /proc: bench/lib.sh server_cpu) and kbpipe's own CPU-seconds; the
+#       overlap: kbpipe's -v line of its writer thread (seconds writing,
+#       idle waiting for a batch, and the run's thread waiting for it).
 #   (2) the HNSW build alone, timed separately on the first size (the same
 #       statement either side would run, so it is not part of (1)).
 #   (3) an unchanged re-run as a share of the first run (1), per size
@@ -95,8 +97,10 @@ for files in $sizes; do
   fresh_db
   sql "DROP INDEX idx_knowledge_chunks_embedding" >/dev/null
   psql -X -q -d "$db" -c CHECKPOINT
-  timed "run-$files" "$bin" -q --db "dbname=$db" run "$G"
+  # -v: the writer's line (batches, seconds writing, idle, the run's thread waiting)
+  timed "run-$files" "$bin" -v --db "dbname=$db" run "$G" 2>"$out/run-$files.log"
   t_run=$t srv_run=$cpu_srv cli_run=$cpu_cli rss_run=$rss
+  overlap=$(grep -o 'writer: .*' "$out/run-$files.log" || echo "writer: (no line)")
   chunks=$(sql "SELECT count(*) FROM knowledge_chunks")
   timed "rerun-$files" "$bin" -q --db "dbname=$db" run "$G"
   t_rerun=$t cli_rerun=$cpu_cli
@@ -123,6 +127,7 @@ for files in $sizes; do
     echo "    kbpipe run ${t_run} s (server ${srv_run} CPU-s, kbpipe ${cli_run} CPU-s, peak RSS ${rss_run} MiB)"
     echo "    floor: server-side COPY FROM file (binary) ${t_floor} s (server ${srv_floor} CPU-s)"
     echo "    ratio floor/kbpipe: $(div "$t_floor" "$t_run" %.3f) (target >= 0.85); server CPU kbpipe/floor: $(div "$srv_run" "$srv_floor")x"
+    echo "    overlap (kbpipe -v): $overlap"
     if [ $first_size = 1 ] && part 2; then
       psql -X -q -d "$db" -c CHECKPOINT
       t0=$(now_ns)

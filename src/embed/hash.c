@@ -33,6 +33,7 @@
  */
 #include "embed/embed_int.h"
 
+#include <assert.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -73,20 +74,82 @@ struct features {
     unsigned char scratch[8 + 2 * 256];   /* one feature's bytes */
 };
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/*
+ * STOP_FIRST[c - 'a'] .. STOP_FIRST[c - 'a' + 1]: the STOP words that begin
+ * with c (STOP is sorted).  It replaced a bsearch with strcmp on a copy of
+ * every word (6% of a run's client CPU, docs/loading.md); a stop word has
+ * 1-10 letters a-z.  test_embed's bit-exact check runs every STOP word and
+ * near misses through it.
+ */
+static const unsigned char STOP_FIRST[27] = {
+    0, 14, 24, 26, 32, 33, 37, 37, 50, 58, 59, 59, 59, 64,
+    68, 81, 81, 81, 81, 87, 103, 106, 107, 121, 121, 124, 124,
+};
+#define STOP_MAX_LEN 10
 
 static int is_stop(const char *w, size_t len)
 {
-    char key[16];
-    if (len >= sizeof key)
+    unsigned c = (unsigned char)w[0];
+    if (len > STOP_MAX_LEN || c < 'a' || c > 'z')
         return 0;
-    memcpy(key, w, len);
-    key[len] = '\0';
-    const char *k = key;
-    return bsearch(&k, STOP, N_STOP, sizeof STOP[0], cmp_str) != NULL;
+    for (unsigned i = STOP_FIRST[c - 'a']; i < STOP_FIRST[c - 'a' + 1]; i++)
+        if (strncmp(STOP[i], w, len) == 0 && STOP[i][len] == '\0')
+            return 1;
+    return 0;
+}
+
+/*
+ * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
+ * 2012) of bytes[0..len) under KEY: the value libsodium's
+ * crypto_shorthash() returns, as a number (its output bytes read
+ * little-endian).  Written out here because kbpipe-hash-v1 hashes ~1,500
+ * features of 4-12 bytes per chunk, and the library call and the bytes
+ * round trip were a sixth of a run's client CPU; test_embed checks it
+ * against crypto_shorthash() for every length 0..300.
+ */
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                       \
+    do {                                                                               \
+        v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32);                      \
+        v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2;                                         \
+        v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0;                                         \
+        v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32);                      \
+    } while (0)
+
+static uint64_t le64(const unsigned char *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = (x << 8) | p[i];
+    return x;
+}
+
+KB_TESTABLE uint64_t embed_hash_siphash(const unsigned char *bytes, size_t len)
+{
+    const uint64_t k0 = le64(KEY), k1 = le64(KEY + 8);
+    uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
+    uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+    size_t full = len & ~(size_t)7;
+    for (size_t i = 0; i < full; i += 8) {
+        uint64_t m = le64(bytes + i);
+        v3 ^= m;
+        SIPROUND;
+        SIPROUND;
+        v0 ^= m;
+    }
+    uint64_t last = (uint64_t)(len & 0xff) << 56;
+    for (size_t i = len - full; i > 0; i--)
+        last |= (uint64_t)bytes[full + i - 1] << (8 * (i - 1));
+    v3 ^= last;
+    SIPROUND;
+    SIPROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
 static void add(struct features *f, const unsigned char *bytes, size_t len, float w)
@@ -95,12 +158,7 @@ static void add(struct features *f, const unsigned char *bytes, size_t len, floa
         f->cap = f->cap ? 2 * f->cap : 256;
         f->items = kb_xrealloc(f->items, f->cap * sizeof f->items[0]);
     }
-    unsigned char out[crypto_shorthash_BYTES];
-    crypto_shorthash(out, bytes, len, KEY);
-    uint64_t h = 0;
-    for (int i = 7; i >= 0; i--)
-        h = (h << 8) | out[i];
-    f->items[f->n].h = h;
+    f->items[f->n].h = embed_hash_siphash(bytes, len);
     f->items[f->n].w = w;
     f->n++;
 }
@@ -208,36 +266,69 @@ static void add_trigrams(struct features *f, const char *w, size_t len)
 }
 
 /*
- * Sort a[0..n) by hash, ascending: an LSD radix sort, 8 passes of one byte
- * (a pass whose byte is the same in every key is skipped), through tmp[n].
- * It replaced qsort, which was half of the embedder's time (1,500 features
- * in a 512-token chunk); any correct sort gives the same vector, since
- * equal hashes are summed as one feature and the groups are added in hash
- * order (the golden values in test_embed check it).
+ * Add the features to out[] as kbpipe-hash-v1 defines it: equal hashes are
+ * one feature of weight w * (1 + ln tf), and the features are added in
+ * ascending hash order.  Float addition is not associative, so that order
+ * is part of the model; but it matters only among the features of one
+ * dimension, so the features are bucketed by dimension (a counting sort,
+ * stable, through tmp[n]) and each bucket (about one feature on average:
+ * ~1,500 features over 1,536 dimensions) is insertion-sorted by hash,
+ * stably.  It replaced a sort of all features by their 64-bit hash (an
+ * 8-pass radix sort, the embedder's largest cost); each dimension receives
+ * the same additions in the same order, so every bit is the same
+ * (test_embed, embed_hash_text__bit_exact).  The weight of a group is its
+ * first feature's (in the order they were added), as before.
  */
-static void sort_features(struct feature *a, struct feature *tmp, size_t n)
+#define N_TF_MEMO 64
+
+static void sum_features(const struct feature *a, struct feature *tmp, size_t n,
+                         float out[KB_EMBED_DIM])
 {
-    struct feature *src = a, *dst = tmp;
-    for (int shift = 0; shift < 64; shift += 8) {
-        size_t count[256] = { 0 };
-        for (size_t i = 0; i < n; i++)
-            count[(src[i].h >> shift) & 0xff]++;
-        if (count[(src[0].h >> shift) & 0xff] == n)
-            continue;   /* every key has this byte: nothing to move */
-        size_t at = 0;
-        for (int d = 0; d < 256; d++) {
-            size_t c = count[d];
-            count[d] = at;
-            at += c;
+    static_assert(KB_EMBED_DIM < 65536, "bucket offsets are 32-bit, dims fit");
+    uint32_t start[KB_EMBED_DIM + 1] = { 0 };
+    for (size_t i = 0; i < n; i++)
+        start[(a[i].h & 0xffffffffu) % KB_EMBED_DIM + 1]++;
+    for (size_t d = 1; d <= KB_EMBED_DIM; d++)
+        start[d] += start[d - 1];
+    uint32_t at[KB_EMBED_DIM];
+    memcpy(at, start, sizeof at);
+    for (size_t i = 0; i < n; i++)
+        tmp[at[(a[i].h & 0xffffffffu) % KB_EMBED_DIM]++] = a[i];
+    memset(out, 0, KB_EMBED_DIM * sizeof out[0]);
+    float tf_memo[N_TF_MEMO] = { 0 };   /* 0: not computed yet (1 + ln tf >= 1) */
+    for (size_t d = 0; d < KB_EMBED_DIM; d++) {
+        struct feature *b = tmp + start[d];
+        size_t m = start[d + 1] - start[d];
+        for (size_t i = 1; i < m; i++) {   /* stable insertion sort by hash */
+            struct feature x = b[i];
+            size_t j = i;
+            for (; j > 0 && b[j - 1].h > x.h; j--)
+                b[j] = b[j - 1];
+            b[j] = x;
         }
-        for (size_t i = 0; i < n; i++)
-            dst[count[(src[i].h >> shift) & 0xff]++] = src[i];
-        struct feature *t = src;
-        src = dst;
-        dst = t;
+        for (size_t i = 0; i < m;) {
+            size_t j = i + 1;
+            while (j < m && b[j].h == b[i].h)
+                j++;
+            /* log(1) is exactly 0: a feature seen once weighs w, no call;
+             * a small tf's factor is computed once per text, the same
+             * expression, so the same bits */
+            size_t tf = j - i;
+            float factor;
+            if (tf == 1) {
+                factor = 1.0f;
+            } else if (tf < N_TF_MEMO) {
+                if (tf_memo[tf] == 0.0f)
+                    tf_memo[tf] = (float)(1.0 + log((double)tf));
+                factor = tf_memo[tf];
+            } else {
+                factor = (float)(1.0 + log((double)tf));
+            }
+            float weight = b[i].w * factor;
+            out[d] += (b[i].h >> 63) ? -weight : weight;
+            i = j;
+        }
     }
-    if (src != a)
-        memcpy(a, src, n * sizeof *a);
 }
 
 void embed_hash_text(const char *text, size_t len, float out[KB_EMBED_DIM])
@@ -274,19 +365,8 @@ void embed_hash_text(const char *text, size_t len, float out[KB_EMBED_DIM])
         add(&f, (const unsigned char *)text, len, W_UNI);
 
     struct feature *tmp = kb_xmalloc(f.n * sizeof *tmp);
-    sort_features(f.items, tmp, f.n);
+    sum_features(f.items, tmp, f.n, out);
     free(tmp);
-    memset(out, 0, KB_EMBED_DIM * sizeof out[0]);
-    for (size_t i = 0; i < f.n;) {
-        size_t j = i;
-        while (j < f.n && f.items[j].h == f.items[i].h)
-            j++;
-        uint64_t h = f.items[i].h;
-        float weight = f.items[i].w * (float)(1.0 + log((double)(j - i)));
-        size_t dim = (size_t)(h & 0xffffffffu) % KB_EMBED_DIM;
-        out[dim] += (h >> 63) ? -weight : weight;
-        i = j;
-    }
     char why[96];
     if (embed_normalize_one(out, KB_EMBED_DIM, why, sizeof why) != 0) {
         /* every feature cancelled out (opposite signs, equal weights, same

@@ -207,6 +207,13 @@ struct run_writer {
     int is_busy, is_quitting, is_started;
     enum kb_code rc;
     struct kb_err err;
+    /* the overlap, in seconds (logged at -v when the writer stops): the
+     * writer writing, the writer idle between its first batch and its
+     * stop (waiting for the run's thread), the run's thread waiting for
+     * the writer to take a batch (docs/loading.md, "Two batches, two
+     * threads") */
+    double busy_s, idle_s, producer_wait_s;
+    int n_batches;
 };
 
 struct pipeline_export;   /* fields live in export_batch.c */

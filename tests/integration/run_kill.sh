@@ -36,8 +36,20 @@ rev() { gen "$corpus" --files "$files" --sections 4 --seed 7 --rev "$1"; }
 refa=$(new_db refa); refb=$(new_db refb)
 rev A; kb "$refa" run "$G" -q; check_rc "clean run of version A exits 0" 0
 state "$refa" it-kill >"$tmp/ref.A"
-rev B; kb "$refb" run "$G" -q; check_rc "clean run of version B exits 0" 0
+rev B; t0=$(date +%s%N); kb "$refb" run "$G" -v; check_rc "clean run of version B exits 0" 0
+wall_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 state "$refb" it-kill >"$tmp/ref.B"
+# the writer's overlap line (-v, docs/loading.md "Two batches, two threads"):
+# one line; at least one batch per RUN_BATCH_ROWS rows; writing and idle
+# are disjoint spans of the writer's life, so they add up to at most the
+# run's wall time, and the run's thread waited at most that long
+wl=$(grep -o "writer: [0-9]* batches, writing [0-9.]* s, idle [0-9.]* s waiting for the run's thread; the run's thread waited [0-9.]* s for the writer" "$tmp/err")
+check "-v logs one writer line" test "$(printf '%s\n' "$wl" | grep -c .)" = 1
+read -r wn wbusy widle wwait <<<"$(printf '%s\n' "$wl" | awk '{ print $2, $5, $8, $19 }')"
+check "the writer took at least rows / batch_rows batches ($wn >= $((files * 4 / 20)))" \
+  test "${wn:-0}" -ge $((files * 4 / 20))
+check "writing ${wbusy}s + idle ${widle}s, and the run's thread's wait ${wwait}s, fit in the run's ${wall_ms} ms" \
+  awk -v b="$wbusy" -v i="$widle" -v w="$wwait" -v t="$wall_ms" 'BEGIN { exit !(b + i <= t / 1000 + 0.01 && w <= t / 1000 + 0.01 && b > 0) }'
 check "the corpus gives one chunk per section ($((files * 4)))" \
   test "$(grep -c '^C' "$tmp/ref.A")" = $((files * 4))
 t0=$(date +%s%N)

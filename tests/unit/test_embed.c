@@ -26,6 +26,8 @@
 
 #include <dlfcn.h>
 #include <math.h>
+#include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +250,167 @@ static void embed_hash_text__deterministic(void **state)
         kbtest_write(path, out.data);
     kb_buf_release(&in);
     kb_buf_release(&out);
+}
+
+/*
+ * Bit-exactness of kbpipe-hash-v1 (the golden sums above allow 1e-4):
+ * tests/data/embed/hash_exact.tsv holds, per case, the BLAKE2b-128 of the
+ * vector's float bits (little-endian), as the sort-by-hash implementation
+ * of 2026-12-06 gave them.  Cases: the golden texts, and HASH_EXACT_TEXTS
+ * generated texts (make_text: words of a small vocabulary, so features
+ * repeat (1 + ln tf) and three or more groups share a dimension, stop words,
+ * plurals, capitals, non-ASCII, a 300-byte word), whose digests are chained
+ * into one.  Any faster implementation must keep every bit.
+ */
+#define HASH_EXACT_TEXTS 400
+
+static unsigned lcg(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+static size_t make_text(unsigned seed, char *out, size_t cap)
+{
+    static const char *const vocab[] = {
+        "the", "of", "and", "a", "is", "Server", "servers", "database", "databases", "query",
+        "queries", "index", "indexes", "vector", "vectors", "chunk", "chunks", "token",
+        "tokens", "embedding", "policy", "policies", "status", "bus", "radius", "x", "Q",
+        "2026", "v1_2", "caf\xc3\xa9", "na\xc3\xafve", "\xe6\x97\xa5\xe6\x9c\xac",
+        "\xe2\x80\x9cquoted\xe2\x80\x9d", "it's", "--", "!!", "HNSW", "pgvector", "merge",
+        "restart", "password", "after", "before", "them", "themselves", "yours",
+    };
+    /* every stop word of hash.c and near misses: a stop word taken for a
+     * content word (or the reverse) changes the vectors */
+    static const char *const stops[] = {
+        "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any",
+        "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+        "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during",
+        "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her",
+        "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into",
+        "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no",
+        "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours",
+        "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such",
+        "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there",
+        "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+        "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+        "why", "will", "with", "would", "you", "your", "yours", "abou", "abovee",
+        "yourselves", "thei", "whos", "ifs", "ha", "wh", "ourselve", "ands",
+    };
+    unsigned s = seed;
+    size_t n = 0, words = lcg(&s) % 700;
+    for (size_t i = 0; i < words && n + 320 < cap; i++) {
+        if (seed % 37 == 0 && i == words / 2) {   /* one long word */
+            for (int k = 0; k < 300; k++)
+                out[n++] = (char)('a' + (k * 7 + (int)seed) % 26);
+        } else {
+            /* a third of the texts are mostly stop words */
+            int is_stop = lcg(&s) % (seed % 3 == 0 ? 8 : 2) != 0 && seed % 3 == 0;
+            const char *w = is_stop ? stops[lcg(&s) % N_OF(stops)] : lcg(&s) % 4 == 0
+                            ? stops[lcg(&s) % N_OF(stops)] : vocab[lcg(&s) % N_OF(vocab)];
+            size_t len = strlen(w);
+            memcpy(out + n, w, len);
+            n += len;
+        }
+        out[n++] = (lcg(&s) % 11 == 0) ? '\n' : (lcg(&s) % 7 == 0) ? ',' : ' ';
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static void vector_digest(const float *v, unsigned char out[16], crypto_generichash_state *chain)
+{
+    unsigned char bytes[DIM * 4];
+    for (int i = 0; i < DIM; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        for (int k = 0; k < 4; k++)
+            bytes[i * 4 + k] = (unsigned char)(u >> (8 * k));
+    }
+    if (chain)
+        crypto_generichash_update(chain, bytes, sizeof bytes);
+    else
+        crypto_generichash(out, 16, bytes, sizeof bytes, NULL, 0);
+}
+
+static void hex16(const unsigned char d[16], char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static void embed_hash_text__bit_exact(void **state)
+{
+    (void)state;
+    const char *path = "tests/data/embed/hash_exact.tsv";
+    static const char *const texts[] = {
+        "Restart the API server after changing the database password.",
+        "kbpipe-hash-v1: feature hashing, 1536 dimensions", "!!! ---",
+        "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86\xe3\x82\xad\xe3\x82\xb9"
+        "\xe3\x83\x88 and ASCII",
+        "The the THE of and", "", "x", "\xff\xfe",
+    };
+    struct kb_buf out;
+    kb_buf_init(&out);
+    kb_buf_printf(&out, "# kbpipe-hash-v1 exact vectors: case, BLAKE2b-128 of the float bits "
+                        "(tests/unit/test_embed.c, embed_hash_text__bit_exact)\n");
+    float v[DIM];
+    unsigned char d[16];
+    char hex[33];
+    for (size_t i = 0; i < N_OF(texts); i++) {
+        embed_hash_text(texts[i], strlen(texts[i]), v);
+        vector_digest(v, d, NULL);
+        hex16(d, hex);
+        kb_buf_printf(&out, "text%zu\t%s\n", i, hex);
+    }
+    crypto_generichash_state chain;
+    crypto_generichash_init(&chain, NULL, 0, 16);
+    char *text = malloc(1 << 16);
+    assert_non_null(text);
+    for (unsigned t = 0; t < HASH_EXACT_TEXTS; t++) {
+        size_t len = make_text(t + 1, text, 1 << 16);
+        embed_hash_text(text, len, v);
+        vector_digest(v, NULL, &chain);
+    }
+    free(text);
+    crypto_generichash_final(&chain, d, 16);
+    hex16(d, hex);
+    kb_buf_printf(&out, "generated%d\t%s\n", HASH_EXACT_TEXTS, hex);
+    if (getenv("KBPIPE_UPDATE_GOLDEN") != NULL) {
+        kbtest_write(path, out.data);
+    } else {
+        struct kb_buf want;
+        kb_buf_init(&want);
+        struct kb_err err = { 0 };
+        assert_int_equal(kb_buf_read_file(&want, path, &err), KB_OK);
+        if (strcmp(want.data, out.data) != 0)
+            fail_msg("kbpipe-hash-v1's vectors changed bits:\nstored:\n%s\nnow:\n%s", want.data,
+                     out.data);
+        kb_buf_release(&want);
+    }
+    kb_buf_release(&out);
+}
+
+/* hash.c's own SipHash-2-4 against libsodium's, every length 0..300 */
+uint64_t embed_hash_siphash(const unsigned char *bytes, size_t len);
+
+static void embed_hash_siphash__matches_libsodium(void **state)
+{
+    (void)state;
+    static const unsigned char key[crypto_shorthash_KEYBYTES] = "kbpipe-hash-v1\0";
+    unsigned char in[301], out[crypto_shorthash_BYTES];
+    unsigned s = 7;
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (unsigned char)lcg(&s);
+    for (size_t len = 0; len < sizeof in; len++) {
+        crypto_shorthash(out, in, len, key);
+        uint64_t want = 0;
+        for (int i = 7; i >= 0; i--)
+            want = (want << 8) | out[i];
+        if (embed_hash_siphash(in, len) != want)
+            fail_msg("length %zu: %016llx, libsodium %016llx", len,
+                     (unsigned long long)embed_hash_siphash(in, len), (unsigned long long)want);
+    }
 }
 
 static void embed_hash_text__never_zero(void **state)
@@ -852,6 +1015,8 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest hash_c[] = {
         cmocka_unit_test(embed_hash_text__deterministic),
+        cmocka_unit_test(embed_hash_text__bit_exact),
+        cmocka_unit_test(embed_hash_siphash__matches_libsodium),
         cmocka_unit_test(embed_hash_text__never_zero),
         cmocka_unit_test(embed_hash_text__labelled_pairs),
     };
