@@ -433,6 +433,49 @@ static void db_exec_each__rows_nulls_and_first_failure(void **state)
     kbtest_db_close(&db);
 }
 
+/* db_stream: rows one at a time and then the end; a statement that fails
+ * after some rows gives those rows, then KB_E_DB; a stream closed before
+ * its end leaves the connection ready for the next statement. */
+static void db_stream__rows_failure_and_early_close(void **state)
+{
+    (void)state;
+    struct kbtest_db db;
+    if (!kbtest_db_open(&db))
+        skip();
+    struct kb_err err = { 0 };
+    struct db_stream *s;
+    const struct db_rows *row;
+    const char *p[] = { "3" };
+    assert_int_equal(db_stream_open(db.conn, "SELECT g FROM generate_series(1, $1::int) g", 1, p,
+                                    &s, &err), KB_OK);
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(db_stream_next(s, &row, &err), KB_OK);
+        assert_non_null(row);
+        assert_int_equal(db_rows_count(row), 1);   /* single-row mode */
+        assert_int_equal(atoi(db_rows_get(row, 0, 0)), i);
+    }
+    assert_int_equal(db_stream_next(s, &row, &err), KB_OK);
+    assert_null(row);
+    db_stream_close(s);
+    assert_int_equal(db_stream_open(db.conn, "SELECT 10 / (2 - g) FROM generate_series(1, 3) g",
+                                    0, NULL, &s, &err), KB_OK);
+    assert_int_equal(db_stream_next(s, &row, &err), KB_OK);
+    assert_string_equal(db_rows_get(row, 0, 0), "10");
+    assert_int_equal(db_stream_next(s, &row, &err), KB_E_DB);
+    assert_null(row);
+    assert_non_null(strstr(err.msg, "division by zero"));
+    db_stream_close(s);
+    assert_int_equal(db_stream_open(db.conn, "SELECT g FROM generate_series(1, 1000) g", 0,
+                                    NULL, &s, &err), KB_OK);
+    assert_int_equal(db_stream_next(s, &row, &err), KB_OK);
+    db_stream_close(s);   /* 999 rows unread */
+    struct db_rows *rows;
+    assert_int_equal(db_exec(db.conn, "SELECT 42", 0, NULL, &rows, &err), KB_OK);
+    assert_string_equal(db_rows_get(rows, 0, 0), "42");
+    db_rows_free(rows);
+    kbtest_db_close(&db);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -456,6 +499,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest query_tests[] = {
         cmocka_unit_test(db_exec_each__rows_nulls_and_first_failure),
+        cmocka_unit_test(db_stream__rows_failure_and_early_close),
     };
     int failed = cmocka_run_group_tests_name("conn.c", conn_tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("migrate.c", migrate_tests, NULL, NULL);
