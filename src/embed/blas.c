@@ -18,7 +18,6 @@
  */
 #include "embed/embed_int.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,24 +35,14 @@ static void die(const char *what)
     abort();
 }
 
-static void sym(void *h, const char *name, void *fn, size_t size)
-{
-    void *p = dlsym(h, name);
-    if (p == NULL)
-        die(name);
-    memcpy(fn, &p, size);   /* POSIX: dlsym's pointer holds the function's address */
-}
-
 static void load(void)
 {
-    void *h = NULL;
-    for (size_t i = 0; i < sizeof BLAS_LIBS / sizeof BLAS_LIBS[0] && h == NULL; i++)
-        h = dlopen(BLAS_LIBS[i], RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        const char *e = dlerror();
-        die(e ? e : "not found");
-    }
-    sym(h, "cblas_sgemm", &blas.sgemm, sizeof blas.sgemm);
+    char why[300];
+    void *h = kb_dl_open(BLAS_LIBS, sizeof BLAS_LIBS / sizeof BLAS_LIBS[0], why, sizeof why);
+    if (h == NULL ||
+        !kb_dl_sym(h, BLAS_LIBS[0], "cblas_sgemm", &blas.sgemm, sizeof blas.sgemm, why,
+                   sizeof why))
+        die(why);
 }
 
 /* See embed_int.h. */

@@ -35,7 +35,6 @@
 #include "ingest_int.h"
 
 #include <ctype.h>
-#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
@@ -66,30 +65,14 @@ static pthread_once_t lx_once = PTHREAD_ONCE_INIT;
 /* The shared object's names: Debian's soname first, then the dev link. */
 static const char *const LX_LIBS[] = { "libxml2.so.2", "libxml2.so" };
 
-/* dlsym of `name` into *fn (size bytes); 0 when missing (lx_why says which). */
-static int lx_sym(void *h, const char *name, void *fn, size_t size)
-{
-    void *p = dlsym(h, name);
-    if (p == NULL) {
-        snprintf(lx_why, sizeof lx_why, "%s has no symbol %s", LX_LIBS[0], name);
-        return 0;
-    }
-    memcpy(fn, &p, size);   /* POSIX: a data pointer from dlsym holds a function's address */
-    return 1;
-}
-
 static void lx_load(void)
 {
-    void *h = NULL;
-    for (size_t i = 0; i < sizeof LX_LIBS / sizeof LX_LIBS[0] && h == NULL; i++)
-        h = dlopen(LX_LIBS[i], RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        const char *e = dlerror();
-        snprintf(lx_why, sizeof lx_why, "%s", e ? e : "not found");
+    void *h = kb_dl_open(LX_LIBS, sizeof LX_LIBS / sizeof LX_LIBS[0], lx_why, sizeof lx_why);
+    if (h == NULL)
         return;
-    }
     xmlFreeFunc *free_var = NULL;
-#define LX_SYM(field, name) lx_sym(h, name, &lx.field, sizeof lx.field)
+#define LX_SYM(field, name) \
+    kb_dl_sym(h, LX_LIBS[0], name, &lx.field, sizeof lx.field, lx_why, sizeof lx_why)
     lx_is_loaded = LX_SYM(init_parser, "xmlInitParser") &&
                    LX_SYM(new_ctxt, "htmlNewParserCtxt") &&
                    LX_SYM(free_ctxt, "htmlFreeParserCtxt") &&
@@ -100,7 +83,8 @@ static void lx_load(void)
                    LX_SYM(get_prop, "xmlGetProp") &&
                    LX_SYM(node_content, "xmlNodeGetContent") &&
                    LX_SYM(strndup, "xmlStrndup") &&
-                   lx_sym(h, "xmlFree", &free_var, sizeof free_var);   /* a variable */
+                   kb_dl_sym(h, LX_LIBS[0], "xmlFree", &free_var, sizeof free_var, lx_why,
+                             sizeof lx_why);   /* a variable */
 #undef LX_SYM
     if (lx_is_loaded) {
         lx.init_parser();   /* once per process */

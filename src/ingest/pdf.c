@@ -27,7 +27,6 @@
 #include "ingest_int.h"
 
 #include <ctype.h>
-#include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
 #include <string.h>
@@ -58,18 +57,6 @@ static pthread_once_t pp_once = PTHREAD_ONCE_INIT;
 /* The shared object's names: Debian's soname first, then the dev link. */
 static const char *const PP_LIBS[] = { "libpoppler-glib.so.8", "libpoppler-glib.so" };
 
-/* dlsym of `name` into *fn; 0 when missing (pp_why says which). */
-static int pp_sym(void *h, const char *name, void *fn, size_t size)
-{
-    void *p = dlsym(h, name);   /* the library's dependencies (GLib) are searched too */
-    if (p == NULL) {
-        snprintf(pp_why, sizeof pp_why, "%s has no symbol %s", PP_LIBS[0], name);
-        return 0;
-    }
-    memcpy(fn, &p, size);   /* POSIX: a data pointer from dlsym holds a function's address */
-    return 1;
-}
-
 /* poppler-glib logs the PDF's syntax problems through GLib at INFO level:
  * kept out of kbpipe's stderr unless the user asked for -v. */
 static void on_glib_log(const gchar *domain, GLogLevelFlags level, const gchar *msg,
@@ -82,15 +69,11 @@ static void on_glib_log(const gchar *domain, GLogLevelFlags level, const gchar *
 
 static void pp_load(void)
 {
-    void *h = NULL;
-    for (size_t i = 0; i < sizeof PP_LIBS / sizeof PP_LIBS[0] && h == NULL; i++)
-        h = dlopen(PP_LIBS[i], RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        const char *e = dlerror();
-        snprintf(pp_why, sizeof pp_why, "%s", e ? e : "not found");
+    void *h = kb_dl_open(PP_LIBS, sizeof PP_LIBS / sizeof PP_LIBS[0], pp_why, sizeof pp_why);
+    if (h == NULL)
         return;
-    }
-#define PP_SYM(field, name) pp_sym(h, name, &pp.field, sizeof pp.field)
+#define PP_SYM(field, name) \
+    kb_dl_sym(h, PP_LIBS[0], name, &pp.field, sizeof pp.field, pp_why, sizeof pp_why)
     pp_is_loaded = PP_SYM(bytes_new_static, "g_bytes_new_static") &&
                    PP_SYM(bytes_unref, "g_bytes_unref") &&
                    PP_SYM(clear_error, "g_clear_error") && PP_SYM(free, "g_free") &&

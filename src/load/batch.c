@@ -239,6 +239,19 @@ const char *load_batch_row_source(const struct load_batch *b, int row, int *chun
 
 int load_batch_row_group(const struct load_batch *b, int row) { return b->rows[row].src_index; }
 
+/* Row `from` of b moved to row `to` (to <= from), with its vector and origin:
+ * one step of compacting the rows. */
+static void move_row(struct load_batch *b, int to, int from)
+{
+    if (to == from)
+        return;
+    b->rows[to] = b->rows[from];
+    memcpy(b->matrix + (size_t)to * KB_LOAD_DIM, b->matrix + (size_t)from * KB_LOAD_DIM,
+           KB_LOAD_DIM * sizeof(float));
+    b->has_vector[to] = b->has_vector[from];
+    b->origins[to] = b->origins[from];
+}
+
 /* See load.h.  Compacts rows (with their vectors and origins) and sources. */
 int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row)
 {
@@ -265,13 +278,7 @@ int load_batch_drop_sources(struct load_batch *b, const unsigned char *bad_row)
         int to = new_index[b->rows[i].src_index];
         if (to < 0)
             continue;
-        if (n_rows != i) {
-            b->rows[n_rows] = b->rows[i];
-            memcpy(b->matrix + (size_t)n_rows * KB_LOAD_DIM, b->matrix + (size_t)i * KB_LOAD_DIM,
-                   KB_LOAD_DIM * sizeof(float));
-            b->has_vector[n_rows] = b->has_vector[i];
-            b->origins[n_rows] = b->origins[i];
-        }
+        move_row(b, n_rows, i);
         b->rows[n_rows++].src_index = to;
     }
     b->n_rows = n_rows;
@@ -640,13 +647,7 @@ static void keep_sources_from(struct load_batch *b, int first)
     for (int i = 0; i < b->n_rows; i++) {
         if (b->rows[i].src_index < first)
             continue;
-        if (n_rows != i) {
-            b->rows[n_rows] = b->rows[i];
-            memcpy(b->matrix + (size_t)n_rows * KB_LOAD_DIM, b->matrix + (size_t)i * KB_LOAD_DIM,
-                   KB_LOAD_DIM * sizeof(float));
-            b->has_vector[n_rows] = b->has_vector[i];
-            b->origins[n_rows] = b->origins[i];
-        }
+        move_row(b, n_rows, i);
         b->rows[n_rows++].src_index -= first;
     }
     b->n_rows = n_rows;

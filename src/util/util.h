@@ -256,6 +256,17 @@ enum kb_code kb_cli_unknown_option(const char *command, const char *arg,
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/*
+ * dl.c: a library opened at its first use.  kb_dl_open returns the handle
+ * of the first of names[0..n) that dlopen finds (RTLD_NOW | RTLD_LOCAL), or
+ * NULL with dlerror's reason in why.  kb_dl_sym stores dlsym(h, name) into
+ * *fn (a function pointer, or a pointer to a variable, of `size` bytes);
+ * 0 when the symbol is missing, why naming lib and the symbol.
+ */
+void *kb_dl_open(const char *const *names, size_t n, char *why, size_t why_len);
+int kb_dl_sym(void *h, const char *lib, const char *name, void *fn, size_t size, char *why,
+              size_t why_len);
+
 /* Monotonic clock in seconds. */
 double kb_now(void);
 
