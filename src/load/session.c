@@ -294,34 +294,27 @@ enum kb_code load_each_stored_source(struct load_session *s, int with_others,
                                                         struct kb_err *err),
                                      void *ctx, struct kb_err *err)
 {
-    PGconn *pg = db_conn_pg(s->conn);
     const char *p[] = { s->project_id, s->opts.pipeline, with_others ? "t" : "f" };
-    if (!PQsendQueryParams(pg,
-                           "SELECT source_type, source_id, coalesce(doc_hash, ''), id, "
-                           "coalesce(pipeline, '') FROM knowledge_sources "
-                           "WHERE project_id = $1 AND " STORED_FILTER,
-                           3, NULL, p, NULL, NULL, 0)) {
-        const char *msg = PQerrorMessage(pg);
-        return KB_FAIL(err, KB_E_DB, NULL, "reading the stored sources failed: %.*s; check the "
-                       "server is up", (int)strcspn(msg, "\n"), msg);
-    }
-    (void)PQsetSingleRowMode(pg);   /* if refused, the rows come as one result: still right */
-    enum kb_code rc = KB_OK;
-    PGresult *res;
-    while ((res = PQgetResult(pg)) != NULL) {
-        ExecStatusType st = PQresultStatus(res);
-        if ((st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK) && rc == KB_OK) {
-            for (int r = 0; r < PQntuples(res) && rc == KB_OK; r++) {
-                const char *cols[5];
-                for (int c = 0; c < 5; c++)
-                    cols[c] = PQgetvalue(res, r, c);
-                rc = fn(s, cols, ctx, err);
-            }
-        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == KB_OK) {
-            rc = db_result_error(s->conn, res, "reading the stored sources", err);
+    struct db_stream *st;
+    enum kb_code rc = db_stream_open(s->conn,
+                                     "SELECT source_type, source_id, coalesce(doc_hash, ''), id, "
+                                     "coalesce(pipeline, '') FROM knowledge_sources "
+                                     "WHERE project_id = $1 AND " STORED_FILTER,
+                                     3, p, &st, err);
+    const struct db_rows *row;
+    int is_db_failure = 1;
+    while (rc == KB_OK && (rc = db_stream_next(st, &row, err)) == KB_OK && row != NULL) {
+        for (int r = 0; r < db_rows_count(row) && rc == KB_OK; r++) {
+            const char *cols[5];
+            for (int c = 0; c < 5; c++)
+                cols[c] = db_rows_get(row, r, c);
+            rc = fn(s, cols, ctx, err);
+            is_db_failure = rc == KB_OK;
         }
-        PQclear(res);   /* on a failure, read on: the connection must end the query */
     }
+    db_stream_close(st);   /* after fn's failure: reads the rest, the statement must end */
+    if (rc != KB_OK && is_db_failure)
+        kb_err_prefix(err, "reading the stored sources");
     return rc;
 }
 
