@@ -178,7 +178,6 @@ static void print_rows(const struct db_rows *rows, int is_json)
 {
     if (is_json) {
         db_print_json(rows, stdout);
-        fputc('\n', stdout);
     } else {
         db_print_table(rows, stdout);
     }

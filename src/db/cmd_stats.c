@@ -202,7 +202,6 @@ enum kb_code cmd_stats(int argc, char **argv, struct kb_err *err)
     }
     if (is_json && rc == KB_OK) {
         db_json_print(doc, stdout);
-        fputc('\n', stdout);
     }
     json_decref(doc);
     if (rc != KB_OK && strstr(err->msg, "does not exist"))

@@ -120,7 +120,8 @@ void db_rows_free(struct db_rows *rows);   /* NULL is a no-op */
 
 /* Print rows as an aligned text table (numbers right-aligned, long cells
  * cut at 48 characters) or as a JSON array of objects (built with jansson,
- * compact, no newline after it: print.c says how each type is written). */
+ * compact, one line ending in a newline: print.c says how each type is
+ * written). */
 void db_print_table(const struct db_rows *rows, FILE *out);
 void db_print_json(const struct db_rows *rows, FILE *out);
 

@@ -60,7 +60,7 @@ struct db_rows {
  * values they hold, all else as strings.  db_json_print writes j to out in
  * the one format of kbpipe's listings: compact, reals to 15 significant
  * digits (enough for every decimal of 15 digits to come out as the server
- * printed it, trailing zeros dropped).
+ * printed it, trailing zeros dropped), then a newline: a document a line.
  */
 #define DB_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
 json_t *db_rows_json(const struct db_rows *rows);

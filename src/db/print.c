@@ -177,6 +177,7 @@ json_t *db_rows_json(const struct db_rows *rows)
 void db_json_print(const json_t *j, FILE *out)
 {
     (void)json_dumpf(j, out, DB_JSON_FLAGS);
+    fputc('\n', out);
 }
 
 /* See db.h. */

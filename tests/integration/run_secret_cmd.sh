@@ -100,6 +100,8 @@ sec list list it-sec
 check_rc "list exits 0" 0
 check_eq "list shows the four names" "S1 S2 S3 S4" "$(awk 'NR > 2 {print $1}' "$tmp/list.out" | xargs)"
 sec listj list it-sec --json
+check_eq "list --json: one JSON document on one line, ending in a newline" "1 0a" \
+  "$(wc -l <"$tmp/listj.out") $(tail -c 1 "$tmp/listj.out" | od -An -tx1 | tr -d ' ')"
 check_eq "list --json: reads of S1 (the two good gets; a failed one does not count)" 2 \
   "$(jq -r '.[] | select(.name == "S1") | .reads' "$tmp/listj.out")"
 sec audit audit it-sec --name S1 --json

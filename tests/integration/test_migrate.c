@@ -339,7 +339,7 @@ static char *json_of(const struct db_rows *rows)
 /*
  * The JSON of `stats`, `sources` and `secret list|audit --json` (print.c,
  * built with jansson): each type of column as docs/operations.md says,
- * exactly, on the server's own values.
+ * exactly, on the server's own values, one line ending in a newline.
  */
 static void db_print_json__types_and_escapes(void **state)
 {
@@ -376,7 +376,7 @@ static void db_print_json__types_and_escapes(void **state)
         struct kb_err err = { 0 };
         assert_int_equal(db_exec(db.conn, sql, 0, NULL, &rows, &err), KB_OK);
         char *got = json_of(rows);
-        char *want = kb_xasprintf("[%s]", cases[i].want);
+        char *want = kb_xasprintf("[%s]\n", cases[i].want);
         if (strcmp(got, want) != 0)
             fail_msg("%s\n  got:  %s\n  want: %s", sql, got, want);
         free(want);
@@ -388,7 +388,7 @@ static void db_print_json__types_and_escapes(void **state)
     struct kb_err err = { 0 };
     assert_int_equal(db_exec(db.conn, "SELECT 1 AS x WHERE false", 0, NULL, &rows, &err), KB_OK);
     char *got = json_of(rows);
-    assert_string_equal(got, "[]");
+    assert_string_equal(got, "[]\n");
     free(got);
     db_rows_free(rows);
     kbtest_db_close(&db);
