@@ -17,7 +17,9 @@
 #       and 5 (`--fetch 5`: the statement of `kbpipe search -k 5`);
 #   (c) `kbpipe search` process wall time on the tiny database of (a)
 #       (BENCH_SEARCH_RUNS runs, 30 by default), p50/p95 (target <= 50 ms),
-#       its CPU time, and one search's statements with their server time.
+#       its CPU time, and one search's statements with their server time;
+#       and the first and the second call of search_hybrid_chunks on a new
+#       backend (the server's fixed cost in every search, p50/p95).
 # eval retrieves max(8 x k, 40) chunks a question (to see k distinct files),
 # so its legs rank 4 x the candidates of a `kbpipe search -k 5`; (b) prints
 # both.
@@ -126,4 +128,30 @@ echo "(c) kbpipe search on a $n512-chunk database, $runs runs: wall p50 $(pct '$
 rm -f "$out/search-times"
 echo "    one search's round trips (server log, bench/lib.sh statements_of): $(statements_of "$db" \
      "$bin" --db "dbname=$db" search --project bench-512 -k 5 "how do I pin exact versions so every install is the same?")"
+# the server's share of that wall time: a new backend's first call of
+# search_hybrid_chunks (the plpgsql compilation, the catalog lookups and
+# plans of a cold backend, the first use of the text search configuration
+# and of pgvector) against its second call on the same backend, each the
+# statement's round trip (psql \timing), over BENCH_SEARCH_RUNS backends;
+# the query's vector is the one the searches above logged
+q="how do I pin exact versions so every install is the same?"
+emb=$(sql "SELECT query_embedding FROM search_queries WHERE query_text = '$q'
+            AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+pid512=$(sql "SELECT id FROM projects WHERE name = 'bench-512'")
+for i in $(seq "$runs"); do
+  psql -X -q -At -d "$db" -v e="$emb" -v q="$q" -v p="$pid512" <<'EOF' |
+\timing on
+SELECT count(*) FROM search_hybrid_chunks(:'e'::vector, :'q', :'p'::uuid, 5);
+SELECT count(*) FROM search_hybrid_chunks(:'e'::vector, :'q', :'p'::uuid, 5);
+EOF
+    awk '/^Time:/ { printf "%s%s", (n++ ? " " : ""), $2 } END { print "" }' >>"$out/first-calls"
+done
+first_pct() {   # COLUMN P: the P-th percentile (ms) of column COLUMN (1 first call, 2 second)
+  awk -v c="$1" '{ print $c }' "$out/first-calls" | sort -n |
+    awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); printf "%.1f", v[i < 1 ? 1 : i] }'
+}
+echo "    search_hybrid_chunks on a new backend (psql \\timing, $runs backends, k 5, hybrid):" \
+     "first call p50 $(first_pct 1 50) ms, p95 $(first_pct 1 95) ms;" \
+     "second call p50 $(first_pct 2 50) ms, p95 $(first_pct 2 95) ms"
+rm -f "$out/first-calls"
 echo "(load average during the run: $(cut -d' ' -f1-3 /proc/loadavg))"

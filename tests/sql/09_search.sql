@@ -203,10 +203,11 @@ RESET enable_seqscan;
 RESET enable_bitmapscan;
 RESET enable_sort;
 
--- more than 1,000 text matches: each form of the text query ranks at most
--- 1,000 of them, taken in the scan's order (a bitmap scan of the GIN index:
--- the rows' physical order).  1,200 long rows hold the word once; one short
--- row, inserted after them, holds only it, so it would rank first.
+-- more than 400 text matches: each form of the text query ranks at most
+-- 400 of them (migration 017; 1,000 in 008), taken in the scan's order (a
+-- bitmap scan of the GIN index: the rows' physical order).  1,200 long rows
+-- hold the word once; one short row, inserted after them, holds only it, so
+-- it would rank first.
 INSERT INTO projects (id, name) VALUES ('11111111-0000-0000-0000-000000000003', 'gamma');
 INSERT INTO knowledge_sources (id, project_id, source_type, source_id)
 VALUES ('77777777-2222-0000-0000-000000000001', '11111111-0000-0000-0000-000000000003', 'file', 'many.md');
@@ -228,11 +229,17 @@ SELECT is((SELECT count(*) FROM search_hybrid_chunks(pg_temp.v(1, 0), 'wombat', 
 SELECT is((SELECT count(*) FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
              1000, 'text', '{}', 60, 1000) r JOIN knowledge_chunks c ON c.id = r.chunk_id
             WHERE c.content_hash = 'dense'), 0::bigint,
-          '... only the first 1,000 are ranked: the best match, the 1,201st, is not among them');
-DELETE FROM knowledge_chunks WHERE content_hash LIKE 'many%' AND substr(content_hash, 5)::int > 999;
+          '... each form ranks at most 400 (the AND form the first 400, the OR form, of the '
+          'same word, the next 400): the best match, the 1,201st, is not among them');
+DELETE FROM knowledge_chunks WHERE content_hash LIKE 'many%' AND substr(content_hash, 5)::int > 400;
+SELECT is((SELECT count(*) FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
+             400, 'text', '{}', 60, 400) r JOIN knowledge_chunks c ON c.id = r.chunk_id
+            WHERE c.content_hash = 'dense'), 0::bigint,
+          'with 401 matches and 400 candidates (the AND form fills them) the 401st is not ranked');
+DELETE FROM knowledge_chunks WHERE content_hash = 'many400';
 SELECT is((SELECT c.content_hash FROM search_hybrid_chunks(NULL, 'wombat', '11111111-0000-0000-0000-000000000003',
              1, 'text') r JOIN knowledge_chunks c ON c.id = r.chunk_id), 'dense',
-          'with 1,000 matches it is ranked, and first');
+          'with 400 matches it is ranked, and first');
 
 -- ---- search_hybrid_learnings -----------------------------------------------
 UPDATE learnings SET metadata = metadata || '{"duplicate_of": "99999999-0000-0000-0000-000000000001"}'
