@@ -12,8 +12,13 @@
 #            one thread, so its phases (init, split, embed, store) are timed
 #            in the process and add up (bench/langchain/ingest.mjs);
 #   kbpipe   `kbpipe run` with splitter recursive, unit chars, size 1200,
-#            overlap 0, into a database whose HNSW index is dropped
-#            (index_strategy keep: nothing rebuilt).  Its reader, embedder
+#            overlap 0, into a database whose HNSW index and full-text (GIN)
+#            index on search_tsv are dropped by hand (index_strategy keep:
+#            nothing rebuilt), so neither side loads into an index but its
+#            primary key and btrees ("no index on either side", issue 14);
+#            the GIN build over the whole run's rows is timed apart and
+#            printed (what the strategy would add after the load; the HNSW
+#            build is left out, bench/perf.sh (2) times it).  Its reader, embedder
 #            (two threads a batch) and writer overlap, so its phases are
 #            separate processes over the same corpus:
 #              read+split  `kbpipe run --dry-run` (connect, scan, read,
@@ -30,9 +35,13 @@
 #              embed in the run  whole - no embed (its cost on the run's
 #                          critical path, where it overlaps the writer);
 #   store floor  the no-embed run's rows loaded back into kbpipe's emptied
-#            table by a server-side `COPY ... FROM 'file' (FORMAT binary)`:
+#            table (no HNSW, no GIN index, as in the runs) by a server-side
+#            `COPY ... FROM 'file' (FORMAT binary)`:
 #            what storing them costs with no client, a bound on the ratio
 #            without the embedding for any kbpipe client;
+#   store floor, no search_tsv  the same COPY with knowledge_chunks's
+#            generated search_tsv column dropped: what the full-text schema
+#            (one to_tsvector per row, issue 15) costs the store;
 #   embedder kbpipe-hash-v1 on both sides (the JS side a port, checked
 #            against tests/data/embed/hash_golden.tsv before the run).
 # Figures: wall seconds of each phase, CPU-seconds beside (the client's from
@@ -79,14 +88,24 @@ cc -std=c11 -D_GNU_SOURCE -O2 -Isrc -DKB_DATADIR='"/usr/local/share/kbpipe"' \
    -o "$eb" bench/embed_bench.c src/embed/hash.c src/embed/normalize.c src/embed/blas.c \
    src/chunk/*.c src/util/*.c $(pkg-config --cflags --libs jansson libsodium) -ldl -lm
 # kbpipe without the embedder's cost (bench/noembed.c), linked from the
-# objects `make` built for $bin (KBPIPE_BUILD, build/rel)
+# objects `make` built for $bin (KBPIPE_BUILD, build/rel): exactly the
+# Makefile's sources (its $(wildcard src/*.c src/*/*.c)), never whatever
+# *.o lies in the build folder (an object of a file that moved away stays
+# there and would define a function twice)
 objs=${KBPIPE_BUILD:-build/rel}/obj
 [ -f "$objs/src/main.o" ] || { echo "langchain.sh: no $objs/src/main.o: run \`make\` first"; exit 1; }
+link_objs=()
+for c in src/*.c src/*/*.c; do
+  [ "$c" = src/embed/hash.c ] && continue   # replaced by hash_real.o + noembed.o
+  o=$objs/${c%.c}.o
+  [ -f "$o" ] || { echo "langchain.sh: no $o: run \`make\` first"; exit 1; }
+  link_objs+=("$o")
+done
 cflags="-std=c11 -D_GNU_SOURCE -O2 -Isrc $(pkg-config --cflags libsodium jansson)"
 cc $cflags -Dembed_hash_text=embed_hash_text_real -c -o "$out/hash_real.o" src/embed/hash.c
 cc $cflags -Wall -Wextra -Werror -c -o "$out/noembed.o" bench/noembed.c
 noembed=$out/kbpipe-noembed
-cc -o "$noembed" $(find "$objs/src" -name '*.o' ! -path '*/embed/hash.o') "$out/hash_real.o" \
+cc -o "$noembed" "${link_objs[@]}" "$out/hash_real.o" \
    "$out/noembed.o" $(pkg-config --libs libpq yaml-0.1 libsodium jansson libcurl libxml-2.0) \
    -lcsv -lm -lpthread -ldl
 
@@ -124,7 +143,8 @@ pipeline "$out/lc.yaml" "  provider: hash"
 fresh_db() {
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
   "$bin" -q --db "dbname=$db" migrate up
-  psql -X -q -d "$db" -c "DROP INDEX idx_knowledge_chunks_embedding" -c CHECKPOINT
+  psql -X -q -d "$db" -c "DROP INDEX idx_knowledge_chunks_embedding" \
+    -c "DROP INDEX idx_knowledge_chunks_search_tsv" -c CHECKPOINT
 }
 # timed NAME CMD...: runs CMD under /usr/bin/time -v; sets wall_NAME (s),
 # cpu_NAME (the process's user + sys) and srv_NAME (server CPU-seconds)
@@ -144,6 +164,13 @@ fresh_db
 timed kdry "$bin" -q --db "dbname=$db" run --dry-run "$out/lc.yaml"
 timed kall "$bin" -q --db "dbname=$db" run "$out/lc.yaml"
 n_kb=$(psql -X -At -d "$db" -c "SELECT count(*) FROM knowledge_chunks")
+# the indexes (other than primary keys and btrees) knowledge_chunks had during the run
+idx_k=$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_indexes WHERE tablename = 'knowledge_chunks' AND indexdef ~* ' USING (hnsw|gin|gist|ivfflat) '")
+# the full-text index the runs went without, built once over the whole run's
+# rows (what index_strategy auto/rebuild adds after such a load)
+psql -X -q -d "$db" -c CHECKPOINT
+timed gin psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "SET maintenance_work_mem = '1GB'" \
+  -c "CREATE INDEX idx_knowledge_chunks_search_tsv ON knowledge_chunks USING gin (search_tsv)"
 
 # the embedder alone over the chunks kbpipe stored, on one thread
 psql -X -At -d "$db" -R $'\x1e' -o "$out/chunks.txt" -c "SELECT content FROM knowledge_chunks ORDER BY id"
@@ -163,6 +190,11 @@ trap 'rm -f "$dump"; psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH
 psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY (SELECT $cols FROM knowledge_chunks) TO '$dump' WITH (FORMAT binary)" \
   -c "TRUNCATE knowledge_chunks CASCADE" -c CHECKPOINT
 timed floor psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY knowledge_chunks ($cols) FROM '$dump' WITH (FORMAT binary)"
+# the same floor without the generated search_tsv column (its to_tsvector
+# per row: the full-text schema LangChain.js's table does not have)
+psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "TRUNCATE knowledge_chunks CASCADE" \
+  -c "ALTER TABLE knowledge_chunks DROP COLUMN search_tsv" -c CHECKPOINT
+timed floornt psql -X -q -v ON_ERROR_STOP=1 -d "$db" -c "COPY knowledge_chunks ($cols) FROM '$dump' WITH (FORMAT binary)"
 rm -f "$dump"
 
 # LangChain.js, into its own table of the same database
@@ -170,7 +202,8 @@ psql -X -q -d "$db" -c CHECKPOINT
 timed lc env PGDATABASE=$db node "$nm/ingest.mjs" "$corpus" lc_chunks 1200 >"$out/lc.out"
 lc=$(cat "$out/lc.out")
 n_lc=$(psql -X -At -d "$db" -c "SELECT count(*) FROM lc_chunks")
-idx=$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_indexes WHERE tablename IN ('lc_chunks', 'knowledge_chunks') AND indexdef ILIKE '%hnsw%'")
+idx_l=$(psql -X -At -d "$db" -c "SELECT count(*) FROM pg_indexes WHERE tablename = 'lc_chunks' AND indexdef ~* ' USING (hnsw|gin|gist|ivfflat) '")
+idx=$((idx_k + idx_l))
 kv() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p; s/^$1=\([0-9.]*\).*/\1/p" <<<" $lc" | head -1; }
 lc_all=$(kv seconds); lc_init=$(kv init); lc_split=$(kv split); lc_embed=$(kv embed); lc_store=$(kv store)
 lc_cpu=$(kv cpu); lc_ecpu=$(kv embed_cpu)
@@ -178,7 +211,7 @@ lc_noemb=$(awk -v a="$lc_all" -v b="$lc_embed" 'BEGIN { printf "%.2f", a - b }')
 kemb_run=$(awk -v a="$wall_kall" -v b="$wall_knoe" 'BEGIN { printf "%.2f", a - b }')
 cps() { div "$chars" "$1" %.0f; }
 
-echo "corpus: $files files, $chars characters (wc -m), $(du -sh --exclude=.done "$corpus" | cut -f1); kbpipe-hash-v1 on both sides; HNSW indexes on either table during the runs: $idx"
+echo "corpus: $files files, $chars characters (wc -m), $(du -sh --exclude=.done "$corpus" | cut -f1); kbpipe-hash-v1 on both sides; HNSW, GIN, GiST or IVFFlat indexes on either table during the runs: $idx (kbpipe's HNSW and full-text GIN index dropped by hand; primary keys and btrees kept)"
 echo "the JS port of kbpipe-hash-v1 against kbpipe's golden vectors (tests/data/embed/hash_golden.tsv): ${golden#golden=} match"
 echo "chunks: kbpipe $n_kb (recursive, 1200 chars), LangChain.js $n_lc (markdown, 1200 chars): throughput is per input character, the same input on both sides"
 echo "phases, wall seconds (CPU-seconds: the client process / the server):"
@@ -187,7 +220,9 @@ echo "  kbpipe embed        hash embedder, 1 thread: ${wall_kemb} s over $n_emb 
 echo "  kbpipe no embed     \`run\`, embedder's cost taken out (bench/noembed.c): ${wall_knoe} s (${cpu_knoe} / ${srv_knoe}), $n_noe rows with vectors"
 echo "  kbpipe embed in the run: whole - no embed = ${kemb_run} s"
 echo "  kbpipe whole        \`run\`, provider hash:   ${wall_kall} s (${cpu_kall} / ${srv_kall})"
-echo "  store floor         server-side binary COPY FROM file of the no-embed run's rows into kbpipe's emptied table: ${wall_floor} s (server ${srv_floor})"
+echo "  store floor         server-side binary COPY FROM file of the no-embed run's rows into kbpipe's emptied table, no HNSW or GIN index: ${wall_floor} s (server ${srv_floor})"
+echo "  store floor, no search_tsv  the same COPY into the same table with the generated search_tsv column dropped (no to_tsvector per row): ${wall_floornt} s (server ${srv_floornt})"
+echo "  kbpipe GIN build    CREATE INDEX ... USING gin (search_tsv) over the whole run's $n_kb rows, after the run (not in any ratio): ${wall_gin} s (server ${srv_gin})"
 echo "  LangChain.js init ${lc_init} s, read+split ${lc_split} s, embed ${lc_embed} s, store ${lc_store} s; whole ${lc_all} s in the process, ${wall_lc} s with node's start (${cpu_lc} / ${srv_lc})"
 echo "throughput (input characters / wall second):"
 echo "  whole ingestion:       kbpipe $(cps "$wall_kall") chars/s ($(div "$n_kb" "$wall_kall" %.0f) chunks/s), LangChain.js $(cps "$lc_all") chars/s ($(div "$n_lc" "$lc_all" %.0f) chunks/s)"
@@ -195,8 +230,10 @@ echo "  without the embedding: kbpipe $(cps "$wall_knoe") chars/s, LangChain.js 
 echo "  read+split:            kbpipe $(cps "$wall_kdry") chars/s, LangChain.js $(cps "$lc_split") chars/s"
 echo "  embed:                 kbpipe $(cps "$wall_kemb") chars/s, LangChain.js $(cps "$lc_embed") chars/s (one thread each)"
 echo "ratio kbpipe / LangChain.js, whole ingestion (chars/s; = LangChain.js seconds / kbpipe run seconds): $(div "$lc_all" "$wall_kall" %.2f)x (target >= 10x)"
+echo "ratio kbpipe / LangChain.js, whole ingestion with kbpipe's GIN build added (= LangChain.js seconds / (kbpipe run + GIN build) seconds; LangChain.js builds no full-text index): $(div "$lc_all" "$(awk -v a="$wall_kall" -v b="$wall_gin" 'BEGIN { print a + b }')" %.2f)x"
 echo "ratio kbpipe / LangChain.js, without the embedding (chars/s; = LangChain.js (seconds - embed) / no-embed kbpipe run seconds): $(div "$lc_noemb" "$wall_knoe" %.2f)x"
 echo "ratio in CPU-seconds (client + server), whole ingestion: LangChain.js $lc_cpu + $srv_lc / kbpipe $cpu_kall + $srv_kall = $(awk -v a="$lc_cpu" -v b="$srv_lc" -v c="$cpu_kall" -v d="$srv_kall" 'BEGIN { printf "%.2f", (a + b) / (c + d) }')x"
 echo "ratio in CPU-seconds (client + server), without the embedding: LangChain.js ($lc_cpu - $lc_ecpu) + $srv_lc / no-embed kbpipe $cpu_knoe + $srv_knoe = $(awk -v a="$lc_cpu" -v e="$lc_ecpu" -v b="$srv_lc" -v c="$cpu_knoe" -v d="$srv_knoe" 'BEGIN { printf "%.2f", (a - e + b) / (c + d) }')x"
 echo "bound on the ratio without the embedding for any kbpipe client (its store at the floor above): LangChain.js (seconds - embed) / floor seconds = $(div "$lc_noemb" "$wall_floor" %.2f)x; in CPU-seconds ($lc_cpu - $lc_ecpu) + $srv_lc / $srv_floor = $(awk -v a="$lc_cpu" -v e="$lc_ecpu" -v b="$srv_lc" -v d="$srv_floor" 'BEGIN { printf "%.2f", (a - e + b) / d }')x"
+echo "bound without the full-text column: LangChain.js (seconds - embed) / the floor without search_tsv = $(div "$lc_noemb" "$wall_floornt" %.2f)x; whole: LangChain.js seconds / that floor = $(div "$lc_all" "$wall_floornt" %.2f)x (a kbpipe run whose embedding stays behind its store, as it does now); in CPU-seconds ($lc_cpu - $lc_ecpu) + $srv_lc / $srv_floornt = $(awk -v a="$lc_cpu" -v e="$lc_ecpu" -v b="$srv_lc" -v d="$srv_floornt" 'BEGIN { printf "%.2f", (d > 0 ? (a - e + b) / d : 0) }')x"
 echo "reproduce: LC_FILES=$files KBPIPE_BIN=$bin bash bench/langchain.sh"

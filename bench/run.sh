@@ -17,6 +17,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
   quick() { [ -n "${!1:-}" ] || export "$1=$2"; }
   quick KBPIPE_BENCH_MB 5;         quick KBPIPE_BENCH_REF_MB 1      # chunk.sh
   quick KBPIPE_BENCH_EMBED_MB 2                                     # embed.sh
+  quick GIN_FILES 100                                               # gin.sh
   quick OTHER_FILES 100;           quick BULK_FILES 25              # index_share.sh
   quick LC_FILES 20                                                 # langchain.sh
   quick BENCH_FILES 100;           quick BENCH_MEM_SOURCES 5000     # load.sh
@@ -33,7 +34,7 @@ for b in bench/*.sh; do
   case "$(basename "$b")" in *"${BENCH_ONLY:-}"*) ;; *) continue ;; esac
   echo "==> $b"
   # the command that reproduces this benchmark's figures: its size variables
-  vars=$(for v in KBPIPE_BENCH_MB KBPIPE_BENCH_REF_MB KBPIPE_BENCH_EMBED_MB OTHER_FILES \
+  vars=$(for v in KBPIPE_BENCH_MB KBPIPE_BENCH_REF_MB KBPIPE_BENCH_EMBED_MB GIN_FILES OTHER_FILES \
                   BULK_FILES LC_FILES BENCH_FILES BENCH_MEM_SOURCES BENCH_LEARN_ROWS \
                   PERF_SMALL_FILES PERF_FILES PERF_BIG_MB BENCH_SEARCH_SIZES \
                   BENCH_SEARCH_REPS BENCH_SEARCH_RUNS; do

@@ -5,7 +5,9 @@
  * drops and rebuilds (src/load, index strategy "auto"); a load killed
  * between the two leaves the table without its index, and this finds it.
  * A missing embedding column (dropped along with the vector extension) is
- * named as such, not blamed on a load.
+ * named as such, not blamed on a load.  The full-text (GIN) index on
+ * knowledge_chunks.search_tsv, which the same load drops beside the HNSW
+ * index, is checked and rebuilt through its kbpipe_dropped_indexes note.
  */
 #include "db/db_int.h"
 
@@ -53,6 +55,21 @@ static enum kb_code hnsw_missing(struct db_conn *conn, const char *table, int *m
     return rc;
 }
 
+/* The notes of kbpipe_dropped_indexes for indexes other than HNSW (the
+ * full-text index a load drops beside it) whose index does not exist:
+ * rows of (index_name, indexdef, table_name).  Fails without a message
+ * when there is no note table (migrations before 006). */
+static enum kb_code other_notes(struct db_conn *conn, struct db_rows **rows)
+{
+    struct kb_err ignored;
+    *rows = NULL;
+    return db_exec(conn,
+                   "SELECT index_name, indexdef, table_name FROM kbpipe_dropped_indexes"
+                   " WHERE indexdef NOT LIKE '% USING hnsw %'"
+                   "   AND to_regclass(quote_ident(index_name)) IS NULL ORDER BY index_name",
+                   0, NULL, rows, &ignored);
+}
+
 enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *err)
 {
     int n_missing = 0;
@@ -79,11 +96,25 @@ enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *er
                 first = vector_tables[i];
         }
     }
+    struct db_rows *notes = NULL;
+    if (other_notes(conn, &notes) != KB_OK)
+        notes = NULL;   /* no note table: migrations before 006 */
+    int n_notes = notes != NULL ? db_rows_count(notes) : 0;
+    for (int r = 0; r < n_notes; r++)
+        fprintf(out, "%s: the index %s is missing (a load was interrupted after "
+                     "dropping it)\n", db_rows_get(notes, r, 2), db_rows_get(notes, r, 0));
+    enum kb_code rc = KB_OK;
     if (n_missing)
-        return KB_FAIL(err, KB_E_DB, NULL,
-                       "%s has no HNSW index on embedding; the next 'kbpipe run' rebuilds "
-                       "it, or run 'kbpipe migrate verify --repair'", first);
-    return KB_OK;
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "%s has no HNSW index on embedding; the next 'kbpipe run' rebuilds "
+                     "it, or run 'kbpipe migrate verify --repair'", first);
+    else if (n_notes > 0)
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "%s has no index %s (a load dropped it); the next 'kbpipe run' rebuilds "
+                     "it, or run 'kbpipe migrate verify --repair'",
+                     db_rows_get(notes, 0, 2), db_rows_get(notes, 0, 0));
+    db_rows_free(notes);
+    return rc;
 }
 
 /* The definition a bulk load recorded when it dropped the index, or NULL. */
@@ -95,7 +126,7 @@ static char *recorded_indexdef(struct db_conn *conn, const char *table)
     char *def = NULL;
     if (db_exec(conn,
                 "SELECT indexdef FROM kbpipe_dropped_indexes WHERE table_name = $1 "
-                "AND to_regclass('kbpipe_dropped_indexes') IS NOT NULL LIMIT 1",
+                "AND indexdef LIKE '% USING hnsw %' LIMIT 1",
                 1, p, &rows, &ignored) != KB_OK)
         return NULL;   /* no such table: migrations before 006 */
     if (db_rows_count(rows) > 0 && kb_starts_with(db_rows_get(rows, 0, 0), "CREATE INDEX "))
@@ -131,12 +162,39 @@ enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
             rc = db_exec(conn, sql, 0, NULL, NULL, err);
         if (rc == KB_OK) {
             struct kb_err ignored;   /* the note table may not exist */
-            db_exec(conn, "DELETE FROM kbpipe_dropped_indexes WHERE table_name = $1", 1, p, NULL,
-                    &ignored);
+            db_exec(conn, "DELETE FROM kbpipe_dropped_indexes WHERE table_name = $1 "
+                          "AND indexdef LIKE '% USING hnsw %'", 1, p, NULL, &ignored);
         }
         free(sql);
         if (rc != KB_OK)
             return rc;
     }
-    return KB_OK;
+    /* the other indexes a load dropped (the full-text index), from their notes */
+    struct db_rows *notes = NULL;
+    if (other_notes(conn, &notes) != KB_OK)
+        return KB_OK;   /* no note table: migrations before 006 */
+    enum kb_code rc = KB_OK;
+    for (int r = 0; rc == KB_OK && r < db_rows_count(notes); r++) {
+        const char *def = db_rows_get(notes, r, 1);
+        if (!kb_starts_with(def, "CREATE INDEX ")) {
+            rc = KB_FAIL(err, KB_E_DB, NULL,
+                         "kbpipe_dropped_indexes has an unexpected definition for %s: '%.80s'; "
+                         "create the index by hand and delete the note",
+                         db_rows_get(notes, r, 0), def);
+            break;
+        }
+        log_info("rebuilding the index %s on %s", db_rows_get(notes, r, 0),
+                 db_rows_get(notes, r, 2));
+        char *sql = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s", def + 13);
+        rc = db_exec(conn, "SET maintenance_work_mem = '512MB'", 0, NULL, NULL, err);
+        if (rc == KB_OK)
+            rc = db_exec(conn, sql, 0, NULL, NULL, err);
+        free(sql);
+        const char *p[] = { db_rows_get(notes, r, 0) };
+        if (rc == KB_OK)
+            rc = db_exec(conn, "DELETE FROM kbpipe_dropped_indexes WHERE index_name = $1", 1, p,
+                         NULL, err);
+    }
+    db_rows_free(notes);
+    return rc;
 }

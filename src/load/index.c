@@ -1,5 +1,6 @@
 /*
- * index.c - the HNSW index strategy for knowledge_chunks.embedding.
+ * index.c - the index strategy for knowledge_chunks: its HNSW index on
+ * embedding and its full-text index on search_tsv.
  *
  * Inserting into a live HNSW index costs far more per row than building the
  * index once after the load (DESIGN.md measured 10,000 rows of 1536 dims: 66 s
@@ -18,6 +19,15 @@
  *            keep_for_other_rows (default 10,000) rows of the table: the
  *            index is the table's, and without it their searches scan
  *            (docs/loading.md, "The index and other projects", measures it).
+ *
+ * The indexes it drops and rebuilds: every HNSW index of the table and the
+ * full-text (GIN) index on search_tsv (idx_knowledge_chunks_search_tsv,
+ * migrations/008): a live GIN index costs the load more than building it
+ * once after (bench/gin.sh: even at 20,000 chunks, 1.30x at 100,000;
+ * docs/loading.md, "The full-text index").  Both go together, under the
+ * same rule, so other projects keep their text search as they keep their
+ * vector search.  learnings' indexes are never dropped (its load does not
+ * use the strategy).
  *
  * The drop happens inside a batch's transaction and records the index's
  * definition in kbpipe_dropped_indexes in that same transaction, so a run
@@ -67,8 +77,9 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
         return KB_OK;
     if (is_auto && s->rows_of_others > s->opts.keep_for_other_rows) {
         if (!s->is_index_kept_logged)
-            log_info("keeping the HNSW index for the load: other projects hold %ld rows and "
-                     "search through it (docs/loading.md, \"The index and other projects\")",
+            log_info("keeping the HNSW index and the full-text index for the load: other "
+                     "projects hold %ld rows and search through them (docs/loading.md, \"The "
+                     "index and other projects\")",
                      s->rows_of_others);
         s->is_index_kept_logged = 1;
         return KB_OK;
@@ -77,14 +88,20 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
     snprintf(run_id, sizeof run_id, "%ld", s->run_id);
     const char *p[] = { run_id };
     struct db_rows *rows;
-    /* remember, then drop, every valid HNSW index on the table */
+    /* remember, then drop, every HNSW index on the table and every GIN
+     * index on search_tsv (the full-text index) */
     rc = db_exec(s->conn,
         "INSERT INTO kbpipe_dropped_indexes (index_name, table_name, indexdef, run_id)"
         " SELECT c.relname, 'knowledge_chunks', pg_get_indexdef(c.oid), $1::bigint"
         " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
         " JOIN pg_am am ON am.oid = c.relam"
-        " WHERE i.indrelid = 'knowledge_chunks'::regclass AND am.amname = 'hnsw'"
-        " ON CONFLICT (index_name) DO NOTHING RETURNING index_name",
+        " WHERE i.indrelid = 'knowledge_chunks'::regclass AND (am.amname = 'hnsw'"
+        "   OR (am.amname = 'gin' AND EXISTS (SELECT 1 FROM pg_attribute a"
+        "       WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+        "         AND a.attname = 'search_tsv')))"
+        " ON CONFLICT (index_name) DO NOTHING"
+        " RETURNING index_name, CASE WHEN indexdef LIKE '% USING hnsw %' THEN 'HNSW'"
+        "                            ELSE 'full-text' END",
         1, p, &rows, err);
     if (rc != KB_OK)
         return rc;
@@ -93,13 +110,13 @@ enum kb_code load_index_before_copy(struct load_session *s, long incoming, struc
         char *sql = kb_xasprintf("DROP INDEX %s", ident);
         rc = db_exec(s->conn, sql, 0, NULL, NULL, err);
         if (is_auto)
-            log_info("dropped HNSW index %s for the load (%ld incoming rows, %ld in the "
-                     "table); it is rebuilt when the run ends",
+            log_info("dropped %s index %s for the load (%ld incoming rows, %ld in the "
+                     "table); it is rebuilt when the run ends", db_rows_get(rows, r, 1),
                      db_rows_get(rows, r, 0), after, s->rows_at_start);
         else
-            log_info("dropped HNSW index %s for the load (index_strategy rebuild, %ld "
+            log_info("dropped %s index %s for the load (index_strategy rebuild, %ld "
                      "incoming rows); it is rebuilt when the run ends",
-                     db_rows_get(rows, r, 0), after);
+                     db_rows_get(rows, r, 1), db_rows_get(rows, r, 0), after);
         free(sql);
         free(ident);
     }
@@ -128,8 +145,8 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
                      0, NULL, &rows, err);
     if (rc == KB_OK)
         rc = db_exec(s->conn, "SET LOCAL maintenance_work_mem = '1GB'", 0, NULL, NULL, err);
-    double t0 = kb_now();
     for (int r = 0; rc == KB_OK && r < db_rows_count(rows); r++) {
+        double t0 = kb_now();
         const char *def = db_rows_get(rows, r, 1);
         /* pg_get_indexdef gives "CREATE INDEX name ON ..." */
         const char *rest = kb_starts_with(def, "CREATE INDEX ") ? def + 13 : NULL;
@@ -147,7 +164,7 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
             rc = db_exec(s->conn, "DELETE FROM kbpipe_dropped_indexes WHERE index_name = $1", 1,
                          p, NULL, err);
         if (rc == KB_OK)
-            log_info("rebuilt HNSW index %s in %.1f s", p[0], kb_now() - t0);
+            log_info("rebuilt index %s in %.1f s", p[0], kb_now() - t0);
     }
     db_rows_free(rows);
     if (rc == KB_OK && kb_fault("load.rebuild"))
@@ -157,7 +174,7 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
     s->is_rebuilding = 0;
     if (rc != KB_OK) {
         db_rollback(s->conn);
-        kb_err_prefix(err, "rebuilding the HNSW index failed (the next run retries; "
+        kb_err_prefix(err, "rebuilding the indexes the load dropped failed (the next run retries; "
                            "'kbpipe migrate verify --repair' also does)");
         return rc;
     }

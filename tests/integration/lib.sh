@@ -195,5 +195,16 @@ hnsw_present() {
                    AND i.indisvalid")" = 1 ]
 }
 
+# gin_present DB: the full-text index on knowledge_chunks.search_tsv exists and
+# is valid (the index strategy drops and rebuilds it beside the HNSW index)
+gin_present() {
+  [ "$(sql "$1" "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_am am ON am.oid = c.relam
+                 WHERE i.indrelid = 'knowledge_chunks'::regclass AND am.amname = 'gin'
+                   AND c.relname = 'idx_knowledge_chunks_search_tsv' AND i.indisvalid")" = 1 ]
+}
+# gin_oid DB: the oid of that full-text index ("" when there is none)
+gin_oid() { sql "$1" "SELECT coalesce(to_regclass('idx_knowledge_chunks_search_tsv')::oid::text, '')"; }
+
 # gen OUTDIR ARGS...: the generated corpus (bench/gen_corpus.py)
 gen() { python3 "$top/bench/gen_corpus.py" "$@" >/dev/null; }

@@ -13,7 +13,7 @@
 #   10,000 other rows: the index is dropped, then rebuilt (a new index);
 #   10,001 other rows: the index is kept: the same index (its oid) before,
 #     during (polled while the run writes) and after the run, and the -v
-#     log says "keeping the HNSW index".
+#     log says "keeping the HNSW index and the full-text index".
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_index_share.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -61,11 +61,14 @@ db=$(new_db share)
 echo "# 10,000 rows of other projects: auto drops the index and rebuilds it"
 other_rows "$db" 10000
 check_eq "it-other holds 10,000 rows" 10000 "$(sql "$db" "SELECT count(*) FROM knowledge_chunks")"
-before=$(hnsw_oid "$db")
+before=$(hnsw_oid "$db") gin_before=$(gin_oid "$db")
 check "the HNSW index is there before the run" test -n "$before"
+check "the full-text index is there before the run" test -n "$gin_before"
 bulk kb "$db" run "$G" -v --report "$tmp/drop.json"
 check_rc "the run exits 0" 0
 check "the -v log says the index was dropped" grep -q "dropped HNSW index" "$tmp/err"
+check "the -v log says the full-text index was dropped" \
+  grep -q "dropped full-text index idx_knowledge_chunks_search_tsv" "$tmp/err"
 check "the -v log does not say it was kept" not_grep "keeping the HNSW index" "$tmp/err"
 check_eq "the report says the index was rebuilt" true "$(jget "$tmp/drop.json" .load.index_rebuilt)"
 check_eq "it-bulk holds its 100 chunks" 100 \
@@ -74,6 +77,8 @@ check_eq "it-bulk holds its 100 chunks" 100 \
 after=$(hnsw_oid "$db")
 check "the HNSW index exists and is valid after the run" hnsw_present "$db"
 check "it is a new index (dropped and rebuilt), not the one before" test "$after" != "$before"
+check "the full-text index exists and is valid after the run" gin_present "$db"
+check "it is a new full-text index (dropped and rebuilt)" test "$(gin_oid "$db")" != "$gin_before"
 check_eq "no drop note is left" 0 "$(sql "$db" "SELECT count(*) FROM kbpipe_dropped_indexes")"
 
 echo "# 10,001 rows of other projects: auto keeps the index"
@@ -81,15 +86,17 @@ sql "$db" "DELETE FROM projects WHERE name = 'it-bulk'" >/dev/null
 other_rows "$db" 10001
 check_eq "it-other holds 10,001 rows, nothing else is stored" 10001 \
   "$(sql "$db" "SELECT count(*) FROM knowledge_chunks")"
-before=$(hnsw_oid "$db")
+before=$(hnsw_oid "$db") gin_before=$(gin_oid "$db")
 watch "$db" "$tmp/watch" &
 watcher=$!
 _bg+=("$watcher")
 bulk kb "$db" run "$G" -v --report "$tmp/keep.json"
 check_rc "the run exits 0" 0
 touch "$tmp/stop"; wait "$watcher"
-check "the -v log says the index is kept" grep -q "keeping the HNSW index for the load: other projects hold 10001 rows" "$tmp/err"
+check "the -v log says the index is kept" \
+  grep -q "keeping the HNSW index and the full-text index for the load: other projects hold 10001 rows" "$tmp/err"
 check "the -v log does not say it was dropped" not_grep "dropped HNSW index" "$tmp/err"
+check "the -v log does not say the full-text index was dropped" not_grep "dropped full-text index" "$tmp/err"
 check_eq "the report says no index was rebuilt" false "$(jget "$tmp/keep.json" .load.index_rebuilt)"
 check_eq "it-bulk holds its 100 chunks" 100 \
   "$(sql "$db" "SELECT count(*) FROM knowledge_chunks k JOIN projects p ON p.id = k.project_id
@@ -103,6 +110,8 @@ check "the watcher sampled while the run had not written all its rows" \
 check_eq "every sample during the run saw that same index" "$before" \
   "$(cut -d' ' -f1 "$tmp/watch" | sort -u | tr '\n' ' ' | sed 's/ $//')"
 check "the HNSW index is valid after the run" hnsw_present "$db"
+check_eq "the same full-text index before and after the run" "$gin_before" "$(gin_oid "$db")"
+check "the full-text index is valid after the run" gin_present "$db"
 check_eq "no drop note is left" 0 "$(sql "$db" "SELECT count(*) FROM kbpipe_dropped_indexes")"
 
 finish

@@ -10,7 +10,7 @@
 #      rev-B) and every source is exactly its old or its new self; the
 #      re-run that follows ends in exactly the state of one clean run
 #      ((source_id, chunk_index, content_hash) and doc hashes), with the
-#      HNSW index back;
+#      HNSW and the full-text index back (both dropped and rebuilt by the strategy);
 #   2. the server stopped (pg_ctl stop -m immediate) in the middle of a run,
 #      on a throwaway cluster of its own: exit 1 with a clear message, and
 #      the run after a restart finishes the job.
@@ -27,7 +27,7 @@ RANDOM=$seed
 note "KILL_SEED=$seed KILL_FILES=$files KILL_TIMES=$kills"
 corpus=$tmp/corpus
 # small batches (many transactions to land in); the auto index strategy
-# drops the HNSW index once 100 rows are written, so kills also land
+# drops the HNSW and the full-text index once 100 rows are written, so kills also land
 # between the drop and the rebuild
 export RUN_DOCS=$corpus RUN_BATCH_ROWS=20 RUN_REBUILD_MIN=100 RUN_PIPELINE=it-kill RUN_PROJECT=it-kill
 rev() { gen "$corpus" --files "$files" --sections 4 --seed 7 --rev "$1"; }
@@ -100,8 +100,11 @@ mixed() {
             HAVING count(DISTINCT substring(c.content from 'rev-[A-Z]')) <> 1
                 OR bool_or(substring(c.content from 'rev-[A-Z]') IS NULL)) x"
 }
-index_accounted() {   # the HNSW index is there, or a note says it must be rebuilt
-  hnsw_present "$1" || [ "$(sql "$1" "SELECT count(*) FROM kbpipe_dropped_indexes")" -gt 0 ]
+index_accounted() {   # each of the HNSW and the full-text index is there, or a note says it must be rebuilt
+  { hnsw_present "$1" || [ "$(sql "$1" "SELECT count(*) FROM kbpipe_dropped_indexes
+                                        WHERE indexdef LIKE '% USING hnsw %'")" -gt 0 ]; } &&
+  { gin_present "$1" || [ "$(sql "$1" "SELECT count(*) FROM kbpipe_dropped_indexes
+                                       WHERE index_name = 'idx_knowledge_chunks_search_tsv'")" -gt 0 ]; }
 }
 
 echo "# 1. kill -9 at $kills random moments"
@@ -135,8 +138,8 @@ for i in $(seq 1 "$kills"); do
   if ! cmp -s "$tmp/ref.$next" "$tmp/s"; then
     state_bad=$((state_bad + 1)); diff "$tmp/ref.$next" "$tmp/s" | head -n 6 | sed 's/^/#   /'
   fi
-  hnsw_present "$kdb" && [ "$(sql "$kdb" "SELECT count(*) FROM kbpipe_dropped_indexes")" = 0 ] ||
-    idx_bad=$((idx_bad + 1))
+  hnsw_present "$kdb" && gin_present "$kdb" &&
+    [ "$(sql "$kdb" "SELECT count(*) FROM kbpipe_dropped_indexes")" = 0 ] || idx_bad=$((idx_bad + 1))
   cur=$next
 done
 note "$landed of $kills kills landed while kbpipe was running, $mid mid-load"
@@ -147,10 +150,10 @@ check "at least half of the kills landed mid-load ($mid of $kills)" \
   test $((mid * 2)) -ge "$kills"
 check_eq "after every kill, every source is wholly its old or its new version" 0 "$bad_total"
 check_eq "after every kill, no source's chunks carry two versions" 0 "$mix_total"
-check_eq "after every kill, the HNSW index is there or recorded as dropped" 0 "$idx_lost"
+check_eq "after every kill, the HNSW and the full-text index are each there or recorded as dropped" 0 "$idx_lost"
 check_eq "every re-run after a kill exits 0" 0 "$rerun_bad"
 check_eq "every re-run ends in exactly the state of one clean run" 0 "$state_bad"
-check_eq "every re-run leaves the HNSW index in place and no drop note" 0 "$idx_bad"
+check_eq "every re-run leaves the HNSW and the full-text index in place and no drop note" 0 "$idx_bad"
 kb "$kdb" run "$G" -q --report "$tmp/after.json"
 check_eq "a run after all that writes nothing" "0 0" \
   "$(jget "$tmp/after.json" .load.chunks_written) $(computed "$tmp/after.json")"

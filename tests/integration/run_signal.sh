@@ -227,15 +227,18 @@ d=$(new_db past_c)
 RUN_DOCS=$tmp/ixa ix kb "$d" run "$G" -q
 check_rc "4c: the first run (version A) exits 0" 0
 check "4c: ... and leaves the HNSW index" hnsw_present "$d"
+check "4c: ... and the full-text index" gin_present "$d"
 RUN_DOCS=$tmp/ixb ix term_held "$d" \
   "SELECT 1 FROM knowledge_sources WHERE source_id = 'd00/f00010.md' FOR UPDATE" \
   '%INSERT INTO knowledge_sources%' pc run "$G"
 interrupted 4c pc 3 11
 check "4c: the HNSW index is still dropped" test "$(hnsw_present "$d" && echo y || echo n)" = n
-check_eq "4c: ... and its rebuild owed (a kbpipe_dropped_indexes note)" 1 "$(dropped "$d")"
+check "4c: the full-text index is still dropped" test "$(gin_present "$d" && echo y || echo n)" = n
+check_eq "4c: ... and both rebuilds owed (a kbpipe_dropped_indexes note each)" 2 "$(dropped "$d")"
 RUN_DOCS=$tmp/ixb ix kb "$d" run "$G" -q
 check_rc "4c: the next run exits 0" 0
 check "4c: ... and rebuilds the index" hnsw_present "$d"
+check "4c: ... and the full-text index" gin_present "$d"
 check_eq "4c: ... leaving no note" 0 "$(dropped "$d")"
 state "$d" it-sig-ix >"$tmp/pc"
 check_same "4c: ... in exactly the state of one clean run of version B" "$tmp/iref" "$tmp/pc"

@@ -314,7 +314,14 @@ static void load_index__rebuild_strategy_and_repair(void **state)
         "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
         "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = 'knowledge_chunks'::regclass "
         "AND am.amname = 'hnsw'";
+    /* the full-text index, which the strategy drops and rebuilds beside it */
+    const char *count_gin =
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_am am ON am.oid = c.relam WHERE i.indrelid = 'knowledge_chunks'::regclass "
+        "AND am.amname = 'gin' AND c.relname = 'idx_knowledge_chunks_search_tsv' "
+        "AND i.indisvalid";
     expect(t, count_hnsw, "1");
+    expect(t, count_gin, "1");
     struct load_opts o;
     opts_for(&o, "p1");
     o.index_strategy = LOAD_INDEX_REBUILD;
@@ -329,16 +336,20 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     /* rebuild drops the index whatever the counts: the table is not counted */
     if (strstr(log, "counting the rows") != NULL || strstr(log, "index_strategy rebuild") == NULL)
         fail_msg("rebuild counted the table, or dropped nothing:\n%s", log);
+    if (strstr(log, "dropped full-text index idx_knowledge_chunks_search_tsv") == NULL)
+        fail_msg("rebuild did not log the full-text index's drop:\n%s", log);
     free(log);
     expect(t, count_hnsw, "0");
-    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "1");
-    /* the run is "killed" here: the note survives; verify sees the gap */
+    expect(t, count_gin, "0");
+    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "2");
+    /* the run is "killed" here: the notes survive; verify sees the gap */
     FILE *devnull = fopen("/dev/null", "w");
     assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_E_DB);
     assert_non_null(strstr(err.msg, "knowledge_chunks"));
     assert_int_equal(load_session_finish(s, 0, &err), KB_OK);
     assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
     expect(t, count_hnsw, "1");
+    expect(t, count_gin, "1");
     expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
     assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_OK);
 
@@ -357,20 +368,37 @@ static void load_index__rebuild_strategy_and_repair(void **state)
         fail_msg("auto decided without counting the table:\n%s", log);
     free(log);
     expect(t, count_hnsw, "1");
+    expect(t, count_gin, "1");
     assert_int_equal(load_session_close(s, "succeeded", NULL, &err), KB_OK);
+    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
 
-    /* a note left by a killed run is acted on by the next run's close */
+    /* notes left by a killed run (the HNSW and the full-text index): verify
+     * names both, --repair rebuilds both from their notes */
     assert_int_equal(db_exec_script(t->conn,
         "INSERT INTO kbpipe_dropped_indexes (index_name, table_name, indexdef) "
         "SELECT c.relname, 'knowledge_chunks', pg_get_indexdef(c.oid) FROM pg_index i "
         "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
-        "WHERE i.indrelid = 'knowledge_chunks'::regclass AND am.amname = 'hnsw';"
+        "WHERE i.indrelid = 'knowledge_chunks'::regclass AND (am.amname = 'hnsw' "
+        "OR c.relname = 'idx_knowledge_chunks_search_tsv');"
         "DO $$ DECLARE r record; BEGIN FOR r IN SELECT index_name FROM kbpipe_dropped_indexes "
         "LOOP EXECUTE format('DROP INDEX %I', r.index_name); END LOOP; END $$;", NULL, &err),
         KB_OK);
     expect(t, count_hnsw, "0");
+    expect(t, count_gin, "0");
+    char *listing = NULL;
+    size_t listing_len = 0;
+    FILE *out = open_memstream(&listing, &listing_len);
+    assert_int_equal(db_schema_verify(t->conn, out, &err), KB_E_DB);
+    fclose(out);
+    if (strstr(listing, "HNSW index on embedding is missing") == NULL ||
+        strstr(listing, "the index idx_knowledge_chunks_search_tsv is missing") == NULL)
+        fail_msg("verify did not name both missing indexes:\n%s", listing);
+    free(listing);
     assert_int_equal(db_schema_repair(t->conn, &err), KB_OK);
     expect(t, count_hnsw, "1");
+    expect(t, count_gin, "1");
+    expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
+    assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_OK);
     fclose(devnull);
     load_batch_free(b);
 }

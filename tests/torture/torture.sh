@@ -32,7 +32,7 @@
 #      canonical dump of one clean run of P -> R: per source its doc hash
 #      and ordered chunk hashes with vector checksums; per learning its
 #      content hash, vector checksum and dedup mark (keeper, similarity);
-#      the HNSW index present with no drop note; no run left `running`;
+#      the HNSW and the full-text index present with no drop note; no run left `running`;
 #      nothing owed in kbpipe_pending.
 # Prints "torture: N trials, F failures" and the trials that failed; the
 # seed is printed first, and TORTURE_SEED=S replays the same sequence.
@@ -83,6 +83,9 @@ canon() {
                                  JOIN pg_am am ON am.oid = c.relam
                                  WHERE i.indrelid = 'knowledge_chunks'::regclass
                                    AND am.amname = 'hnsw' AND i.indisvalid)
+        || ', full-text indexes ' || (SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                                 WHERE i.indrelid = 'knowledge_chunks'::regclass
+                                   AND c.relname = 'idx_knowledge_chunks_search_tsv' AND i.indisvalid)
         || ', drop notes ' || (SELECT count(*) FROM kbpipe_dropped_indexes)
         || ', runs running ' || (SELECT count(*) FROM kbpipe_runs WHERE status = 'running')
         || ', owed ' || (SELECT count(*) FROM kbpipe_pending)" | LC_ALL=C sort
@@ -122,8 +125,8 @@ check_same "A -> B ends as a clean run of B" "$tmp/ref.0B" "$tmp/ref.AB"
 check_same "B -> A ends as a clean run of A" "$tmp/ref.0A" "$tmp/ref.BA"
 check "the clean run of A marks the $n_copies planted near copies" \
   test "$(grep '^L|' "$tmp/ref.0A" | grep -vc '|-|-$')" = "$n_copies"
-check "the clean run leaves the HNSW index, no note, no running run, nothing owed" \
-  grep -q '^X|hnsw indexes 1, drop notes 0, runs running 0, owed 0$' "$tmp/ref.0A"
+check "the clean run leaves the HNSW and the full-text index, no note, no running run, nothing owed" \
+  grep -q '^X|hnsw indexes 1, full-text indexes 1, drop notes 0, runs running 0, owed 0$' "$tmp/ref.0A"
 note "clean run durations (ms): 0->A ${dur[0A]}, 0->B ${dur[0B]}, A->B ${dur[AB]}, B->A ${dur[BA]}, A->A ${dur[AA]}"
 
 points=(load.flush:1:kill load.flush:3:kill load.flush:8:kill load.dedup:1:kill
