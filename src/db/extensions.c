@@ -8,7 +8,9 @@
  *     extension and the CREATE EXTENSION to run instead of `column
  *     "embedding" does not exist` or an interrupted load. The check rides
  *     in the connection's first round trip, with its SET (one simple
- *     query of two statements: db_session_setup below), and runs once per
+ *     query of two statements: db_session_setup below; for a deferred
+ *     connection, `run`'s and `search`'s, three columns of the command's
+ *     first statement: db_session_verify), and runs once per
  *     process and database: a run opens up to three connections to one
  *     database, and only the first checks (the last database that passed
  *     is remembered). Only when an extension is missing does a second

@@ -1,6 +1,6 @@
 /*
  * curl_lib.c - libcurl opened with dlopen at the first request, not
- * linked: with the ~14 libraries it brings (nghttp2, idn2, rtmp, ssh2,
+ * linked: with the 9 libraries it alone brings (nghttp2, idn2, rtmp, ssh2,
  * psl, zstd, brotli, ...), loading and relocating it cost every kbpipe
  * process at start, `--version` and `search` included, though only the
  * github source type and the openai embedder make requests
@@ -10,9 +10,11 @@
  *
  * curl_global_init is not thread-safe in every libcurl build, and must
  * run before any other call: it runs here, once, inside the pthread_once
- * that opens the library, and curl_global_cleanup never runs (the
- * library stays loaded until the process ends; before, each client paired
- * its own init and cleanup, which a second thread could have raced).
+ * that opens the library, whichever thread gets there first (a client is
+ * made by embed_embedder_new, at a run's start or for a search's query,
+ * and by gh_http_new, when a github source opens).  curl_global_cleanup
+ * never runs: the library stays loaded until the process ends (before,
+ * each client paired its own init and cleanup, refcounted by libcurl).
  */
 #include "util/curl_lib.h"
 
