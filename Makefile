@@ -29,12 +29,13 @@ else
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# poppler-glib, OpenBLAS and libxml2 are not linked: src/ingest/pdf.c,
-# src/embed/blas.c and src/ingest/html.c dlopen them at their first use, so
-# a process that reads no PDF, compares no vectors (dedup) and reads no HTML
-# never loads them (27, 7 and ~5 ms of CPU at every start otherwise;
-# docs/loading.md, "What kbpipe controls", (4))
-DLOPENED   := poppler-glib openblas libxml-2.0
+# poppler-glib, OpenBLAS, libxml2 and libcurl are not linked: src/ingest/pdf.c,
+# src/embed/blas.c, src/ingest/html.c and src/util/curl_lib.c dlopen them at
+# their first use, so a process that reads no PDF, compares no vectors
+# (dedup), reads no HTML and makes no HTTP request never loads them (27, 7,
+# ~5 and ~3 ms of CPU at every start otherwise; docs/loading.md, "What kbpipe
+# controls", (4)); their headers still give the types
+DLOPENED   := poppler-glib openblas libxml-2.0 libcurl
 PKG_LIBS   = $(shell pkg-config --libs $(filter-out $(DLOPENED),$(PKGS)) 2>/dev/null) -lcsv -lm -lpthread
 
 LIB_SRC   := $(sort $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c)))

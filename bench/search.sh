@@ -15,21 +15,32 @@
 #       by the queries: a busy machine inflates it less than the wall time);
 #       twice: retrieving 40 chunks a question (eval's default for k = 5)
 #       and 5 (`--fetch 5`: the statement of `kbpipe search -k 5`);
-#   (c) `kbpipe search` process wall time on the tiny database of (a)
-#       (BENCH_SEARCH_RUNS runs, 30 by default), p50/p95 (target <= 50 ms),
-#       its CPU time, and one search's statements with their server time;
+#   (c) `kbpipe search` process wall time on a truly tiny database of its
+#       own (kbpipe_bench_search_tiny: the corpus at 512 tokens a chunk and
+#       nothing else; the database of (a) and (b) also holds (b)'s filler),
+#       BENCH_SEARCH_RUNS runs (30 by default, at least 20), each timed by a
+#       microsecond clock (bench/lib.sh fixed_cost): wall p50/p95 in ms
+#       (target <= 50 ms), its own CPU (user + sys) p50/p95 beside, and one
+#       search's statements with their server time; one untimed search
+#       first (the first after a load pays the OS cache and the server's
+#       first connection to the new database, as no later search does);
 #       and the first and the second call of search_hybrid_chunks on a new
-#       backend (the server's fixed cost in every search, p50/p95).
+#       backend of that database (the server's fixed cost in every search,
+#       p50/p95).
 # eval retrieves max(8 x k, 40) chunks a question (to see k distinct files),
 # so its legs rank 4 x the candidates of a `kbpipe search -k 5`; (b) prints
 # both.
 # Figures are printed, nothing is asserted.  Run by `make bench`
 # (bench/run.sh) or alone:  KBPIPE_BIN=bin/kbpipe bash bench/search.sh
+# BENCH_SEARCH_PARTS="a b c" (the default) runs the parts named; "c" alone
+# measures the fixed cost in a minute.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"   # top (cd'd into), bin, the PG* variables, helpers
 sizes=${BENCH_SEARCH_SIZES:-10000}
 reps=${BENCH_SEARCH_REPS:-3}
 runs=${BENCH_SEARCH_RUNS:-30}
+parts=${BENCH_SEARCH_PARTS:-a b c}
+has_part() { [[ " $parts " == *" $1 "* ]]; }
 questions=bench/search/questions.tsv
 db=kbpipe_bench_search
 out=$top/bench/out/search
@@ -40,20 +51,24 @@ mkdir -p "$out"
 # HNSW build (about 50 minutes at 200k chunks on a busy 2-core machine)
 keep=${BENCH_SEARCH_KEEP:-0}
 cleanup() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
-if [ "$keep" = 1 ]; then
+if ! has_part a && ! has_part b; then
+  :   # (c) alone: its own database only
+elif [ "$keep" = 1 ]; then
   psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
     psql -X -q -d postgres -c "CREATE DATABASE $db"
   echo "(database $db kept: BENCH_SEARCH_KEEP=1)"
+  "$bin" -q --db "dbname=$db" migrate up
 else
   trap cleanup EXIT
   cleanup
   psql -X -q -d postgres -c "CREATE DATABASE $db"
+  "$bin" -q --db "dbname=$db" migrate up
 fi
-"$bin" -q --db "dbname=$db" migrate up
 kb() { "$bin" --db "dbname=$db" "$@"; }
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
 
 # (a) quality at two chunk sizes
+if has_part a; then
 echo "(a) $(grep -vc '^#' "$questions") questions ($questions), k = 5, kbpipe-hash-v1"
 printf '%-6s %-7s %9s %9s %7s\n' chunk mode 'recall@1' 'recall@5' 'MRR@5'
 for chunk in 512 128; do
@@ -67,8 +82,10 @@ for m in r["modes"]:
                                           m["recall_at_k"], m["mrr_at_k"]))
 EOF
 done
+fi
 
 # (b) per-query server time at scale
+if has_part b; then
 echo
 echo "(b) per-query server time (ms), ${reps} x the questions; fetch = chunks retrieved a"
 echo "    question (40: kbpipe eval -k 5; 5: kbpipe search -k 5); cpu = server CPU ms a query"
@@ -109,49 +126,54 @@ EOF
   done
   rm -rf "$out/filler"
 done
+fi
 
-# (c) kbpipe search, the whole process, on the tiny database of (a): wall
-# time, and its own CPU time (user + sys), which a busy machine inflates less
-echo
-n512=$(sql "SELECT count(*) FROM knowledge_chunks c JOIN projects p ON p.id = c.project_id
-            WHERE p.name = 'bench-512'")
-for i in $(seq "$runs"); do
-  /usr/bin/time -f '%e %U %S' -a -o "$out/search-times" "$bin" --db "dbname=$db" search \
-    --project bench-512 -k 5 "how do I pin exact versions so every install is the same?" >/dev/null
-done
-pct() {   # COLUMN-EXPRESSION P: the P-th percentile (ms) of the runs
-  awk "{ print ($1) * 1000 }" "$out/search-times" | sort -n |
-    awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); printf "%.0f", v[i < 1 ? 1 : i] }'
-}
-echo "(c) kbpipe search on a $n512-chunk database, $runs runs: wall p50 $(pct '$1' 50) ms," \
-     "p95 $(pct '$1' 95) ms; CPU (user + sys) p50 $(pct '$2 + $3' 50) ms, p95 $(pct '$2 + $3' 95) ms"
-rm -f "$out/search-times"
-echo "    one search's round trips (server log, bench/lib.sh statements_of): $(statements_of "$db" \
-     "$bin" --db "dbname=$db" search --project bench-512 -k 5 "how do I pin exact versions so every install is the same?")"
-# the server's share of that wall time: a new backend's first call of
-# search_hybrid_chunks (the plpgsql compilation, the catalog lookups and
-# plans of a cold backend, the first use of the text search configuration
-# and of pgvector) against its second call on the same backend, each the
-# statement's round trip (psql \timing), over BENCH_SEARCH_RUNS backends;
-# the query's vector is the one the searches above logged
-q="how do I pin exact versions so every install is the same?"
-emb=$(sql "SELECT query_embedding FROM search_queries WHERE query_text = '$q'
-            AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
-pid512=$(sql "SELECT id FROM projects WHERE name = 'bench-512'")
-for i in $(seq "$runs"); do
-  psql -X -q -At -d "$db" -v e="$emb" -v q="$q" -v p="$pid512" <<'EOF' |
+# (c) kbpipe search, the whole process, on a database that holds the
+# 512-token corpus of (a) and nothing else: wall time, and its own CPU time
+# (user + sys), which a busy machine inflates less
+if has_part c; then
+  tiny=kbpipe_bench_search_tiny
+  drop_tiny() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $tiny WITH (FORCE)" >/dev/null 2>&1 || true; }
+  trap 'drop_tiny; [ "$keep" = 1 ] || cleanup' EXIT
+  drop_tiny
+  psql -X -q -d postgres -c "CREATE DATABASE $tiny"
+  "$bin" -q --db "dbname=$tiny" migrate up
+  BENCH_CHUNK=512 BENCH_PROJECT=bench-512 "$bin" -q --db "dbname=$tiny" run bench/search/corpus.yaml
+  psql -X -q -d "$tiny" -c "VACUUM ANALYZE"
+  n_all=$(psql -X -At -d "$tiny" -c "SELECT count(*) FROM knowledge_chunks")
+  q="how do I pin exact versions so every install is the same?"
+  one() { "$bin" --db "dbname=$tiny" search --project bench-512 -k 5 "$q"; }
+  one >/dev/null   # untimed: see (c) above
+  echo
+  echo "(c) kbpipe search on a database of $n_all chunks (bench-512 only), whole process:"
+  echo "    $(fixed_cost "$runs" one)"
+  echo "    one search's statements (server log, bench/lib.sh statements_of): $(statements_of "$tiny" one)"
+  echo "    definitions: wall = \$EPOCHREALTIME around the process; CPU = its getrusage user + sys"
+  # the server's share of that wall time: a new backend's first call of
+  # search_hybrid_chunks (the plpgsql compilation, the catalog lookups and
+  # plans of a cold backend, the first use of the text search configuration
+  # and of pgvector) against its second call on the same backend, each the
+  # statement's round trip (psql \timing), over BENCH_SEARCH_RUNS backends;
+  # the query's vector is the one the searches above logged
+  emb=$(psql -X -At -d "$tiny" -c "SELECT query_embedding FROM search_queries
+          WHERE query_text = '$q' AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+  pid512=$(psql -X -At -d "$tiny" -c "SELECT id FROM projects WHERE name = 'bench-512'")
+  for i in $(seq "$runs"); do
+    psql -X -q -At -d "$tiny" -v e="$emb" -v q="$q" -v p="$pid512" <<'EOF' |
 \timing on
 SELECT count(*) FROM search_hybrid_chunks(:'e'::vector, :'q', :'p'::uuid, 5);
 SELECT count(*) FROM search_hybrid_chunks(:'e'::vector, :'q', :'p'::uuid, 5);
 EOF
-    awk '/^Time:/ { printf "%s%s", (n++ ? " " : ""), $2 } END { print "" }' >>"$out/first-calls"
-done
-first_pct() {   # COLUMN P: the P-th percentile (ms) of column COLUMN (1 first call, 2 second)
-  awk -v c="$1" '{ print $c }' "$out/first-calls" | sort -n |
-    awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); printf "%.1f", v[i < 1 ? 1 : i] }'
-}
-echo "    search_hybrid_chunks on a new backend (psql \\timing, $runs backends, k 5, hybrid):" \
-     "first call p50 $(first_pct 1 50) ms, p95 $(first_pct 1 95) ms;" \
-     "second call p50 $(first_pct 2 50) ms, p95 $(first_pct 2 95) ms"
-rm -f "$out/first-calls"
+      awk '/^Time:/ { printf "%s%s", (n++ ? " " : ""), $2 } END { print "" }' >>"$out/first-calls"
+  done
+  first_pct() {   # COLUMN P: the P-th percentile (ms) of column COLUMN (1 first call, 2 second)
+    awk -v c="$1" '{ print $c }' "$out/first-calls" | sort -n |
+      awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); printf "%.1f", v[i < 1 ? 1 : i] }'
+  }
+  echo "    search_hybrid_chunks on a new backend (psql \\timing, $runs backends, k 5, hybrid):" \
+       "first call p50 $(first_pct 1 50) ms, p95 $(first_pct 1 95) ms;" \
+       "second call p50 $(first_pct 2 50) ms, p95 $(first_pct 2 95) ms"
+  rm -f "$out/first-calls"
+  echo "    reproduce: BENCH_SEARCH_PARTS=c BENCH_SEARCH_RUNS=$runs KBPIPE_BIN=$bin bash bench/search.sh"
+fi
 echo "(load average during the run: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -113,7 +113,9 @@ char *db_conninfo_redacted(const char *conninfo)
     return kb_redact(conninfo);   /* every form: src/util/redact.c */
 }
 
-enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_err *err)
+/* db_connect, with the session's first round trip (is_deferred 0) or without. */
+static enum kb_code connect_as(const char *conninfo, int is_deferred, struct db_conn **out,
+                               struct kb_err *err)
 {
     *out = NULL;
     /* expand_dbname=1: the first value may be a URL or a key=value string;
@@ -144,13 +146,26 @@ enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_er
     struct db_conn *c = kb_xcalloc(1, sizeof *c);
     c->pg = pg;
     c->target = shown;
-    enum kb_code rc = db_session_setup(c, err);   /* one round trip: extensions.c */
+    enum kb_code rc = is_deferred ? KB_OK
+                                  : db_session_setup(c, err);   /* one round trip: extensions.c */
     if (rc != KB_OK) {
         db_close(c);
         return rc;
     }
     *out = c;
     return KB_OK;
+}
+
+enum kb_code db_connect(const char *conninfo, struct db_conn **out, struct kb_err *err)
+{
+    return connect_as(conninfo, 0, out, err);
+}
+
+/* See db.h. */
+enum kb_code db_connect_deferred(const char *conninfo, struct db_conn **out,
+                                 struct kb_err *err)
+{
+    return connect_as(conninfo, 1, out, err);
 }
 
 void db_close(struct db_conn *conn)
@@ -168,14 +183,26 @@ const char *db_conn_sqlstate(const struct db_conn *conn) { return conn->sqlstate
 
 const char *db_target(const struct db_conn *conn) { return conn->target; }
 
-enum kb_code db_open(struct db_conn **out, struct kb_err *err)
+/* db_open, deferred or not. */
+static enum kb_code open_as(int is_deferred, struct db_conn **out, struct kb_err *err)
 {
     const char *origin = NULL;
     char *conninfo = db_conninfo_resolve(kb_cli.db, &origin);
-    enum kb_code rc = db_connect(conninfo, out, err);
+    enum kb_code rc = connect_as(conninfo, is_deferred, out, err);
     if (rc == KB_OK)
         log_info("connected to %s (from %s)",
                  *db_target(*out) ? db_target(*out) : "PG* defaults", origin);
     free(conninfo);
     return rc;
+}
+
+enum kb_code db_open(struct db_conn **out, struct kb_err *err)
+{
+    return open_as(0, out, err);
+}
+
+/* See db.h. */
+enum kb_code db_open_deferred(struct db_conn **out, struct kb_err *err)
+{
+    return open_as(1, out, err);
 }

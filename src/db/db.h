@@ -54,6 +54,40 @@ enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err);
 enum kb_code db_open(struct db_conn **out, struct kb_err *err);
 
 /*
+ * db_connect() and db_open() without the session's first round trip: the
+ * caller's first statement (one db_exec, extended protocol) must carry it,
+ * with DB_SESSION_COLUMNS at column `col` of its SELECT list (3 columns),
+ * and must hand its rows to db_session_verify() before anything else; a
+ * new backend's first statement costs its cold catalog caches once, not
+ * twice (`kbpipe search`, the run's first statement: docs/search.md,
+ * "Fixed cost of a search").  Failures as db_connect().
+ */
+enum kb_code db_connect_deferred(const char *conninfo, struct db_conn **out,
+                                 struct kb_err *err);
+enum kb_code db_open_deferred(struct db_conn **out, struct kb_err *err);
+
+/* The name of an extension migration 001 needs that is missing, or NULL. */
+#define DB_SESSION_MISSING_EXTENSION \
+    "(SELECT e.name FROM unnest(ARRAY['uuid-ossp', 'pgcrypto', 'vector']) AS e(name)" \
+    "  WHERE NOT EXISTS (SELECT 1 FROM pg_extension x WHERE x.extname = e.name)" \
+    "  ORDER BY e.name DESC LIMIT 1)"
+/* db_session_setup's work as three columns of a SELECT: the session's
+ * client_min_messages = warning (set_config, for the session), whether
+ * schema_migrations exists, the missing extension */
+#define DB_SESSION_COLUMNS \
+    "set_config('client_min_messages', 'warning', false) IS NOT NULL," \
+    " to_regclass('schema_migrations') IS NOT NULL, " DB_SESSION_MISSING_EXTENSION
+#define DB_SESSION_NCOLS 3
+
+/*
+ * The extension check of a deferred connection, on the rows of its first
+ * statement (DB_SESSION_COLUMNS at column `col` of row 0): the errors of
+ * db_session_setup(), nothing when the check passed in this process before.
+ */
+enum kb_code db_session_verify(struct db_conn *conn, const struct db_rows *rows, int col,
+                               struct kb_err *err);
+
+/*
  * Run one parameterized statement (params are text, NULL = SQL NULL).
  * With out != NULL the result rows are returned (caller frees with
  * db_rows_free); otherwise they are discarded.  On failure KB_E_DB with

@@ -8,7 +8,9 @@
  *     extension and the CREATE EXTENSION to run instead of `column
  *     "embedding" does not exist` or an interrupted load. The check rides
  *     in the connection's first round trip, with its SET (one simple
- *     query of two statements: db_session_setup below), and runs once per
+ *     query of two statements: db_session_setup below; for a deferred
+ *     connection, `run`'s and `search`'s, three columns of the command's
+ *     first statement: db_session_verify), and runs once per
  *     process and database: a run opens up to three connections to one
  *     database, and only the first checks (the last database that passed
  *     is remembered). Only when an extension is missing does a second
@@ -83,13 +85,40 @@ static enum kb_code missing_error(struct db_conn *conn, const char *name, struct
  * (unless this database passed already) whether schema_migrations exists
  * and which extensions are missing, the first in reverse name order.  The
  * extension list is read from pg_extension whatever schema_migrations
- * holds; only a missing one is worth the second statement.
+ * holds; only a missing one is worth the second statement.  A deferred
+ * connection (db_connect_deferred) has its first statement carry the same
+ * work as DB_SESSION_COLUMNS (db.h) instead.
  */
 #define SETUP_SET "SET client_min_messages = warning"
 #define SETUP_CHECK SETUP_SET "; SELECT to_regclass('schema_migrations') IS NOT NULL, " \
-    "(SELECT e.name FROM unnest(ARRAY['uuid-ossp', 'pgcrypto', 'vector']) AS e(name) " \
-    "  WHERE NOT EXISTS (SELECT 1 FROM pg_extension x WHERE x.extname = e.name) " \
-    "  ORDER BY e.name DESC LIMIT 1)"
+    DB_SESSION_MISSING_EXTENSION
+
+/* What the check found: migrated (has_table) and the missing extension
+ * (NULL: none); the second statement only when one is missing. */
+static enum kb_code verify(struct db_conn *conn, const char *key, int has_table,
+                           const char *missing, struct kb_err *err)
+{
+    /* only once migration 001 (which creates them) is applied here: before,
+     * or after it failed, migrate up is what creates them */
+    if (!has_table)
+        return KB_OK;
+    if (missing == NULL || missing[0] == '\0') {
+        set_checked(key);   /* every extension there: migrated or not, nothing to say */
+        return KB_OK;
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%s", missing);
+    /* version::text: a schema_migrations of another tool must not break the
+     * connection; if it cannot be read this way, the check says nothing */
+    struct db_rows *rows;
+    struct kb_err ignored;
+    if (db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version::text = '1'", 0, NULL,
+                &rows, &ignored) != KB_OK)
+        return KB_OK;
+    int is_migrated = db_rows_count(rows) > 0;
+    db_rows_free(rows);
+    return is_migrated ? missing_error(conn, name, err) : KB_OK;
+}
 
 enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err)
 {
@@ -111,29 +140,26 @@ enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err)
         PQclear(res);
         return KB_OK;
     }
-    /* only once migration 001 (which creates them) is applied here: before,
-     * or after it failed, migrate up is what creates them */
     int has_table = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     char name[32] = "";
     if (!PQgetisnull(res, 0, 1))
         snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
     PQclear(res);
-    if (!has_table)
+    return verify(conn, key, has_table, name, err);
+}
+
+/* See db.h. */
+enum kb_code db_session_verify(struct db_conn *conn, const struct db_rows *rows, int col,
+                               struct kb_err *err)
+{
+    char key[sizeof checked_db];
+    target_key(conn, key, sizeof key);
+    if (is_checked(key))
         return KB_OK;
-    if (name[0] == '\0') {
-        set_checked(key);   /* every extension there: migrated or not, nothing to say */
-        return KB_OK;
-    }
-    /* version::text: a schema_migrations of another tool must not break the
-     * connection; if it cannot be read this way, the check says nothing */
-    struct db_rows *rows;
-    struct kb_err ignored;
-    if (db_exec(conn, "SELECT 1 FROM schema_migrations WHERE version::text = '1'", 0, NULL,
-                &rows, &ignored) != KB_OK)
-        return KB_OK;
-    int is_migrated = db_rows_count(rows) > 0;
-    db_rows_free(rows);
-    return is_migrated ? missing_error(conn, name, err) : KB_OK;
+    log_debug("checking the extensions of database %s", PQdb(conn->pg) ? PQdb(conn->pg) : "?");
+    int has_table = strcmp(db_rows_get(rows, 0, col + 1), "t") == 0;
+    return verify(conn, key, has_table,
+                  db_rows_isnull(rows, 0, col + 2) ? NULL : db_rows_get(rows, 0, col + 2), err);
 }
 
 int db_extension_denied(const char *sqlstate, const char *primary, char *name, size_t n)

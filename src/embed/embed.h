@@ -137,7 +137,9 @@ struct embed_embedder;   /* fields live in embedder.c */
  * hash: nothing to do.  import: reads and indexes the whole file now
  * (KB_E_INPUT naming file:line for malformed lines and wrong dimensions,
  * KB_E_IO when unreadable).  openai: reads the key from the environment
- * (KB_E_CONFIG when the variable is unset) and sets up libcurl.  KB_E_CONFIG
+ * (KB_E_CONFIG when the variable is unset) and opens libcurl, the first
+ * time in the process (KB_E_CONFIG naming the package libcurl4 when it
+ * cannot be loaded: util/curl_lib.h).  KB_E_CONFIG
  * for settings that cannot work.  On failure *out is NULL.
  */
 enum kb_code embed_embedder_new(const struct embed_opts *opts, struct embed_embedder **out,

@@ -19,8 +19,8 @@
  * (kb_redact, through every KB_FAIL and log line).
  */
 #include "embed/embed_int.h"
+#include "util/curl_lib.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <sodium.h>
@@ -30,6 +30,7 @@
 #include <time.h>
 
 struct openai_client {
+    const struct kb_curl *cu;    /* libcurl's calls (util/curl_lib.h) */
     const struct embed_openai_opts *o;
     const char *model;
     char *url;
@@ -101,9 +102,12 @@ enum kb_code openai_client_new(const struct embed_openai_opts *o, const char *mo
                               "API key (kbpipe never reads a key from the pipeline file)",
                               o->api_key_env);
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return KB_FAIL(err, KB_E_EMBED, NULL, "libcurl failed to start; check its installation");
+    const struct kb_curl *cu;
+    rc = kb_curl_open("the openai embedding provider", &cu, err);
+    if (rc != KB_OK)
+        return rc;
     struct openai_client *c = kb_xcalloc(1, sizeof *c);
+    c->cu = cu;
     c->o = o;
     c->model = model;
     size_t n = strlen(o->base_url);
@@ -112,16 +116,16 @@ enum kb_code openai_client_new(const struct embed_openai_opts *o, const char *mo
     c->url = n >= 11 && memcmp(o->base_url + n - 11, "/embeddings", 11) == 0
                  ? kb_xstrndup(o->base_url, n)
                  : kb_xasprintf("%.*s/embeddings", (int)n, o->base_url);
-    c->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    c->headers = curl_slist_append(c->headers, "Expect:");
+    c->headers = cu->slist_append(NULL, "Content-Type: application/json");
+    c->headers = cu->slist_append(c->headers, "Expect:");
     if (key) {
         c->key = kb_xstrdup(key);
         char *h = kb_xasprintf("Authorization: Bearer %s", key);
-        c->headers = curl_slist_append(c->headers, h);
+        c->headers = cu->slist_append(c->headers, h);
         sodium_memzero(h, strlen(h));
         free(h);
     }
-    c->multi = curl_multi_init();
+    c->multi = cu->multi_init();
     *out = c;
     return KB_OK;
 }
@@ -130,15 +134,14 @@ void openai_client_free(struct openai_client *c)
 {
     if (!c)
         return;
-    curl_multi_cleanup(c->multi);
-    curl_slist_free_all(c->headers);   /* holds the key: curl frees it */
+    c->cu->multi_cleanup(c->multi);
+    c->cu->slist_free_all(c->headers);   /* holds the key: curl frees it */
     if (c->key) {
         sodium_memzero(c->key, strlen(c->key));
         free(c->key);
     }
     free(c->url);
     free(c);
-    curl_global_cleanup();
 }
 
 long openai_client_requests(const struct openai_client *c)
@@ -188,7 +191,12 @@ KB_TESTABLE long retry_after_header_ms(const char *line, time_t now, int *is_ms)
     }
     if (*is_ms)
         return -1;
-    time_t t = curl_getdate(p, &now);   /* an HTTP date */
+    /* an HTTP date, read by libcurl: loaded already when an answer came */
+    const struct kb_curl *cu;
+    struct kb_err no_curl;
+    if (kb_curl_open("reading a Retry-After date", &cu, &no_curl) != KB_OK)
+        return -1;
+    time_t t = cu->getdate(p, &now);
     if (t < 0)
         return -1;
     return t > now ? (t - now > 86400 ? 86400L * 1000 : (long)(t - now) * 1000) : 0;
@@ -213,37 +221,39 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
 static void start(struct request *rq)
 {
     struct openai_client *c = rq->c;
+    const struct kb_curl *cu = c->cu;
     const struct embed_openai_opts *o = c->o;
-    CURL *e = curl_easy_init();
+    CURL *e = cu->easy_init();
     kb_buf_reset(&rq->answer);
     rq->retry_after_ms = -1;
-    curl_easy_setopt(e, CURLOPT_URL, c->url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(rq->body));
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, rq);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, rq);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->timeout_ms < 10000 ? o->timeout_ms
+    cu->easy_setopt(e, CURLOPT_URL, c->url);
+    cu->easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+    cu->easy_setopt(e, CURLOPT_POSTFIELDS, rq->body);
+    cu->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(rq->body));
+    cu->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    cu->easy_setopt(e, CURLOPT_WRITEDATA, rq);
+    cu->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    cu->easy_setopt(e, CURLOPT_HEADERDATA, rq);
+    cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    cu->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->timeout_ms < 10000 ? o->timeout_ms
                                                                                  : 10000));
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "kbpipe/" KB_VERSION);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, rq);
+    cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    cu->easy_setopt(e, CURLOPT_USERAGENT, "kbpipe/" KB_VERSION);
+    cu->easy_setopt(e, CURLOPT_PRIVATE, rq);
     rq->easy = e;
     rq->attempts++;
     c->n_requests++;
-    curl_multi_add_handle(c->multi, e);
+    cu->multi_add_handle(c->multi, e);
 }
 
 static void stop(struct request *rq)
 {
     if (!rq->easy)
         return;
-    curl_multi_remove_handle(rq->c->multi, rq->easy);
-    curl_easy_cleanup(rq->easy);
+    const struct kb_curl *cu = rq->c->cu;
+    cu->multi_remove_handle(rq->c->multi, rq->easy);
+    cu->easy_cleanup(rq->easy);
     rq->easy = NULL;
 }
 
@@ -313,8 +323,9 @@ static enum kb_code finish(struct request *rq, CURLcode cc, struct embed_batch *
                            int *n_rejected, struct kb_err *first_reject, struct kb_err *err)
 {
     const struct embed_openai_opts *o = rq->c->o;
+    const struct kb_curl *cu = rq->c->cu;
     long status = 0;
-    curl_easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &status);
+    cu->easy_getinfo(rq->easy, CURLINFO_RESPONSE_CODE, &status);
     char reason[300];
     int is_retryable;
     if (cc == CURLE_OK && status >= 200 && status < 300) {
@@ -324,7 +335,7 @@ static enum kb_code finish(struct request *rq, CURLcode cc, struct embed_batch *
     }
     if (cc != CURLE_OK) {
         is_retryable = is_transient(cc);
-        snprintf(reason, sizeof reason, "%s%s", curl_easy_strerror(cc),
+        snprintf(reason, sizeof reason, "%s%s", cu->easy_strerror(cc),
                  cc == CURLE_OPERATION_TIMEDOUT ? " (raise embedding.timeout_ms if the server "
                                                   "is just slow)" : "");
     } else {
@@ -413,6 +424,7 @@ static int plan(struct openai_client *c, struct embed_batch *b, struct request *
 enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
                                 struct kb_err *err)
 {
+    const struct kb_curl *cu = c->cu;
     int n_rejected = 0;
     struct kb_err first_reject = { 0 };
     struct request *rqs;
@@ -433,14 +445,14 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
                 next++;
         }
         int running;
-        curl_multi_perform(c->multi, &running);
+        cu->multi_perform(c->multi, &running);
         CURLMsg *m;
         int n_msgs;
-        while (rc == KB_OK && (m = curl_multi_info_read(c->multi, &n_msgs))) {
+        while (rc == KB_OK && (m = cu->multi_info_read(c->multi, &n_msgs))) {
             if (m->msg != CURLMSG_DONE)
                 continue;
             struct request *rq;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
+            cu->easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&rq);
             CURLcode cc = m->data.result;
             atomic_store(&c->n_in_flight, --n_active);
             rc = finish(rq, cc, b, &n_rejected, &first_reject, err);
@@ -462,7 +474,7 @@ enum kb_code openai_embed_batch(struct openai_client *c, struct embed_batch *b,
             wait_ms = 0;
         if (n_active > 0 && wait_ms > 1000)
             wait_ms = 1000;
-        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL);
+        cu->multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL);
     }
     atomic_store(&c->n_in_flight, 0);   /* a failure stops what is still running */
     for (int k = 0; k < n_rqs; k++) {

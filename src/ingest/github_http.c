@@ -28,8 +28,8 @@
  * never goes where the pipeline did not send it.
  */
 #include "ingest_int.h"
+#include "util/curl_lib.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +42,7 @@
 #define GH_MAX_WAITS 20                     /* rate-limit waits for one request */
 
 struct gh_http {
+    const struct kb_curl *cu;      /* libcurl's calls (util/curl_lib.h) */
     CURL *e;
     struct curl_slist *headers;    /* holds the token: curl frees it */
     const struct ingest_github_opts *o;
@@ -53,16 +54,19 @@ enum kb_code gh_http_new(const struct ingest_github_opts *o, const char *token,
                          struct gh_http **out, struct kb_err *err)
 {
     *out = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return KB_FAIL(err, KB_E_IO, NULL, "cannot initialize libcurl; check the installation");
+    const struct kb_curl *cu;
+    enum kb_code rc = kb_curl_open("the github source type (GitHub's API)", &cu, err);
+    if (rc != KB_OK)
+        return rc;
     struct gh_http *h = kb_xcalloc(1, sizeof *h);
+    h->cu = cu;
     h->o = o;
-    h->e = curl_easy_init();
-    h->headers = curl_slist_append(NULL, "Accept: application/vnd.github+json");
-    h->headers = curl_slist_append(h->headers, "X-GitHub-Api-Version: 2022-11-28");
+    h->e = cu->easy_init();
+    h->headers = cu->slist_append(NULL, "Accept: application/vnd.github+json");
+    h->headers = cu->slist_append(h->headers, "X-GitHub-Api-Version: 2022-11-28");
     if (token && token[0]) {
         char *auth = kb_xasprintf("Authorization: Bearer %s", token);
-        h->headers = curl_slist_append(h->headers, auth);
+        h->headers = cu->slist_append(h->headers, auth);
         memset(auth, 0, strlen(auth));
         free(auth);
     }
@@ -74,10 +78,9 @@ void gh_http_free(struct gh_http *h)
 {
     if (h == NULL)
         return;
-    curl_easy_cleanup(h->e);
-    curl_slist_free_all(h->headers);
+    h->cu->easy_cleanup(h->e);
+    h->cu->slist_free_all(h->headers);
     free(h);
-    curl_global_cleanup();
 }
 
 long gh_http_requests(const struct gh_http *h)
@@ -309,39 +312,40 @@ static int rate_limited(const struct gh_response *r, int is_graphql, long *wait_
 static void perform(struct gh_http *h, const char *url, const char *etag, const char *post,
                     struct gh_response *r, CURLcode *cc)
 {
+    const struct kb_curl *cu = h->cu;
     struct curl_slist *hs = h->headers, *extra = NULL;
     if ((etag && etag[0]) || post) {
         char *line = post ? kb_xstrdup("Content-Type: application/json")
                           : kb_xasprintf("If-None-Match: %s", etag);
-        extra = curl_slist_append(NULL, line);
+        extra = cu->slist_append(NULL, line);
         free(line);
         extra->next = h->headers;   /* borrowed: unlinked below */
         hs = extra;
     }
     CURL *e = h->e;
-    curl_easy_reset(e);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)h->o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "kbpipe/" KB_VERSION);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_reset(e);
+    cu->easy_setopt(e, CURLOPT_URL, url);
+    cu->easy_setopt(e, CURLOPT_HTTPHEADER, hs);
+    cu->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
+    cu->easy_setopt(e, CURLOPT_WRITEDATA, r);
+    cu->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    cu->easy_setopt(e, CURLOPT_HEADERDATA, r);
+    cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)h->o->timeout_ms);
+    cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    cu->easy_setopt(e, CURLOPT_USERAGENT, "kbpipe/" KB_VERSION);
+    cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     if (post) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
+        cu->easy_setopt(e, CURLOPT_POSTFIELDS, post);
+        cu->easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(post));
     }
     response_reset(r);
-    *cc = curl_easy_perform(e);
+    *cc = cu->easy_perform(e);
     h->n_requests++;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
+    cu->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     if (extra) {
         extra->next = NULL;
-        curl_slist_free_all(extra);
+        cu->slist_free_all(extra);
     }
 }
 
@@ -399,7 +403,7 @@ static enum kb_code request(struct gh_http *h, const char *url, const char *etag
         }
         char reason[200];
         if (cc != CURLE_OK)
-            snprintf(reason, sizeof reason, "%s", curl_easy_strerror(cc));
+            snprintf(reason, sizeof reason, "%s", h->cu->easy_strerror(cc));
         else
             snprintf(reason, sizeof reason, "HTTP %ld", r->status);
         if (attempt > h->o->max_retries)

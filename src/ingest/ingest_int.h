@@ -257,6 +257,8 @@ void gh_response_release(struct gh_response *r);   /* *r reusable */
 /*
  * A client for the options' timeouts, retries and waits, sending `token`
  * (may be NULL: anonymous) as a Bearer token.  `o` must outlive it.
+ * The first client of the process opens libcurl (util/curl_lib.h);
+ * KB_E_CONFIG naming the package when it cannot be loaded.
  * Free with gh_http_free (NULL: no-op).
  */
 enum kb_code gh_http_new(const struct ingest_github_opts *o, const char *token,

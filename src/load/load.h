@@ -113,7 +113,9 @@ struct load_counts {
 };
 
 /*
- * Start a run: connect-level work only (the caller owns conn).  Takes the
+ * Start a run: connect-level work only (the caller owns conn, which may be
+ * deferred: db_open_deferred; the first statement carries the session's
+ * setup and extension check, KB_E_DB naming a missing extension).  Takes the
  * pipeline's advisory lock (waiting or failing per opts), finds or creates
  * the project, records a kbpipe_runs row, loads the stored doc hashes of the
  * pipeline's sources, and repairs an HNSW index a killed run left dropped.

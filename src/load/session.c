@@ -141,7 +141,9 @@ static enum kb_code check_width(const char *value, const char *col, int *width,
 
 /*
  * The session's first statement, one round trip for what used to take
- * five: whether the schema has migration 009 (kbpipe_pending), the
+ * six: the connection's setup and extension check (DB_SESSION_COLUMNS,
+ * whose SET is harmless on a connection db_connect set up already),
+ * whether the schema has migration 009 (kbpipe_pending), the
  * pipeline's (or shard's) advisory lock (tried), the widths of the two
  * integer columns binary COPY writes, and the project's id and text search
  * configuration (*has_project 0 when there is none yet).  If another run
@@ -154,12 +156,15 @@ static enum kb_code open_checks(struct load_session *s, int *has_project, struct
     const char *p[] = { s->opts.lock_name, s->opts.project };
     struct db_rows *rows;
     *has_project = 0;
+    /* columns 6-8: the session's setup and extension check (db.h), last so
+     * that a message quoting the query shows its start; the run's connection
+     * is deferred (cmd_run.c), so this is its first round trip */
     enum kb_code rc = db_exec(s->conn,
                               "SELECT to_regclass('kbpipe_pending') IS NOT NULL,"
                               " pg_try_advisory_lock(hashtext('kbpipe.run.' || $1)),"
                               " coalesce(" KB_INT_WIDTH_SQL("chunk_index") "::text, ''),"
                               " coalesce(" KB_INT_WIDTH_SQL("token_count") "::text, ''),"
-                              " pr.id, pr.search_language::oid"
+                              " pr.id, pr.search_language::oid, " DB_SESSION_COLUMNS
                               " FROM (SELECT 1) one LEFT JOIN projects pr ON pr.name = $2",
                               2, p, &rows, err);
     if (rc != KB_OK && strstr(err->msg, "does not exist"))   /* no projects table */
@@ -170,16 +175,17 @@ static enum kb_code open_checks(struct load_session *s, int *has_project, struct
         return rc;
     int has_pending = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
     int got = strcmp(db_rows_get(rows, 0, 1), "t") == 0;
-    if (!has_pending)
+    rc = db_session_verify(s->conn, rows, 6, err);   /* a missing extension first */
+    if (rc == KB_OK && !has_pending)
         rc = KB_FAIL(err, KB_E_DB, NULL,
                      "the schema is not migrated (no kbpipe_pending table, migration 009); "
                      "run 'kbpipe migrate up' first");
     if (rc == KB_OK)
-        rc = check_width(db_rows_get(rows, 0, 2), "chunk_index", &s->int_width_chunk_index,
-                         err);
+        rc = check_width(db_rows_get(rows, 0, 2), "chunk_index",
+                         &s->int_width_chunk_index, err);
     if (rc == KB_OK)
-        rc = check_width(db_rows_get(rows, 0, 3), "token_count", &s->int_width_token_count,
-                         err);
+        rc = check_width(db_rows_get(rows, 0, 3), "token_count",
+                         &s->int_width_token_count, err);
     if (rc == KB_OK && got && !db_rows_isnull(rows, 0, 4)) {
         snprintf(s->project_id, sizeof s->project_id, "%s", db_rows_get(rows, 0, 4));
         s->search_config = (uint32_t)strtoul(db_rows_get(rows, 0, 5), NULL, 10);

@@ -240,7 +240,8 @@ static enum kb_code run_open(struct run *r, struct kb_err *err)
         return rc;
     if (r->p->connection && kb_cli.db == NULL)
         kb_cli.db = r->p->connection;
-    if ((rc = db_open(&r->conn, err)) != KB_OK)
+    /* deferred: load_session_open's first statement is the session's setup */
+    if ((rc = db_open_deferred(&r->conn, err)) != KB_OK)
         return rc;
     struct load_opts lo;
     run_load_opts(r->p, r->args, &lo, r->lock_name, sizeof r->lock_name);

@@ -215,10 +215,11 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, const c
     const char *p[] = { name, target };
     *rows_out = NULL;
     *n_models_out = 0;
-    /* one round trip: the project, the names to suggest, and its models
-     * (an index lookup in kbpipe_embedding_models, session.c) */
+    /* one round trip: the session's setup (DB_SESSION_COLUMNS: the
+     * connection is deferred, session.c), the project, the names to suggest,
+     * and its models (an index lookup in kbpipe_embedding_models) */
     enum kb_code rc = db_exec(conn,
-        "SELECT pr.id, pr.names, pr.n, m.model, m.n_rows FROM"
+        "SELECT pr.id, pr.names, pr.n, m.model, m.n_rows, " DB_SESSION_COLUMNS " FROM"
         " (SELECT (SELECT id FROM projects WHERE name = $1) AS id,"
         "  (SELECT string_agg(name, ', ' ORDER BY name) FROM"
         "    (SELECT name FROM projects ORDER BY name LIMIT 6) n) AS names,"
@@ -232,19 +233,23 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, const c
             kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");
         return rc;
     }
-    if (db_rows_isnull(rows, 0, 0)) {
+    /* a missing extension first, as a connection's setup would have said */
+    rc = db_session_verify(conn, rows, SEARCH_COL_SESSION, err);
+    if (rc == KB_OK && db_rows_isnull(rows, 0, 0)) {
         long n = atol(db_rows_get(rows, 0, 2));
         rc = n == 0
             ? KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s': the database has no "
                       "projects yet; load one with 'kbpipe run PIPELINE.yaml'", name)
             : KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s'; the projects are: "
-                      "%.200s%s ('kbpipe stats' lists them all)", name, db_rows_get(rows, 0, 1),
-                      n > 6 ? ", ..." : "");
+                      "%.200s%s ('kbpipe stats' lists them all)", name,
+                      db_rows_get(rows, 0, 1), n > 6 ? ", ..." : "");
+    }
+    if (rc != KB_OK) {
         db_rows_free(rows);
         return rc;
     }
     snprintf(id_out, 40, "%s", db_rows_get(rows, 0, 0));
-    *n_models_out = db_rows_isnull(rows, 0, 4) ? 0 : db_rows_count(rows);
+    *n_models_out = db_rows_isnull(rows, 0, SEARCH_COL_ROWS) ? 0 : db_rows_count(rows);
     *rows_out = rows;
     return KB_OK;
 }

@@ -20,9 +20,6 @@
 #include "pipeline/pipeline.h"
 #include "search_int.h"
 
-/* Columns of search_find_project's rows: the model (or NULL), its row count. */
-#define COL_MODEL 3
-#define COL_ROWS 4
 
 /*
  * Decide how to embed the query: e->model (borrowed from `models` or the
@@ -40,10 +37,11 @@ static enum kb_code choose_model(const struct search_args *a, const struct db_ro
         char list[256] = "";
         size_t used = 0;
         for (int i = 0; i < n && i < 5 && used < sizeof list; i++)
-            used += (size_t)snprintf(list + used, sizeof list - used, "%s'%.40s' (%s rows)",
-                                     i ? ", " : "", db_rows_isnull(models, i, COL_MODEL)
-                                     ? "(none recorded)" : db_rows_get(models, i, COL_MODEL),
-                                     db_rows_get(models, i, COL_ROWS));
+            used += (size_t)snprintf(
+                list + used, sizeof list - used, "%s'%.40s' (%s rows)", i ? ", " : "",
+                db_rows_isnull(models, i, SEARCH_COL_MODEL)
+                    ? "(none recorded)" : db_rows_get(models, i, SEARCH_COL_MODEL),
+                db_rows_get(models, i, SEARCH_COL_ROWS));
         return KB_FAIL(err, KB_E_INPUT, NULL,
                        "project '%.60s' has %s embedded with %s%d models: %s; their "
                        "similarities are not comparable, so kbpipe will not search them "
@@ -52,14 +50,14 @@ static enum kb_code choose_model(const struct search_args *a, const struct db_ro
                        n > 5 ? 5 : n, list);
     }
     const char *model = NULL;
-    if (n == 1 && db_rows_isnull(models, 0, COL_MODEL))
+    if (n == 1 && db_rows_isnull(models, 0, SEARCH_COL_MODEL))
         return KB_FAIL(err, KB_E_INPUT, NULL,
                        "project '%.60s' has %s rows whose metadata records no "
                        "embedding_model, so kbpipe cannot tell how to embed the query; "
                        "load the project with 'kbpipe run PIPELINE.yaml', which records it",
-                       a->project, db_rows_get(models, 0, COL_ROWS));
+                       a->project, db_rows_get(models, 0, SEARCH_COL_ROWS));
     if (n == 1)
-        model = db_rows_get(models, 0, COL_MODEL);
+        model = db_rows_get(models, 0, SEARCH_COL_MODEL);
     const struct pipeline_embedding *pe = p ? &p->embedding : NULL;
     const struct kb_origin *at = p ? pipeline_origin(p, "embedding.model") : NULL;
     if (model == NULL)   /* nothing to search: embed as the settings say */
@@ -147,9 +145,12 @@ enum kb_code search_session_open(const struct search_args *a, struct search_sess
             pipeline_diags_print(s->pipeline, stderr);
     }
     const struct kb_pipeline *p = s->pipeline;
-    if (rc == KB_OK)   /* --db, else the pipeline's connection:, else the environment */
-        rc = kb_cli.db == NULL && p && p->connection ? db_connect(p->connection, &s->conn, err)
-                                                     : db_open(&s->conn, err);
+    /* --db, else the pipeline's connection:, else the environment; deferred:
+     * search_find_project's statement is also the session's setup */
+    if (rc == KB_OK)
+        rc = kb_cli.db == NULL && p && p->connection
+                 ? db_connect_deferred(p->connection, &s->conn, err)
+                 : db_open_deferred(&s->conn, err);
     if (rc == KB_OK)
         rc = search_find_project(s->conn, a->project, a->is_learnings ? "learnings" : "chunks",
                                  s->project_id, &s->models, &s->n_models, err);

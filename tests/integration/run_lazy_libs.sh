@@ -13,21 +13,28 @@
 #      vector is one normalization (OpenBLAS's thread pool spun ~25 ms of CPU)
 #   6. libxml2 is opened by a run that reads an HTML file, by no other
 #      process above (their traces list no libxml2)
+#   7. libcurl is opened by a run that embeds through an OpenAI-compatible
+#      server (tests/data/run/openai_stub.py), by no process above:
+#      --version, a files run, its re-runs and search never map it
+#   8. libcurl missing (the test build's fault point util.curl_open opens
+#      a library name no system has): that run exits 2 naming the openai
+#      provider, dlopen's reason and the package libcurl4, and stores nothing
 #   KBPIPE_BIN=build/debug/kbpipe-test bash tests/integration/run_lazy_libs.sh
-# Needs strace (the project's test dependencies).
+# Needs strace (the project's test dependencies) and a test build (8).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 command -v strace >/dev/null || { echo "run_lazy_libs.sh: strace is needed" >&2; exit 1; }
 
 # traced ARGS...: kbpipe under strace -f (openat, clone); $tmp/libs holds the
-# libraries it opened (poppler-glib, openblas, xml2), $tmp/threads its clones
+# libraries it opened (poppler-glib, openblas, xml2, curl; an openat that
+# failed is not an opening), $tmp/threads its clones
 traced() {
   rc=0
   # LeakSanitizer cannot run under ptrace: leaks are checked by the untraced runs
   ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -qq -e trace=openat,clone,clone3 -o "$tmp/trace" \
     timeout -s KILL "$KB_TIMEOUT" "$bin" "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
-  grep -oE 'lib(poppler-glib|openblas|xml2)[^"/]*\.so[^"]*' "$tmp/trace" | grep -v ENOENT |
+  grep -v ENOENT "$tmp/trace" | grep -oE 'lib(poppler-glib|openblas|xml2|curl)[^"/]*\.so[^"]*' |
     sed -E 's/\.so.*//' | sort -u >"$tmp/libs"
   grep -c 'CLONE_THREAD' "$tmp/trace" >"$tmp/threads" || true   # threads, not timeout's fork
 }
@@ -35,7 +42,7 @@ traced() {
 echo "# 1. --version"
 traced --version
 check_rc "kbpipe --version exits 0" 0
-check_eq "it opens none of poppler-glib, OpenBLAS, libxml2" "" "$(cat "$tmp/libs")"
+check_eq "it opens none of poppler-glib, OpenBLAS, libxml2, libcurl" "" "$(cat "$tmp/libs")"
 check_eq "it starts no thread" 0 "$(cat "$tmp/threads")"
 
 mkdir -p "$tmp/docs" "$tmp/pdf"
@@ -61,12 +68,12 @@ db=$(new_db lazy)
 echo "# 2. a Markdown run"
 traced --db "dbname=$db" run "$tmp/md.yaml" -q
 check_rc "the run exits 0" 0
-check_eq "it opens neither OpenBLAS (its vector is normalized without it) nor poppler-glib" "" "$(cat "$tmp/libs")"
+check_eq "it opens no OpenBLAS (its vector is normalized without it), poppler-glib, libcurl" "" "$(cat "$tmp/libs")"
 
 echo "# 3. a PDF run"
 traced --db "dbname=$db" run "$tmp/pdf.yaml" -q
 check_rc "the run exits 0" 0
-check "it opens poppler-glib" grep -qx libpoppler-glib "$tmp/libs"
+check_eq "it opens poppler-glib only" libpoppler-glib "$(cat "$tmp/libs")"
 check "the PDF's chunks are stored" test "$(sql "$db" "SELECT count(*) FROM knowledge_chunks c
   JOIN knowledge_sources s ON s.id = c.source_id WHERE s.source_id = 'runbook.pdf'")" -gt 0
 
@@ -83,7 +90,7 @@ echo "# 5. kbpipe search"
 traced --db "dbname=$db" search --project it-lazy --mode vector "some text"
 check_rc "the search exits 0" 0
 check "it finds the Markdown file" grep -q 'a.md' "$tmp/out"
-check_eq "it opens neither library" "" "$(cat "$tmp/libs")"
+check_eq "it opens none of the four libraries" "" "$(cat "$tmp/libs")"
 check_eq "it starts no thread" 0 "$(cat "$tmp/threads")"
 
 echo "# 6. an HTML run"
@@ -102,4 +109,28 @@ check_eq "it opens libxml2 only" libxml2 "$(cat "$tmp/libs")"
 check_eq "the HTML's text is stored" "# Page|Some text & more." \
   "$(sql "$db" "SELECT c.content FROM knowledge_chunks c JOIN knowledge_sources s
                 ON s.id = c.source_id WHERE s.source_id = 'a.html'" | grep -v '^$' | paste -sd'|')"
+
+echo "# 7. a run embedding through an OpenAI-compatible server"
+export RUN_API_KEY=sk-test-lazy RUN_DOCS=$tmp/docs RUN_PROJECT=it-lazy-openai
+python3 tests/data/run/openai_stub.py "$tmp/requests.log" >"$tmp/port" &
+_bg+=("$!")
+poll 60 test -s "$tmp/port"   # python starts slowly on a loaded machine
+export RUN_BASE_URL=http://127.0.0.1:$(cat "$tmp/port")/v1
+traced --db "dbname=$db" run tests/data/run/openai.yaml -q
+check_rc "the run exits 0" 0
+check_eq "it opens libcurl only" libcurl "$(cat "$tmp/libs")"
+check_eq "its chunk went to the server and is stored with the server's model" \
+  "1 stub-embedding-1" "$(sql "$db" "SELECT count(*), min(c.metadata->>'embedding_model')
+    FROM knowledge_chunks c JOIN projects p ON p.id = c.project_id WHERE p.name = 'it-lazy-openai'" |
+    tr '|' ' ')"
+
+echo "# 8. libcurl missing"
+echo "# Another page" >"$tmp/docs/b.md"
+KBPIPE_FAULT=util.curl_open kb "$db" run tests/data/run/openai.yaml -q
+check_rc "a run that needs libcurl and cannot load it exits 2 (configuration)" 2
+check "it names the openai provider, the reason and the package" \
+  grep -qE 'the openai embedding provider needs libcurl, which cannot be loaded \(libcurl-kbpipe-fault\.so\.4: .*\); install it \(Debian: apt-get install libcurl4\)' "$tmp/err"
+[ "$rc" = 2 ] || show
+check_eq "nothing of b.md is stored" 0 "$(sql "$db" "SELECT count(*) FROM knowledge_sources
+                                                     WHERE source_id = 'b.md'")"
 finish

@@ -3,10 +3,15 @@
 # fixed-cost commands make, counted in the server's log, so that a change
 # that adds one is seen (docs/loading.md, "What kbpipe controls" (4), and
 # docs/search.md, "Cost"):
-#   1. an unchanged re-run of a one-file pipeline: 8 statements, from the
-#      connection's SET to the unlock, and none of them an explicit
-#      BEGIN or COMMIT (the run row commits in its INSERT)
-#   2. `kbpipe search` (hybrid, no --use): 4 statements, no BEGIN/COMMIT
+#   1. an unchanged re-run of a one-file pipeline: 7 statements, from the
+#      first (the connection's setup: client_min_messages and the extension
+#      check, with the lock, the column widths and the project) to the
+#      unlock, and none of them an explicit BEGIN or COMMIT (the run row
+#      commits in its INSERT); 8 until the setup's own simple query (SET
+#      and the check) was folded into the first statement
+#   2. `kbpipe search` (hybrid, no --use): 3 statements (the project
+#      lookup, which carries the connection's setup; the ranking; the log
+#      row), no BEGIN/COMMIT; 4 until the setup was folded into the lookup
 #   3. `kbpipe search --learnings --use`: its counts still commit with the
 #      log row in one transaction (BEGIN ... COMMIT), and are counted
 # Each statement is one line "duration: ... (statement|execute <unnamed>):"
@@ -50,9 +55,11 @@ count() { wc -l <"$tmp/stmts" | tr -d ' '; }
 echo "# 1. an unchanged re-run"
 logged run "$tmp/tiny.yaml" -q
 check_rc "the unchanged re-run exits 0" 0
-check_eq "it makes 8 statements" 8 "$(count)"
-[ "$(count)" = 8 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
+check_eq "it makes 7 statements" 7 "$(count)"
+[ "$(count)" = 7 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
 check_eq "none is BEGIN or COMMIT" 0 "$(grep -cE '^(BEGIN|COMMIT)' "$tmp/stmts")"
+check_eq "no SET of its own: the first statement sets client_min_messages" "0 1" \
+  "$(grep -c '^SET' "$tmp/stmts") $(head -1 "$tmp/stmts" | grep -c "set_config('client_min_messages'")"
 check_eq "the run is recorded as unchanged and succeeded" "succeeded 1" \
   "$(sql "$db" "SELECT status, counts->>'sources_unchanged' FROM kbpipe_runs
                 ORDER BY id DESC LIMIT 1" | tr '|' ' ')"
@@ -61,9 +68,11 @@ echo "# 2. kbpipe search"
 logged search --project it-trips -k 3 "round trips"
 check_rc "the search exits 0" 0
 check "it prints the file" grep -q 'a.md' "$tmp/out"
-check_eq "it makes 4 statements" 4 "$(count)"
-[ "$(count)" = 4 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
+check_eq "it makes 3 statements" 3 "$(count)"
+[ "$(count)" = 3 ] || sed 's/^/#   /' "$tmp/stmts" | cut -c1-120
 check_eq "none is BEGIN or COMMIT" 0 "$(grep -cE '^(BEGIN|COMMIT)' "$tmp/stmts")"
+check_eq "no SET of its own: the first statement sets client_min_messages" "0 1" \
+  "$(grep -c '^SET' "$tmp/stmts") $(head -1 "$tmp/stmts" | grep -c "set_config('client_min_messages'")"
 check_eq "the query is logged" 1 \
   "$(sql "$db" "SELECT count(*) FROM search_queries WHERE query_text = 'round trips'")"
 
