@@ -35,6 +35,19 @@ server_cpu() {
     done; } | awk -v t="$tck" '{ s += $1 } END { printf "%.2f", s / t }'
 }
 
+# huge_pages_of_server: whether the server's shared memory (its buffers) is
+# in huge pages, from the postmaster's /proc/PID/smaps: "yes (N MB in 2048
+# kB pages)", "no (4 kB pages; docs/operations.md, \"Server settings for
+# search\")" or "unknown" when smaps cannot be read
+huge_pages_of_server() {
+  local pm; pm=$(head -1 "$PGHOST/data/postmaster.pid")
+  [ -r "/proc/$pm/smaps" ] || { echo unknown; return 0; }
+  awk '/^Size:/ { size = $2 } /^KernelPageSize:/ && $2 > 4 { kb += size; ps = $2 }
+       END { if (kb > 0) printf "yes (%d MB in %d kB pages)\n", kb / 1024, ps;
+             else print "no (4 kB pages; docs/operations.md, \"Server settings for search\")" }' \
+    "/proc/$pm/smaps"
+}
+
 # statements_of DB COMMAND...: run COMMAND with log_min_duration_statement = 0
 # on DB (the cluster's log, $PGHOST/server.log); prints "N statements, S ms
 # of server time" (the sum of their parse, bind and execute durations)

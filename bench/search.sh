@@ -91,6 +91,8 @@ echo "(b) per-query server time (ms), ${reps} x the questions; fetch = chunks re
 echo "    question (40: kbpipe eval -k 5; 5: kbpipe search -k 5); cpu = server CPU ms a query"
 echo "    server: shared_buffers $(sql 'SHOW shared_buffers'), effective_cache_size" \
      "$(sql 'SHOW effective_cache_size') (scripts/db.sh settings)"
+echo "    huge pages for the server's buffers: $(huge_pages_of_server) (every search is a new backend,"
+echo "    which maps the buffers it touches: 4 kB pages cost it a page fault each)"
 printf '%-8s %-7s %5s %7s %7s %7s\n' chunks mode fetch p50 p95 cpu
 for n in $sizes; do
   files=$(( (n + 9) / 10 ))
