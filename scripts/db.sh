@@ -54,6 +54,20 @@ settings() {
   [ "$sb_mb" -gt 2048 ] && sb_mb=2048
   printf 'shared_buffers = %dMB\n' "$sb_mb"
   printf 'effective_cache_size = %dMB\n' "$(( mem_mb / 2 ))"
+  preload_libraries
+}
+
+# The libraries a search loads in each new backend (pgvector, PL/pgSQL, the
+# english configuration's Snowball stemmer), loaded once by the postmaster
+# instead (docs/operations.md, "Server settings for search"): only those the
+# server has, since a server that cannot find a preloaded library does not
+# start at all; a library installed later is preloaded from the next start.
+preload_libraries() {
+  local lib libs=
+  for lib in vector plpgsql dict_snowball; do
+    [ -f "$PGBIN/../lib/$lib.so" ] && libs=${libs:+$libs,}$lib
+  done
+  [ -z "$libs" ] || printf "shared_preload_libraries = '%s'\n" "$libs"
 }
 
 as_owner() {   # run a command as the cluster's owner

@@ -2,7 +2,8 @@
 # tests/docs/db_settings.sh - docs/operations.md ("Server settings for
 # search"): `scripts/db.sh settings` prints the rule the doc states for this
 # machine's RAM (shared_buffers an eighth of it, at least 128MB, at most 2GB;
-# effective_cache_size half of it); `scripts/db.sh start` wrote them into the
+# effective_cache_size half of it; shared_preload_libraries the search's
+# libraries the server has); `scripts/db.sh start` wrote them into the
 # cluster's kbpipe-settings.conf, which the server reads without an error
 # (pg_file_settings); and the running server has each value, or reports it
 # waiting for a restart (pg_settings.pending_restart) when the cluster was
@@ -14,6 +15,13 @@ sb_mb=$(( mem_mb / 8 ))
 [ "$sb_mb" -lt 128 ] && sb_mb=128
 [ "$sb_mb" -gt 2048 ] && sb_mb=2048
 want=$(printf 'shared_buffers = %dMB\neffective_cache_size = %dMB' "$sb_mb" "$(( mem_mb / 2 ))")
+# the libraries of a search that this server has, preloaded (never one it
+# lacks: the server would not start)
+libs=
+for lib in vector plpgsql dict_snowball; do
+  [ -f "/usr/lib/postgresql/15/lib/$lib.so" ] && libs=${libs:+$libs,}$lib
+done
+[ -n "$libs" ] && want=$(printf "%s\nshared_preload_libraries = '%s'" "$want" "$libs")
 check_eq "db.sh settings follows the documented rule (RAM $mem_mb MB)" "$want" \
   "$(scripts/db.sh settings)"
 doc=$(tr -s '\n' ' ' <docs/operations.md)   # the phrases may wrap
@@ -26,11 +34,23 @@ check "  ... for effective_cache_size too" grep -qF '`effective_cache_size` half
 got=$(psql -X -At -d postgres -c "SELECT name || ' = ' || setting || coalesce(' ERROR ' || error, '')
                                     FROM pg_file_settings
                                    WHERE sourcefile LIKE '%/kbpipe-settings.conf' ORDER BY seqno")
-check_eq "the cluster's kbpipe-settings.conf holds them, read without an error" "$want" "$got"
+check_eq "the cluster's kbpipe-settings.conf holds them, read without an error" \
+  "$(tr -d "'" <<<"$want")" "$got"
 
 # in force, or waiting for a restart (shared_buffers takes one)
 while IFS=' =' read -r name value; do
   [ -n "$name" ] || continue
+  value=$(tr -d "'" <<<"$value")
+  if [ "$name" = shared_preload_libraries ]; then   # a list, not a size
+    st=$(psql -X -At -d postgres -c "SELECT CASE WHEN pending_restart THEN 'pending restart'
+                                                 WHEN setting = '$value' THEN 'in force'
+                                                 ELSE setting END
+                                        FROM pg_settings WHERE name = '$name'")
+    note "$name: $st"
+    check "$name $value is in force or waiting for a restart" \
+      [ "$st" = "in force" -o "$st" = "pending restart" ]
+    continue
+  fi
   st=$(psql -X -At -d postgres -c "SELECT CASE WHEN pending_restart THEN 'pending restart'
                                                WHEN pg_size_bytes(current_setting(name))
                                                     = pg_size_bytes('$value') THEN 'in force'
