@@ -15,7 +15,8 @@
 #              project's language, the fusion), no leg
 #   ranked     kbpipe_search_ranked with both: the plans of its EXECUTEd
 #              legs, with all of the above warm
-#   hybrid     search_hybrid_chunks, the SQL function kbpipe calls, now warm
+#   hybrid     search_hybrid_chunks, the SQL function kbpipe called until
+#              48bd249 (it now calls kbpipe_search_ranked), now warm
 #   hybrid2    the same again
 # and prints the p50 of each column (ms).  The query's vector is the one a
 # `kbpipe search` logged (search_queries); run bench/search.sh first.

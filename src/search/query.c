@@ -1,9 +1,12 @@
 /*
  * query.c - the SQL of `kbpipe search` and `kbpipe eval`, through src/db:
- * the project's id; the ranking, one call of search_hybrid_chunks or
- * search_hybrid_learnings (migration 008: the vector and text legs,
- * filters and reciprocal rank fusion in the server, with pgvector's
- * iterative HNSW scan so a selective filter still yields k rows); and for
+ * the project's id; the ranking, one call of kbpipe_search_ranked
+ * (migration 008: the vector and text legs, filters and reciprocal rank
+ * fusion in the server, with pgvector's iterative HNSW scan so a selective
+ * filter still yields k rows), joined here with the rows it ranks, as
+ * search_hybrid_chunks and search_hybrid_learnings join them (calling the
+ * ranking directly spares a new backend planning that SQL wrapper: its
+ * SET clause keeps it from being inlined; docs/search.md); and for
  * search, the ranking, then its log row (with --use, and the use counts,
  * in one transaction), so the log never names results that were not shown.
  */
@@ -30,29 +33,30 @@ enum kb_code search_rank(struct db_conn *conn, const struct search_args *a,
     enum kb_code rc;
     if (a->is_learnings)
         rc = db_exec(conn,
-                     "SELECT r.learning_id, CASE WHEN $5 = 'vector' THEN r.similarity"
-                     "  ELSE r.score END, r.title, NULL, NULL, r.content, r.learning_type,"
-                     " r.category, r.confidence_score, NULL, NULL,"
-                     " r.score, r.similarity, r.text_rank, r.vector_position, r.text_position,"
-                     " NULL, r.metadata->>'duplicate_of'"
-                     " FROM search_hybrid_learnings($1::vector, $2, $3::uuid, $4::int, $5,"
-                     "                              $6::jsonb, $8::bool) WITH ORDINALITY r"
-                     " WHERE $7::float8 IS NULL OR r.similarity >= $7::float8"
-                     " ORDER BY r.ordinality", 8, p, rows_out, err);
+                     "SELECT l.id, CASE WHEN $5 = 'vector' THEN f.similarity"
+                     "  ELSE f.score END, l.title, NULL, NULL, l.content, l.learning_type,"
+                     " l.category, l.confidence_score, NULL, NULL,"
+                     " f.score, f.similarity, f.text_rank, f.vector_position, f.text_position,"
+                     " NULL, l.metadata->>'duplicate_of'"
+                     " FROM kbpipe_search_ranked('learnings', $1::vector, $2, $3::uuid, $4::int,"
+                     "                           $5, $6::jsonb, $8::bool, 60, NULL) f"
+                     " JOIN learnings l ON l.id = f.id"
+                     " WHERE $7::float8 IS NULL OR f.similarity >= $7::float8"
+                     " ORDER BY f.ord", 8, p, rows_out, err);
     else
         rc = db_exec(conn,
-                     "SELECT r.chunk_id, CASE WHEN $5 = 'vector' THEN r.similarity"
-                     "  ELSE r.score END, s.title, coalesce(s.file_path, s.source_id),"
-                     " r.metadata->>'heading_path', r.content, c.chunk_index, s.source_type,"
+                     "SELECT c.id, CASE WHEN $5 = 'vector' THEN f.similarity"
+                     "  ELSE f.score END, s.title, coalesce(s.file_path, s.source_id),"
+                     " c.metadata->>'heading_path', c.content, c.chunk_index, s.source_type,"
                      " s.source_id, s.id, s.url,"
-                     " r.score, r.similarity, r.text_rank, r.vector_position, r.text_position,"
+                     " f.score, f.similarity, f.text_rank, f.vector_position, f.text_position,"
                      " s.file_path, NULL"
-                     " FROM search_hybrid_chunks($1::vector, $2, $3::uuid, $4::int, $5,"
-                     "                           $6::jsonb) WITH ORDINALITY r"
-                     " JOIN knowledge_sources s ON s.id = r.source_id"
-                     " JOIN knowledge_chunks c ON c.id = r.chunk_id"
-                     " WHERE $7::float8 IS NULL OR r.similarity >= $7::float8"
-                     " ORDER BY r.ordinality", 7, p, rows_out, err);
+                     " FROM kbpipe_search_ranked('chunks', $1::vector, $2, $3::uuid, $4::int,"
+                     "                           $5, $6::jsonb, true, 60, NULL) f"
+                     " JOIN knowledge_chunks c ON c.id = f.id"
+                     " JOIN knowledge_sources s ON s.id = c.source_id"
+                     " WHERE $7::float8 IS NULL OR f.similarity >= $7::float8"
+                     " ORDER BY f.ord", 7, p, rows_out, err);
     free(fj);
     if (rc != KB_OK && strstr(err->msg, "does not exist"))
         kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");

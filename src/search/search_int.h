@@ -181,7 +181,8 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, const c
 
 /*
  * Rank a->k rows for a->query (vector `vec`, NULL in text mode) with
- * search_hybrid_chunks / search_hybrid_learnings: the mode, the filters,
+ * kbpipe_search_ranked, joined with the rows as search_hybrid_chunks /
+ * search_hybrid_learnings join them: the mode, the filters,
  * duplicates hidden unless a->is_with_duplicates; in vector mode rows
  * under a->min_similarity are dropped.  *rows_out (caller frees) has the
  * SEARCH_COL_* columns, best first.  Writes nothing.

@@ -260,5 +260,42 @@ SELECT is((SELECT title FROM search_hybrid_learnings(NULL, 'reserve port', '1111
 SELECT throws_ok($$SELECT * FROM search_hybrid_learnings(NULL, 'x', NULL, 10, 'hybrid', '{"path": "a"}')$$, '22023',
                  NULL, 'a source filter on learnings raises');
 
+-- ---- kbpipe's statement and the SQL functions rank alike -----------------
+-- src/search/query.c calls kbpipe_search_ranked and joins the rows itself
+-- (a new backend then plans no SQL wrapper: docs/search.md); the functions
+-- SQL users call must return the same rows, in the same order, with the
+-- same scores, for every mode, with and without a filter
+SELECT is((SELECT array_agg(ROW(r.chunk_id, r.source_id, r.score, r.similarity, r.text_rank,
+                                 r.vector_position, r.text_position)::text ORDER BY r.ordinality)
+             FROM search_hybrid_chunks(pg_temp.v(1, 0), a.q, '11111111-0000-0000-0000-000000000001',
+                                       3, a.m, a.f) WITH ORDINALITY r),
+          (SELECT array_agg(ROW(c.id, c.source_id, f.score, f.similarity, f.text_rank,
+                                 f.vector_position, f.text_position)::text ORDER BY f.ord)
+             FROM kbpipe_search_ranked('chunks', pg_temp.v(1, 0), a.q,
+                                       '11111111-0000-0000-0000-000000000001', 3, a.m, a.f,
+                                       true, 60, NULL) f
+             JOIN knowledge_chunks c ON c.id = f.id
+             JOIN knowledge_sources s ON s.id = c.source_id),
+          'chunks: kbpipe''s statement ranks as search_hybrid_chunks: ' || a.m || ' ' || a.q || ' ' || a.f)
+  FROM (VALUES ('hybrid', 'port allocator', '{}'::jsonb), ('vector', 'port', '{}'),
+               ('text', 'rotate key or port', '{}'), ('hybrid', 'port', '{"source_type": "github_issue"}'),
+               ('text', 'port', '{"path": "ops/*"}')) a(m, q, f);
+SELECT cmp_ok((SELECT count(*) FROM search_hybrid_chunks(pg_temp.v(1, 0), 'port allocator',
+                   '11111111-0000-0000-0000-000000000001', 3)), '>', 0::bigint,
+              'the comparison above is of rows, not of two empty sets');
+SELECT is((SELECT array_agg(ROW(r.learning_id, r.score, r.similarity, r.text_rank,
+                                 r.vector_position, r.text_position)::text ORDER BY r.ordinality)
+             FROM search_hybrid_learnings(pg_temp.v(1, 0), 'foreign key index',
+                                          '11111111-0000-0000-0000-000000000001', 10, a.m, '{}',
+                                          a.d) WITH ORDINALITY r),
+          (SELECT array_agg(ROW(l.id, f.score, f.similarity, f.text_rank,
+                                 f.vector_position, f.text_position)::text ORDER BY f.ord)
+             FROM kbpipe_search_ranked('learnings', pg_temp.v(1, 0), 'foreign key index',
+                                       '11111111-0000-0000-0000-000000000001', 10, a.m, '{}',
+                                       a.d, 60, NULL) f
+             JOIN learnings l ON l.id = f.id),
+          'learnings: kbpipe''s statement ranks as search_hybrid_learnings: ' || a.m || ' ' || a.d)
+  FROM (VALUES ('hybrid', false), ('text', true), ('vector', false)) a(m, d);
+
 SELECT * FROM finish();
 ROLLBACK;
