@@ -50,6 +50,7 @@ mkdir -p "$out"
 # source unchanged and measures the queries again without the load and the
 # HNSW build (about 50 minutes at 200k chunks on a busy 2-core machine)
 keep=${BENCH_SEARCH_KEEP:-0}
+owns_db=0   # 1: this run made $db and drops it at exit (never a kept one, nor with (c) alone)
 cleanup() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
 if ! has_part a && ! has_part b; then
   :   # (c) alone: its own database only
@@ -59,6 +60,7 @@ elif [ "$keep" = 1 ]; then
   echo "(database $db kept: BENCH_SEARCH_KEEP=1)"
   "$bin" -q --db "dbname=$db" migrate up
 else
+  owns_db=1
   trap cleanup EXIT
   cleanup
   psql -X -q -d postgres -c "CREATE DATABASE $db"
@@ -136,7 +138,7 @@ fi
 if has_part c; then
   tiny=kbpipe_bench_search_tiny
   drop_tiny() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $tiny WITH (FORCE)" >/dev/null 2>&1 || true; }
-  trap 'drop_tiny; [ "$keep" = 1 ] || cleanup' EXIT
+  trap 'drop_tiny; [ "$owns_db" = 0 ] || cleanup' EXIT
   drop_tiny
   psql -X -q -d postgres -c "CREATE DATABASE $tiny"
   "$bin" -q --db "dbname=$tiny" migrate up
