@@ -48,6 +48,15 @@ huge_pages_of_server() {
     "/proc/$pm/smaps"
 }
 
+# logged_vector DB TEXT: the query vector the latest `kbpipe search` of TEXT
+# logged in DB (search_queries), or nothing when none did
+logged_vector() {
+  psql -X -At -v ON_ERROR_STOP=1 -d "$1" -v q="$2" <<'SQL'
+SELECT query_embedding FROM search_queries
+ WHERE query_text = :'q' AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1;
+SQL
+}
+
 # statements_of DB COMMAND...: run COMMAND with log_min_duration_statement = 0
 # on DB (the cluster's log, $PGHOST/server.log); prints "N statements, S ms
 # of server time" (the sum of their parse, bind and execute durations)

@@ -159,8 +159,7 @@ if has_part c; then
   # and of pgvector) against its second call on the same backend, each the
   # statement's round trip (psql \timing), over BENCH_SEARCH_RUNS backends;
   # the query's vector is the one the searches above logged
-  emb=$(psql -X -At -d "$tiny" -c "SELECT query_embedding FROM search_queries
-          WHERE query_text = '$q' AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+  emb=$(logged_vector "$tiny" "$q")
   pid512=$(psql -X -At -d "$tiny" -c "SELECT id FROM projects WHERE name = 'bench-512'")
   for i in $(seq "$runs"); do
     psql -X -q -At -d "$tiny" -v e="$emb" -v q="$q" -v p="$pid512" <<'EOF' |

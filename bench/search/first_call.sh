@@ -27,8 +27,7 @@ db=kbpipe_bench_search
 runs=${BENCH_FIRST_RUNS:-10}
 q="how do I pin exact versions so every install is the same?"
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
-emb=$(sql "SELECT query_embedding FROM search_queries WHERE query_text = '$q'
-            AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+emb=$(logged_vector "$db" "$q")
 [ -n "$emb" ] || { echo "first_call.sh: no logged search of \"$q\" in $db; run bench/search.sh first" >&2; exit 1; }
 pid=$(sql "SELECT id FROM projects WHERE name = 'bench-512'")
 tmp=$(mktemp)

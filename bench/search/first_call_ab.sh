@@ -25,8 +25,7 @@ db=${BENCH_FIRST_DB:-kbpipe_bench_search}
 runs=${BENCH_FIRST_RUNS:-25}
 q="how do I pin exact versions so every install is the same?"
 sql() { psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$1"; }
-emb=$(sql "SELECT query_embedding FROM search_queries WHERE query_text = '$q'
-            AND query_embedding IS NOT NULL ORDER BY created_at DESC LIMIT 1")
+emb=$(logged_vector "$db" "$q")
 [ -n "$emb" ] || { echo "first_call_ab.sh: no logged search of \"$q\" in $db; run bench/search.sh first" >&2; exit 1; }
 pid=$(sql "SELECT id FROM projects WHERE name = 'bench-512'")
 cols_tail="s.source_type, s.source_id, s.id, s.url"
