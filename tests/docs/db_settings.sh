@@ -60,4 +60,19 @@ while IFS=' =' read -r name value; do
   check "$name $value is in force or waiting for a restart" \
     [ "$st" = "in force" -o "$st" = "pending restart" ]
 done <<<"$want"
+
+# a library the server lacks is never listed (a server that cannot load a
+# preloaded library does not start): scripts/db.sh's rule run against a
+# server folder holding plpgsql alone, then none of the three
+fake=$(mktemp -d)
+mkdir -p "$fake/pg/bin" "$fake/pg/lib" "$fake/scripts"
+sed "s#^PGBIN=.*#PGBIN=$fake/pg/bin#" scripts/db.sh >"$fake/scripts/db.sh"
+touch "$fake/pg/lib/plpgsql.so"
+check_eq "a server without pgvector and dict_snowball: plpgsql alone is preloaded" \
+  "shared_preload_libraries = 'plpgsql'" \
+  "$(bash "$fake/scripts/db.sh" settings | grep shared_preload_libraries)"
+rm "$fake/pg/lib/plpgsql.so"
+check_eq "a server with none of them: no shared_preload_libraries line" "" \
+  "$(bash "$fake/scripts/db.sh" settings | grep shared_preload_libraries || true)"
+rm -rf "$fake"
 finish
