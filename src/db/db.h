@@ -55,12 +55,14 @@ enum kb_code db_open(struct db_conn **out, struct kb_err *err);
 
 /*
  * db_connect() and db_open() without the session's first round trip: the
- * caller's first statement (one db_exec, extended protocol) must carry it,
- * with DB_SESSION_COLUMNS at column `col` of its SELECT list (3 columns),
- * and must hand its rows to db_session_verify() before anything else; a
- * new backend's first statement costs its cold catalog caches once, not
- * twice (`kbpipe search`, the run's first statement: docs/search.md,
- * "Fixed cost of a search").  Failures as db_connect().
+ * caller's first statement (one db_exec, extended protocol) must either
+ * carry it, with DB_SESSION_COLUMNS at column `col` of its SELECT list (3
+ * columns), and hand its rows to db_session_verify() before anything else
+ * (the run's first statement), or set client_min_messages itself and hand
+ * the command's failure to db_session_diagnose() (`kbpipe search` and
+ * `eval`); a new backend's first statement costs its cold catalog caches
+ * once, not twice (docs/search.md, "Fixed cost of a search").  Failures
+ * as db_connect().
  */
 enum kb_code db_connect_deferred(const char *conninfo, struct db_conn **out,
                                  struct kb_err *err);
@@ -86,6 +88,18 @@ enum kb_code db_open_deferred(struct db_conn **out, struct kb_err *err);
  */
 enum kb_code db_session_verify(struct db_conn *conn, const struct db_rows *rows, int col,
                                struct kb_err *err);
+
+/*
+ * The extension check of a deferred connection whose command skipped it
+ * (db_connect_deferred), run once the command failed with rc (err set),
+ * so a search that works never pays for it: when kbpipe's migrations are
+ * applied here and an extension they need is missing, err becomes
+ * db_session_setup()'s message about it (KB_E_DB), which explains the
+ * failure (a function or column dropped with the extension); otherwise,
+ * or when the check cannot run, rc and err are returned as they came.
+ * Call it outside a failed transaction (after db_rollback).
+ */
+enum kb_code db_session_diagnose(struct db_conn *conn, enum kb_code rc, struct kb_err *err);
 
 /*
  * Run one parameterized statement (params are text, NULL = SQL NULL).

@@ -10,8 +10,9 @@
  *     in the connection's first round trip, with its SET (one simple
  *     query of two statements: db_session_setup below; for a deferred
  *     connection, `run`'s and `search`'s, three columns of the command's
- *     first statement: db_session_verify), and runs once per
- *     process and database: a run opens up to three connections to one
+ *     first statement: db_session_verify; `search` and `eval`, whose
+ *     first statement skips it, run it only when they fail:
+ *     db_session_diagnose), and runs once per process and database: a run opens up to three connections to one
  *     database, and only the first checks (the last database that passed
  *     is remembered). Only when an extension is missing does a second
  *     statement ask whether kbpipe's migration 001 was applied there;
@@ -160,6 +161,31 @@ enum kb_code db_session_verify(struct db_conn *conn, const struct db_rows *rows,
     int has_table = strcmp(db_rows_get(rows, 0, col + 1), "t") == 0;
     return verify(conn, key, has_table,
                   db_rows_isnull(rows, 0, col + 2) ? NULL : db_rows_get(rows, 0, col + 2), err);
+}
+
+/* See db.h. */
+enum kb_code db_session_diagnose(struct db_conn *conn, enum kb_code rc, struct kb_err *err)
+{
+    if (rc == KB_OK || conn == NULL || PQstatus(conn->pg) != CONNECTION_OK)
+        return rc;
+    log_debug("checking the extensions of database %s after a failure",
+              PQdb(conn->pg) ? PQdb(conn->pg) : "?");
+    PGresult *res = PQexec(conn->pg, SETUP_CHECK);
+    int is_read = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    int has_table = is_read && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    char name[32] = "";
+    if (is_read && !PQgetisnull(res, 0, 1))
+        snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    if (!has_table || name[0] == '\0')   /* nothing missing, or the check itself failed */
+        return rc;
+    char key[sizeof checked_db];
+    target_key(conn, key, sizeof key);
+    struct kb_err found = { 0 };
+    if (verify(conn, key, has_table, name, &found) == KB_OK)
+        return rc;   /* not kbpipe's migrated schema: the failure stands */
+    *err = found;
+    return found.code;
 }
 
 int db_extension_denied(const char *sqlstate, const char *primary, char *name, size_t n)

@@ -273,6 +273,7 @@ enum kb_code cmd_eval(int argc, char **argv, struct kb_err *err)
     for (int i = 0; i < set.n; i++)
         free(vecs[i]);
     free(vecs);
+    rc = db_session_diagnose(ss.conn, rc, err);   /* a missing extension explains a failure */
     search_session_close(&ss);
     search_eval_release(&set);
     return rc;

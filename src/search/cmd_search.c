@@ -235,6 +235,7 @@ enum kb_code cmd_search(int argc, char **argv, struct kb_err *err)
         rc = search_run(s.conn, &a, s.project_id, s.emb.model, vec, &rows, &hits, err);
     if (rc == KB_OK)
         search_print_results(&a, rows, hits, db_rows_count(rows));
+    rc = db_session_diagnose(s.conn, rc, err);   /* a missing extension explains a failure */
     free(hits);
     db_rows_free(rows);
     free(vec);

@@ -210,6 +210,28 @@ enum kb_code search_check_times(struct db_conn *conn, const struct search_args *
     return KB_OK;
 }
 
+/* The "no project named" message for a name that projects does not hold:
+ * a second statement, on this failure path only, for the names to suggest. */
+static enum kb_code project_missing(struct db_conn *conn, const char *name, struct kb_err *err)
+{
+    struct db_rows *rows;
+    enum kb_code rc = db_exec(conn,
+        "SELECT (SELECT string_agg(name, ', ' ORDER BY name) FROM"
+        "        (SELECT name FROM projects ORDER BY name LIMIT 6) n),"
+        "       (SELECT count(*) FROM projects)", 0, NULL, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    long n = atol(db_rows_get(rows, 0, 1));
+    rc = n == 0
+        ? KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s': the database has no "
+                  "projects yet; load one with 'kbpipe run PIPELINE.yaml'", name)
+        : KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s'; the projects are: "
+                  "%.200s%s ('kbpipe stats' lists them all)", name,
+                  db_rows_get(rows, 0, 0), n > 6 ? ", ..." : "");
+    db_rows_free(rows);
+    return rc;
+}
+
 /* See search_int.h. */
 enum kb_code search_find_project(struct db_conn *conn, const char *name, const char *target,
                                  char id_out[40], struct db_rows **rows_out, int *n_models_out,
@@ -219,38 +241,28 @@ enum kb_code search_find_project(struct db_conn *conn, const char *name, const c
     const char *p[] = { name, target };
     *rows_out = NULL;
     *n_models_out = 0;
-    /* one round trip: the session's setup (DB_SESSION_COLUMNS: the
-     * connection is deferred, session.c), the project, the names to suggest,
-     * and its models (an index lookup in kbpipe_embedding_models) */
+    /* one round trip, the connection's first (deferred, session.c): the
+     * session's client_min_messages, the project and its models (an index
+     * lookup in kbpipe_embedding_models).  The extension check is not
+     * here: it runs only when the command fails (db_session_diagnose), so a
+     * search's first statement plans no catalog query a search that works
+     * does not need (docs/search.md, "The first statement") */
     enum kb_code rc = db_exec(conn,
-        "SELECT pr.id, pr.names, pr.n, m.model, m.n_rows, " DB_SESSION_COLUMNS " FROM"
-        " (SELECT (SELECT id FROM projects WHERE name = $1) AS id,"
-        "  (SELECT string_agg(name, ', ' ORDER BY name) FROM"
-        "    (SELECT name FROM projects ORDER BY name LIMIT 6) n) AS names,"
-        "  (SELECT count(*) FROM projects) AS n) pr"
-        " LEFT JOIN LATERAL (SELECT model, n_rows FROM kbpipe_embedding_models"
-        "   WHERE project_id = pr.id AND target = $2"
-        "   ORDER BY n_rows DESC, model LIMIT 6) m ON true",
+        "SELECT p.id, m.model, m.n_rows,"
+        "       set_config('client_min_messages', 'warning', false) IS NOT NULL"
+        "  FROM (SELECT (SELECT id FROM projects WHERE name = $1) AS id) p"
+        "  LEFT JOIN LATERAL (SELECT model, n_rows FROM kbpipe_embedding_models"
+        "    WHERE project_id = p.id AND target = $2"
+        "    ORDER BY n_rows DESC, model LIMIT 6) m ON true",
         2, p, &rows, err);
     if (rc != KB_OK) {
         if (strstr(err->msg, "does not exist"))
             kb_err_prefix(err, "the schema is older than kbpipe (run 'kbpipe migrate up')");
         return rc;
     }
-    /* a missing extension first, as a connection's setup would have said */
-    rc = db_session_verify(conn, rows, SEARCH_COL_SESSION, err);
-    if (rc == KB_OK && db_rows_isnull(rows, 0, 0)) {
-        long n = atol(db_rows_get(rows, 0, 2));
-        rc = n == 0
-            ? KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s': the database has no "
-                      "projects yet; load one with 'kbpipe run PIPELINE.yaml'", name)
-            : KB_FAIL(err, KB_E_INPUT, NULL, "no project named '%.60s'; the projects are: "
-                      "%.200s%s ('kbpipe stats' lists them all)", name,
-                      db_rows_get(rows, 0, 1), n > 6 ? ", ..." : "");
-    }
-    if (rc != KB_OK) {
+    if (db_rows_isnull(rows, 0, 0)) {
         db_rows_free(rows);
-        return rc;
+        return project_missing(conn, name, err);
     }
     snprintf(id_out, 40, "%s", db_rows_get(rows, 0, 0));
     *n_models_out = db_rows_isnull(rows, 0, SEARCH_COL_ROWS) ? 0 : db_rows_count(rows);

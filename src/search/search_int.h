@@ -163,18 +163,17 @@ double search_eval_percentile(double *v, int n, double p);
 
 /*
  * In one statement, the first of a connection from db_connect_deferred or
- * db_open_deferred: the session's setup and extension check
- * (DB_SESSION_COLUMNS, db_session_verify: its KB_E_DB first), the
- * project's id into id_out and, in *rows_out (caller frees), its models for
- * `target` ("chunks" or "learnings") from kbpipe_embedding_models, most
- * rows first, at most 6: row i has the model (or NULL: rows that record
- * none) in column SEARCH_COL_MODEL and its row count in SEARCH_COL_ROWS;
- * *n_models_out of them (0: one row of NULLs).  KB_E_INPUT naming a few
- * known projects when it is absent.
+ * db_open_deferred (whose caller runs db_session_diagnose when the command
+ * fails): the session's client_min_messages, the project's id into id_out
+ * and, in *rows_out (caller frees), its models for `target` ("chunks" or
+ * "learnings") from kbpipe_embedding_models, most rows first, at most 6:
+ * row i has the model (or NULL: rows that record none) in column
+ * SEARCH_COL_MODEL and its row count in SEARCH_COL_ROWS; *n_models_out of
+ * them (0: one row of NULLs).  KB_E_INPUT naming a few known projects when
+ * it is absent (a second statement, then only).
  */
-#define SEARCH_COL_MODEL 3
-#define SEARCH_COL_ROWS 4
-#define SEARCH_COL_SESSION 5   /* DB_SESSION_COLUMNS, last: messages quote the start */
+#define SEARCH_COL_MODEL 1
+#define SEARCH_COL_ROWS 2
 enum kb_code search_find_project(struct db_conn *conn, const char *name, const char *target,
                                  char id_out[40], struct db_rows **rows_out, int *n_models_out,
                                  struct kb_err *err);

@@ -146,7 +146,8 @@ enum kb_code search_session_open(const struct search_args *a, struct search_sess
     }
     const struct kb_pipeline *p = s->pipeline;
     /* --db, else the pipeline's connection:, else the environment; deferred:
-     * search_find_project's statement is also the session's setup */
+     * search_find_project's statement sets the session up, and the command
+     * checks the extensions only if it fails (db_session_diagnose) */
     if (rc == KB_OK)
         rc = kb_cli.db == NULL && p && p->connection
                  ? db_connect_deferred(p->connection, &s->conn, err)

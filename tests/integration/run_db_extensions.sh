@@ -2,9 +2,10 @@
 # tests/integration/run_db_extensions.sh - the extensions kbpipe's schema
 # needs, against scratch databases (issue 13 point 8):
 #   1. pgvector dropped (DROP EXTENSION vector CASCADE) from a loaded
-#      database: `migrate verify`, `run`, `search` and `stats` exit 1 naming
+#      database: `migrate verify`, `run`, `search` (of a project that
+#      exists and of one that does not), `eval` and `stats` exit 1 naming
 #      the extension and the CREATE EXTENSION to run - not an interrupted
-#      load, not `column "embedding" does not exist`
+#      load, not `column "embedding" does not exist`, not "no project named"
 #   2. the extension back, the columns still gone: verify names the column
 #   3. `migrate up` as a role that may not create extensions: the message
 #      names the role, the extension and the privilege, never "fix the
@@ -23,7 +24,13 @@ db=$(new_db ext)
 kb "$db" -q run "$P"
 check_rc "a first run loads" 0
 sql "$db" "DROP EXTENSION vector CASCADE" >/dev/null
-for cmd in "migrate verify" "run $P" "search --project it-run ports" "stats"; do
+printf 'which ports are free?\tdocs/*\n' >"$tmp/questions.tsv"
+# search and eval check the extensions only once they fail
+# (db_session_diagnose): the ranking's function went with pgvector, and an
+# unknown project fails too; either way the extension is what is named
+for cmd in "migrate verify" "run $P" "search --project it-run ports" \
+           "search --project no-such-project ports" "eval $tmp/questions.tsv --project it-run" \
+           "stats"; do
   # shellcheck disable=SC2086
   kb "$db" $cmd
   check_rc "$cmd: exit 1" 1
