@@ -48,6 +48,22 @@ huge_pages_of_server() {
     "/proc/$pm/smaps"
 }
 
+# malloc_thp_of_server: whether the server's processes run glibc's malloc
+# on transparent huge pages (scripts/db.sh server_glibc_tunables), from the
+# postmaster's /proc/PID/environ: "yes (GLIBC_TUNABLES ...)", "no (...)" or
+# "unknown" when it cannot be read.  glibc cuts the variable at each ':' in
+# place while it parses it, so the tunables after the first follow it as
+# entries of their own, each starting "glibc."
+malloc_thp_of_server() {
+  local pm; pm=$(head -1 "$PGHOST/data/postmaster.pid")
+  [ -r "/proc/$pm/environ" ] || { echo unknown; return 0; }
+  tr '\0' '\n' <"/proc/$pm/environ" |
+    awk '/^GLIBC_TUNABLES=/ { sub(/^GLIBC_TUNABLES=/, ""); t = $0; on = 1; next }
+         on && /^glibc\./ { t = t ":" $0; next } { on = 0 }
+         END { if (t ~ /glibc\.malloc\.hugetlb=1/) printf "yes (GLIBC_TUNABLES %s)\n", t;
+               else print "no (docs/operations.md, \"Server settings for search\")" }'
+}
+
 # logged_vector DB TEXT: the query vector the latest `kbpipe search` of TEXT
 # logged in DB (search_queries), or nothing when none did
 logged_vector() {

@@ -153,6 +153,8 @@ if has_part c; then
   echo "    $(fixed_cost "$runs" one)"
   echo "    one search's statements (server log, bench/lib.sh statements_of): $(statements_of "$tiny" one)"
   echo "    definitions: wall = \$EPOCHREALTIME around the process; CPU = its getrusage user + sys"
+  echo "    server: huge pages for its buffers: $(huge_pages_of_server);" \
+       "malloc on transparent huge pages: $(malloc_thp_of_server)"
   # the server's share of that wall time: a new backend's first call of
   # search_hybrid_chunks (the plpgsql compilation, the catalog lookups and
   # plans of a cold backend, the first use of the text search configuration

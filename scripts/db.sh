@@ -9,6 +9,8 @@
 #                          kbpipe at the cluster: eval "$(scripts/db.sh env)"
 #   scripts/db.sh settings print the server settings start writes for the
 #                          cluster (docs/operations.md, "Server settings for search")
+#   scripts/db.sh environment  print the environment start gives the server
+#                          (the same section: glibc's malloc on transparent huge pages)
 #
 # The cluster lives in .pg/ inside the checkout and listens only on a unix
 # socket in that folder (listen_addresses=''), so it clashes with no TCP port.
@@ -70,6 +72,19 @@ preload_libraries() {
   [ -z "$libs" ] || printf "shared_preload_libraries = '%s'\n" "$libs"
 }
 
+# The server's environment (docs/operations.md, "Server settings for
+# search"): glibc's malloc asks the kernel for transparent huge pages for
+# its heap (glibc.malloc.hugetlb=1, madvise: no memory is reserved, and a
+# kernel with THP off ignores it) and grows the heap 16 MB of address space
+# at a time (top_pad), so that the 2 MB pages fit in it.  A new backend,
+# which every `kbpipe search` is, then takes one page fault per 2 MB of
+# the memory it fills (its plans, caches, the plpgsql function) instead of
+# one per 4 kB.  Tunables already in the caller's GLIBC_TUNABLES come last,
+# so they win.
+server_glibc_tunables() {
+  printf 'glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216%s\n' "${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
+}
+
 as_owner() {   # run a command as the cluster's owner
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
@@ -81,6 +96,7 @@ dir=$(cluster_dir)
 case "$cmd" in
   dir)  echo "$dir" ;;
   user) db_user ;;
+  environment) printf 'GLIBC_TUNABLES=%s\n' "$(server_glibc_tunables)" ;;
   env)   # shell-quoted, so a folder with spaces survives eval
     printf 'export PGHOST=%q\n' "$dir"
     printf 'export PGUSER=%q\n' "$(db_user)"
@@ -118,7 +134,8 @@ CONF
     grep -qxF "include_if_exists = 'kbpipe-settings.conf'" "$dir/data/postgresql.conf" ||
       echo "include_if_exists = 'kbpipe-settings.conf'" >>"$dir/data/postgresql.conf"
     if ! as_owner "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-      as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+      as_owner env GLIBC_TUNABLES="$(server_glibc_tunables)" \
+        "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
         || { echo "db: the server did not start, see $dir/server.log" >&2; exit 1; }
       echo "db: started PostgreSQL on unix socket $dir (log: $dir/server.log)" >&2
     elif "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc "SELECT pg_reload_conf()" \
@@ -127,6 +144,10 @@ CONF
               "SELECT count(*) FROM pg_settings WHERE pending_restart")" != 0 ]; then
       echo "db: the running cluster in $dir has settings waiting for a restart" \
            "(make db-stop, then make db)" >&2
+    elif pm=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null) && [ -r "/proc/$pm/environ" ] &&
+         ! tr '\0' '\n' <"/proc/$pm/environ" | grep -q '^\(GLIBC_TUNABLES=\)\?glibc\.malloc\.hugetlb=1$'; then
+      echo "db: the running cluster in $dir was started without the environment of" \
+           "'scripts/db.sh environment' (make db-stop, then make db)" >&2
     fi
     for db in supervisor_service kbpipe_test; do
       if ! "$PGBIN/psql" -h "$dir" -U "$(db_user)" -d postgres -Atqc \

@@ -7,7 +7,8 @@
 # cluster's kbpipe-settings.conf, which the server reads without an error
 # (pg_file_settings); and the running server has each value, or reports it
 # waiting for a restart (pg_settings.pending_restart) when the cluster was
-# started before the file said so.
+# started before the file said so; and the environment `scripts/db.sh
+# start` gives the server (`scripts/db.sh environment`).
 . "$(dirname "$0")/../integration/lib.sh"
 
 mem_mb=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
@@ -60,6 +61,24 @@ while IFS=' =' read -r name value; do
   check "$name $value is in force or waiting for a restart" \
     [ "$st" = "in force" -o "$st" = "pending restart" ]
 done <<<"$want"
+
+# the server's environment (docs/operations.md, same section): glibc's
+# malloc on transparent huge pages, the caller's own tunables kept after
+# kbpipe's (so they win), and the running postmaster started with it, unless
+# it was started before scripts/db.sh said so
+thp='glibc.malloc.hugetlb=1:glibc.malloc.top_pad=16777216'
+check_eq "db.sh environment prints the documented tunables" "GLIBC_TUNABLES=$thp" \
+  "$(env -u GLIBC_TUNABLES scripts/db.sh environment)"
+check_eq "  ... and keeps the caller's after them" "GLIBC_TUNABLES=$thp:glibc.malloc.arena_max=2" \
+  "$(GLIBC_TUNABLES=glibc.malloc.arena_max=2 scripts/db.sh environment)"
+check "docs/operations.md gives the same value" grep -qF "$thp" docs/operations.md
+pm=$(head -1 "$PGHOST/data/postmaster.pid")
+if [ "$(date -d "$(ps -o lstart= -p "$pm")" +%s)" -lt "$(stat -c %Y scripts/db.sh)" ]; then
+  note "the postmaster started before scripts/db.sh last changed: its environment is not checked"
+else
+  check_eq "the running server has them" "yes (GLIBC_TUNABLES $thp)" \
+    "$(. bench/lib.sh >/dev/null; malloc_thp_of_server)"
+fi
 
 # a library the server lacks is never listed (a server that cannot load a
 # preloaded library does not start): scripts/db.sh's rule run against a
