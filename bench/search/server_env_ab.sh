@@ -9,7 +9,11 @@
 # how the 2 MB pages line up with it changes from start to start.  After
 # each restart one untimed search, then BENCH_ENV_RUNS (30) timed ones
 # (bench/lib.sh fixed_cost: wall p50/p95 by bash's microsecond clock around
-# the process, its own CPU beside).  The cluster is left started as
+# the process, its own CPU beside) and the page faults of a search's
+# backend: the growth of the postmaster's cminflt (field 11 of
+# /proc/PID/stat: the minor faults of the children it has reaped, so also
+# of any autovacuum worker that ended meanwhile) over the timed runs,
+# divided by the runs.  The cluster is left started as
 # scripts/db.sh starts it.  Its database, kbpipe_bench_env (the search
 # benchmark's corpus at 512 tokens, project bench-512, 79 chunks), is made
 # on the first run and kept.  Not run by `make bench`:
@@ -45,7 +49,13 @@ for ((r = 1; r <= rounds; r++)); do
   for setting in plain thp; do
     restart "$([ "$setting" = thp ] && echo "$thp")"
     one >/dev/null
-    printf '    round %d %-5s %s\n' "$r" "$setting" "$(fixed_cost "$runs" one)"
+    pm=$(head -1 "$data/postmaster.pid")
+    f0=$(awk '{ print $11 }' "/proc/$pm/stat")
+    t=$(fixed_cost "$runs" one)
+    sleep 0.2   # the last backend exits and is reaped
+    f1=$(awk '{ print $11 }' "/proc/$pm/stat")
+    printf '    round %d %-5s %s; backend faults %d a search\n' "$r" "$setting" "$t" \
+      $(( (f1 - f0) / runs ))
   done
 done
 restart "$thp"
