@@ -64,6 +64,18 @@ malloc_thp_of_server() {
                else print "no (docs/operations.md, \"Server settings for search\")" }'
 }
 
+# search_corpus_db DB: make DB, if it does not exist, holding the search
+# benchmark's corpus at 512 tokens a chunk (project bench-512, 79 chunks:
+# bench/search/corpus.yaml), for the benchmarks of a search's fixed cost;
+# an existing DB is kept as it is
+search_corpus_db() {
+  psql -X -At -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$1'" | grep -q 1 &&
+    return 0
+  psql -X -q -d postgres -c "CREATE DATABASE $1"
+  "$bin" -q --db "dbname=$1" migrate up
+  BENCH_CHUNK=512 BENCH_PROJECT=bench-512 "$bin" -q --db "dbname=$1" run bench/search/corpus.yaml
+}
+
 # logged_vector DB TEXT: the query vector the latest `kbpipe search` of TEXT
 # logged in DB (search_queries), or nothing when none did
 logged_vector() {

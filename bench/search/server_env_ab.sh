@@ -26,11 +26,7 @@ db=kbpipe_bench_env
 PGBIN=/usr/lib/postgresql/15/bin
 data=$PGHOST/data
 owner=$(stat -c %U "$data")
-if ! psql -X -At -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
-  psql -X -q -d postgres -c "CREATE DATABASE $db"
-  "$bin" -q --db "dbname=$db" migrate up
-  BENCH_CHUNK=512 BENCH_PROJECT=bench-512 "$bin" -q --db "dbname=$db" run bench/search/corpus.yaml
-fi
+search_corpus_db "$db"
 restart() {   # restart the server with GLIBC_TUNABLES=$1 (empty: unset)
   local -a run=()
   [ "$(id -u)" = 0 ] && run=(runuser -u "$owner" --)
