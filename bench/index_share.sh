@@ -9,10 +9,17 @@
 #   2. its search timed 30 times with the index, then without it (the
 #      index dropped: what a search meets while a load has it dropped).
 #      The search is the statement `kbpipe search --mode vector -k 10`
-#      sends (src/search/query.c, search_rank: search_hybrid_chunks in
-#      'vector' mode, joined to the chunk's source), a stored vector as
-#      the query; each line says whether that search scanned the HNSW
-#      index (pg_stat_get_xact_numscans of the index in the search's own
+#      sends since 48bd249 (src/search/query.c, search_rank, chunks):
+#      kbpipe_search_ranked('chunks', ...) in 'vector' mode joined with
+#      knowledge_chunks and knowledge_sources, its SQL copied as it is, its
+#      parameters $1-$7 as psql variables (a stored vector as the query, the
+#      query text 'search', project other, k 10, no filters, the default
+#      minimum similarity 0).  psql 15 has no \bind, so it substitutes them
+#      as literals where kbpipe binds them (an unnamed statement, planned
+#      with its values).  Figures taken before this change timed the SQL
+#      wrapper search_hybrid_chunks instead (docs/loading.md).  Each line
+#      says whether that search scanned the HNSW index
+#      (pg_stat_get_xact_numscans of the index in the search's own
 #      transaction);
 #   3. project `bulk`: BULK_FILES (625) files x 4 sections (2,500 rows),
 #      loaded with keep (into a copy of the database) and then with
@@ -49,16 +56,28 @@ trap cleanup EXIT
 G=tests/data/run/gen.yaml
 sql() { psql -X -At -d "$1" -c "$2"; }
 # the statement of `kbpipe search --mode vector -k 10` (src/search/query.c,
-# search_rank, chunks), :'q' a stored vector, :'p' the project of other
+# search_rank, chunks), copied with $1-$7 as the psql variables q (a stored
+# vector), qt (the query text), p (the project of other), k, mode, f (the
+# filters: none) and minsim (vector mode's default threshold, 0)
 setq="SELECT embedding::text AS q, (SELECT id FROM projects WHERE name = 'other') AS p
-      FROM knowledge_chunks ORDER BY id LIMIT 1 \\gset"
-query="SELECT r.chunk_id, r.similarity, s.title, coalesce(s.file_path, s.source_id),
-         r.metadata->>'heading_path', r.content, c.chunk_index
-       FROM search_hybrid_chunks(:'q'::vector, 'search', :'p'::uuid, 10, 'vector',
-                                 '{}'::jsonb) WITH ORDINALITY r
-       JOIN knowledge_sources s ON s.id = r.source_id
-       JOIN knowledge_chunks c ON c.id = r.chunk_id
-       WHERE r.similarity >= 0 ORDER BY r.ordinality;"
+      FROM knowledge_chunks ORDER BY id LIMIT 1 \\gset
+\\set qt search
+\\set k 10
+\\set mode vector
+\\set f '{}'
+\\set minsim 0"
+query="SELECT c.id, CASE WHEN :'mode' = 'vector' THEN f.similarity
+        ELSE f.score END, s.title, coalesce(s.file_path, s.source_id),
+       c.metadata->>'heading_path', c.content, c.chunk_index, s.source_type,
+       s.source_id, s.id, s.url,
+       f.score, f.similarity, f.text_rank, f.vector_position, f.text_position,
+       s.file_path, NULL
+       FROM kbpipe_search_ranked('chunks', :'q'::vector, :'qt', :'p'::uuid, :'k'::int,
+                                 :'mode', :'f'::jsonb, true, 60, NULL) f
+       JOIN knowledge_chunks c ON c.id = f.id
+       JOIN knowledge_sources s ON s.id = c.source_id
+       WHERE :'minsim'::float8 IS NULL OR f.similarity >= :'minsim'::float8
+       ORDER BY f.ord;"
 # search DB N: time N searches of project other; one "ms" per line
 search() {
   { echo "$setq"
@@ -100,7 +119,7 @@ RUN_DOCS=$tmp/other RUN_PIPELINE=other RUN_PROJECT=other RUN_BATCH_ROWS=1000 \
 sql kb_ishare "VACUUM ANALYZE knowledge_chunks" >/dev/null
 psql -X -q -d postgres -c "CREATE DATABASE kb_ishare_keep TEMPLATE kb_ishare"
 [ "${ISHARE_PARTIAL:-1}" = 0 ] || psql -X -q -d postgres -c "CREATE DATABASE kb_ishare_part TEMPLATE kb_ishare"
-echo "definitions: a load's time is the kbpipe run process's wall time (start to exit, an index rebuild included); a search's time is psql's \\timing of the statement of \`kbpipe search --mode vector -k 10\` for project other; medians and 95th percentiles over the searches taken every 0.2 s during the load, or over 30 in a row"
+echo "definitions: a load's time is the kbpipe run process's wall time (start to exit, an index rebuild included); a search's time is psql's \\timing of the statement \`kbpipe search --mode vector -k 10\` sends for project other (kbpipe_search_ranked joined with the rows, src/search/query.c search_rank); medians and 95th percentiles over the searches taken every 0.2 s during the load, or over 30 in a row"
 echo "reproduce: OTHER_FILES=$other_files BULK_FILES=$bulk_files KBPIPE_BIN=$bin bash bench/index_share.sh"
 echo "other: $(sql kb_ishare "SELECT count(*) FROM knowledge_chunks") rows"
 read -r m p n < <(search kb_ishare 30 | stats)

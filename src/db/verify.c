@@ -8,6 +8,10 @@
  * named as such, not blamed on a load.  The full-text (GIN) index on
  * knowledge_chunks.search_tsv, which the same load drops beside the HNSW
  * index, is checked and rebuilt through its kbpipe_dropped_indexes note.
+ * A search_tsv column (migration 008) with no valid GIN index among whose
+ * columns it is, whatever the index's name, and no note either (the index
+ * was dropped outside a load), is reported too, after the HNSW indexes and
+ * the notes, and rebuilt from migration 008's definition.
  */
 #include "db/db_int.h"
 
@@ -70,6 +74,44 @@ static enum kb_code other_notes(struct db_conn *conn, struct db_rows **rows)
                    0, NULL, rows, &ignored);
 }
 
+/* 1 when `table` has its search_tsv column (migration 008) and no valid GIN
+ * index has that column among its keys, whatever the index's name; 0 for a
+ * missing table or column (migrations before 008). */
+static enum kb_code gin_missing(struct db_conn *conn, const char *table, int *missing,
+                                struct kb_err *err)
+{
+    const char *p[] = { table };
+    struct db_rows *rows;
+    *missing = 0;
+    enum kb_code rc = db_exec(conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass($1)"
+        "  AND a.attname = 'search_tsv' AND NOT a.attisdropped AND NOT EXISTS ("
+        "    SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        "    JOIN pg_am am ON am.oid = c.relam"
+        "    WHERE i.indrelid = a.attrelid AND am.amname = 'gin' AND i.indisvalid"
+        "    AND a.attnum = ANY (i.indkey)))",
+        1, p, &rows, err);
+    if (rc != KB_OK)
+        return rc;
+    *missing = strcmp(db_rows_get(rows, 0, 0), "t") == 0;
+    db_rows_free(rows);
+    return KB_OK;
+}
+
+/* 1 when one of `notes` (rows of other_notes, may be NULL) is a GIN index on
+ * `table`'s search_tsv: that note already names the missing index. */
+static int gin_noted(const struct db_rows *notes, const char *table)
+{
+    int n = notes != NULL ? db_rows_count(notes) : 0;
+    for (int r = 0; r < n; r++) {
+        const char *def = db_rows_get(notes, r, 1);
+        if (strcmp(db_rows_get(notes, r, 2), table) == 0 && strstr(def, " USING gin ") != NULL &&
+            strstr(def, "search_tsv") != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *err)
 {
     int n_missing = 0;
@@ -103,6 +145,24 @@ enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *er
     for (int r = 0; r < n_notes; r++)
         fprintf(out, "%s: the index %s is missing (a load was interrupted after "
                      "dropping it)\n", db_rows_get(notes, r, 2), db_rows_get(notes, r, 0));
+    /* a full-text index dropped outside a load: no note names it */
+    int n_gin = 0;
+    const char *first_gin = NULL;
+    for (size_t i = 0; i < sizeof vector_tables / sizeof vector_tables[0]; i++) {
+        int missing = 0;
+        enum kb_code rc = gin_missing(conn, vector_tables[i], &missing, err);
+        if (rc != KB_OK) {
+            db_rows_free(notes);
+            return rc;
+        }
+        if (!missing || gin_noted(notes, vector_tables[i]))
+            continue;
+        fprintf(out, "%s: the full-text (GIN) index on search_tsv is missing "
+                     "(idx_%s_search_tsv of migration 008, dropped outside a load); every "
+                     "text search scans the table\n", vector_tables[i], vector_tables[i]);
+        if (!n_gin++)
+            first_gin = vector_tables[i];
+    }
     enum kb_code rc = KB_OK;
     if (n_missing)
         rc = KB_FAIL(err, KB_E_DB, NULL,
@@ -113,6 +173,11 @@ enum kb_code db_schema_verify(struct db_conn *conn, FILE *out, struct kb_err *er
                      "%s has no index %s (a load dropped it); the next 'kbpipe run' rebuilds "
                      "it, or run 'kbpipe migrate verify --repair'",
                      db_rows_get(notes, 0, 2), db_rows_get(notes, 0, 0));
+    else if (n_gin > 0)
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "%s has no GIN index on search_tsv (idx_%s_search_tsv was dropped outside "
+                     "a load, so no run rebuilds it); run 'kbpipe migrate verify --repair'",
+                     first_gin, first_gin);
     db_rows_free(notes);
     return rc;
 }
@@ -133,6 +198,41 @@ static char *recorded_indexdef(struct db_conn *conn, const char *table)
         def = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s", db_rows_get(rows, 0, 0) + 13);
     db_rows_free(rows);
     return def;
+}
+
+/* Rebuild `table`'s full-text index from migration 008's definition when
+ * gin_missing finds none (run after the notes: a noted index is rebuilt
+ * from its note first).  Fails naming the index when its name is taken by
+ * an index that is not a valid GIN index on search_tsv. */
+static enum kb_code gin_repair(struct db_conn *conn, const char *table, struct kb_err *err)
+{
+    int missing = 0;
+    enum kb_code rc = gin_missing(conn, table, &missing, err);
+    if (rc != KB_OK || !missing)
+        return rc;
+    char *idx_name = kb_xasprintf("idx_%s_search_tsv", table);
+    char *idx = db_ident(conn, idx_name);
+    char *tbl = db_ident(conn, table);
+    char *sql = kb_xasprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING gin (search_tsv)", idx,
+                             tbl);
+    log_info("rebuilding the full-text index %s on %s", idx_name, table);
+    rc = db_exec(conn, "SET maintenance_work_mem = '512MB'", 0, NULL, NULL, err);
+    if (rc == KB_OK)
+        rc = db_exec(conn, sql, 0, NULL, NULL, err);
+    if (rc == KB_OK)
+        rc = gin_missing(conn, table, &missing, err);
+    if (rc == KB_OK && missing)   /* IF NOT EXISTS found the name taken */
+        rc = KB_FAIL(err, KB_E_DB, NULL,
+                     "cannot rebuild the full-text index of %s: an index named %s exists but "
+                     "is not a valid GIN index on %s.search_tsv (an interrupted CREATE INDEX "
+                     "CONCURRENTLY leaves one invalid); DROP INDEX %s, then run 'kbpipe "
+                     "migrate verify --repair' again",
+                     table, idx_name, table, idx);
+    free(sql);
+    free(tbl);
+    free(idx);
+    free(idx_name);
+    return rc;
 }
 
 enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
@@ -172,9 +272,9 @@ enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
     /* the other indexes a load dropped (the full-text index), from their notes */
     struct db_rows *notes = NULL;
     if (other_notes(conn, &notes) != KB_OK)
-        return KB_OK;   /* no note table: migrations before 006 */
+        notes = NULL;   /* no note table: migrations before 006 */
     enum kb_code rc = KB_OK;
-    for (int r = 0; rc == KB_OK && r < db_rows_count(notes); r++) {
+    for (int r = 0; rc == KB_OK && notes != NULL && r < db_rows_count(notes); r++) {
         const char *def = db_rows_get(notes, r, 1);
         if (!kb_starts_with(def, "CREATE INDEX ")) {
             rc = KB_FAIL(err, KB_E_DB, NULL,
@@ -196,5 +296,8 @@ enum kb_code db_schema_repair(struct db_conn *conn, struct kb_err *err)
                          NULL, err);
     }
     db_rows_free(notes);
+    /* then a full-text index dropped outside a load (no note) */
+    for (size_t i = 0; rc == KB_OK && i < sizeof vector_tables / sizeof vector_tables[0]; i++)
+        rc = gin_repair(conn, vector_tables[i], err);
     return rc;
 }

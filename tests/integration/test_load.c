@@ -393,6 +393,10 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     if (strstr(listing, "HNSW index on embedding is missing") == NULL ||
         strstr(listing, "the index idx_knowledge_chunks_search_tsv is missing") == NULL)
         fail_msg("verify did not name both missing indexes:\n%s", listing);
+    /* the noted full-text index is reported once, through its note */
+    if (strstr(listing, "GIN) index on search_tsv is missing") != NULL)
+        fail_msg("verify reported the noted full-text index twice:\n%s", listing);
+    assert_non_null(strstr(err.msg, "has no HNSW index"));   /* HNSW first */
     free(listing);
     assert_int_equal(db_schema_repair(t->conn, &err), KB_OK);
     expect(t, count_hnsw, "1");
@@ -401,6 +405,88 @@ static void load_index__rebuild_strategy_and_repair(void **state)
     assert_int_equal(db_schema_verify(t->conn, devnull, &err), KB_OK);
     fclose(devnull);
     load_batch_free(b);
+}
+
+/* The valid GIN indexes on `table`'s search_tsv, as their definitions
+ * without the test's schema. */
+static char *gin_defs_sql(const char *table)
+{
+    return kb_xasprintf(
+        "SELECT coalesce(string_agg(replace(pg_get_indexdef(i.indexrelid), "
+        "current_schema() || '.', ''), '; '), '') FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam "
+        "WHERE i.indrelid = '%s'::regclass AND am.amname = 'gin' AND i.indisvalid "
+        "AND pg_get_indexdef(i.indexrelid) LIKE '%%(search_tsv)%%'", table);
+}
+
+/* A full-text index dropped by hand (no kbpipe_dropped_indexes note):
+ * verify names it and its table, --repair rebuilds migration 008's
+ * definition, any valid GIN index on search_tsv satisfies verify, and a
+ * name taken by another index makes --repair fail naming it. */
+static void schema_verify__full_text_index_dropped_by_hand(void **state)
+{
+    struct kbtest_db *t = *state;
+    KBTEST_NEED_DB(t);
+    const char *tables[] = { "knowledge_chunks", "learnings" };
+    for (size_t i = 0; i < 2; i++) {
+        struct kb_err err = { 0 };
+        char *defs = gin_defs_sql(tables[i]);
+        char *want = kb_xasprintf("CREATE INDEX idx_%s_search_tsv ON %s USING gin "
+                                  "(search_tsv)", tables[i], tables[i]);
+        char *drop = kb_xasprintf("DROP INDEX idx_%s_search_tsv", tables[i]);
+        char *idx_name = kb_xasprintf("idx_%s_search_tsv", tables[i]);
+        expect(t, defs, want);
+        assert_int_equal(db_schema_verify(t->conn, stderr, &err), KB_OK);
+        assert_int_equal(db_exec_script(t->conn, drop, NULL, &err), KB_OK);
+        expect(t, defs, "");
+        expect(t, "SELECT count(*) FROM kbpipe_dropped_indexes", "0");
+        char *listing = NULL;
+        size_t listing_len = 0;
+        FILE *out = open_memstream(&listing, &listing_len);
+        assert_int_equal(db_schema_verify(t->conn, out, &err), KB_E_DB);
+        fclose(out);
+        if (strstr(listing, tables[i]) == NULL || strstr(listing, idx_name) == NULL ||
+            strstr(listing, "GIN) index on search_tsv is missing") == NULL)
+            fail_msg("verify did not name %s and its table:\n%s", idx_name, listing);
+        if (strstr(err.msg, tables[i]) == NULL || strstr(err.msg, idx_name) == NULL ||
+            strstr(err.msg, "--repair") == NULL)
+            fail_msg("verify's error does not name %s, its table and --repair: %s", idx_name,
+                     err.msg);
+        free(listing);
+        assert_int_equal(db_schema_repair(t->conn, &err), KB_OK);
+        expect(t, defs, want);
+        assert_int_equal(db_schema_verify(t->conn, stderr, &err), KB_OK);
+
+        /* whatever its name: a GIN index of another name on search_tsv passes */
+        char *rename = kb_xasprintf("ALTER INDEX idx_%s_search_tsv RENAME TO kb_it_tsv_%zu",
+                                    tables[i], i);
+        assert_int_equal(db_exec_script(t->conn, rename, NULL, &err), KB_OK);
+        assert_int_equal(db_schema_verify(t->conn, stderr, &err), KB_OK);
+        free(rename);
+        rename = kb_xasprintf("ALTER INDEX kb_it_tsv_%zu RENAME TO idx_%s_search_tsv", i,
+                              tables[i]);
+        assert_int_equal(db_exec_script(t->conn, rename, NULL, &err), KB_OK);
+        free(rename);
+
+        /* the name taken by an index that is not a GIN on search_tsv */
+        char *squat = kb_xasprintf("%s; CREATE INDEX idx_%s_search_tsv ON %s (id)", drop,
+                                   tables[i], tables[i]);
+        assert_int_equal(db_exec_script(t->conn, squat, NULL, &err), KB_OK);
+        assert_int_equal(db_schema_verify(t->conn, stderr, &err), KB_E_DB);
+        assert_int_equal(db_schema_repair(t->conn, &err), KB_E_DB);
+        if (strstr(err.msg, idx_name) == NULL || strstr(err.msg, "DROP INDEX") == NULL)
+            fail_msg("repair over a taken name does not say which index to drop: %s", err.msg);
+        char *restore = kb_xasprintf("%s; CREATE INDEX idx_%s_search_tsv ON %s USING gin "
+                                     "(search_tsv)", drop, tables[i], tables[i]);
+        assert_int_equal(db_exec_script(t->conn, restore, NULL, &err), KB_OK);
+        assert_int_equal(db_schema_verify(t->conn, stderr, &err), KB_OK);
+        free(restore);
+        free(squat);
+        free(idx_name);
+        free(drop);
+        free(want);
+        free(defs);
+    }
 }
 
 static void load_batch_add_issue__upserts_issues_and_comments(void **state)
@@ -590,6 +676,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest index_tests[] = {
         cmocka_unit_test_setup_teardown(load_index__rebuild_strategy_and_repair, kbtest_migrated_setup, kbtest_migrated_teardown),
+        cmocka_unit_test_setup_teardown(schema_verify__full_text_index_dropped_by_hand, kbtest_migrated_setup, kbtest_migrated_teardown),
     };
     const struct CMUnitTest run_tests[] = {
         cmocka_unit_test_setup_teardown(cmd_run__reuse_requests_nothing, kbtest_migrated_setup, kbtest_migrated_teardown),
