@@ -40,7 +40,6 @@ q="how do I pin exact versions so every install is the same?"
 one() { "$bin" --db "dbname=$db" search --project bench-512 -k 5 "$q"; }
 thp=$(scripts/db.sh environment | sed 's/^GLIBC_TUNABLES=//')
 echo "kbpipe search on $db (79 chunks), a new process and backend each run; server restarted before each row"
-echo "    huge pages for the server's buffers: $(huge_pages_of_server)"
 for ((r = 1; r <= rounds; r++)); do
   for setting in plain thp; do
     restart "$([ "$setting" = thp ] && echo "$thp")"
@@ -52,6 +51,8 @@ for ((r = 1; r <= rounds; r++)); do
     f1=$(awk '{ print $11 }' "/proc/$pm/stat")
     printf '    round %d %-5s %s; backend faults %d a search\n' "$r" "$setting" "$t" \
       $(( (f1 - f0) / runs ))
+    [ "$r$setting" = 1plain ] &&   # the kernel's reservation holds for every row
+      echo "      (huge pages for the server's buffers: $(huge_pages_of_server))"
   done
 done
 restart "$thp"
