@@ -219,6 +219,8 @@ static enum kb_code delete_in_tx(struct db_conn *conn, const struct delete_args 
     }
     if (rc == KB_OK && !a->is_dry_run)
         rc = db_commit(conn, err);   /* print only what is really gone */
+    if (rc == KB_OK && n > 0 && !a->is_dry_run)   /* search's statistic of the rows left */
+        rc = db_common_words_refresh(conn, a->project, 1, 1, err);
     if (rc == KB_OK) {
         if (n_marks > 0)
             log_notice("deleted %ld source mark(s) (kbpipe_source_state) of %s%s: the next "

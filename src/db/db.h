@@ -102,6 +102,17 @@ enum kb_code db_session_verify(struct db_conn *conn, const struct db_rows *rows,
 enum kb_code db_session_diagnose(struct db_conn *conn, enum kb_code rc, struct kb_err *err);
 
 /*
+ * Recompute the common words of project (a name) for its chunks and/or
+ * learnings (migration 018's kbpipe_refresh_common_lexemes): the words in
+ * more than a fifth of a sample of its rows, which search's OR form leaves
+ * out.  Its own statement, after the caller's writes are committed.  On a
+ * schema before 018 it warns and returns KB_OK (nothing is lost but the
+ * statistic); other failures are KB_E_DB, saying the data are stored.
+ */
+enum kb_code db_common_words_refresh(struct db_conn *conn, const char *project, int is_chunks,
+                                     int is_learnings, struct kb_err *err);
+
+/*
  * Run one parameterized statement (params are text, NULL = SQL NULL).
  * With out != NULL the result rows are returned (caller frees with
  * db_rows_free); otherwise they are discarded.  On failure KB_E_DB with

@@ -378,6 +378,13 @@ enum kb_code pipeline_run(const struct pipeline_run_args *a, struct kb_err *err)
     if (rc == KB_OK)
         rc = load_session_finish_index(r.sess, err);
     run_phase(&r, RUN_FINISHING);
+    /* the project's common words (search's OR form leaves them out), after
+     * a run that changed its rows; a kill before this keeps the old list
+     * until the next run that writes (docs/search.md, "Common words") */
+    const struct load_counts *wc = load_session_counts(r.sess);
+    if (rc == KB_OK && !a->is_dry_run &&
+        wc->chunks_written + wc->chunks_deleted + wc->learnings_written > 0)
+        rc = db_common_words_refresh(r.conn, r.p->project, 1, 1, err);
     if (rc == KB_OK)
         rc = run_marks_store(&r, err);
     rep.finish_seconds = kb_now() - t_finish;
