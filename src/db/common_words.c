@@ -35,9 +35,12 @@ enum kb_code db_common_words_refresh(struct db_conn *conn, const char *project, 
         return KB_OK;
     }
     if (rc != KB_OK) {
-        kb_err_prefix(err, "project '%.60s': recomputing its common words (the data are "
-                      "stored; the next run that writes recomputes them)", project);
-        return rc;
+        /* a statistic, not data: what the caller wrote stays, and so does
+         * its outcome (a delete still prints what is gone) */
+        log_warn("project '%s': its common words were not recomputed (%s); the data are "
+                 "stored, and the next run that writes recomputes them", project, err->msg);
+        *err = (struct kb_err){ 0 };
+        return KB_OK;
     }
     if (db_rows_count(rows) > 0)
         log_info("project '%s': common words recomputed (chunks %s, learnings %s)", project,

@@ -105,9 +105,10 @@ enum kb_code db_session_diagnose(struct db_conn *conn, enum kb_code rc, struct k
  * Recompute the common words of project (a name) for its chunks and/or
  * learnings (migration 018's kbpipe_refresh_common_lexemes): the words in
  * more than a fifth of a sample of its rows, which search's OR form leaves
- * out.  Its own statement, after the caller's writes are committed.  On a
- * schema before 018 it warns and returns KB_OK (nothing is lost but the
- * statistic); other failures are KB_E_DB, saying the data are stored.
+ * out.  Its own statement, after the caller's writes are committed.
+ * Always KB_OK: on a schema before 018, or when the statement fails, it
+ * warns (saying the data are stored) and leaves the list as it was, since
+ * nothing is lost but the statistic; err is left empty.
  */
 enum kb_code db_common_words_refresh(struct db_conn *conn, const char *project, int is_chunks,
                                      int is_learnings, struct kb_err *err);

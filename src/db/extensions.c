@@ -12,8 +12,9 @@
  *     connection, `run`'s and `search`'s, three columns of the command's
  *     first statement: db_session_verify; `search` and `eval`, whose
  *     first statement skips it, run it only when they fail:
- *     db_session_diagnose), and runs once per process and database: a run opens up to three connections to one
- *     database, and only the first checks (the last database that passed
+ *     db_session_diagnose), and runs once per process and database: a
+ *     run opens up to three connections to one database, and only the
+ *     first checks (the last database that passed
  *     is remembered). Only when an extension is missing does a second
  *     statement ask whether kbpipe's migration 001 was applied there;
  *   * a role that may not create an extension (SQLSTATE 42501 from CREATE

@@ -9,6 +9,9 @@
 #   4. `kbpipe delete --source`: recomputed from the rows left
 #   5. on a schema without migration 018 a run that writes warns, names the
 #      migration, exits 0 and stores its rows
+#   6. a refresh that fails (the function made to raise): delete still
+#      exits 0 and prints what it deleted, and warns that the list was not
+#      recomputed
 #   KBPIPE_BIN=bin/kbpipe bash tests/integration/run_common_words.sh
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -74,4 +77,18 @@ check "  ... and says migration 018 is missing" grep -q "migration 018" "$tmp/er
 check "  ... and what to run" grep -q "kbpipe migrate up" "$tmp/err"
 check_eq "  ... its chunks are stored" "${chunks3%% *}" \
   "$(sql "$db2" "SELECT count(*) FROM knowledge_chunks")"
+
+echo "# 6. a refresh that fails"
+sql "$db" "CREATE OR REPLACE FUNCTION kbpipe_refresh_common_lexemes(p_project_id uuid, p_target text,
+             p_max_share real DEFAULT 0.2, p_sample integer DEFAULT 2000) RETURNS integer LANGUAGE plpgsql
+             AS \$\$ BEGIN RAISE EXCEPTION 'refresh made to fail'; END \$\$" >/dev/null
+before=$(list chunks)
+src=$(sql "$db" "SELECT min(source_id) FROM knowledge_sources")
+kb "$db" delete --project it-run --source "$src" --yes
+check_rc "delete still exits 0" 0
+check "  ... prints what it deleted" grep -q "^deleted 1 source" "$tmp/out"
+check "  ... warns that the common words were not recomputed" grep -q "common words were not recomputed" "$tmp/err"
+check_eq "  ... the source is gone" 0 \
+  "$(sql "$db" "SELECT count(*) FROM knowledge_sources WHERE source_id = '$src'")"
+check_eq "  ... the list is as it was" "$before" "$(list chunks)"
 finish
