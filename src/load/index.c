@@ -132,6 +132,13 @@ int load_session_is_rebuilding(const struct load_session *s)
     return s != NULL && s->is_rebuilding;
 }
 
+/* See load.h. */
+void load_session_rebuild_steps(const struct load_session *s, int *done, int *total)
+{
+    *done = s ? s->rebuild_done : 0;
+    *total = s ? s->rebuild_total : 0;
+}
+
 enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
 {
     s->is_rebuilding = 1;   /* until the end: the progress line polls meanwhile */
@@ -145,6 +152,8 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
                      0, NULL, &rows, err);
     if (rc == KB_OK)
         rc = db_exec(s->conn, "SET LOCAL maintenance_work_mem = '1GB'", 0, NULL, NULL, err);
+    s->rebuild_done = 0;
+    s->rebuild_total = rows ? db_rows_count(rows) : 0;
     for (int r = 0; rc == KB_OK && r < db_rows_count(rows); r++) {
         double t0 = kb_now();
         const char *def = db_rows_get(rows, r, 1);
@@ -163,8 +172,10 @@ enum kb_code load_index_rebuild(struct load_session *s, struct kb_err *err)
         if (rc == KB_OK)
             rc = db_exec(s->conn, "DELETE FROM kbpipe_dropped_indexes WHERE index_name = $1", 1,
                          p, NULL, err);
-        if (rc == KB_OK)
+        if (rc == KB_OK) {
+            s->rebuild_done++;
             log_info("rebuilt index %s in %.1f s", p[0], kb_now() - t0);
+        }
     }
     db_rows_free(rows);
     if (rc == KB_OK && kb_fault("load.rebuild"))

@@ -319,6 +319,13 @@ enum kb_code load_index_build_percent(struct db_conn *conn, int *percent, struct
 int load_session_is_rebuilding(const struct load_session *s);
 
 /*
+ * While load_session_is_rebuilding: how many of the indexes the rebuild
+ * creates (the HNSW index, the full-text index) are built, and how many
+ * there are (0 before it has read its notes).  Read by a progress thread.
+ */
+void load_session_rebuild_steps(const struct load_session *s, int *done, int *total);
+
+/*
  * Record status, counts and the report JSON (may be NULL) in kbpipe_runs,
  * release the lock, and free the session (always, even on failure).
  * `status` is "succeeded", "partial", "failed", "interrupted" or

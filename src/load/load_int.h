@@ -145,6 +145,8 @@ struct load_session {
     int int_width_chunk_index, int_width_token_count;
     int index_dropped;         /* this run (or a killed one) dropped an HNSW index */
     _Atomic int is_rebuilding; /* load_index_rebuild is at work (read by a progress thread) */
+    _Atomic int rebuild_done;  /* ... the indexes it has built, of rebuild_total */
+    _Atomic int rebuild_total;
     int is_index_kept_logged;  /* auto kept it for other projects, and said so */
     int owes_full;             /* a killed --full run left its deletions to this one */
     long n_owed_dedup;         /* learnings a killed run left without their dedup pass */

@@ -38,6 +38,7 @@ struct run_ticker {
     int is_stopping;
     struct db_conn *poll_conn;   /* the second connection, opened when the index is rebuilt */
     int poll_failed;
+    int shown_pct;               /* the highest "building index (N%)" shown: N never falls */
 };
 
 /* See pipeline_int.h. */
@@ -77,8 +78,20 @@ static void describe(struct run *r, struct run_ticker *t, char *buf, size_t n)
         if (t && is_rebuilding && t->poll_conn &&
             load_index_build_percent(t->poll_conn, &pct, &ignored) != KB_OK)
             pct = -1;
-        if (pct >= 0)
+        if (pct >= 0 && t) {
+            /* N is over all the indexes the rebuild creates (each counts
+             * alike: the HNSW index, then the full-text one restarts the
+             * server's count at 0), and never falls: a build's own count
+             * can step back between its phases */
+            int done, total;
+            load_session_rebuild_steps(r->sess, &done, &total);
+            if (total > 1 && done < total)
+                pct = (done * 100 + pct) / total;
+            if (pct < t->shown_pct)
+                pct = t->shown_pct;
+            t->shown_pct = pct;
             snprintf(what, sizeof what, "building index (%d%%)", pct);
+        }
     }
     double dt = kb_now() - r->started;
     long chunks = r->chunks_done;
