@@ -24,7 +24,8 @@ runs=${BENCH_COST_RUNS:-30}
 db=kbpipe_bench_env
 copy=kbpipe_bench_env_plain
 tmp=$(mktemp -d)
-cleanup() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+drop_copy() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" >/dev/null; }
+cleanup() { drop_copy 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 search_corpus_db "$db"
 q="how do I pin exact versions so every install is the same?"
@@ -33,8 +34,7 @@ vec=$(logged_vector "$db" "$q")
 pid=$(psql -X -At -d "$db" -c "SELECT id FROM projects WHERE name = 'bench-512'")
 cc -std=c11 -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$tmp/cost" \
   bench/search/statement_cost.c -lpq
-cleanup_copy() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $copy WITH (FORCE)" >/dev/null; }
-cleanup_copy
+drop_copy
 psql -X -q -d postgres -c "CREATE DATABASE $copy TEMPLATE $db"
 psql -X -q -v ON_ERROR_STOP=1 -d "$copy" -f bench/search/plain_ranking.sql
 

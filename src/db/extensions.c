@@ -122,6 +122,15 @@ static enum kb_code verify(struct db_conn *conn, const char *key, int has_table,
     return is_migrated ? missing_error(conn, name, err) : KB_OK;
 }
 
+/* SETUP_CHECK's row: whether schema_migrations exists and the missing
+ * extension ("" for none); no row reads as neither. */
+static void read_check(const PGresult *res, int *has_table, char name[32])
+{
+    int is_row = PQntuples(res) == 1;
+    *has_table = is_row && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    snprintf(name, 32, "%s", is_row && !PQgetisnull(res, 0, 1) ? PQgetvalue(res, 0, 1) : "");
+}
+
 enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err)
 {
     char key[sizeof checked_db];
@@ -142,10 +151,9 @@ enum kb_code db_session_setup(struct db_conn *conn, struct kb_err *err)
         PQclear(res);
         return KB_OK;
     }
-    int has_table = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    char name[32] = "";
-    if (!PQgetisnull(res, 0, 1))
-        snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
+    int has_table;
+    char name[32];
+    read_check(res, &has_table, name);
     PQclear(res);
     return verify(conn, key, has_table, name, err);
 }
@@ -172,11 +180,10 @@ enum kb_code db_session_diagnose(struct db_conn *conn, enum kb_code rc, struct k
     log_debug("checking the extensions of database %s after a failure",
               PQdb(conn->pg) ? PQdb(conn->pg) : "?");
     PGresult *res = PQexec(conn->pg, SETUP_CHECK);
-    int is_read = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
-    int has_table = is_read && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    int has_table = 0;
     char name[32] = "";
-    if (is_read && !PQgetisnull(res, 0, 1))
-        snprintf(name, sizeof name, "%s", PQgetvalue(res, 0, 1));
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        read_check(res, &has_table, name);
     PQclear(res);
     if (!has_table || name[0] == '\0')   /* nothing missing, or the check itself failed */
         return rc;
